@@ -1,0 +1,31 @@
+//! Vigil's shared domain types: the vocabulary every other crate speaks.
+//!
+//! - [`metric`]: the canonical vital-sign metrics, their UCUM units and plausibility limits.
+//! - [`reading`]: a validated reading as stored, with where its timestamp came from.
+//! - [`device`]: device kinds and which metrics each may report.
+//! - [`event`]: device events (fall, SOS, battery, error).
+//! - [`alert`]: alert severity and lifecycle state.
+//! - [`patient`]: patients and their contacts.
+//!
+//! This crate does no I/O. It depends only on serde and chrono so that the gateway, the alerting
+//! engine, the dashboard and the simulators can share it without pulling each other in.
+
+pub mod alert;
+pub mod device;
+pub mod event;
+pub mod metric;
+pub mod patient;
+pub mod reading;
+
+pub use alert::{Alert, AlertState, Severity};
+pub use device::DeviceKind;
+pub use event::EventKind;
+pub use metric::Metric;
+pub use patient::{Contact, ContactRole, Lang, Patient};
+pub use reading::{Reading, TsSource};
+
+/// The MQTT topic prefix of contract v1 (`docs/mqtt.md`).
+pub const TOPIC_PREFIX: &str = "vigil/v1";
+
+/// Time zone in which people read times (the first deployment is in Vietnam).
+pub const DISPLAY_TZ_OFFSET_SECS: i32 = 7 * 3600;

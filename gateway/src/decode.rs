@@ -1,0 +1,365 @@
+//! Decode stage: MQTT topic + payload bytes → a typed message, or a rejection reason.
+//!
+//! Pure: no I/O, no clock (the receive time is passed in). The contract is `docs/mqtt.md`
+//! (issue #2, "The device contract, v1"). Anything this stage cannot make sense of becomes a
+//! [`Reject`] with a stable reason code that is logged, counted and stored.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use vigil_domain::{EventKind, Metric, TOPIC_PREFIX};
+
+/// Largest payload accepted. A reading batch from a hub is a few kB; anything much larger is a
+/// fault or an attack and is not parsed.
+pub const MAX_PAYLOAD: usize = 64 * 1024;
+/// Most readings in one batch.
+pub const MAX_BATCH: usize = 500;
+
+/// Which channel of a device a topic addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Readings,
+    Events,
+    Status,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Readings => "readings",
+            Channel::Events => "events",
+            Channel::Status => "status",
+        }
+    }
+}
+
+/// Splits `vigil/v1/{device_id}/{channel}`; `None` for any other shape.
+pub fn parse_topic(topic: &str) -> Option<(&str, Channel)> {
+    let rest = topic.strip_prefix(TOPIC_PREFIX)?.strip_prefix('/')?;
+    let (device, channel) = rest.split_once('/')?;
+    if device.is_empty() || device.contains(['+', '#', '/']) {
+        return None;
+    }
+    let channel = match channel {
+        "readings" => Channel::Readings,
+        "events" => Channel::Events,
+        "status" => Channel::Status,
+        _ => return None,
+    };
+    Some((device, channel))
+}
+
+/// One reading as the device sent it, before unit conversion and plausibility checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawReading {
+    pub metric: Metric,
+    pub value: f64,
+    pub unit: String,
+    /// `None` when neither the reading nor its batch carried a time.
+    pub ts: Option<DateTime<Utc>>,
+    pub seq: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Readings(Vec<RawReading>),
+    Event {
+        kind: EventKind,
+        ts: Option<DateTime<Utc>>,
+    },
+    Status {
+        online: bool,
+    },
+}
+
+/// Why a message was not accepted. `reason` is a stable code (listed in `docs/mqtt.md`);
+/// `detail` is a short human explanation that never echoes the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl Reject {
+    pub fn new(reason: &'static str, detail: impl Into<String>) -> Self {
+        Reject {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+pub fn decode(channel: Channel, payload: &[u8]) -> Result<Decoded, Reject> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(Reject::new(
+            "payload_too_large",
+            format!("{} bytes, limit {MAX_PAYLOAD}", payload.len()),
+        ));
+    }
+    match channel {
+        Channel::Status => decode_status(payload),
+        Channel::Readings => decode_readings(&parse_json(payload)?),
+        Channel::Events => decode_event(&parse_json(payload)?),
+    }
+}
+
+fn parse_json(payload: &[u8]) -> Result<Value, Reject> {
+    serde_json::from_slice(payload).map_err(|e| {
+        // serde_json's message names line/column and the kind of error, not the content.
+        Reject::new("malformed_json", e.to_string())
+    })
+}
+
+fn decode_status(payload: &[u8]) -> Result<Decoded, Reject> {
+    // Plain text per the contract; tolerate a JSON string and surrounding whitespace.
+    let text = std::str::from_utf8(payload)
+        .map_err(|_| Reject::new("bad_status", "not UTF-8"))?
+        .trim()
+        .trim_matches('"');
+    match text {
+        "online" => Ok(Decoded::Status { online: true }),
+        "offline" => Ok(Decoded::Status { online: false }),
+        _ => Err(Reject::new("bad_status", "expected online or offline")),
+    }
+}
+
+fn decode_readings(v: &Value) -> Result<Decoded, Reject> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Reject::new("malformed_reading", "expected a JSON object"))?;
+    let batch_ts = match obj.get("ts") {
+        Some(t) => Some(parse_ts(t)?),
+        None => None,
+    };
+    if let Some(list) = obj.get("readings") {
+        let list = list
+            .as_array()
+            .ok_or_else(|| Reject::new("malformed_reading", "readings must be an array"))?;
+        if list.is_empty() {
+            return Err(Reject::new("empty_batch", "readings is empty"));
+        }
+        if list.len() > MAX_BATCH {
+            return Err(Reject::new(
+                "batch_too_large",
+                format!("{} readings, limit {MAX_BATCH}", list.len()),
+            ));
+        }
+        // A batch is all or nothing: a hub resends the whole message, so storing half of it
+        // would make the stored state depend on which half failed.
+        let readings = list
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                decode_one(r, batch_ts).map_err(|mut e| {
+                    e.detail = format!("readings[{i}]: {}", e.detail);
+                    e
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Decoded::Readings(readings))
+    } else {
+        Ok(Decoded::Readings(vec![decode_one(v, None)?]))
+    }
+}
+
+fn decode_one(v: &Value, batch_ts: Option<DateTime<Utc>>) -> Result<RawReading, Reject> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Reject::new("malformed_reading", "a reading must be a JSON object"))?;
+    let metric_name = obj
+        .get("metric")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Reject::new("malformed_reading", "missing metric"))?;
+    let metric: Metric = metric_name.parse().map_err(|_| {
+        Reject::new(
+            "unknown_metric",
+            format!("metric {:?}", truncate(metric_name, 32)),
+        )
+    })?;
+    let value = match obj.get("value") {
+        Some(Value::Number(n)) => n.as_f64(),
+        _ => None,
+    }
+    .filter(|v| v.is_finite())
+    .ok_or_else(|| Reject::new("bad_value", "value must be a finite number"))?;
+    let unit = match obj.get("unit") {
+        Some(Value::String(u)) => u.clone(),
+        // The unit may be left out when the canonical one is meant.
+        None => metric.unit().to_string(),
+        Some(_) => return Err(Reject::new("bad_unit", "unit must be a string")),
+    };
+    let ts = match obj.get("ts") {
+        Some(t) => Some(parse_ts(t)?),
+        None => batch_ts,
+    };
+    let seq = match obj.get("seq") {
+        None => None,
+        Some(s) => Some(
+            s.as_i64()
+                .ok_or_else(|| Reject::new("malformed_reading", "seq must be an integer"))?,
+        ),
+    };
+    Ok(RawReading {
+        metric,
+        value,
+        unit,
+        ts,
+        seq,
+    })
+}
+
+fn decode_event(v: &Value) -> Result<Decoded, Reject> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Reject::new("malformed_event", "expected a JSON object"))?;
+    let name = obj
+        .get("event")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Reject::new("malformed_event", "missing event"))?;
+    let kind: EventKind = name
+        .parse()
+        .map_err(|_| Reject::new("unknown_event", format!("event {:?}", truncate(name, 32))))?;
+    let ts = match obj.get("ts") {
+        Some(t) => Some(parse_ts(t)?),
+        None => None,
+    };
+    Ok(Decoded::Event { kind, ts })
+}
+
+/// `ts` is RFC 3339 text or Unix epoch milliseconds (issue #2).
+pub fn parse_ts(v: &Value) -> Result<DateTime<Utc>, Reject> {
+    match v {
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| Reject::new("bad_timestamp", "ts is not RFC 3339")),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .ok_or_else(|| Reject::new("bad_timestamp", "ts is not epoch milliseconds")),
+        _ => Err(Reject::new(
+            "bad_timestamp",
+            "ts must be RFC 3339 text or epoch milliseconds",
+        )),
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readings(p: &str) -> Vec<RawReading> {
+        match decode(Channel::Readings, p.as_bytes()) {
+            Ok(Decoded::Readings(r)) => r,
+            other => panic!("expected readings, got {other:?}"),
+        }
+    }
+
+    fn reject(channel: Channel, p: &str) -> &'static str {
+        match decode(channel, p.as_bytes()) {
+            Err(r) => r.reason,
+            Ok(d) => panic!("expected a rejection, got {d:?}"),
+        }
+    }
+
+    #[test]
+    fn topics() {
+        assert_eq!(
+            parse_topic("vigil/v1/ox-1/readings"),
+            Some(("ox-1", Channel::Readings))
+        );
+        assert_eq!(
+            parse_topic("vigil/v1/ox-1/status"),
+            Some(("ox-1", Channel::Status))
+        );
+        assert_eq!(parse_topic("vigil/v1/ox-1/other"), None);
+        assert_eq!(parse_topic("vigil/v1//readings"), None);
+        assert_eq!(parse_topic("vigil/v2/ox-1/readings"), None);
+        assert_eq!(parse_topic("vigil/v1/a/b/readings"), None);
+    }
+
+    #[test]
+    fn single_reading_with_rfc3339_time() {
+        let r = readings(
+            r#"{"metric":"spo2","value":93,"unit":"%","ts":"2026-11-22T08:15:00+07:00"}"#,
+        );
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].metric, Metric::Spo2);
+        assert_eq!(r[0].value, 93.0);
+        assert_eq!(r[0].unit, "%");
+        assert_eq!(
+            r[0].ts.unwrap().to_rfc3339(),
+            "2026-11-22T01:15:00+00:00",
+            "offset applied"
+        );
+    }
+
+    #[test]
+    fn batch_inherits_time_and_epoch_millis() {
+        let r = readings(
+            r#"{"ts":1763774100000,"readings":[{"metric":"heart_rate","value":88,"unit":"/min"},
+               {"metric":"bp_systolic","value":150,"unit":"mm[Hg]","ts":1763774160000}]}"#,
+        );
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].ts.unwrap().timestamp_millis(), 1763774100000);
+        assert_eq!(r[1].ts.unwrap().timestamp_millis(), 1763774160000);
+    }
+
+    #[test]
+    fn missing_time_and_unit_are_allowed() {
+        let r = readings(r#"{"metric":"temperature","value":37.2}"#);
+        assert_eq!(r[0].ts, None);
+        assert_eq!(r[0].unit, "Cel");
+    }
+
+    #[test]
+    fn rejections_have_stable_reasons() {
+        assert_eq!(reject(Channel::Readings, "{not json"), "malformed_json");
+        assert_eq!(reject(Channel::Readings, "[1,2]"), "malformed_reading");
+        assert_eq!(
+            reject(Channel::Readings, r#"{"metric":"mood","value":1}"#),
+            "unknown_metric"
+        );
+        assert_eq!(
+            reject(Channel::Readings, r#"{"metric":"spo2","value":"93"}"#),
+            "bad_value"
+        );
+        assert_eq!(
+            reject(Channel::Readings, r#"{"metric":"spo2","value":93,"ts":"yesterday"}"#),
+            "bad_timestamp"
+        );
+        assert_eq!(
+            reject(Channel::Readings, r#"{"readings":[]}"#),
+            "empty_batch"
+        );
+        assert_eq!(
+            reject(
+                Channel::Readings,
+                r#"{"readings":[{"metric":"spo2","value":93},{"metric":"x","value":1}]}"#
+            ),
+            "unknown_metric",
+            "one bad reading rejects the batch"
+        );
+        assert_eq!(reject(Channel::Events, r#"{"event":"party"}"#), "unknown_event");
+        assert_eq!(reject(Channel::Status, "maybe"), "bad_status");
+        let big = format!(r#"{{"metric":"spo2","value":93,"pad":"{}"}}"#, "x".repeat(MAX_PAYLOAD));
+        assert_eq!(reject(Channel::Readings, &big), "payload_too_large");
+    }
+
+    #[test]
+    fn events_and_status() {
+        assert_eq!(
+            decode(Channel::Events, br#"{"event":"fall","ts":1763774100000}"#),
+            Ok(Decoded::Event {
+                kind: EventKind::Fall,
+                ts: Utc.timestamp_millis_opt(1763774100000).single()
+            })
+        );
+        assert_eq!(
+            decode(Channel::Status, b"offline"),
+            Ok(Decoded::Status { online: false })
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Validate stage: a decoded reading from a known device → a [`Reading`] in canonical units,
+//! or a rejection. Pure: the device record and the receive time are inputs.
+//!
+//! Rules (issue #2; clinical reference §2 "Implausible values"): the device kind must allow the
+//! metric, the unit must convert to the canonical one, the value must be physiologically
+//! possible, and the time may not lie in the future beyond a clock-skew allowance.
+
+use crate::decode::{RawReading, Reject};
+use chrono::{DateTime, Duration, Utc};
+use vigil_domain::{metric::to_canonical, DeviceKind, Metric, Reading, TsSource};
+
+/// How far in the future a device clock may be before its reading is rejected. Home devices
+/// drift; ten minutes tolerates drift while still catching a clock set to the wrong year.
+pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(10);
+
+/// The device a message came from, as the registry knows it.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub id: String,
+    pub patient_id: String,
+    pub kind: DeviceKind,
+}
+
+pub fn validate(
+    device: &DeviceInfo,
+    raw: Vec<RawReading>,
+    received: DateTime<Utc>,
+) -> Result<Vec<Reading>, Reject> {
+    let mut out = Vec::with_capacity(raw.len());
+    for r in raw {
+        out.push(validate_one(device, r, received)?);
+    }
+    // SBP ≤ DBP in one measurement is a device error (clinical reference §2).
+    let find = |m: Metric| out.iter().find(|r| r.metric == m).map(|r| (r.value, r.ts));
+    if let (Some((sys, t1)), Some((dia, t2))) =
+        (find(Metric::BpSystolic), find(Metric::BpDiastolic))
+    {
+        if t1 == t2 && sys <= dia {
+            return Err(Reject::new(
+                "implausible_value",
+                "systolic pressure not above diastolic",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn validate_one(
+    device: &DeviceInfo,
+    raw: RawReading,
+    received: DateTime<Utc>,
+) -> Result<Reading, Reject> {
+    if !device.kind.allows(raw.metric) {
+        return Err(Reject::new(
+            "metric_not_allowed",
+            format!("a {} does not report {}", device.kind, raw.metric),
+        ));
+    }
+    let value = to_canonical(raw.metric, raw.value, &raw.unit)
+        .map_err(|e| Reject::new("bad_unit", e.to_string()))?;
+    let (lo, hi) = raw.metric.plausible_range();
+    if !(lo..=hi).contains(&value) {
+        return Err(Reject::new(
+            "implausible_value",
+            format!("{} outside {lo}–{hi} {}", raw.metric, raw.metric.unit()),
+        ));
+    }
+    let mut flags = Vec::new();
+    let (ts, ts_source) = match raw.ts {
+        Some(t) if t > received + MAX_FUTURE_SKEW => {
+            return Err(Reject::new("bad_timestamp", "ts is in the future"));
+        }
+        Some(t) => (t, TsSource::Device),
+        None => {
+            flags.push("ts_received".to_string());
+            (received, TsSource::Received)
+        }
+    };
+    if raw.metric.is_suspect(value) {
+        flags.push("suspect".to_string());
+    }
+    // Round to what devices resolve; avoids 36.99999 after a °F conversion.
+    let value = (value * 100.0).round() / 100.0;
+    Ok(Reading {
+        device_id: device.id.clone(),
+        patient_id: device.patient_id.clone(),
+        metric: raw.metric,
+        value,
+        ts,
+        ts_source,
+        seq: raw.seq,
+        flags,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn build_device(kind: DeviceKind) -> DeviceInfo {
+        DeviceInfo {
+            id: "dev-1".into(),
+            patient_id: "p-1".into(),
+            kind,
+        }
+    }
+
+    fn raw(metric: Metric, value: f64, unit: &str) -> RawReading {
+        RawReading {
+            metric,
+            value,
+            unit: unit.into(),
+            ts: None,
+            seq: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn accepts_and_marks_receive_time() {
+        let r = validate(
+            &build_device(DeviceKind::PulseOximeter),
+            vec![raw(Metric::Spo2, 93.0, "%")],
+            now(),
+        )
+        .unwrap();
+        assert_eq!(r[0].ts, now());
+        assert_eq!(r[0].ts_source, TsSource::Received);
+        assert_eq!(r[0].flags, vec!["ts_received"]);
+        assert_eq!(r[0].patient_id, "p-1");
+    }
+
+    #[test]
+    fn converts_units() {
+        let r = validate(
+            &build_device(DeviceKind::Thermometer),
+            vec![raw(Metric::Temperature, 101.3, "[degF]")],
+            now(),
+        )
+        .unwrap();
+        assert_eq!(r[0].value, 38.5);
+    }
+
+    #[test]
+    fn rejects_implausible_and_wrong_kind() {
+        let ox = build_device(DeviceKind::PulseOximeter);
+        let reason = |d: &DeviceInfo, r: RawReading| validate(d, vec![r], now()).unwrap_err().reason;
+        assert_eq!(reason(&ox, raw(Metric::Spo2, 101.0, "%")), "implausible_value");
+        assert_eq!(reason(&ox, raw(Metric::HeartRate, 0.0, "/min")), "implausible_value");
+        assert_eq!(reason(&ox, raw(Metric::Weight, 70.0, "kg")), "metric_not_allowed");
+        assert_eq!(reason(&ox, raw(Metric::Spo2, 93.0, "kg")), "bad_unit");
+        let mut future = raw(Metric::Spo2, 93.0, "%");
+        future.ts = Some(now() + Duration::hours(1));
+        assert_eq!(reason(&ox, future), "bad_timestamp");
+    }
+
+    #[test]
+    fn systolic_must_exceed_diastolic() {
+        let bp = build_device(DeviceKind::BpMonitor);
+        let err = validate(
+            &bp,
+            vec![
+                raw(Metric::BpSystolic, 80.0, "mm[Hg]"),
+                raw(Metric::BpDiastolic, 90.0, "mm[Hg]"),
+            ],
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(err.reason, "implausible_value");
+    }
+
+    #[test]
+    fn suspect_values_are_kept_and_flagged() {
+        let r = validate(
+            &build_device(DeviceKind::PulseOximeter),
+            vec![raw(Metric::Spo2, 65.0, "%")],
+            now(),
+        )
+        .unwrap();
+        assert!(r[0].flags.contains(&"suspect".to_string()));
+    }
+}

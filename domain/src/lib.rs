@@ -6,6 +6,7 @@
 //! - [`event`]: device events (fall, SOS, battery, error).
 //! - [`alert`]: alert severity and lifecycle state.
 //! - [`patient`]: patients and their contacts.
+//! - [`views`]: read models the store fills and the dashboard API serves.
 //!
 //! This crate does no I/O. It depends only on serde and chrono so that the gateway, the alerting
 //! engine, the dashboard and the simulators can share it without pulling each other in.
@@ -16,6 +17,7 @@ pub mod event;
 pub mod metric;
 pub mod patient;
 pub mod reading;
+pub mod views;
 
 pub use alert::{Alert, AlertState, Severity};
 pub use device::DeviceKind;

@@ -22,16 +22,6 @@ pub enum Channel {
     Status,
 }
 
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Readings => "readings",
-            Channel::Events => "events",
-            Channel::Status => "status",
-        }
-    }
-}
-
 /// Splits `vigil/v1/{device_id}/{channel}`; `None` for any other shape.
 pub fn parse_topic(topic: &str) -> Option<(&str, Channel)> {
     let rest = topic.strip_prefix(TOPIC_PREFIX)?.strip_prefix('/')?;
@@ -282,9 +272,8 @@ mod tests {
 
     #[test]
     fn single_reading_with_rfc3339_time() {
-        let r = readings(
-            r#"{"metric":"spo2","value":93,"unit":"%","ts":"2026-11-22T08:15:00+07:00"}"#,
-        );
+        let r =
+            readings(r#"{"metric":"spo2","value":93,"unit":"%","ts":"2026-11-22T08:15:00+07:00"}"#);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].metric, Metric::Spo2);
         assert_eq!(r[0].value, 93.0);
@@ -327,7 +316,10 @@ mod tests {
             "bad_value"
         );
         assert_eq!(
-            reject(Channel::Readings, r#"{"metric":"spo2","value":93,"ts":"yesterday"}"#),
+            reject(
+                Channel::Readings,
+                r#"{"metric":"spo2","value":93,"ts":"yesterday"}"#
+            ),
             "bad_timestamp"
         );
         assert_eq!(
@@ -342,9 +334,15 @@ mod tests {
             "unknown_metric",
             "one bad reading rejects the batch"
         );
-        assert_eq!(reject(Channel::Events, r#"{"event":"party"}"#), "unknown_event");
+        assert_eq!(
+            reject(Channel::Events, r#"{"event":"party"}"#),
+            "unknown_event"
+        );
         assert_eq!(reject(Channel::Status, "maybe"), "bad_status");
-        let big = format!(r#"{{"metric":"spo2","value":93,"pad":"{}"}}"#, "x".repeat(MAX_PAYLOAD));
+        let big = format!(
+            r#"{{"metric":"spo2","value":93,"pad":"{}"}}"#,
+            "x".repeat(MAX_PAYLOAD)
+        );
         assert_eq!(reject(Channel::Readings, &big), "payload_too_large");
     }
 

@@ -148,10 +148,20 @@ mod tests {
     #[test]
     fn rejects_implausible_and_wrong_kind() {
         let ox = build_device(DeviceKind::PulseOximeter);
-        let reason = |d: &DeviceInfo, r: RawReading| validate(d, vec![r], now()).unwrap_err().reason;
-        assert_eq!(reason(&ox, raw(Metric::Spo2, 101.0, "%")), "implausible_value");
-        assert_eq!(reason(&ox, raw(Metric::HeartRate, 0.0, "/min")), "implausible_value");
-        assert_eq!(reason(&ox, raw(Metric::Weight, 70.0, "kg")), "metric_not_allowed");
+        let reason =
+            |d: &DeviceInfo, r: RawReading| validate(d, vec![r], now()).unwrap_err().reason;
+        assert_eq!(
+            reason(&ox, raw(Metric::Spo2, 101.0, "%")),
+            "implausible_value"
+        );
+        assert_eq!(
+            reason(&ox, raw(Metric::HeartRate, 0.0, "/min")),
+            "implausible_value"
+        );
+        assert_eq!(
+            reason(&ox, raw(Metric::Weight, 70.0, "kg")),
+            "metric_not_allowed"
+        );
         assert_eq!(reason(&ox, raw(Metric::Spo2, 93.0, "kg")), "bad_unit");
         let mut future = raw(Metric::Spo2, 93.0, "%");
         future.ts = Some(now() + Duration::hours(1));

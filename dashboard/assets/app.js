@@ -1,0 +1,161 @@
+// Vigil dashboard: reads /api/v1, listens to /api/v1/stream (SSE) and re-renders.
+// All data goes in through textContent, never innerHTML (device text is data, not markup).
+"use strict";
+
+const TZ = "Asia/Ho_Chi_Minh";
+const T = {
+  vi: {
+    connecting: "Đang kết nối…", live: "Trực tiếp", offline: "Mất kết nối — đang thử lại",
+    logout: "Đăng xuất", alerts: "Cảnh báo", noAlerts: "Không có cảnh báo đang mở.",
+    severity: "Mức", patient: "Người bệnh", what: "Nội dung", time: "Thời điểm",
+    state: "Trạng thái", patients: "Người bệnh", status: "Tình trạng", heart_rate: "Nhịp tim",
+    bp: "Huyết áp", temperature: "Nhiệt độ", respiratory_rate: "Nhịp thở", glucose: "Đường huyết",
+    weight: "Cân nặng", lastSeen: "Cập nhật", ack: "Xác nhận", resolve: "Đã xử lý",
+    open: "Mới", acknowledged: "Đã tiếp nhận", resolved: "Đã xử lý",
+    red: "Khẩn cấp", amber: "Cảnh báo", yellow: "Lưu ý", ok: "Ổn định",
+    tzNote: "Giờ hiển thị theo múi giờ Việt Nam (UTC+07:00).", other: "English",
+  },
+  en: {
+    connecting: "Connecting…", live: "Live", offline: "Disconnected — retrying",
+    logout: "Sign out", alerts: "Alerts", noAlerts: "No open alerts.",
+    severity: "Severity", patient: "Patient", what: "What", time: "Time",
+    state: "State", patients: "Patients", status: "Status", heart_rate: "Heart rate",
+    bp: "Blood pressure", temperature: "Temperature", respiratory_rate: "Resp. rate",
+    glucose: "Glucose", weight: "Weight", lastSeen: "Updated", ack: "Acknowledge",
+    resolve: "Resolve", open: "Open", acknowledged: "Acknowledged", resolved: "Resolved",
+    red: "Red", amber: "Amber", yellow: "Yellow", ok: "Stable",
+    tzNote: "Times are shown in Vietnam time (UTC+07:00).", other: "Tiếng Việt",
+  },
+};
+const RANK = { red: 0, amber: 1, yellow: 2, ok: 3 };
+let lang = localStorage.getItem("vigil.lang") || "vi";
+let state = { patients: [], alerts: [] };
+
+const t = (k) => (T[lang] && T[lang][k]) || k;
+const fmtTime = (iso) => new Date(iso).toLocaleString(lang === "vi" ? "vi-VN" : "en-GB",
+  { timeZone: TZ, hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit" });
+const fmtNum = (v, digits) => Number(v).toLocaleString(lang === "vi" ? "vi-VN" : "en-GB",
+  { maximumFractionDigits: digits });
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function applyLang() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
+  document.getElementById("lang").textContent = t("other");
+  render();
+}
+
+function latest(p, m, digits) {
+  const v = p.latest[m];
+  return v ? fmtNum(v.value, digits) : "—";
+}
+
+function renderPatients() {
+  const body = document.querySelector("#patients tbody");
+  const rows = [...state.patients].sort((a, b) =>
+    (RANK[a.status] - RANK[b.status]) || a.name.localeCompare(b.name));
+  body.replaceChildren(...rows.map((p) => {
+    const tr = el("tr");
+    tr.dataset.patient = p.id;
+    tr.dataset.status = p.status;
+    tr.className = "status-" + p.status;
+    tr.append(el("td", t(p.status), "badge"), el("td", p.name));
+    tr.append(el("td", latest(p, "spo2", 0)), el("td", latest(p, "heart_rate", 0)));
+    const sys = p.latest.bp_systolic, dia = p.latest.bp_diastolic;
+    tr.append(el("td", sys ? fmtNum(sys.value, 0) + (dia ? "/" + fmtNum(dia.value, 0) : "") : "—"));
+    tr.append(el("td", latest(p, "temperature", 1)), el("td", latest(p, "respiratory_rate", 0)));
+    tr.append(el("td", latest(p, "glucose", 1)), el("td", latest(p, "weight", 1)));
+    const times = Object.values(p.latest).map((v) => v.ts).sort();
+    tr.append(el("td", times.length ? fmtTime(times[times.length - 1]) : "—"));
+    return tr;
+  }));
+}
+
+function renderAlerts() {
+  const active = state.alerts.filter((a) => a.state !== "resolved");
+  document.getElementById("no-alerts").hidden = active.length > 0;
+  const table = document.getElementById("alerts");
+  table.hidden = active.length === 0;
+  table.querySelector("tbody").replaceChildren(...active.map((a) => {
+    const tr = el("tr");
+    tr.dataset.alert = a.id;
+    tr.dataset.severity = a.severity;
+    tr.dataset.state = a.state;
+    tr.className = "status-" + a.severity + (a.state === "acknowledged" ? " acked" : "");
+    tr.append(el("td", t(a.severity), "badge"), el("td", a.patient_name), el("td", a.message));
+    tr.append(el("td", fmtTime(a.opened_at)), el("td", t(a.state)));
+    const actions = el("td");
+    if (a.state === "open") {
+      const b = el("button", t("ack"), "ack");
+      b.type = "button";
+      b.addEventListener("click", () => act(a.id, "ack"));
+      actions.append(b);
+    }
+    const r = el("button", t("resolve"), "resolve");
+    r.type = "button";
+    r.addEventListener("click", () => act(a.id, "resolve"));
+    actions.append(r);
+    tr.append(actions);
+    return tr;
+  }));
+}
+
+function render() { renderAlerts(); renderPatients(); }
+
+async function api(path, opts) {
+  const res = await fetch("/api/v1" + path, Object.assign({ credentials: "same-origin" }, opts));
+  if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
+  if (!res.ok) throw new Error(path + ": " + res.status);
+  return res.json();
+}
+
+async function act(id, what) {
+  await api("/alerts/" + id + "/" + what, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+  });
+  await refresh();
+}
+
+let refreshing = null;
+async function refresh() {
+  if (refreshing) return refreshing;
+  refreshing = (async () => {
+    try {
+      const [p, a] = await Promise.all([api("/patients"), api("/alerts")]);
+      state.patients = p.patients;
+      state.alerts = a.alerts;
+      render();
+    } finally { refreshing = null; }
+  })();
+  return refreshing;
+}
+
+let timer = null;
+function soon() { clearTimeout(timer); timer = setTimeout(refresh, 250); }
+
+function connect() {
+  const live = document.getElementById("live");
+  const es = new EventSource("/api/v1/stream");
+  es.onopen = () => { live.textContent = t("live"); live.className = "live on"; refresh(); };
+  es.onerror = () => { live.textContent = t("offline"); live.className = "live off"; };
+  es.addEventListener("reading", soon);
+  es.addEventListener("alert", soon);
+  es.addEventListener("resync", soon);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("lang").addEventListener("click", () => {
+    lang = lang === "vi" ? "en" : "vi";
+    localStorage.setItem("vigil.lang", lang);
+    applyLang();
+  });
+  applyLang();
+  refresh();
+  connect();
+});

@@ -1,0 +1,57 @@
+//! What the web layer needs from Vigil. Methods block (the gateway's store is SQLite); handlers
+//! call them through `tokio::task::spawn_blocking`.
+
+use chrono::{DateTime, Utc};
+use vigil_domain::views::{PatientSummary, ReadingPoint, RejectedMessage};
+use vigil_domain::{Alert, AlertState, Metric};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertAction {
+    Acknowledge,
+    Resolve,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, BackendError>;
+
+pub trait Backend: Send + Sync + 'static {
+    fn patients(&self) -> Result<Vec<PatientSummary>>;
+    fn patient_exists(&self, id: &str) -> Result<bool>;
+    fn readings(
+        &self,
+        patient_id: &str,
+        metric: Metric,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReadingPoint>>;
+    fn alerts(&self, state: Option<AlertState>, limit: usize) -> Result<Vec<Alert>>;
+    fn alert_action(
+        &self,
+        id: i64,
+        action: AlertAction,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Alert>;
+    fn rejected(&self, limit: usize) -> Result<Vec<RejectedMessage>>;
+    /// The name of a valid API token.
+    fn token_name(&self, token: &str) -> Result<Option<String>>;
+    /// A new session token when the name and password are right.
+    fn login(&self, user: &str, password: &str) -> Result<Option<String>>;
+    /// The user behind a live session token.
+    fn session_user(&self, token: &str) -> Result<Option<String>>;
+    fn logout(&self, token: &str) -> Result<()>;
+    /// Prometheus text for `/metrics`.
+    fn metrics_text(&self) -> String;
+    /// Each dependency and whether it is usable, for `/readyz`.
+    fn readiness(&self) -> Vec<(&'static str, bool)>;
+}

@@ -1,0 +1,63 @@
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, and `GET /api/v1/rejected`.
+
+use super::auth::Principal;
+use super::{ApiError, AppState};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+pub fn api_router() -> Router<AppState> {
+    Router::new().route("/rejected", get(rejected))
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let checks = state.call(|b| Ok(b.readiness())).await?;
+    let ready = checks.iter().all(|(_, ok)| *ok);
+    let body: serde_json::Map<String, Value> = checks
+        .into_iter()
+        .map(|(k, ok)| (k.to_string(), json!(if ok { "ok" } else { "down" })))
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((status, Json(json!({ "ready": ready, "checks": body }))))
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let text = state.call(|b| Ok(b.metrics_text())).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+#[derive(Deserialize)]
+struct RejectedQuery {
+    limit: Option<usize>,
+}
+
+async fn rejected(
+    _who: Principal,
+    State(state): State<AppState>,
+    Query(q): Query<RejectedQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let rows = state.call(move |b| b.rejected(limit)).await?;
+    Ok(Json(json!({ "rejected": rows })))
+}

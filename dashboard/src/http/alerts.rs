@@ -1,0 +1,99 @@
+//! `GET /api/v1/alerts`, `POST /api/v1/alerts/{id}/ack`, `POST /api/v1/alerts/{id}/resolve`.
+
+use super::auth::Principal;
+use super::{ApiError, AppState};
+use crate::AlertAction;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use vigil_domain::views::LiveEvent;
+use vigil_domain::AlertState;
+
+/// Most alerts in one answer.
+const LIMIT: usize = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/alerts", get(list))
+        .route("/alerts/{id}/ack", post(ack))
+        .route("/alerts/{id}/resolve", post(resolve))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+}
+
+async fn list(
+    _who: Principal,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filter: Option<AlertState> = match q.state.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse().map_err(|_| {
+            ApiError::BadRequest("state must be open, acknowledged or resolved".into())
+        })?),
+    };
+    let alerts = state.call(move |b| b.alerts(filter, LIMIT)).await?;
+    Ok(Json(json!({ "alerts": alerts })))
+}
+
+#[derive(Deserialize, Default)]
+struct ActionBody {
+    note: Option<String>,
+}
+
+/// The body is optional: an empty body or `{}` both mean "no note".
+fn parse_body(body: &Bytes) -> Result<ActionBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ActionBody::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+async fn act(
+    who: Principal,
+    state: AppState,
+    id: i64,
+    action: AlertAction,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let note = parse_body(&body)?.note.filter(|n| !n.trim().is_empty());
+    if note.as_ref().is_some_and(|n| n.len() > 2000) {
+        return Err(ApiError::BadRequest(
+            "note is longer than 2000 bytes".into(),
+        ));
+    }
+    let actor = who.name.clone();
+    let alert = state
+        .call(move |b| b.alert_action(id, action, &actor, note.as_deref()))
+        .await?;
+    tracing::info!(alert_id = id, actor = %who.name, action = ?action, "alert updated");
+    let _ = state.live.send(LiveEvent::Alert {
+        alert: alert.clone(),
+    });
+    Ok(Json(json!({ "alert": alert })))
+}
+
+async fn ack(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    act(who, state, id, AlertAction::Acknowledge, body).await
+}
+
+async fn resolve(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    act(who, state, id, AlertAction::Resolve, body).await
+}

@@ -1,0 +1,93 @@
+//! The axum application: one [`AppState`], a router per area merged here, one `ApiError`
+//! (the realworld-axum-sqlx layout).
+
+mod admin;
+mod alerts;
+mod auth;
+mod error;
+mod pages;
+mod patients;
+mod stream;
+
+use crate::Backend;
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use vigil_domain::views::LiveEvent;
+
+pub use auth::SESSION_COOKIE;
+pub use error::ApiError;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: Arc<dyn Backend>,
+    /// Committed readings and alert changes, for the SSE stream.
+    pub live: broadcast::Sender<LiveEvent>,
+    /// How long a dashboard login lasts (cookie max-age).
+    pub session_ttl: Duration,
+}
+
+impl AppState {
+    /// Runs a blocking backend call off the async workers.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Backend) -> crate::backend::Result<T> + Send + 'static,
+    {
+        let b = self.backend.clone();
+        tokio::task::spawn_blocking(move || f(&*b))
+            .await
+            .map_err(|e| ApiError::Internal(format!("backend task: {e}")))?
+            .map_err(ApiError::from)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(patients::router())
+        .merge(alerts::router())
+        .merge(admin::api_router())
+        .merge(stream::router());
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(admin::router())
+        .merge(auth::router())
+        .merge(pages::router())
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Health data is sensitive: no caching, no framing, no foreign scripts.
+async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    let h = res.headers_mut();
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    res
+}
+
+/// Serves until `shutdown` resolves, then finishes requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

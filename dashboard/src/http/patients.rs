@@ -1,0 +1,80 @@
+//! `GET /api/v1/patients` and `GET /api/v1/patients/{id}/readings` (docs/api.md).
+
+use super::auth::Principal;
+use super::{ApiError, AppState};
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use vigil_domain::Metric;
+
+/// Default and largest `limit` for readings: a day of one reading a second fits the default.
+const DEFAULT_LIMIT: usize = 10_000;
+const MAX_LIMIT: usize = 100_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/patients", get(list))
+        .route("/patients/{id}/readings", get(readings))
+}
+
+async fn list(_who: Principal, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let patients = state.call(|b| b.patients()).await?;
+    Ok(Json(json!({ "patients": patients })))
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    metric: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+fn time_param(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    v.map(|s| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time")))
+    })
+    .transpose()
+}
+
+async fn readings(
+    _who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let metric: Metric = q
+        .metric
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("metric is required".into()))?
+        .parse()
+        .map_err(|_| ApiError::BadRequest("unknown metric".into()))?;
+    let to = time_param("to", q.to.as_deref())?.unwrap_or_else(Utc::now);
+    let from = time_param("from", q.from.as_deref())?.unwrap_or(to - Duration::hours(24));
+    if from > to {
+        return Err(ApiError::BadRequest("from is after to".into()));
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let pid = id.clone();
+    let rows = state
+        .call(move |b| {
+            if !b.patient_exists(&pid)? {
+                return Err(crate::BackendError::NotFound("patient".into()));
+            }
+            b.readings(&pid, metric, from, to, limit)
+        })
+        .await?;
+    Ok(Json(json!({
+        "patient_id": id,
+        "metric": metric.as_str(),
+        "unit": metric.unit(),
+        "from": from,
+        "to": to,
+        "readings": rows,
+    })))
+}

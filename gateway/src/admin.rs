@@ -1,0 +1,179 @@
+//! The admin subcommands. Each opens the database directly (WAL lets it share the file with a
+//! running server) and prints a human line, or with `--json` one JSON object and nothing else
+//! on stdout.
+
+use crate::cli::{AdminArgs, ContactCmd, DeviceCmd, PatientCmd, TokenCmd, UserCmd};
+use crate::config::Config;
+use crate::secrets;
+use crate::store::{self, registry};
+use anyhow::Context;
+use rusqlite::Connection;
+use serde_json::{json, Value};
+use std::io::BufRead;
+use vigil_domain::{ContactRole, DeviceKind, Lang};
+
+fn open(admin: &AdminArgs) -> anyhow::Result<Connection> {
+    let mut cfg = Config::load(admin.config.as_deref(), std::env::vars())?;
+    if let Some(d) = &admin.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    store::open_connection(&cfg.data_dir)
+        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))
+}
+
+fn print(admin: &AdminArgs, value: Value, human: String) {
+    if admin.json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}
+
+pub fn patient(cmd: PatientCmd) -> anyhow::Result<()> {
+    match cmd {
+        PatientCmd::Add { name, id, admin } => {
+            let c = open(&admin)?;
+            let id = registry::add_patient(&c, id.as_deref(), &name)?;
+            print(&admin, json!({ "id": id }), format!("patient {id} created"));
+        }
+        PatientCmd::List { admin } => {
+            let c = open(&admin)?;
+            let list = registry::patients(&c)?;
+            let human = list
+                .iter()
+                .map(|p| format!("{}\t{}", p.id, p.name))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(&admin, json!({ "patients": list }), human);
+        }
+    }
+    Ok(())
+}
+
+pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
+    let ContactCmd::Add {
+        patient,
+        name,
+        email,
+        lang,
+        role,
+        admin,
+    } = cmd;
+    let c = open(&admin)?;
+    let lang: Lang = lang
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--lang: vi or en"))?;
+    let role: ContactRole = role
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--role: family or clinician"))?;
+    let id = registry::add_contact(&c, &patient, &name, &email, lang, role)?;
+    print(
+        &admin,
+        json!({ "id": id }),
+        format!("contact {id} added to patient {patient}"),
+    );
+    Ok(())
+}
+
+pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
+    match cmd {
+        DeviceCmd::Add {
+            patient,
+            kind,
+            id,
+            admin,
+        } => {
+            let kind: DeviceKind = kind.parse().map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
+            let c = open(&admin)?;
+            let secret = secrets::new_device_secret();
+            let id = registry::add_device(
+                &c,
+                id.as_deref(),
+                &patient,
+                kind,
+                &secrets::hash_password(&secret),
+            )?;
+            print(
+                &admin,
+                json!({ "id": id, "password": secret }),
+                format!(
+                    "device {id} registered for patient {patient}\n\
+                     MQTT user name: {id}\nMQTT password:  {secret}\n\
+                     (shown once: only a hash is stored)"
+                ),
+            );
+        }
+        DeviceCmd::List { admin } => {
+            let c = open(&admin)?;
+            let mut st = c.prepare(
+                "SELECT id, patient_id, kind, enabled, last_seen, online FROM devices ORDER BY id",
+            )?;
+            let rows: Vec<Value> = st
+                .query_map([], |r| {
+                    Ok(json!({
+                        "id": r.get::<_, String>(0)?,
+                        "patient_id": r.get::<_, String>(1)?,
+                        "kind": r.get::<_, String>(2)?,
+                        "enabled": r.get::<_, bool>(3)?,
+                        "last_seen": r.get::<_, Option<i64>>(4)?.map(store::ms_to_time),
+                        "online": r.get::<_, Option<bool>>(5)?,
+                    }))
+                })?
+                .collect::<Result<_, _>>()?;
+            let human = rows
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}\t{}\t{}",
+                        d["id"].as_str().unwrap_or(""),
+                        d["patient_id"].as_str().unwrap_or(""),
+                        d["kind"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(&admin, json!({ "devices": rows }), human);
+        }
+    }
+    Ok(())
+}
+
+pub fn token(cmd: TokenCmd) -> anyhow::Result<()> {
+    let TokenCmd::Create { name, admin } = cmd;
+    let c = open(&admin)?;
+    let token = secrets::new_api_token();
+    registry::add_api_token(&c, &name, &token)?;
+    print(
+        &admin,
+        json!({ "token": token }),
+        format!("API token {name}:\n{token}\n(shown once: only a hash is stored)"),
+    );
+    Ok(())
+}
+
+pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
+    let UserCmd::Add {
+        name,
+        admin,
+        password_stdin,
+        common,
+    } = cmd;
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        let p = rpassword::prompt_password(format!("Password for {name}: "))?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(p == again, "the passwords differ");
+        p
+    };
+    anyhow::ensure!(
+        password.chars().count() >= 8,
+        "the password must have at least 8 characters"
+    );
+    let c = open(&common)?;
+    let id = registry::add_user(&c, &name, &secrets::hash_password(&password), admin)?;
+    print(&common, json!({ "id": id }), format!("user {name} created"));
+    Ok(())
+}

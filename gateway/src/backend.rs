@@ -1,0 +1,193 @@
+//! The dashboard's [`Backend`], implemented on the store. Every method blocks; the dashboard
+//! calls them on the blocking pool.
+
+use crate::metrics::Metrics;
+use crate::store::{alerts, readings, registry, StoreError, StoreHandle};
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use vigil_alerting::lifecycle::Action;
+use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
+use vigil_dashboard::{AlertAction, Backend, BackendError};
+use vigil_domain::views::{PatientSummary, ReadingPoint, RejectedMessage};
+use vigil_domain::{Alert, AlertState, Metric};
+
+pub struct StoreBackend {
+    pub store: StoreHandle,
+    pub metrics: Arc<Metrics>,
+    pub outbox_dir: PathBuf,
+    /// Dashboard session lifetime in milliseconds.
+    pub session_ttl_ms: i64,
+}
+
+impl From<StoreError> for BackendError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(w) => BackendError::NotFound(w),
+            StoreError::Conflict(m) => BackendError::Conflict(m),
+            other => BackendError::Internal(other.to_string()),
+        }
+    }
+}
+
+type R<T> = Result<T, BackendError>;
+
+impl Backend for StoreBackend {
+    fn patients(&self) -> R<Vec<PatientSummary>> {
+        Ok(self.store.read_blocking(readings::patient_summaries)?)
+    }
+
+    fn patient_exists(&self, id: &str) -> R<bool> {
+        Ok(self
+            .store
+            .read_blocking(|c| registry::patient(c, id))?
+            .is_some())
+    }
+
+    fn readings(
+        &self,
+        patient_id: &str,
+        metric: Metric,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> R<Vec<ReadingPoint>> {
+        Ok(self.store.read_blocking(|c| {
+            readings::range(
+                c,
+                patient_id,
+                metric,
+                from.timestamp_millis(),
+                to.timestamp_millis(),
+                limit,
+            )
+        })?)
+    }
+
+    fn alerts(&self, state: Option<AlertState>, limit: usize) -> R<Vec<Alert>> {
+        Ok(self
+            .store
+            .read_blocking(|c| alerts::list(c, state, limit))?)
+    }
+
+    fn alert_action(
+        &self,
+        id: i64,
+        action: AlertAction,
+        actor: &str,
+        note: Option<&str>,
+    ) -> R<Alert> {
+        let action = match action {
+            AlertAction::Acknowledge => Action::Acknowledge,
+            AlertAction::Resolve => Action::Resolve,
+        };
+        let actor = actor.to_string();
+        let note = note.map(str::to_string);
+        Ok(self
+            .store
+            .write_blocking(move |c| alerts::act(c, id, action, &actor, note.as_deref()))?)
+    }
+
+    fn rejected(&self, limit: usize) -> R<Vec<RejectedMessage>> {
+        Ok(self.store.read_blocking(|c| readings::rejected(c, limit))?)
+    }
+
+    fn token_name(&self, token: &str) -> R<Option<String>> {
+        Ok(self
+            .store
+            .read_blocking(|c| registry::api_token_name(c, token))?)
+    }
+
+    fn login(&self, user: &str, password: &str) -> R<Option<String>> {
+        let Some((id, hash, _admin)) = self
+            .store
+            .read_blocking(|c| registry::user_by_name(c, user))?
+        else {
+            // Spend the same time as a real check so user names cannot be probed by timing.
+            let _ = crate::secrets::verify_password(password, dummy_hash());
+            return Ok(None);
+        };
+        if !crate::secrets::verify_password(password, &hash) {
+            return Ok(None);
+        }
+        let token = crate::secrets::new_session_token();
+        let t = token.clone();
+        let ttl = self.session_ttl_ms;
+        self.store
+            .write_blocking(move |c| registry::create_session(c, id, &t, ttl))?;
+        Ok(Some(token))
+    }
+
+    fn session_user(&self, token: &str) -> R<Option<String>> {
+        Ok(self
+            .store
+            .read_blocking(|c| registry::session_user(c, token))?)
+    }
+
+    fn logout(&self, token: &str) -> R<()> {
+        let t = token.to_string();
+        Ok(self
+            .store
+            .write_blocking(move |c| registry::delete_session(c, &t))?)
+    }
+
+    fn metrics_text(&self) -> String {
+        let outbox = self.store.read_blocking(alerts::outbox_counts).ok();
+        self.metrics.render(outbox)
+    }
+
+    fn readiness(&self) -> Vec<(&'static str, bool)> {
+        let outbox_ok = std::fs::metadata(&self.outbox_dir)
+            .map(|m| m.is_dir() && !m.permissions().readonly())
+            .unwrap_or(false);
+        vec![
+            ("broker", self.metrics.mqtt_up.load(Relaxed)),
+            ("store", self.store.is_usable()),
+            ("outbox", outbox_ok),
+        ]
+    }
+}
+
+/// An argon2id hash of a random string, used to equalise login timing for unknown users.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| crate::secrets::hash_password(&crate::secrets::random_hex(16)))
+}
+
+/// The outbox loop's view of the store.
+pub struct StoreOutbox(pub StoreHandle);
+
+impl OutboxStore for StoreOutbox {
+    fn due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedEmail>, vigil_alerting::outbox::StoreError> {
+        self.0
+            .read_blocking(|c| alerts::outbox_due(c, now, limit))
+            .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
+    }
+
+    fn mark_sent(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), vigil_alerting::outbox::StoreError> {
+        self.0
+            .write_blocking(move |c| alerts::outbox_mark_sent(c, id, at))
+            .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
+    }
+
+    fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), vigil_alerting::outbox::StoreError> {
+        let error = error.chars().take(500).collect::<String>();
+        self.0
+            .write_blocking(move |c| alerts::outbox_mark_failed(c, id, &error, retry_at))
+            .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
+    }
+}

@@ -1,0 +1,164 @@
+//! The command line (issue #2, "The CLI contract"). Names here are public: scripts and later
+//! checks rely on them.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Vigil: remote patient monitoring gateway (MQTT → store → alerts → dashboard)",
+    long_about = "Vigil receives readings from home monitoring devices over MQTT, stores them, \
+raises clinical alerts, e-mails families and serves a clinician dashboard.\n\n\
+Start with `vigil demo` to see everything running with simulated patients."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run everything embedded with demo patients and simulated devices.
+    Demo(ServerArgs),
+    /// Run the gateway (embedded broker, or an external one with `[mqtt] broker_url`).
+    Run(ServerArgs),
+    /// Manage patients.
+    #[command(subcommand)]
+    Patient(PatientCmd),
+    /// Manage people notified about a patient.
+    #[command(subcommand)]
+    Contact(ContactCmd),
+    /// Manage devices and their MQTT credentials.
+    #[command(subcommand)]
+    Device(DeviceCmd),
+    /// Manage API bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    User(UserCmd),
+}
+
+#[derive(Args, Clone)]
+pub struct ServerArgs {
+    /// Configuration file (TOML); see docs/configuration.md.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Data directory (database, outbox). Overrides `data_dir`.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Dashboard and API address. Overrides `[http] addr`.
+    #[arg(long)]
+    pub http_addr: Option<SocketAddr>,
+    /// Embedded MQTT broker address. Overrides `[mqtt] addr`.
+    #[arg(long)]
+    pub mqtt_addr: Option<SocketAddr>,
+}
+
+/// Options every admin subcommand takes.
+#[derive(Args, Clone)]
+pub struct AdminArgs {
+    /// Configuration file, read for `data_dir`.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Data directory. Overrides the configuration.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print one JSON object on stdout and nothing else there.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum PatientCmd {
+    /// Create a patient.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Id to use (letters, digits, '-', '_', '.'); generated when absent.
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// List patients.
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ContactCmd {
+    /// Add a person to notify about a patient.
+    Add {
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// Language of the e-mails.
+        #[arg(long, default_value = "vi", value_parser = ["vi", "en"])]
+        lang: String,
+        /// `family` contacts receive red-alert e-mails.
+        #[arg(long, default_value = "family", value_parser = ["family", "clinician"])]
+        role: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DeviceCmd {
+    /// Register a device; prints its MQTT password once (only a hash is kept).
+    Add {
+        #[arg(long)]
+        patient: String,
+        /// pulse_oximeter, bp_monitor, thermometer, glucose_meter, scale, wearable,
+        /// fall_detector or hub.
+        #[arg(long)]
+        kind: String,
+        /// Id to use (the MQTT user name); generated when absent.
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// List devices.
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create an API bearer token; prints it once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a dashboard user; the password is prompted for, or read from stdin.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Administrator (may manage users and devices from the dashboard later).
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of stdin instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+}

@@ -1,0 +1,307 @@
+//! Configuration: defaults < TOML file < `VIGIL_*` environment variables < command-line flags.
+//!
+//! Every key is documented in `docs/configuration.md`. An environment variable overrides a key
+//! by its upper-cased path with `_` between section and key: `[http] addr` is `VIGIL_HTTP_ADDR`,
+//! top-level `data_dir` is `VIGIL_DATA_DIR`. A bad file is an error that names the key and the
+//! line (toml's error carries both); unknown keys are errors too, so a typo never passes
+//! silently.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database, outbox and other state live.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub mqtt: MqttConfig,
+    pub email: EmailConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Dashboard and API listen address.
+    pub addr: SocketAddr,
+    /// The dashboard's address as users reach it (for links in e-mails); empty for none.
+    pub public_url: String,
+    /// How long a dashboard login lasts, in hours.
+    pub session_ttl_hours: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Listen address of the embedded broker (used when `broker_url` is empty).
+    pub addr: SocketAddr,
+    /// External broker (`mqtt://host:port`); when set, no broker is embedded.
+    pub broker_url: String,
+    /// Client id at the external broker; stable so the persistent session survives restarts.
+    pub client_id: String,
+    pub username: String,
+    /// Password at the external broker. Prefer the `VIGIL_MQTT_PASSWORD` variable to a file.
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// Sender of notification e-mails.
+    pub from: String,
+    /// Directory of the file outbox; empty means `<data_dir>/outbox`.
+    pub outbox_dir: String,
+    /// Domain used in Message-IDs.
+    pub message_id_domain: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `vigil=debug,info`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("vigil-data"),
+            http: HttpConfig::default(),
+            mqtt: MqttConfig::default(),
+            email: EmailConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: "127.0.0.1:8080".parse().expect("valid literal"),
+            public_url: String::new(),
+            session_ttl_hours: 12,
+        }
+    }
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            addr: "127.0.0.1:1883".parse().expect("valid literal"),
+            broker_url: String::new(),
+            client_id: "vigil-gateway".into(),
+            username: String::new(),
+            password: String::new(),
+        }
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            from: "Vigil <vigil@localhost>".into(),
+            outbox_dir: String::new(),
+            message_id_domain: "vigil.local".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+impl Config {
+    /// Loads defaults, then `file` (when given), then `VIGIL_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = match file {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.display().to_string(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        let path = file.map(|p| p.display().to_string()).unwrap_or_default();
+        // Parse the file on its own first, so its errors point at its own lines.
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        cfg.apply_env(env)?;
+        cfg.validate()
+            .map_err(|message| ConfigError::Parse { path, message })?;
+        Ok(cfg)
+    }
+
+    /// Overrides keys from `VIGIL_SECTION_KEY` variables. The key set and each key's type come
+    /// from the config itself, so a new key is overridable without touching this function.
+    fn apply_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        let mut table = toml::Table::try_from(&*self).expect("Config serialises to a table");
+        let mut changed = false;
+        for (var, raw) in env {
+            let Some(rest) = var.strip_prefix("VIGIL_") else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = locate(&table, &rest) else {
+                continue; // Not a config key (e.g. VIGIL_BIN used by tests).
+            };
+            let slot = match &section {
+                Some(s) => table
+                    .get_mut(s)
+                    .and_then(|v| v.as_table_mut())
+                    .and_then(|t| t.get_mut(&key)),
+                None => table.get_mut(&key),
+            }
+            .expect("located above");
+            *slot = match slot {
+                toml::Value::Integer(_) => {
+                    toml::Value::Integer(raw.parse().map_err(|_| ConfigError::Env {
+                        var: var.clone(),
+                        message: "expected an integer".into(),
+                    })?)
+                }
+                toml::Value::Boolean(_) => {
+                    toml::Value::Boolean(raw.parse().map_err(|_| ConfigError::Env {
+                        var: var.clone(),
+                        message: "expected true or false".into(),
+                    })?)
+                }
+                _ => toml::Value::String(raw),
+            };
+            changed = true;
+        }
+        if changed {
+            *self = table
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Env {
+                    var: "VIGIL_*".into(),
+                    message: e.message().to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let url = &self.mqtt.broker_url;
+        if !(url.is_empty() || url.starts_with("mqtt://") || url.starts_with("mqtts://")) {
+            return Err(
+                "key mqtt.broker_url: expected mqtt://host:port or mqtts://host:port".into(),
+            );
+        }
+        if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!(
+                "key email.from: {:?} is not an e-mail address",
+                self.email.from
+            ));
+        }
+        if self.http.session_ttl_hours == 0 {
+            return Err("key http.session_ttl_hours: must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        if self.email.outbox_dir.is_empty() {
+            self.data_dir.join("outbox")
+        } else {
+            PathBuf::from(&self.email.outbox_dir)
+        }
+    }
+}
+
+/// Finds which (section, key) an upper-cased variable suffix names: `http_addr` →
+/// (`http`, `addr`), `data_dir` → (top level, `data_dir`).
+fn locate(table: &toml::Table, rest: &str) -> Option<(Option<String>, String)> {
+    if table.get(rest).is_some_and(|v| !v.is_table()) {
+        return Some((None, rest.to_string()));
+    }
+    let (section, key) = rest.split_once('_')?;
+    let t = table.get(section)?.as_table()?;
+    t.get(key)
+        .map(|_| (Some(section.to_string()), key.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("vigil-cfg-{}", crate::secrets::random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("vigil.toml");
+        std::fs::write(&p, text).unwrap();
+        let out = Config::load(
+            Some(&p),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        out
+    }
+
+    #[test]
+    fn defaults_file_then_env() {
+        let c = load("[http]\naddr = \"127.0.0.1:9000\"\n", &[]).unwrap();
+        assert_eq!(c.http.addr.port(), 9000);
+        assert_eq!(c.mqtt.addr.port(), 1883);
+        let c = load(
+            "[http]\naddr = \"127.0.0.1:9000\"\n",
+            &[
+                ("VIGIL_HTTP_ADDR", "127.0.0.1:9100"),
+                ("VIGIL_DATA_DIR", "/tmp/x"),
+                ("VIGIL_HTTP_SESSION_TTL_HOURS", "3"),
+                ("VIGIL_MQTT_BROKER_URL", "mqtt://127.0.0.1:1999"),
+                ("VIGIL_BIN", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.http.addr.port(), 9100);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.http.session_ttl_hours, 3);
+        assert_eq!(c.mqtt.broker_url, "mqtt://127.0.0.1:1999");
+    }
+
+    #[test]
+    fn bad_file_names_key_and_line() {
+        let err = load("data_dir = \"x\"\n\n[http]\naddr = 8080\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("addr"), "{err}");
+        let err = load("[mqtt]\nbrokr_url = \"x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("brokr_url") && err.contains("line 2"), "{err}");
+        let err = load(
+            "[http]\nsession_ttl_hours = 1\n",
+            &[("VIGIL_HTTP_SESSION_TTL_HOURS", "soon")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("VIGIL_HTTP_SESSION_TTL_HOURS"), "{err}");
+    }
+}

@@ -1,0 +1,149 @@
+//! Counters for `/metrics` (Prometheus text exposition format 0.0.4).
+//!
+//! Plain atomics: increments happen on the hot path and must not lock. Rejections are counted
+//! per reason code; the set of codes is small and fixed by `decode`/`validate`, so a mutex-held
+//! map touched only on rejection is fine.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Metrics {
+    /// MQTT messages received on a device topic, before any check.
+    pub messages_received: AtomicU64,
+    /// Readings in accepted messages (a batch counts each reading).
+    pub readings_received: AtomicU64,
+    /// Readings newly stored.
+    pub readings_stored: AtomicU64,
+    /// Readings that were already stored (broker redelivery).
+    pub readings_duplicate: AtomicU64,
+    pub events_stored: AtomicU64,
+    /// Messages rejected, by reason. A std Mutex: short, never held across `.await`.
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Alerts opened, by severity.
+    alerts_raised: Mutex<BTreeMap<&'static str, u64>>,
+    pub emails_queued: AtomicU64,
+    pub store_errors: AtomicU64,
+    pub auth_failures: AtomicU64,
+    /// Whether the MQTT side (embedded listener or external connection) is up.
+    pub mqtt_up: AtomicBool,
+}
+
+impl Metrics {
+    pub fn reject(&self, reason: &'static str) {
+        *self
+            .rejected
+            .lock()
+            .expect("metrics lock never poisoned")
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    pub fn alert_raised(&self, severity: &'static str) {
+        *self
+            .alerts_raised
+            .lock()
+            .expect("metrics lock never poisoned")
+            .entry(severity)
+            .or_default() += 1;
+    }
+
+    /// Renders all counters; `outbox` is (pending, sent) read from the store at scrape time.
+    pub fn render(&self, outbox: Option<(i64, i64)>) -> String {
+        let mut s = String::new();
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        counter(
+            "vigil_mqtt_messages_received_total",
+            "MQTT messages received on device topics.",
+            self.messages_received.load(Relaxed),
+        );
+        counter(
+            "vigil_readings_received_total",
+            "Readings in accepted messages.",
+            self.readings_received.load(Relaxed),
+        );
+        counter(
+            "vigil_readings_stored_total",
+            "Readings newly stored.",
+            self.readings_stored.load(Relaxed),
+        );
+        counter(
+            "vigil_readings_duplicate_total",
+            "Redelivered readings that were already stored.",
+            self.readings_duplicate.load(Relaxed),
+        );
+        counter(
+            "vigil_events_stored_total",
+            "Device events stored.",
+            self.events_stored.load(Relaxed),
+        );
+        counter(
+            "vigil_store_errors_total",
+            "Messages not acknowledged because the store failed.",
+            self.store_errors.load(Relaxed),
+        );
+        counter(
+            "vigil_mqtt_auth_failures_total",
+            "Refused MQTT connections.",
+            self.auth_failures.load(Relaxed),
+        );
+        counter(
+            "vigil_emails_queued_total",
+            "E-mails queued in the outbox since start.",
+            self.emails_queued.load(Relaxed),
+        );
+        let _ = writeln!(s, "# HELP vigil_messages_rejected_total Messages rejected, by reason.\n# TYPE vigil_messages_rejected_total counter");
+        for (reason, n) in self
+            .rejected
+            .lock()
+            .expect("metrics lock never poisoned")
+            .iter()
+        {
+            let _ = writeln!(
+                s,
+                "vigil_messages_rejected_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        let _ = writeln!(s, "# HELP vigil_alerts_raised_total Alerts opened, by severity.\n# TYPE vigil_alerts_raised_total counter");
+        for (sev, n) in self
+            .alerts_raised
+            .lock()
+            .expect("metrics lock never poisoned")
+            .iter()
+        {
+            let _ = writeln!(s, "vigil_alerts_raised_total{{severity=\"{sev}\"}} {n}");
+        }
+        if let Some((pending, sent)) = outbox {
+            let _ = writeln!(s, "# HELP vigil_emails_pending E-mails in the outbox not yet sent.\n# TYPE vigil_emails_pending gauge\nvigil_emails_pending {pending}");
+            let _ = writeln!(s, "# HELP vigil_emails_sent_total E-mails delivered to the transport.\n# TYPE vigil_emails_sent_total counter\nvigil_emails_sent_total {sent}");
+        }
+        let _ = writeln!(s, "# HELP vigil_mqtt_up Whether the MQTT side is up.\n# TYPE vigil_mqtt_up gauge\nvigil_mqtt_up {}", u8::from(self.mqtt_up.load(Relaxed)));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_labels() {
+        let m = Metrics::default();
+        m.reject("malformed_json");
+        m.reject("malformed_json");
+        m.alert_raised("red");
+        m.readings_stored.fetch_add(3, Relaxed);
+        let text = m.render(Some((1, 2)));
+        assert!(
+            text.contains("vigil_messages_rejected_total{reason=\"malformed_json\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("vigil_alerts_raised_total{severity=\"red\"} 1"));
+        assert!(text.contains("vigil_readings_stored_total 3"));
+        assert!(text.contains("vigil_emails_sent_total 2"));
+    }
+}

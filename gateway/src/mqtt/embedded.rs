@@ -1,0 +1,196 @@
+//! The embedded broker (rmqtt 0.24, see `../shared/design.md` "Checked facts").
+//!
+//! Hooks registered here:
+//! - `ClientAuthenticate`: username = device id, password = device secret, checked against the
+//!   registry's argon2 hash; disabled or unknown devices are refused, and so is a last will
+//!   outside the device's own topics (wills bypass the publish ACL hook).
+//! - `MessagePublishCheckAcl`: the ingest pipeline runs here. rmqtt sends the PUBACK only after
+//!   this hook returns, so a QoS 1 publish is acknowledged only once it is committed
+//!   (design invariant 1). Invalid messages are acknowledged after their rejection record is
+//!   committed but never routed; a store failure disconnects the client without an ack, so it
+//!   publishes again.
+//! - `ClientConnected` / `ClientDisconnected`: the device's online state.
+
+use crate::ingest::{Ingest, Outcome};
+use crate::store::{now_ms, registry};
+use async_trait::async_trait;
+use rmqtt::context::ServerContext;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
+use rmqtt::net::Builder;
+use rmqtt::server::MqttServer;
+use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use vigil_domain::TOPIC_PREFIX;
+
+/// Largest MQTT packet accepted; payloads above `decode::MAX_PAYLOAD` are rejected anyway.
+const MAX_PACKET: u32 = 256 * 1024;
+
+/// Binds the listener now (so a port clash is reported at start-up) and returns the future
+/// that serves it.
+pub async fn start(
+    addr: SocketAddr,
+    ingest: Ingest,
+) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
+    let scx = ServerContext::new()
+        // rmqtt's busy check refuses connections under load spikes; we prefer backpressure.
+        .busy_check_enable(false)
+        .build()
+        .await;
+    let register = scx.extends.hook_mgr().register();
+    for typ in [
+        Type::ClientAuthenticate,
+        Type::MessagePublishCheckAcl,
+        Type::ClientConnected,
+        Type::ClientDisconnected,
+    ] {
+        register
+            .add(
+                typ,
+                Box::new(Hooks {
+                    ingest: ingest.clone(),
+                }),
+            )
+            .await;
+    }
+    // Hooks never run until started (checked facts).
+    register.start().await;
+    let listener = Builder::new()
+        .name("vigil/tcp")
+        .laddr(addr)
+        .allow_anonymous(false)
+        .max_packet_size(MAX_PACKET)
+        .bind()
+        .map_err(|e| anyhow::anyhow!("cannot listen for MQTT on {addr}: {e}"))?
+        .tcp()
+        .map_err(|e| anyhow::anyhow!("MQTT listener on {addr}: {e}"))?;
+    ingest.metrics.mqtt_up.store(true, Relaxed);
+    tracing::info!(%addr, "embedded MQTT broker listening");
+    let server = MqttServer::new(scx).listener(listener).build();
+    Ok(async move {
+        server
+            .run()
+            .await
+            .map_err(|e| anyhow::anyhow!("MQTT broker: {e}"))?;
+        Ok(())
+    })
+}
+
+struct Hooks {
+    ingest: Ingest,
+}
+
+fn will_topic(info: &ConnectInfo) -> Option<String> {
+    info.last_will().map(|w| match w {
+        LastWill::V3(l) => l.topic.to_string(),
+        LastWill::V5(l) => l.topic.to_string(),
+    })
+}
+
+impl Hooks {
+    async fn authenticate(&self, info: &ConnectInfo) -> AuthResult {
+        let (Some(user), Some(pass)) = (info.username(), info.password()) else {
+            return AuthResult::NotAuthorized;
+        };
+        let device_id = user.to_string();
+        let password = String::from_utf8_lossy(pass).into_owned();
+        if let Some(topic) = will_topic(info) {
+            if !topic.starts_with(&format!("{TOPIC_PREFIX}/{device_id}/")) {
+                tracing::warn!(
+                    device_id,
+                    "connection refused: last will outside own topics"
+                );
+                return AuthResult::NotAuthorized;
+            }
+        }
+        let lookup = {
+            let id = device_id.clone();
+            self.ingest
+                .store
+                .read(move |c| registry::device(c, &id))
+                .await
+        };
+        let device = match lookup {
+            Ok(Some(d)) if d.enabled => d,
+            Ok(_) => {
+                tracing::warn!(device_id, "connection refused: unknown or disabled device");
+                return AuthResult::BadUsernameOrPassword;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "device lookup failed");
+                return AuthResult::NotAuthorized;
+            }
+        };
+        // argon2 is deliberately slow: keep it off the async workers.
+        let ok = tokio::task::spawn_blocking(move || {
+            crate::secrets::verify_password(&password, &device.secret_hash)
+        })
+        .await
+        .unwrap_or(false);
+        if ok {
+            tracing::info!(device_id, "device connected");
+            AuthResult::Allow(false, None)
+        } else {
+            tracing::warn!(device_id, "connection refused: wrong password");
+            AuthResult::BadUsernameOrPassword
+        }
+    }
+
+    async fn set_online(&self, device_id: String, online: bool) {
+        let r = self
+            .ingest
+            .store
+            .write(move |c| registry::set_device_status(c, &device_id, Some(online), now_ms()))
+            .await;
+        if let Err(err) = r {
+            tracing::warn!(error = %err, "cannot record device status");
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for Hooks {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        match param {
+            Parameter::ClientAuthenticate(info) => {
+                let r = self.authenticate(info).await;
+                if !matches!(r, AuthResult::Allow(..)) {
+                    self.ingest.metrics.auth_failures.fetch_add(1, Relaxed);
+                }
+                (false, Some(HookResult::AuthResult(r)))
+            }
+            Parameter::MessagePublishCheckAcl(session, publish) => {
+                let user = session.id.username.as_ref().map(|u| u.to_string());
+                let outcome = self
+                    .ingest
+                    .handle(user.as_deref(), &publish.topic, &publish.payload)
+                    .await;
+                let acl = match outcome {
+                    Outcome::Stored => PublishAclResult::allow(),
+                    // Acknowledged (the rejection is stored) but not routed anywhere.
+                    Outcome::Rejected(reason) => {
+                        PublishAclResult::rejected(false, Some(reason.into()))
+                    }
+                    // No PUBACK: the device keeps the message and sends it again.
+                    Outcome::Failed => {
+                        PublishAclResult::rejected(true, Some("store unavailable".into()))
+                    }
+                };
+                (false, Some(HookResult::PublishAclResult(acl)))
+            }
+            Parameter::ClientConnected(session) => {
+                if let Some(u) = &session.id.username {
+                    self.set_online(u.to_string(), true).await;
+                }
+                (true, acc)
+            }
+            Parameter::ClientDisconnected(session, _reason) => {
+                if let Some(u) = &session.id.username {
+                    self.set_online(u.to_string(), false).await;
+                }
+                (true, acc)
+            }
+            _ => (true, acc),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Secrets: device passwords, dashboard passwords, API and session tokens.
+//!
+//! Device and user passwords are stored as argon2id PHC strings (RFC 9106, the `argon2` crate's
+//! defaults). API and session tokens are 256-bit random values: a plain SHA-256 of them is as
+//! good as a slow hash (nothing to brute-force) and lets us look them up by hash.
+//! Nothing here logs a secret.
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// A random secret as lowercase hex, `bytes` long before encoding.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    hex(&buf)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A new device secret: 128 bits, easy to type into a device's setup page.
+pub fn new_device_secret() -> String {
+    random_hex(16)
+}
+
+/// A new API bearer token; the `vgl_` prefix lets secret scanners recognise a leaked one.
+pub fn new_api_token() -> String {
+    format!("vgl_{}", random_hex(32))
+}
+
+pub fn new_session_token() -> String {
+    random_hex(32)
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex(&Sha256::digest(s.as_bytes()))
+}
+
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters and a fresh salt cannot fail")
+        .to_string()
+}
+
+/// Constant-time comparison is done inside argon2's verifier.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_round_trip() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_distinct_and_hashed() {
+        let a = new_api_token();
+        assert!(a.starts_with("vgl_") && a.len() == 68);
+        assert_ne!(a, new_api_token());
+        assert_eq!(sha256_hex("abc").len(), 64);
+    }
+}

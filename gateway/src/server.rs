@@ -1,0 +1,157 @@
+//! Wiring: builds every stage from the configuration and runs them until shutdown.
+//!
+//! ```text
+//! MQTT (embedded rmqtt | external rumqttc) ─▶ Ingest (decode, validate, store + rules) ─▶ ack
+//!                                               │ commit
+//!                                 broadcast ◀───┼───▶ outbox wake ─▶ outbox loop ─▶ .eml files
+//!                                     │
+//!                              dashboard SSE ◀── axum (API, pages) ──▶ store reads
+//! ```
+
+use crate::backend::{StoreBackend, StoreOutbox};
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::mqtt;
+use crate::shutdown;
+use crate::store::alerts::NotifySettings;
+use crate::store::StoreHandle;
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, Notify};
+use vigil_alerting::outbox::{self, Transport};
+use vigil_alerting::RuleSet;
+use vigil_dashboard::AppState;
+
+/// Live updates buffered per dashboard connection before it must resync.
+const LIVE_BUFFER: usize = 1024;
+
+pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    let outbox_dir = cfg.outbox_dir();
+    std::fs::create_dir_all(&outbox_dir)
+        .with_context(|| format!("cannot create the outbox {}", outbox_dir.display()))?;
+    let store = StoreHandle::open(&cfg.data_dir)
+        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
+    let metrics = Arc::new(Metrics::default());
+    let (live, _) = broadcast::channel(LIVE_BUFFER);
+    let outbox_wake = Arc::new(Notify::new());
+    let ingest = Ingest {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        rules: Arc::new(RuleSet::defaults()),
+        notify: Arc::new(NotifySettings {
+            dashboard_url: Some(cfg.http.public_url.clone()).filter(|u| !u.is_empty()),
+            message_id_domain: cfg.email.message_id_domain.clone(),
+        }),
+        live: live.clone(),
+        outbox_wake: outbox_wake.clone(),
+    };
+    let (stop_tx, stop_rx) = shutdown::channel();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    // MQTT source.
+    let mqtt_desc;
+    if cfg.mqtt.broker_url.is_empty() {
+        let broker = mqtt::embedded::start(cfg.mqtt.addr, ingest.clone()).await?;
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                r = broker => if let Err(e) = r { tracing::error!(error = %e, "MQTT broker stopped"); },
+                _ = shutdown::wait(rx) => {}
+            }
+        });
+        mqtt_desc = format!("embedded broker on {}", cfg.mqtt.addr);
+    } else {
+        let mcfg = cfg.mqtt.clone();
+        let ing = ingest.clone();
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            if let Err(e) = mqtt::external::run(mcfg, ing, rx).await {
+                tracing::error!(error = %e, "MQTT client stopped");
+            }
+        });
+        mqtt_desc = format!("external broker {}", cfg.mqtt.broker_url);
+    }
+
+    // Outbox.
+    let from = cfg
+        .email
+        .from
+        .parse()
+        .context("email.from is not an e-mail address")?;
+    tasks.spawn(outbox::run(
+        Arc::new(StoreOutbox(store.clone())),
+        Transport::File(lettre::FileTransport::new(&outbox_dir)),
+        from,
+        outbox_wake,
+        stop_rx.clone(),
+    ));
+
+    // Dashboard.
+    let listener = tokio::net::TcpListener::bind(cfg.http.addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", cfg.http.addr))?;
+    let state = AppState {
+        backend: Arc::new(StoreBackend {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            outbox_dir: outbox_dir.clone(),
+            session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
+        }),
+        live,
+        session_ttl: Duration::from_secs(u64::from(cfg.http.session_ttl_hours) * 3600),
+    };
+    let rx = stop_rx.clone();
+    tasks.spawn(async move {
+        if let Err(e) = vigil_dashboard::http::serve(listener, state, shutdown::wait(rx)).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    tracing::info!(addr = %cfg.http.addr, "dashboard listening");
+
+    let login_hint = if demo {
+        let seeded = crate::demo::seed(&store).await?;
+        crate::demo::start_devices(&cfg, seeded.devices, &mut tasks, stop_rx.clone());
+        format!(
+            "user \"{}\", password \"{}\"",
+            crate::demo::DEMO_USER,
+            seeded.password
+        )
+    } else {
+        let users = store.read(crate::store::registry::user_count).await?;
+        if users == 0 {
+            "no users yet: create one with `vigil user add --name NAME`".to_string()
+        } else {
+            "with a dashboard user (`vigil user add` creates one)".to_string()
+        }
+    };
+    println!(
+        "Vigil {} is running.\n  Dashboard: http://{}\n  Sign in:   {}\n  MQTT:      {}\n  Data:      {} (e-mails in {})\nPress Ctrl-C to stop.",
+        if demo { "demo" } else { "gateway" },
+        cfg.http.addr,
+        login_hint,
+        mqtt_desc,
+        cfg.data_dir.display(),
+        outbox_dir.display(),
+    );
+
+    tokio::select! {
+        _ = shutdown::signal() => tracing::info!("shutting down"),
+        Some(done) = tasks.join_next() => {
+            if let Err(e) = done { tracing::error!(error = %e, "a task failed"); }
+            tracing::error!("a core task ended; shutting down");
+        }
+    }
+    let _ = stop_tx.send(true);
+    // Give tasks a bounded time to drain; the store writer commits what it holds when the
+    // last handle drops.
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("tasks did not stop within 10 s");
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! Alerts, their audit trail, and the e-mail outbox. Opening an alert and queueing its e-mails
+//! happen in one transaction: an alert never exists without its notifications, and an e-mail is
+//! in the outbox before anyone tries to send it (design invariants 3 and 4).
+
+use super::{ms_to_time, now_ms, Result, StoreError};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use vigil_alerting::email::{self, AlertFacts};
+use vigil_alerting::lifecycle::{self, Action, OnBreach};
+use vigil_alerting::outbox::QueuedEmail;
+use vigil_alerting::Breach;
+use vigil_domain::{Alert, AlertState, ContactRole, EventKind, Severity};
+
+/// What raising a breach did.
+#[derive(Debug, Clone)]
+pub enum Raised {
+    Opened { alert: Box<Alert>, emails: usize },
+    Updated { alert_id: i64 },
+}
+
+/// Settings that shape notification e-mails.
+#[derive(Debug, Clone, Default)]
+pub struct NotifySettings {
+    pub dashboard_url: Option<String>,
+    /// Domain part of generated Message-IDs.
+    pub message_id_domain: String,
+}
+
+const ALERT_COLUMNS: &str = "a.id, a.patient_id, p.name, a.rule, a.severity, a.state, a.opened_at,
+    a.value, a.metric, a.unit, a.message, a.acknowledged_at, a.acknowledged_by, a.note,
+    a.resolved_at";
+
+fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
+    let opt_time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(ms_to_time))
+    };
+    Ok(Alert {
+        id: r.get(0)?,
+        patient_id: r.get(1)?,
+        patient_name: r.get(2)?,
+        rule: r.get(3)?,
+        severity: r.get::<_, String>(4)?.parse().unwrap_or(Severity::Red),
+        state: r.get::<_, String>(5)?.parse().unwrap_or(AlertState::Open),
+        opened_at: ms_to_time(r.get(6)?),
+        value: r.get(7)?,
+        metric: r.get(8)?,
+        unit: r.get(9)?,
+        message: r.get(10)?,
+        acknowledged_at: opt_time(11)?,
+        acknowledged_by: r.get(12)?,
+        note: r.get(13)?,
+        resolved_at: opt_time(14)?,
+    })
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Alert>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {ALERT_COLUMNS} FROM alerts a JOIN patients p ON p.id = a.patient_id WHERE a.id = ?1"),
+            [id],
+            alert_from_row,
+        )
+        .optional()?)
+}
+
+/// Alerts, most urgent first (severity, then newest), optionally of one state.
+pub fn list(conn: &Connection, state: Option<AlertState>, limit: usize) -> Result<Vec<Alert>> {
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts a JOIN patients p ON p.id = a.patient_id
+         WHERE (?1 IS NULL OR a.state = ?1)
+         ORDER BY CASE a.severity WHEN 'red' THEN 0 WHEN 'amber' THEN 1 ELSE 2 END, a.opened_at DESC
+         LIMIT ?2"
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map(
+        params![state.map(|s| s.as_str()), limit as i64],
+        alert_from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn audit(
+    conn: &Connection,
+    alert_id: i64,
+    actor: &str,
+    action: &str,
+    note: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO alert_audit (alert_id, at, actor, action, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![alert_id, now_ms(), actor, action, note],
+    )?;
+    Ok(())
+}
+
+/// Applies a breach for `patient_id`: opens an alert (and queues e-mails for a red one) unless
+/// an active alert for the same rule exists, in which case its latest value is updated.
+pub fn raise(
+    conn: &Connection,
+    patient_id: &str,
+    breach: &Breach,
+    event: Option<EventKind>,
+    at: DateTime<Utc>,
+    notify: &NotifySettings,
+) -> Result<Raised> {
+    let active: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT id, state FROM alerts WHERE patient_id = ?1 AND rule = ?2 AND state <> 'resolved'",
+            params![patient_id, breach.rule],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let active = active.map(|(id, s)| (id, s.parse().unwrap_or(AlertState::Open)));
+    match lifecycle::on_breach(active) {
+        OnBreach::Update { alert_id } => {
+            conn.execute(
+                "UPDATE alerts SET last_value = ?2, last_at = ?3, breaches = breaches + 1 WHERE id = ?1",
+                params![alert_id, breach.value, at.timestamp_millis()],
+            )?;
+            Ok(Raised::Updated { alert_id })
+        }
+        OnBreach::Open => {
+            let patient = super::registry::patient(conn, patient_id)?
+                .ok_or_else(|| StoreError::NotFound(format!("patient {patient_id}")))?;
+            conn.execute(
+                "INSERT INTO alerts (patient_id, rule, severity, state, opened_at, metric, value, unit,
+                                     message, last_value, last_at)
+                 VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?6, ?4)",
+                params![
+                    patient_id,
+                    breach.rule,
+                    breach.severity.as_str(),
+                    at.timestamp_millis(),
+                    breach.metric.map(|m| m.as_str()),
+                    breach.value,
+                    breach.metric.map(|m| m.unit()),
+                    breach.message,
+                ],
+            )?;
+            let alert_id = conn.last_insert_rowid();
+            audit(conn, alert_id, "system", "open", Some(&breach.message))?;
+            let mut emails = 0;
+            // Families hear about red alerts only; amber and yellow are for clinicians on the
+            // dashboard (alarm fatigue, clinical reference §6).
+            if breach.severity == Severity::Red {
+                for c in super::registry::contacts(conn, patient_id)? {
+                    if c.role != ContactRole::Family {
+                        continue;
+                    }
+                    let r = email::render(
+                        c.lang,
+                        &AlertFacts {
+                            patient_name: &patient.name,
+                            rule: breach.rule,
+                            severity: breach.severity,
+                            metric: breach.metric,
+                            value: breach.value,
+                            event,
+                            at,
+                            dashboard_url: notify.dashboard_url.as_deref(),
+                        },
+                    );
+                    conn.execute(
+                        "INSERT INTO outbox (message_id, alert_id, contact_id, to_name, to_addr, subject,
+                                             body, created_at, next_attempt_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                        params![
+                            email::new_message_id(alert_id, &notify.message_id_domain),
+                            alert_id,
+                            c.id,
+                            c.name,
+                            c.email,
+                            r.subject,
+                            r.body,
+                            now_ms()
+                        ],
+                    )?;
+                    emails += 1;
+                }
+            }
+            let alert = get(conn, alert_id)?.expect("inserted in this transaction");
+            Ok(Raised::Opened {
+                alert: Box::new(alert),
+                emails,
+            })
+        }
+    }
+}
+
+/// Acknowledges or resolves an alert on behalf of `actor`, with an audit record.
+pub fn act(
+    conn: &Connection,
+    id: i64,
+    action: Action,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<Alert> {
+    let alert = get(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
+    let to = lifecycle::transition(alert.state, action)
+        .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let now = now_ms();
+    match action {
+        Action::Acknowledge if alert.state == AlertState::Open => {
+            conn.execute(
+                "UPDATE alerts SET state = ?2, acknowledged_at = ?3, acknowledged_by = ?4,
+                                   note = coalesce(?5, note) WHERE id = ?1",
+                params![id, to.as_str(), now, actor, note],
+            )?;
+        }
+        Action::Acknowledge => {
+            // Already acknowledged: keep who did it first, add the note.
+            conn.execute(
+                "UPDATE alerts SET note = coalesce(?2, note) WHERE id = ?1",
+                params![id, note],
+            )?;
+        }
+        Action::Resolve => {
+            conn.execute(
+                "UPDATE alerts SET state = ?2, resolved_at = ?3, resolved_by = ?4,
+                                   note = coalesce(?5, note) WHERE id = ?1",
+                params![id, to.as_str(), now, actor, note],
+            )?;
+        }
+    }
+    audit(conn, id, actor, action.as_str(), note)?;
+    Ok(get(conn, id)?.expect("exists: read above in this transaction"))
+}
+
+pub fn outbox_due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedEmail>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, message_id, to_name, to_addr, subject, body, created_at, attempts FROM outbox
+         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![now.timestamp_millis(), limit as i64], |r| {
+        Ok(QueuedEmail {
+            id: r.get(0)?,
+            message_id: r.get(1)?,
+            to_name: r.get(2)?,
+            to_addr: r.get(3)?,
+            subject: r.get(4)?,
+            body: r.get(5)?,
+            created_at: ms_to_time(r.get(6)?),
+            attempts: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn outbox_mark_sent(conn: &Connection, id: i64, at: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+        params![id, at.timestamp_millis()],
+    )?;
+    Ok(())
+}
+
+pub fn outbox_mark_failed(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+        params![id, error, retry_at.timestamp_millis()],
+    )?;
+    Ok(())
+}
+
+/// (queued and unsent, sent) for `/metrics`.
+pub fn outbox_counts(conn: &Connection) -> Result<(i64, i64)> {
+    Ok(conn.query_row(
+        "SELECT count(*) FILTER (WHERE sent_at IS NULL), count(*) FILTER (WHERE sent_at IS NOT NULL) FROM outbox",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}

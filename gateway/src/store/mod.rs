@@ -1,0 +1,181 @@
+//! The local store: one SQLite file (WAL) that is the source of truth on this node
+//! (design brief, "The local store is the source of truth").
+//!
+//! - [`StoreHandle`]: the cloneable handle everyone holds. Writes go to one writer thread over a
+//!   bounded channel and are group-committed; reads use a small pool of read connections.
+//! - [`schema`]: tables and migrations.
+//! - [`registry`]: patients, contacts, devices, users, API tokens, dashboard sessions.
+//! - [`readings`]: readings, events and rejected messages.
+//! - [`alerts`]: alerts, their audit trail, and the e-mail outbox.
+//!
+//! Query functions take a `&Connection` so the CLI (a separate process) and the server share
+//! them; SQLite's WAL and a busy timeout let both work on the same file at once.
+
+pub mod alerts;
+pub mod readings;
+pub mod registry;
+pub mod schema;
+mod writer;
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the store is shut down")]
+    Closed,
+    #[error("commit failed: {0}")]
+    Commit(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How long a statement waits for a lock held by another connection (the CLI, or the writer)
+/// before failing. Writes are short, so five seconds means something is wrong.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections kept open for reuse.
+const READ_POOL: usize = 4;
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("vigil.db")
+}
+
+/// Opens (creating if needed) the database in `data_dir` and brings the schema up to date.
+pub fn open_connection(data_dir: &Path) -> Result<Connection> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", data_dir.display())))?;
+    let mut conn = Connection::open(db_path(data_dir))?;
+    configure(&conn)?;
+    schema::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on disk before we PUBACK (design invariant 1). NORMAL could lose the
+    // last transactions on power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+struct Shared {
+    writer: writer::WriterHandle,
+    data_dir: PathBuf,
+    /// Idle read connections. A std Mutex: held only to push/pop, never across `.await`.
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// The cloneable front of the store (rumqttc `AsyncClient` / mini-redis handle style).
+#[derive(Clone)]
+pub struct StoreHandle {
+    shared: Arc<Shared>,
+}
+
+impl StoreHandle {
+    /// Opens the store and starts its writer thread. The thread ends when the last handle drops.
+    pub fn open(data_dir: &Path) -> Result<StoreHandle> {
+        let conn = open_connection(data_dir)?;
+        let writer = writer::spawn(conn)?;
+        Ok(StoreHandle {
+            shared: Arc::new(Shared {
+                writer,
+                data_dir: data_dir.to_path_buf(),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` in the writer thread inside the next group commit; resolves after the commit.
+    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        self.shared.writer.write(f).await
+    }
+
+    /// [`StoreHandle::write`] for blocking callers (never call it on an async worker thread).
+    pub fn write_blocking<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        self.shared.writer.write_blocking(f)
+    }
+
+    /// Runs `f` on a read connection on the blocking pool.
+    pub async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.read_blocking(f))
+            .await
+            .map_err(|e| StoreError::Invalid(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `f` on a read connection in the calling (blocking) thread.
+    pub fn read_blocking<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Connection) -> Result<R>,
+    {
+        let conn = self.take_reader()?;
+        let out = f(&conn);
+        let mut pool = self
+            .shared
+            .readers
+            .lock()
+            .expect("pool lock is never poisoned: no panics while held");
+        if pool.len() < READ_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn take_reader(&self) -> Result<Connection> {
+        if let Some(c) = self
+            .shared
+            .readers
+            .lock()
+            .expect("pool lock is never poisoned: no panics while held")
+            .pop()
+        {
+            return Ok(c);
+        }
+        let conn = Connection::open_with_flags(
+            db_path(&self.shared.data_dir),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(conn)
+    }
+
+    /// A cheap check that the database answers (for `/readyz`).
+    pub fn is_usable(&self) -> bool {
+        !self.shared.writer.is_closed()
+            && self
+                .read_blocking(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+                .is_ok()
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub fn ms_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

@@ -1,0 +1,201 @@
+//! Readings, device events and rejected messages: what ingestion writes and the API reads.
+
+use super::{ms_to_time, Result};
+use rusqlite::{params, Connection};
+use std::collections::BTreeMap;
+use vigil_domain::views::{LatestValue, PatientSummary, ReadingPoint, RejectedMessage};
+use vigil_domain::{EventKind, Metric, Reading, TsSource};
+
+/// How much of a rejected payload is kept for inspection: enough to see what went wrong,
+/// little enough that a flood of garbage cannot fill the disk.
+pub const EXCERPT_BYTES: usize = 256;
+
+/// Inserts readings; a duplicate (same device, metric and time, or same device, metric and
+/// `seq`) is ignored. Returns the readings that were new, for the alerting engine.
+pub fn insert_readings(
+    conn: &Connection,
+    readings: Vec<Reading>,
+    received_ms: i64,
+) -> Result<Vec<Reading>> {
+    let mut st = conn.prepare_cached(
+        "INSERT OR IGNORE INTO readings
+           (patient_id, device_id, metric, ts, value, ts_source, seq, flags, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut fresh = Vec::with_capacity(readings.len());
+    for r in readings {
+        let n = st.execute(params![
+            r.patient_id,
+            r.device_id,
+            r.metric.as_str(),
+            r.ts.timestamp_millis(),
+            r.value,
+            match r.ts_source {
+                TsSource::Device => "device",
+                TsSource::Received => "received",
+            },
+            r.seq,
+            r.flags.join(","),
+            received_ms,
+        ])?;
+        if n == 1 {
+            fresh.push(r);
+        }
+    }
+    Ok(fresh)
+}
+
+/// Stores an event; returns false when it was a redelivery.
+pub fn insert_event(
+    conn: &Connection,
+    patient_id: &str,
+    device_id: &str,
+    kind: EventKind,
+    ts_ms: i64,
+    received_ms: i64,
+) -> Result<bool> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO events (patient_id, device_id, kind, ts, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![patient_id, device_id, kind.as_str(), ts_ms, received_ms],
+    )?;
+    Ok(n == 1)
+}
+
+/// Keeps the first [`EXCERPT_BYTES`] of a payload as text (invalid UTF-8 replaced), so an
+/// operator can see what a device sent without the store holding arbitrary blobs.
+pub fn excerpt(payload: &[u8]) -> String {
+    let cut = &payload[..payload.len().min(EXCERPT_BYTES)];
+    String::from_utf8_lossy(cut).into_owned()
+}
+
+pub fn insert_rejected(
+    conn: &Connection,
+    device_id: Option<&str>,
+    topic: &str,
+    reason: &str,
+    detail: &str,
+    payload: &[u8],
+    received_ms: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO rejected (device_id, topic, reason, detail, received_at, payload_excerpt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        device_id,
+        topic.chars().take(256).collect::<String>(),
+        reason,
+        detail,
+        received_ms,
+        excerpt(payload)
+    ])?;
+    Ok(())
+}
+
+pub fn rejected(conn: &Connection, limit: usize) -> Result<Vec<RejectedMessage>> {
+    let mut st = conn.prepare(
+        "SELECT id, device_id, topic, reason, detail, received_at, payload_excerpt
+         FROM rejected ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = st.query_map([limit as i64], |r| {
+        Ok(RejectedMessage {
+            id: r.get(0)?,
+            device_id: r.get(1)?,
+            topic: r.get(2)?,
+            reason: r.get(3)?,
+            detail: r.get(4)?,
+            received_at: ms_to_time(r.get(5)?),
+            payload_excerpt: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Readings of one patient and metric in `[from, to]`, oldest first.
+pub fn range(
+    conn: &Connection,
+    patient_id: &str,
+    metric: Metric,
+    from_ms: i64,
+    to_ms: i64,
+    limit: usize,
+) -> Result<Vec<ReadingPoint>> {
+    let mut st = conn.prepare_cached(
+        "SELECT ts, value, device_id, flags FROM readings
+         WHERE patient_id = ?1 AND metric = ?2 AND ts >= ?3 AND ts <= ?4
+         ORDER BY ts LIMIT ?5",
+    )?;
+    let rows = st.query_map(
+        params![patient_id, metric.as_str(), from_ms, to_ms, limit as i64],
+        |r| {
+            let flags: String = r.get(3)?;
+            Ok(ReadingPoint {
+                ts: ms_to_time(r.get(0)?),
+                value: r.get(1)?,
+                unit: metric.unit(),
+                device_id: r.get(2)?,
+                flags: flags
+                    .split(',')
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every patient with the latest value of each metric and the worst active alert.
+pub fn patient_summaries(conn: &Connection) -> Result<Vec<PatientSummary>> {
+    let mut out = Vec::new();
+    let mut latest_st = conn.prepare_cached(
+        // The readings_patient index makes each MAX(ts) a single seek.
+        "SELECT r.metric, r.ts, r.value FROM readings r
+         WHERE r.patient_id = ?1 AND r.metric = ?2
+         ORDER BY r.ts DESC LIMIT 1",
+    )?;
+    let mut alert_st = conn.prepare_cached(
+        "SELECT severity, count(*) FROM alerts WHERE patient_id = ?1 AND state <> 'resolved'
+         GROUP BY severity",
+    )?;
+    for p in super::registry::patients(conn)? {
+        let mut latest = BTreeMap::new();
+        for m in Metric::ALL {
+            let mut rows = latest_st.query(params![p.id, m.as_str()])?;
+            if let Some(row) = rows.next()? {
+                latest.insert(
+                    m.as_str().to_string(),
+                    LatestValue {
+                        ts: ms_to_time(row.get(1)?),
+                        value: row.get(2)?,
+                        unit: m.unit(),
+                    },
+                );
+            }
+        }
+        let mut worst: Option<vigil_domain::Severity> = None;
+        let mut open = 0u32;
+        let rows = alert_st.query_map([&p.id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+        })?;
+        for row in rows {
+            let (sev, n) = row?;
+            open += n;
+            if let Ok(s) = sev.parse::<vigil_domain::Severity>() {
+                worst = Some(match worst {
+                    Some(w) if w.rank() <= s.rank() => w,
+                    _ => s,
+                });
+            }
+        }
+        out.push(PatientSummary {
+            id: p.id,
+            name: p.name,
+            latest,
+            status: worst.map(|s| s.as_str()).unwrap_or("ok"),
+            open_alerts: open,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,288 @@
+//! Patients, contacts, devices, users, API tokens and dashboard sessions.
+
+use super::{now_ms, Result, StoreError};
+use crate::secrets;
+use rusqlite::{params, Connection, OptionalExtension};
+use vigil_domain::{Contact, ContactRole, DeviceKind, Lang, Patient};
+
+/// Ids are chosen by people (`--id`) or generated; keep them safe in MQTT topics and URLs.
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "invalid id {id:?}: use 1–64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+fn unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", &secrets::random_hex(4))
+}
+
+pub fn add_patient(conn: &Connection, id: Option<&str>, name: &str) -> Result<String> {
+    let id = id.map(str::to_string).unwrap_or_else(|| new_id("p"));
+    check_id(&id)?;
+    if name.trim().is_empty() {
+        return Err(StoreError::Invalid("name must not be empty".into()));
+    }
+    conn.execute(
+        "INSERT INTO patients (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![id, name.trim(), now_ms()],
+    )
+    .map_err(|e| {
+        if unique_violation(&e) {
+            StoreError::Conflict(format!("patient {id} already exists"))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(id)
+}
+
+pub fn patient(conn: &Connection, id: &str) -> Result<Option<Patient>> {
+    Ok(conn
+        .query_row("SELECT id, name FROM patients WHERE id = ?1", [id], |r| {
+            Ok(Patient {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+pub fn patients(conn: &Connection) -> Result<Vec<Patient>> {
+    let mut st = conn.prepare("SELECT id, name FROM patients ORDER BY name, id")?;
+    let rows = st.query_map([], |r| {
+        Ok(Patient {
+            id: r.get(0)?,
+            name: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn require_patient(conn: &Connection, id: &str) -> Result<()> {
+    if patient(conn, id)?.is_none() {
+        return Err(StoreError::NotFound(format!("patient {id}")));
+    }
+    Ok(())
+}
+
+pub fn add_contact(
+    conn: &Connection,
+    patient_id: &str,
+    name: &str,
+    email: &str,
+    lang: Lang,
+    role: ContactRole,
+) -> Result<i64> {
+    require_patient(conn, patient_id)?;
+    if email.parse::<lettre::Address>().is_err() {
+        return Err(StoreError::Invalid(format!(
+            "invalid e-mail address {email:?}"
+        )));
+    }
+    conn.execute(
+        "INSERT INTO contacts (patient_id, name, email, lang, role, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            patient_id,
+            name,
+            email,
+            lang.as_str(),
+            role.as_str(),
+            now_ms()
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
+    let mut st = conn.prepare(
+        "SELECT id, patient_id, name, email, lang, role FROM contacts WHERE patient_id = ?1 ORDER BY id",
+    )?;
+    let rows = st.query_map([patient_id], |r| {
+        Ok(Contact {
+            id: r.get(0)?,
+            patient_id: r.get(1)?,
+            name: r.get(2)?,
+            email: r.get(3)?,
+            lang: r.get::<_, String>(4)?.parse().unwrap_or_default(),
+            role: r.get::<_, String>(5)?.parse().unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A device as the ingestion path needs it.
+#[derive(Debug, Clone)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub patient_id: String,
+    pub kind: DeviceKind,
+    pub secret_hash: String,
+    pub enabled: bool,
+}
+
+/// Registers a device with a given secret hash (the caller generated and will show the secret).
+pub fn add_device(
+    conn: &Connection,
+    id: Option<&str>,
+    patient_id: &str,
+    kind: DeviceKind,
+    secret_hash: &str,
+) -> Result<String> {
+    require_patient(conn, patient_id)?;
+    let id = id
+        .map(str::to_string)
+        .unwrap_or_else(|| new_id(kind.as_str()));
+    check_id(&id)?;
+    conn.execute(
+        "INSERT INTO devices (id, patient_id, kind, secret_hash, enabled, created_at)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+        params![id, patient_id, kind.as_str(), secret_hash, now_ms()],
+    )
+    .map_err(|e| {
+        if unique_violation(&e) {
+            StoreError::Conflict(format!("device {id} already exists"))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(id)
+}
+
+pub fn device(conn: &Connection, id: &str) -> Result<Option<DeviceRecord>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, patient_id, kind, secret_hash, enabled FROM devices WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, bool>(4)?,
+                ))
+            },
+        )
+        .optional()?
+        .and_then(|(id, patient_id, kind, secret_hash, enabled)| {
+            Some(DeviceRecord {
+                id,
+                patient_id,
+                kind: kind.parse().ok()?,
+                secret_hash,
+                enabled,
+            })
+        }))
+}
+
+pub fn set_device_status(conn: &Connection, id: &str, online: Option<bool>, at: i64) -> Result<()> {
+    match online {
+        Some(o) => conn.execute(
+            "UPDATE devices SET online = ?2, last_seen = max(coalesce(last_seen, 0), ?3) WHERE id = ?1",
+            params![id, o, at],
+        )?,
+        None => conn.execute(
+            "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?2) WHERE id = ?1",
+            params![id, at],
+        )?,
+    };
+    Ok(())
+}
+
+pub fn add_user(conn: &Connection, name: &str, password_hash: &str, admin: bool) -> Result<i64> {
+    if name.trim().is_empty() {
+        return Err(StoreError::Invalid("name must not be empty".into()));
+    }
+    conn.execute(
+        "INSERT INTO users (name, password_hash, admin, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![name, password_hash, admin, now_ms()],
+    )
+    .map_err(|e| {
+        if unique_violation(&e) {
+            StoreError::Conflict(format!("user {name} already exists"))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// (user id, password hash, admin) for a login attempt.
+pub fn user_by_name(conn: &Connection, name: &str) -> Result<Option<(i64, String, bool)>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, password_hash, admin FROM users WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+pub fn user_count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+}
+
+pub fn add_api_token(conn: &Connection, name: &str, token: &str) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO api_tokens (name, token_hash, created_at) VALUES (?1, ?2, ?3)",
+        params![name, secrets::sha256_hex(token), now_ms()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The token's name when it is valid.
+pub fn api_token_name(conn: &Connection, token: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT name FROM api_tokens WHERE token_hash = ?1",
+            [secrets::sha256_hex(token)],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn create_session(conn: &Connection, user_id: i64, token: &str, ttl_ms: i64) -> Result<()> {
+    let now = now_ms();
+    conn.execute("DELETE FROM sessions WHERE expires_at < ?1", [now])?;
+    conn.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![secrets::sha256_hex(token), user_id, now, now + ttl_ms],
+    )?;
+    Ok(())
+}
+
+/// The user name behind a live session token.
+pub fn session_user(conn: &Connection, token: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT u.name FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+            params![secrets::sha256_hex(token), now_ms()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn delete_session(conn: &Connection, token: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM sessions WHERE token_hash = ?1",
+        [secrets::sha256_hex(token)],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The SQLite schema. Times are Unix epoch milliseconds (UTC) in INTEGER columns: compact,
+//! fast to range-scan, and converted to RFC 3339 only at the API.
+//!
+//! `user_version` numbers the schema; [`migrate`] brings any older file up to date, so a data
+//! directory from an earlier release keeps working.
+
+use rusqlite::Connection;
+
+const V1: &str = r#"
+CREATE TABLE patients (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE contacts (
+    id          INTEGER PRIMARY KEY,
+    patient_id  TEXT NOT NULL REFERENCES patients(id),
+    name        TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    lang        TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX contacts_patient ON contacts(patient_id);
+CREATE TABLE devices (
+    id           TEXT PRIMARY KEY,
+    patient_id   TEXT NOT NULL REFERENCES patients(id),
+    kind         TEXT NOT NULL,
+    -- argon2id PHC string of the device secret; the secret itself is shown once and never kept.
+    secret_hash  TEXT NOT NULL,
+    enabled      INTEGER NOT NULL DEFAULT 1,
+    created_at   INTEGER NOT NULL,
+    last_seen    INTEGER,
+    online       INTEGER
+);
+CREATE TABLE readings (
+    id           INTEGER PRIMARY KEY,
+    patient_id   TEXT NOT NULL,
+    device_id    TEXT NOT NULL,
+    metric       TEXT NOT NULL,
+    ts           INTEGER NOT NULL,
+    value        REAL NOT NULL,
+    ts_source    TEXT NOT NULL,
+    seq          INTEGER,
+    flags        TEXT NOT NULL DEFAULT '',
+    received_at  INTEGER NOT NULL
+);
+-- Idempotency (design invariant 2): a redelivered reading hits one of these and is ignored.
+CREATE UNIQUE INDEX readings_dedup_ts ON readings(device_id, metric, ts);
+CREATE UNIQUE INDEX readings_dedup_seq ON readings(device_id, metric, seq) WHERE seq IS NOT NULL;
+CREATE INDEX readings_patient ON readings(patient_id, metric, ts);
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    patient_id   TEXT NOT NULL,
+    device_id    TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    ts           INTEGER NOT NULL,
+    received_at  INTEGER NOT NULL,
+    UNIQUE (device_id, kind, ts)
+);
+CREATE TABLE rejected (
+    id               INTEGER PRIMARY KEY,
+    device_id        TEXT,
+    topic            TEXT NOT NULL,
+    reason           TEXT NOT NULL,
+    detail           TEXT NOT NULL,
+    received_at      INTEGER NOT NULL,
+    payload_excerpt  TEXT NOT NULL
+);
+CREATE INDEX rejected_time ON rejected(received_at);
+CREATE TABLE alerts (
+    id               INTEGER PRIMARY KEY,
+    patient_id       TEXT NOT NULL REFERENCES patients(id),
+    rule             TEXT NOT NULL,
+    severity         TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    opened_at        INTEGER NOT NULL,
+    metric           TEXT,
+    value            REAL,
+    unit             TEXT,
+    message          TEXT NOT NULL,
+    last_value       REAL,
+    last_at          INTEGER NOT NULL,
+    breaches         INTEGER NOT NULL DEFAULT 1,
+    acknowledged_at  INTEGER,
+    acknowledged_by  TEXT,
+    note             TEXT,
+    resolved_at      INTEGER,
+    resolved_by      TEXT
+);
+-- One active alert per (patient, rule): design invariant 3, enforced by the database.
+CREATE UNIQUE INDEX alerts_one_active ON alerts(patient_id, rule) WHERE state <> 'resolved';
+CREATE INDEX alerts_state ON alerts(state, opened_at);
+CREATE TABLE alert_audit (
+    id        INTEGER PRIMARY KEY,
+    alert_id  INTEGER NOT NULL REFERENCES alerts(id),
+    at        INTEGER NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    note      TEXT
+);
+CREATE TABLE outbox (
+    id               INTEGER PRIMARY KEY,
+    message_id       TEXT NOT NULL UNIQUE,
+    alert_id         INTEGER REFERENCES alerts(id),
+    contact_id       INTEGER,
+    to_name          TEXT NOT NULL,
+    to_addr          TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    body             TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    sent_at          INTEGER,
+    last_error       TEXT
+);
+CREATE INDEX outbox_due ON outbox(sent_at, next_attempt_at);
+CREATE TABLE users (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT NOT NULL UNIQUE,
+    password_hash  TEXT NOT NULL,
+    admin          INTEGER NOT NULL DEFAULT 0,
+    created_at     INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE TABLE api_tokens (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    token_hash  TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    last_used   INTEGER
+);
+"#;
+
+/// Every migration in order; index + 1 is the `user_version` it leads to.
+const MIGRATIONS: &[&str] = &[V1];
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

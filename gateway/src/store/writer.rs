@@ -1,0 +1,135 @@
+//! The writer thread: the only owner of the write connection (style guide §2, "rusqlite
+//! blocks"). Jobs arrive over a bounded channel; the thread takes whatever is queued (up to
+//! [`GROUP`]), runs each job in its own savepoint inside one transaction, commits once, and only
+//! then replies. One fsync covers the whole group, which is what makes ack-after-store cheap.
+
+use super::{Result, StoreError};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+/// Jobs that may wait for the writer. When full, writers wait (`send().await`), which slows
+/// the MQTT sessions that feed them: backpressure reaches the devices instead of memory.
+pub const WRITE_QUEUE: usize = 1024;
+/// Most jobs in one transaction: bounds commit latency under load.
+const GROUP: usize = 512;
+
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+/// A job runs against the open transaction, or is told why there is none; it returns whether it
+/// succeeded (to keep or roll back its savepoint) and the reply to send after the commit.
+type Job = Box<dyn FnOnce(std::result::Result<&Connection, &str>) -> (bool, Reply) + Send>;
+
+pub struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+pub fn spawn(conn: Connection) -> Result<WriterHandle> {
+    let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
+    std::thread::Builder::new()
+        .name("vigil-store-writer".into())
+        .spawn(move || run(conn, rx))
+        .map_err(|e| StoreError::Invalid(format!("cannot start writer thread: {e}")))?;
+    Ok(WriterHandle { tx })
+}
+
+fn job<R, F>(f: F) -> (Job, oneshot::Receiver<Result<R>>)
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+{
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let job: Job = Box::new(move |conn| {
+        let out = match conn {
+            Ok(conn) => f(conn),
+            Err(e) => Err(StoreError::Commit(e.to_string())),
+        };
+        let ok = out.is_ok();
+        let reply: Reply = Box::new(move |commit_error: Option<&str>| {
+            let out = match commit_error {
+                Some(e) => Err(StoreError::Commit(e.to_string())),
+                None => out,
+            };
+            // The caller may have gone away (e.g. a client disconnected); nothing to do then.
+            let _ = reply_tx.send(out);
+        });
+        (ok, reply)
+    });
+    (job, reply_rx)
+}
+
+impl WriterHandle {
+    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let (job, rx) = job(f);
+        self.tx.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub fn write_blocking<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let (job, rx) = job(f);
+        self.tx.blocking_send(job).map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(GROUP);
+    loop {
+        match rx.blocking_recv() {
+            Some(j) => batch.push(j),
+            None => return, // every handle dropped: shutdown
+        }
+        while batch.len() < GROUP {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let replies = run_group(&conn, batch.drain(..));
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, jobs = replies.len(), "store commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(commit.as_ref().err().map(String::as_str));
+        }
+    }
+}
+
+fn run_group(conn: &Connection, jobs: impl Iterator<Item = Job>) -> Vec<Reply> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "store cannot begin a transaction");
+        let msg = e.to_string();
+        return jobs.map(|j| j(Err(&msg)).1).collect();
+    }
+    let mut replies = Vec::new();
+    for j in jobs {
+        // A savepoint per job: one failing job does not undo the others in the group.
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            replies.push(j(Err(&e.to_string())).1);
+            continue;
+        }
+        let (ok, reply) = j(Ok(conn));
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            tracing::error!(error = %e, "store savepoint failed");
+        }
+        replies.push(reply);
+    }
+    replies
+}

@@ -1,11 +1,35 @@
 #!/usr/bin/env bash
 # Runs Vigil's whole test suite on a fresh Debian machine, installing what it needs.
-# Used by the README and by .ci/run. In CI (CI=true) a missing tool or service is a failure.
+# The README's test command and CI's entry point (.ci/run). Nothing here relies on a running
+# system service or a fixed port: tests start their own servers on free loopback ports.
+# In CI (CI=true) a tool that cannot be installed fails the run; it is never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v mosquitto >/dev/null 2>&1 || need_pkgs+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need_pkgs+=(mosquitto-clients)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "==> installing ${need_pkgs[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"; }; then
+    echo "cannot install ${need_pkgs[*]}" >&2
+    if [ "${CI:-}" = "true" ]; then exit 1; fi
+  fi
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> cargo clippy"
+
+echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> cargo build (the binary the end-to-end tests run)"
+cargo build --locked -p vigil-gateway
+
 echo "==> cargo test"
-cargo test --workspace --locked
+# Each end-to-end test starts its own vigil; two at a time suits a 2-core machine.
+cargo test --workspace --locked -- --test-threads "${VIGIL_TEST_THREADS:-2}"
+
+echo "==> all tests passed"

@@ -47,6 +47,12 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         live: live.clone(),
         outbox_wake: outbox_wake.clone(),
     };
+    // Seed before anything listens, so the first API answer already has the demo patients.
+    let seeded = if demo {
+        Some(crate::demo::seed(&store).await?)
+    } else {
+        None
+    };
     let (stop_tx, stop_rx) = shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
 
@@ -110,8 +116,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     });
     tracing::info!(addr = %cfg.http.addr, "dashboard listening");
 
-    let login_hint = if demo {
-        let seeded = crate::demo::seed(&store).await?;
+    let login_hint = if let Some(seeded) = seeded {
         crate::demo::start_devices(&cfg, seeded.devices, &mut tasks, stop_rx.clone());
         format!(
             "user \"{}\", password \"{}\"",

@@ -1,0 +1,7 @@
+//! End-to-end tests: one module per area (ripgrep `tests/tests.rs` style).
+//! Each test starts the real `vigil` binary on free loopback ports with its own data directory.
+
+mod util;
+
+mod cli;
+mod slice;

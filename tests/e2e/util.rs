@@ -1,0 +1,308 @@
+//! Starts `vigil` (and other real servers) on free ports and tears them down on drop
+//! (mini-redis `start_server` idea; never a fixed port).
+
+#![allow(dead_code)]
+
+use rumqttc::{Client, Connection, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test: `$VIGIL_BIN`, else `target/debug/vigil` of this workspace.
+pub fn vigil_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("VIGIL_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/vigil");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p vigil-gateway` first (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind an ephemeral port")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+/// Whether a missing external tool fails the run (CI) or skips the test loudly (a laptop).
+pub fn require_tool(name: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{name} is not installed; in CI every test service must be present");
+        }
+        eprintln!("SKIPPED: {name} is not installed (scripts/test.sh installs it)");
+    }
+    found
+}
+
+/// A running `vigil run` with its own data directory; killed on drop.
+pub struct Vigil {
+    pub dir: tempfile::TempDir,
+    pub http: u16,
+    pub mqtt: u16,
+    child: Child,
+}
+
+impl Vigil {
+    pub fn start() -> Vigil {
+        Self::start_with(&["run"])
+    }
+
+    /// Starts `vigil <args…> --data-dir … --http-addr … --mqtt-addr …` and waits until ready.
+    pub fn start_with(args: &[&str]) -> Vigil {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let http = free_port();
+        let mqtt = free_port();
+        let log = std::fs::File::create(dir.path().join("vigil.log")).expect("log file");
+        let child = Command::new(vigil_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{http}"))
+            .arg("--mqtt-addr")
+            .arg(format!("127.0.0.1:{mqtt}"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start vigil");
+        let v = Vigil {
+            dir,
+            http,
+            mqtt,
+            child,
+        };
+        v.wait_ready();
+        v
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("vigil.log")).unwrap_or_default()
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = ureq::get(&self.url("/readyz")).call() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("vigil did not become ready; log:\n{}", self.log());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http)
+    }
+
+    /// Runs an admin subcommand with `--json` against this instance's data directory.
+    pub fn admin(&self, args: &[&str]) -> Value {
+        let out = self.admin_raw(args, None);
+        assert!(
+            out.status.success(),
+            "vigil {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout of vigil {args:?} is not one JSON object ({e}): {:?}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    pub fn admin_raw(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_vigil(args, &self.data_dir(), stdin)
+    }
+
+    /// GET with a bearer token; returns (status, JSON body).
+    pub fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = ureq::get(&self.url(path))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call();
+        response(r)
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let r = ureq::post(&self.url(path))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_json(body);
+        response(r)
+    }
+
+    pub fn metrics(&self) -> String {
+        ureq::get(&self.url("/metrics"))
+            .call()
+            .expect("metrics")
+            .into_string()
+            .expect("text")
+    }
+
+    pub fn outbox_files(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.data_dir().join("outbox")) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect(),
+            Err(_) => vec![],
+        }
+    }
+}
+
+impl Drop for Vigil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn run_vigil(args: &[&str], data_dir: &Path, stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(vigil_bin());
+    cmd.args(args)
+        .arg("--json")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run vigil");
+    if let Some(s) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(s.as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("vigil output")
+}
+
+fn response(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
+    match r {
+        Ok(resp) => {
+            let status = resp.status();
+            (status, resp.into_json().unwrap_or(Value::Null))
+        }
+        Err(ureq::Error::Status(status, resp)) => (status, resp.into_json().unwrap_or(Value::Null)),
+        Err(e) => panic!("HTTP request failed: {e}"),
+    }
+}
+
+/// A registered patient with one device, a family contact and an API token.
+pub struct Fixture {
+    pub patient: String,
+    pub device: String,
+    pub password: String,
+    pub token: String,
+}
+
+pub fn register(v: &Vigil, patient: &str, kind: &str) -> Fixture {
+    let p = v.admin(&[
+        "patient",
+        "add",
+        "--name",
+        "Nguyễn Văn Test",
+        "--id",
+        patient,
+    ]);
+    assert_eq!(p["id"], patient);
+    v.admin(&[
+        "contact",
+        "add",
+        "--patient",
+        patient,
+        "--name",
+        "Con gái",
+        "--email",
+        &format!("family.{patient}@example.org"),
+        "--lang",
+        "vi",
+        "--role",
+        "family",
+    ]);
+    let d = v.admin(&["device", "add", "--patient", patient, "--kind", kind]);
+    let t = v.admin(&["token", "create", "--name", &format!("test-{patient}")]);
+    Fixture {
+        patient: patient.to_string(),
+        device: d["id"].as_str().expect("device id").to_string(),
+        password: d["password"].as_str().expect("device password").to_string(),
+        token: t["token"].as_str().expect("token").to_string(),
+    }
+}
+
+/// A connected MQTT device client (rumqttc, MQTT 3.1.1).
+pub struct Device {
+    pub client: Client,
+    conn: Connection,
+}
+
+#[derive(Debug)]
+pub enum ConnectError {
+    Refused(String),
+}
+
+impl Device {
+    pub fn connect(port: u16, user: &str, password: &str) -> Result<Device, ConnectError> {
+        let mut o = MqttOptions::new(format!("test-{user}-{}", free_port()), "127.0.0.1", port);
+        o.set_credentials(user, password);
+        o.set_keep_alive(Duration::from_secs(10));
+        let (client, mut conn) = Client::new(o, 10);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match conn.recv_timeout(Duration::from_secs(5)) {
+                Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => return Ok(Device { client, conn }),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(ConnectError::Refused(e.to_string())),
+                Err(_) => break,
+            }
+        }
+        Err(ConnectError::Refused("no CONNACK".into()))
+    }
+
+    /// Publishes with QoS 1 and waits for the PUBACK (which Vigil sends after storing).
+    pub fn publish(&mut self, topic: &str, payload: &str) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
+            .expect("queue publish");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match self.conn.recv_timeout(Duration::from_secs(5)) {
+                Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => return,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("MQTT error while waiting for PUBACK: {e}"),
+                Err(_) => break,
+            }
+        }
+        panic!("no PUBACK for a publish on {topic}");
+    }
+}

@@ -387,4 +387,19 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), rs.rules().len());
     }
+
+    #[test]
+    fn every_rule_is_documented() {
+        let doc = include_str!("../../docs/rules.md");
+        for r in RuleSet::defaults().rules() {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", r.id)))
+                .unwrap_or_else(|| panic!("{} missing from docs/rules.md", r.id));
+            assert!(
+                row.contains(&format!("| {} |", r.severity.as_str())),
+                "{row}"
+            );
+        }
+    }
 }

@@ -304,4 +304,34 @@ mod tests {
         .to_string();
         assert!(err.contains("VIGIL_HTTP_SESSION_TTL_HOURS"), "{err}");
     }
+
+    /// `docs/configuration.md` and `vigil.example.toml` stay true: every key is documented and
+    /// the example holds exactly the defaults.
+    #[test]
+    fn docs_and_example_match_the_code() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let example =
+            Config::load(Some(&root.join("vigil.example.toml")), std::iter::empty()).unwrap();
+        assert_eq!(
+            toml::to_string(&example).unwrap(),
+            toml::to_string(&Config::default()).unwrap()
+        );
+        let doc = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+        let table = toml::Table::try_from(Config::default()).unwrap();
+        for (k, v) in &table {
+            match v.as_table() {
+                Some(t) => {
+                    for key in t.keys() {
+                        let env = format!("VIGIL_{}_{}", k.to_uppercase(), key.to_uppercase());
+                        assert!(
+                            doc.contains(&format!("`{k}.{key}`")),
+                            "{k}.{key} undocumented"
+                        );
+                        assert!(doc.contains(&env), "{env} undocumented");
+                    }
+                }
+                None => assert!(doc.contains(&format!("`{k}`")), "{k} undocumented"),
+            }
+        }
+    }
 }

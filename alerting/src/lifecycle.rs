@@ -5,24 +5,39 @@
 //!   breach ──▶ open ──ack──▶ acknowledged ──resolve──▶ resolved
 //!                └───────────────resolve───────────────────┘
 //! ```
-//! A breach while an alert for the same (patient, rule) is open or acknowledged does not open a
-//! second one: it updates the existing alert's latest value (a hospital central station latches
-//! one alarm per condition). Pure functions; the store applies the decisions in a transaction.
+//! A breach while an alert for the same (patient, condition) is open or acknowledged does not
+//! open a second one (a hospital central station latches one alarm per condition): it updates
+//! the existing alert, or escalates it when the breach is more severe (amber SpO₂ < 94 becoming
+//! red SpO₂ < 90). Pure functions; the store applies the decisions in a transaction.
 
-use vigil_domain::AlertState;
+use vigil_domain::{AlertState, Severity};
 
-/// What to do with a new breach, given the active alert for its (patient, rule), if any.
+/// The active alert of a (patient, condition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Active {
+    pub id: i64,
+    pub state: AlertState,
+    pub severity: Severity,
+}
+
+/// What to do with a new breach, given the active alert for its (patient, condition), if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnBreach {
     /// No active alert: open one and notify.
     Open,
-    /// Already active: record the latest value, notify nobody again.
+    /// Already active at this severity or higher: record the latest value, notify nobody again.
     Update { alert_id: i64 },
+    /// Active at a lower severity: raise its severity, reopen it if acknowledged, and notify as
+    /// for a new alert of the higher severity.
+    Escalate { alert_id: i64 },
 }
 
-pub fn on_breach(active: Option<(i64, AlertState)>) -> OnBreach {
+pub fn on_breach(active: Option<Active>, severity: Severity) -> OnBreach {
     match active {
-        Some((alert_id, state)) if state.is_active() => OnBreach::Update { alert_id },
+        Some(a) if a.state.is_active() && severity.rank() < a.severity.rank() => {
+            OnBreach::Escalate { alert_id: a.id }
+        }
+        Some(a) if a.state.is_active() => OnBreach::Update { alert_id: a.id },
         _ => OnBreach::Open,
     }
 }
@@ -64,18 +79,43 @@ pub fn transition(from: AlertState, action: Action) -> Result<AlertState, Transi
 mod tests {
     use super::*;
 
+    fn build_active(state: AlertState, severity: Severity) -> Option<Active> {
+        Some(Active {
+            id: 7,
+            state,
+            severity,
+        })
+    }
+
     #[test]
-    fn one_active_alert_per_rule() {
-        assert_eq!(on_breach(None), OnBreach::Open);
+    fn one_active_alert_per_condition() {
+        use AlertState::*;
+        use Severity::*;
+        assert_eq!(on_breach(None, Red), OnBreach::Open);
         assert_eq!(
-            on_breach(Some((7, AlertState::Open))),
+            on_breach(build_active(Open, Red), Red),
             OnBreach::Update { alert_id: 7 }
         );
         assert_eq!(
-            on_breach(Some((7, AlertState::Acknowledged))),
-            OnBreach::Update { alert_id: 7 }
+            on_breach(build_active(Acknowledged, Red), Amber),
+            OnBreach::Update { alert_id: 7 },
+            "never downgraded"
         );
-        assert_eq!(on_breach(Some((7, AlertState::Resolved))), OnBreach::Open);
+        assert_eq!(on_breach(build_active(Resolved, Red), Red), OnBreach::Open);
+    }
+
+    #[test]
+    fn more_severe_breach_escalates() {
+        use AlertState::*;
+        use Severity::*;
+        assert_eq!(
+            on_breach(build_active(Open, Amber), Red),
+            OnBreach::Escalate { alert_id: 7 }
+        );
+        assert_eq!(
+            on_breach(build_active(Acknowledged, Yellow), Amber),
+            OnBreach::Escalate { alert_id: 7 }
+        );
     }
 
     #[test]

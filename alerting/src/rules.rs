@@ -55,6 +55,11 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Breach {
     pub rule: &'static str,
+    /// The clinical condition the rule watches: `{metric}_low` / `{metric}_high` for
+    /// thresholds, the rule id for events. Rules sharing a condition are severity levels of one
+    /// alarm (SpO₂ < 94 amber, < 90 red): an active alert escalates instead of a second one
+    /// opening (a central station escalates an alarm's priority, it does not add an alarm).
+    pub condition: String,
     pub severity: Severity,
     pub metric: Option<Metric>,
     pub value: Option<f64>,
@@ -230,9 +235,9 @@ impl RuleSet {
         self.rules.iter().find(|r| r.id == id)
     }
 
-    /// Every rule the reading breaches. When two rules on the same metric and direction fire
-    /// (SpO₂ 85 breaches both `spo2_low` and `spo2_below_target`), only the most severe is kept:
-    /// one condition, one alert.
+    /// Every rule the reading breaches. When two rules of one condition fire (SpO₂ 85 breaches
+    /// both `spo2_low` and `spo2_below_target`), only the most severe is kept: one condition,
+    /// one alert.
     pub fn evaluate_reading(&self, r: &Reading) -> Vec<Breach> {
         let mut out: Vec<Breach> = Vec::new();
         for rule in &self.rules {
@@ -244,6 +249,7 @@ impl RuleSet {
             }
             let breach = Breach {
                 rule: rule.id,
+                condition: condition_of(metric, when),
                 severity: rule.severity,
                 metric: Some(metric),
                 value: Some(r.value),
@@ -255,11 +261,7 @@ impl RuleSet {
                     when.describe()
                 ),
             };
-            let dir = direction(when);
-            match out
-                .iter_mut()
-                .find(|b| b.metric == Some(metric) && self.direction_of(b.rule) == dir)
-            {
+            match out.iter_mut().find(|b| b.condition == breach.condition) {
                 Some(existing) if existing.severity.rank() > breach.severity.rank() => {
                     *existing = breach
                 }
@@ -276,6 +278,7 @@ impl RuleSet {
             .filter(|r| r.trigger == Trigger::Event(kind))
             .map(|r| Breach {
                 rule: r.id,
+                condition: r.id.to_string(),
                 severity: r.severity,
                 metric: None,
                 value: None,
@@ -283,18 +286,15 @@ impl RuleSet {
             })
             .collect()
     }
-
-    fn direction_of(&self, rule: &str) -> Option<bool> {
-        match self.get(rule)?.trigger {
-            Trigger::Threshold { when, .. } => direction(when),
-            Trigger::Event(_) => None,
-        }
-    }
 }
 
-/// `Some(true)` for "too high" conditions, `Some(false)` for "too low".
-fn direction(c: Condition) -> Option<bool> {
-    Some(matches!(c, Condition::Above(_) | Condition::AtOrAbove(_)))
+/// The condition a threshold watches: `spo2_low`, `temperature_high`, ...
+pub fn condition_of(metric: Metric, when: Condition) -> String {
+    let dir = match when {
+        Condition::Above(_) | Condition::AtOrAbove(_) => "high",
+        Condition::Below(_) | Condition::AtOrBelow(_) => "low",
+    };
+    format!("{}_{dir}", metric.as_str())
 }
 
 #[cfg(test)]
@@ -377,6 +377,20 @@ mod tests {
             fired(Metric::Glucose, 3.5),
             vec![("glucose_low", Severity::Amber)]
         );
+    }
+
+    #[test]
+    fn conditions_group_levels_of_one_alarm() {
+        let rs = RuleSet::defaults();
+        let amber = rs.evaluate_reading(&build_reading(Metric::Spo2, 92.0));
+        let red = rs.evaluate_reading(&build_reading(Metric::Spo2, 85.0));
+        assert_eq!(amber[0].condition, "spo2_low");
+        assert_eq!(red[0].condition, "spo2_low");
+        let high = rs.evaluate_reading(&build_reading(Metric::BpSystolic, 190.0));
+        let low = rs.evaluate_reading(&build_reading(Metric::BpSystolic, 80.0));
+        assert_eq!(high[0].condition, "bp_systolic_high");
+        assert_eq!(low[0].condition, "bp_systolic_low");
+        assert_eq!(rs.evaluate_event(EventKind::Fall)[0].condition, "fall");
     }
 
     #[test]

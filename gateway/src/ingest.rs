@@ -180,7 +180,7 @@ impl Ingest {
                 self.metrics.alert_raised(alert.severity.as_str());
                 self.metrics.emails_queued.fetch_add(emails as u64, Relaxed);
                 wake |= emails > 0;
-                tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, severity = alert.severity.as_str(), emails, "alert opened");
+                tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, severity = alert.severity.as_str(), emails, "alert raised");
                 let _ = self.live.send(LiveEvent::Alert { alert: *alert });
             }
         }

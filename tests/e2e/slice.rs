@@ -351,3 +351,46 @@ fn a_standard_client_mosquitto_pub_can_publish() {
         .expect("run mosquitto_pub");
     assert!(!refused.status.success());
 }
+
+#[test]
+fn a_worse_reading_escalates_the_same_alert_and_only_red_emails_the_family() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-i", "pulse_oximeter");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    dev.publish(
+        &readings_topic(&f.device),
+        r#"{"metric":"spo2","value":92}"#,
+    );
+    let (_, amber) = v.get("/api/v1/alerts?state=open", &f.token);
+    assert_eq!(amber["alerts"].as_array().unwrap().len(), 1, "{amber}");
+    assert_eq!(amber["alerts"][0]["severity"], "amber");
+    assert_eq!(amber["alerts"][0]["rule"], "spo2_below_target");
+    let id = amber["alerts"][0]["id"].clone();
+    let (s, _) = v.post(&format!("/api/v1/alerts/{id}/ack"), &f.token, json!({}));
+    assert_eq!(s, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        v.outbox_files().is_empty(),
+        "amber alerts do not e-mail families"
+    );
+
+    dev.publish(
+        &readings_topic(&f.device),
+        r#"{"metric":"spo2","value":86}"#,
+    );
+    let (_, all) = v.get("/api/v1/alerts", &f.token);
+    let alerts = all["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "escalated, not duplicated: {all}");
+    assert_eq!(alerts[0]["id"], id);
+    assert_eq!(alerts[0]["severity"], "red");
+    assert_eq!(alerts[0]["rule"], "spo2_low");
+    assert_eq!(
+        alerts[0]["state"], "open",
+        "an acknowledged alert that worsens is reopened"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while v.outbox_files().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(v.outbox_files().len(), 1);
+}

@@ -14,8 +14,14 @@ use vigil_domain::{Alert, AlertState, ContactRole, EventKind, Severity};
 /// What raising a breach did.
 #[derive(Debug, Clone)]
 pub enum Raised {
-    Opened { alert: Box<Alert>, emails: usize },
-    Updated { alert_id: i64 },
+    /// A new alert, or an escalated one: either way people must be told.
+    Opened {
+        alert: Box<Alert>,
+        emails: usize,
+    },
+    Updated {
+        alert_id: i64,
+    },
 }
 
 /// Settings that shape notification e-mails.
@@ -93,8 +99,9 @@ fn audit(
     Ok(())
 }
 
-/// Applies a breach for `patient_id`: opens an alert (and queues e-mails for a red one) unless
-/// an active alert for the same rule exists, in which case its latest value is updated.
+/// Applies a breach for `patient_id`: opens an alert, or updates or escalates the active alert
+/// of the same condition (see `vigil_alerting::lifecycle`). A new or escalated red alert queues
+/// e-mails to the patient's family contacts in the same transaction.
 pub fn raise(
     conn: &Connection,
     patient_id: &str,
@@ -103,32 +110,55 @@ pub fn raise(
     at: DateTime<Utc>,
     notify: &NotifySettings,
 ) -> Result<Raised> {
-    let active: Option<(i64, String)> = conn
+    let active = conn
         .query_row(
-            "SELECT id, state FROM alerts WHERE patient_id = ?1 AND rule = ?2 AND state <> 'resolved'",
-            params![patient_id, breach.rule],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            "SELECT id, state, severity FROM alerts
+             WHERE patient_id = ?1 AND condition = ?2 AND state <> 'resolved'",
+            params![patient_id, breach.condition],
+            |r| {
+                Ok(lifecycle::Active {
+                    id: r.get(0)?,
+                    state: r.get::<_, String>(1)?.parse().unwrap_or(AlertState::Open),
+                    severity: r.get::<_, String>(2)?.parse().unwrap_or(Severity::Red),
+                })
+            },
         )
         .optional()?;
-    let active = active.map(|(id, s)| (id, s.parse().unwrap_or(AlertState::Open)));
-    match lifecycle::on_breach(active) {
+    let alert_id = match lifecycle::on_breach(active, breach.severity) {
         OnBreach::Update { alert_id } => {
             conn.execute(
                 "UPDATE alerts SET last_value = ?2, last_at = ?3, breaches = breaches + 1 WHERE id = ?1",
                 params![alert_id, breach.value, at.timestamp_millis()],
             )?;
-            Ok(Raised::Updated { alert_id })
+            return Ok(Raised::Updated { alert_id });
+        }
+        OnBreach::Escalate { alert_id } => {
+            // Reopened even if acknowledged: a worse condition must be seen again.
+            conn.execute(
+                "UPDATE alerts SET rule = ?2, severity = ?3, state = 'open', message = ?4,
+                        value = ?5, last_value = ?5, last_at = ?6, breaches = breaches + 1
+                 WHERE id = ?1",
+                params![
+                    alert_id,
+                    breach.rule,
+                    breach.severity.as_str(),
+                    breach.message,
+                    breach.value,
+                    at.timestamp_millis()
+                ],
+            )?;
+            audit(conn, alert_id, "system", "escalate", Some(&breach.message))?;
+            alert_id
         }
         OnBreach::Open => {
-            let patient = super::registry::patient(conn, patient_id)?
-                .ok_or_else(|| StoreError::NotFound(format!("patient {patient_id}")))?;
             conn.execute(
-                "INSERT INTO alerts (patient_id, rule, severity, state, opened_at, metric, value, unit,
-                                     message, last_value, last_at)
-                 VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8, ?6, ?4)",
+                "INSERT INTO alerts (patient_id, rule, condition, severity, state, opened_at, metric,
+                                     value, unit, message, last_value, last_at)
+                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?7, ?5)",
                 params![
                     patient_id,
                     breach.rule,
+                    breach.condition,
                     breach.severity.as_str(),
                     at.timestamp_millis(),
                     breach.metric.map(|m| m.as_str()),
@@ -139,52 +169,70 @@ pub fn raise(
             )?;
             let alert_id = conn.last_insert_rowid();
             audit(conn, alert_id, "system", "open", Some(&breach.message))?;
-            let mut emails = 0;
-            // Families hear about red alerts only; amber and yellow are for clinicians on the
-            // dashboard (alarm fatigue, clinical reference §6).
-            if breach.severity == Severity::Red {
-                for c in super::registry::contacts(conn, patient_id)? {
-                    if c.role != ContactRole::Family {
-                        continue;
-                    }
-                    let r = email::render(
-                        c.lang,
-                        &AlertFacts {
-                            patient_name: &patient.name,
-                            rule: breach.rule,
-                            severity: breach.severity,
-                            metric: breach.metric,
-                            value: breach.value,
-                            event,
-                            at,
-                            dashboard_url: notify.dashboard_url.as_deref(),
-                        },
-                    );
-                    conn.execute(
-                        "INSERT INTO outbox (message_id, alert_id, contact_id, to_name, to_addr, subject,
-                                             body, created_at, next_attempt_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-                        params![
-                            email::new_message_id(alert_id, &notify.message_id_domain),
-                            alert_id,
-                            c.id,
-                            c.name,
-                            c.email,
-                            r.subject,
-                            r.body,
-                            now_ms()
-                        ],
-                    )?;
-                    emails += 1;
-                }
-            }
-            let alert = get(conn, alert_id)?.expect("inserted in this transaction");
-            Ok(Raised::Opened {
-                alert: Box::new(alert),
-                emails,
-            })
+            alert_id
         }
+    };
+    let emails = if breach.severity == Severity::Red {
+        queue_family_emails(conn, alert_id, patient_id, breach, event, at, notify)?
+    } else {
+        0
+    };
+    let alert = get(conn, alert_id)?.expect("written in this transaction");
+    Ok(Raised::Opened {
+        alert: Box::new(alert),
+        emails,
+    })
+}
+
+/// Families hear about red alerts only; amber and yellow are for clinicians on the dashboard
+/// (alarm fatigue, clinical reference §6).
+fn queue_family_emails(
+    conn: &Connection,
+    alert_id: i64,
+    patient_id: &str,
+    breach: &Breach,
+    event: Option<EventKind>,
+    at: DateTime<Utc>,
+    notify: &NotifySettings,
+) -> Result<usize> {
+    let patient = super::registry::patient(conn, patient_id)?
+        .ok_or_else(|| StoreError::NotFound(format!("patient {patient_id}")))?;
+    let mut emails = 0;
+    for c in super::registry::contacts(conn, patient_id)? {
+        if c.role != ContactRole::Family {
+            continue;
+        }
+        let r = email::render(
+            c.lang,
+            &AlertFacts {
+                patient_name: &patient.name,
+                rule: breach.rule,
+                severity: breach.severity,
+                metric: breach.metric,
+                value: breach.value,
+                event,
+                at,
+                dashboard_url: notify.dashboard_url.as_deref(),
+            },
+        );
+        conn.execute(
+            "INSERT INTO outbox (message_id, alert_id, contact_id, to_name, to_addr, subject,
+                                 body, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            params![
+                email::new_message_id(alert_id, &notify.message_id_domain),
+                alert_id,
+                c.id,
+                c.name,
+                c.email,
+                r.subject,
+                r.body,
+                now_ms()
+            ],
+        )?;
+        emails += 1;
     }
+    Ok(emails)
 }
 
 /// Acknowledges or resolves an alert on behalf of `actor`, with an audit record.

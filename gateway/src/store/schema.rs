@@ -72,6 +72,8 @@ CREATE TABLE alerts (
     id               INTEGER PRIMARY KEY,
     patient_id       TEXT NOT NULL REFERENCES patients(id),
     rule             TEXT NOT NULL,
+    -- The clinical condition (e.g. spo2_low); rules of one condition escalate one alert.
+    condition        TEXT NOT NULL,
     severity         TEXT NOT NULL,
     state            TEXT NOT NULL,
     opened_at        INTEGER NOT NULL,
@@ -88,8 +90,9 @@ CREATE TABLE alerts (
     resolved_at      INTEGER,
     resolved_by      TEXT
 );
--- One active alert per (patient, rule): design invariant 3, enforced by the database.
-CREATE UNIQUE INDEX alerts_one_active ON alerts(patient_id, rule) WHERE state <> 'resolved';
+-- One active alert per (patient, condition), which implies one per (patient, rule): design
+-- invariant 3, enforced by the database.
+CREATE UNIQUE INDEX alerts_one_active ON alerts(patient_id, condition) WHERE state <> 'resolved';
 CREATE INDEX alerts_state ON alerts(state, opened_at);
 CREATE TABLE alert_audit (
     id        INTEGER PRIMARY KEY,

@@ -3,5 +3,6 @@
 
 mod util;
 
+mod browser;
 mod cli;
 mod slice;

@@ -1,0 +1,247 @@
+//! The dashboard in a real browser (Debian's Chromium driven over WebDriver by chromedriver):
+//! a red alert appears without a page reload and can be acknowledged with its button.
+//!
+//! The WebDriver client is a few W3C WebDriver calls over HTTP (ureq), enough for this test.
+
+use crate::util::{free_port, require_tool, Device, Vigil};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let binary = [
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("a Chromium binary");
+        // Flags: headless as root on a closed network (see the machine notes): no sandbox, no
+        // background connections that the network would refuse.
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": binary, "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]}
+        }}});
+        let mut d = Driver {
+            child,
+            base,
+            session: String::new(),
+            _profile: profile,
+        };
+        let v = d.call("POST", "/session", Some(caps));
+        d.session = v["sessionId"].as_str().expect("session id").to_string();
+        d
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{}", self.base, path);
+        let req = ureq::request(method, &url).timeout(Duration::from_secs(60));
+        let res = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let v: Value = match res {
+            Ok(r) => r.into_json().expect("WebDriver JSON"),
+            Err(ureq::Error::Status(code, r)) => {
+                panic!(
+                    "WebDriver {method} {path}: {code} {}",
+                    r.into_string().unwrap_or_default()
+                )
+            }
+            Err(e) => panic!("WebDriver {method} {path}: {e}"),
+        };
+        v["value"].clone()
+    }
+
+    fn s(&self, path: &str) -> String {
+        format!("/session/{}{}", self.session, path)
+    }
+
+    fn goto(&self, url: &str) {
+        self.call("POST", &self.s("/url"), Some(json!({ "url": url })));
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            &self.s("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .expect("element reference")
+            .to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/value")),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/click")),
+            Some(json!({})),
+        );
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Polls `script` until it returns true.
+    fn wait_for(&self, what: &str, script: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.js(script) == json!(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; page text:\n{}",
+                self.js("return document.body.innerText")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
+    if !require_tool("chromedriver") {
+        return;
+    }
+    let v = Vigil::start();
+    // A name with markup: it must show as text, never become an element (design invariant 7).
+    let name = "<b>Bà Ba</b>";
+    v.admin(&["patient", "add", "--name", name, "--id", "pat-web"]);
+    let dev = v.admin(&[
+        "device",
+        "add",
+        "--patient",
+        "pat-web",
+        "--kind",
+        "pulse_oximeter",
+    ]);
+    let out = v.admin_raw(
+        &["user", "add", "--name", "bs.web", "--password-stdin"],
+        Some("mat-khau-web\n"),
+    );
+    assert!(out.status.success());
+    let token = v.admin(&["token", "create", "--name", "check"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let d = Driver::start();
+    d.goto(&v.url("/"));
+    d.wait_for(
+        "the login page",
+        "return !!document.querySelector('#username')",
+        Duration::from_secs(20),
+    );
+    d.type_into("#username", "bs.web");
+    d.type_into("#password", "mat-khau-web");
+    d.click("#login");
+    d.wait_for(
+        "the patient row",
+        "return !!document.querySelector('#patients tbody tr[data-patient=\"pat-web\"]')",
+        Duration::from_secs(20),
+    );
+    d.wait_for(
+        "the live stream",
+        "return document.querySelector('#live').className === 'live on'",
+        Duration::from_secs(20),
+    );
+    let cell = d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(2)').textContent");
+    assert_eq!(cell, json!(name));
+    assert_eq!(
+        d.js("return document.querySelectorAll('#patients b').length"),
+        json!(0)
+    );
+    // A marker that a page reload would wipe out.
+    d.js("window.__noReload = 42; return true");
+
+    let mut device = Device::connect(
+        v.mqtt,
+        dev["id"].as_str().unwrap(),
+        dev["password"].as_str().unwrap(),
+    )
+    .unwrap();
+    device.publish(
+        &format!("vigil/v1/{}/readings", dev["id"].as_str().unwrap()),
+        r#"{"metric":"spo2","value":85,"unit":"%"}"#,
+    );
+
+    d.wait_for(
+        "the red alert",
+        "return !!document.querySelector('#alerts tbody tr[data-severity=\"red\"][data-state=\"open\"]')",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        d.js("return window.__noReload"),
+        json!(42),
+        "the page was reloaded"
+    );
+    assert_eq!(
+        d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"]').dataset.status"),
+        json!("red")
+    );
+    d.click("#alerts tbody tr[data-severity=\"red\"] button.ack");
+    d.wait_for(
+        "the acknowledgement",
+        "return !!document.querySelector('#alerts tbody tr[data-state=\"acknowledged\"]')",
+        Duration::from_secs(10),
+    );
+    let (_, alerts) = v.get("/api/v1/alerts?state=acknowledged", &token);
+    assert_eq!(alerts["alerts"][0]["acknowledged_by"], "bs.web", "{alerts}");
+}

@@ -5,4 +5,5 @@ mod util;
 
 mod browser;
 mod cli;
+mod external;
 mod slice;

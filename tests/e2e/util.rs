@@ -58,7 +58,9 @@ pub struct Vigil {
     pub dir: tempfile::TempDir,
     pub http: u16,
     pub mqtt: u16,
-    child: Child,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
 }
 
 impl Vigil {
@@ -68,31 +70,62 @@ impl Vigil {
 
     /// Starts `vigil <args…> --data-dir … --http-addr … --mqtt-addr …` and waits until ready.
     pub fn start_with(args: &[&str]) -> Vigil {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let http = free_port();
-        let mqtt = free_port();
-        let log = std::fs::File::create(dir.path().join("vigil.log")).expect("log file");
+        Self::start_env(args, &[])
+    }
+
+    /// As [`Vigil::start_with`], with extra environment variables (e.g. `VIGIL_MQTT_BROKER_URL`).
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Vigil {
+        let mut v = Vigil {
+            dir: tempfile::tempdir().expect("temp dir"),
+            http: free_port(),
+            mqtt: free_port(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+        };
+        v.spawn();
+        v
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("vigil.log"))
+            .expect("log file");
         let child = Command::new(vigil_bin())
-            .args(args)
+            .args(&self.args)
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(self.dir.path().join("data"))
             .arg("--http-addr")
-            .arg(format!("127.0.0.1:{http}"))
+            .arg(format!("127.0.0.1:{}", self.http))
             .arg("--mqtt-addr")
-            .arg(format!("127.0.0.1:{mqtt}"))
+            .arg(format!("127.0.0.1:{}", self.mqtt))
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start vigil");
-        let v = Vigil {
-            dir,
-            http,
-            mqtt,
-            child,
-        };
-        v.wait_ready();
-        v
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Kills the process (no clean shutdown: a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same data directory and ports.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -175,6 +208,51 @@ impl Vigil {
 }
 
 impl Drop for Vigil {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A real Mosquitto broker on a free port with its own config; killed on drop.
+pub struct Mosquitto {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Mosquitto {
+    /// An open broker (anonymous allowed): device authentication at the broker is the
+    /// ingestion issue's (#3) `vigil mosquitto export`.
+    pub fn start() -> Mosquitto {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\npersistence false\n"),
+        )
+        .expect("write mosquitto.conf");
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Mosquitto {
+            port,
+            _dir: dir,
+            child,
+        }
+    }
+}
+
+impl Drop for Mosquitto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -80,11 +80,15 @@ pub async fn run(
             ev = eventloop.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     backoff = Duration::from_millis(200);
-                    ingest.metrics.mqtt_up.store(true, Relaxed);
                     tracing::info!(broker = %cfg.broker_url, "connected to MQTT broker");
-                    for t in TOPICS {
-                        client.try_subscribe(t, QoS::AtLeastOnce)?;
-                    }
+                    // Resubscribe on every connection: the broker may have lost the session.
+                    client.try_subscribe_many(
+                        TOPICS.map(|t| rumqttc::SubscribeFilter::new(t.to_string(), QoS::AtLeastOnce)),
+                    )?;
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    // Ready only once subscribed: before that, new messages would not reach us.
+                    ingest.metrics.mqtt_up.store(true, Relaxed);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     if tx.send(p).await.is_err() {

@@ -27,6 +27,13 @@ cargo fmt --all -- --check
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> one rustls crypto provider (ring) across the dependency graph"
+if cargo tree --workspace -e normal -i aws-lc-rs >/dev/null 2>&1; then
+  echo "aws-lc-rs is in the dependency graph beside ring:" >&2
+  cargo tree --workspace -e normal -i aws-lc-rs >&2
+  exit 1
+fi
+
 echo "==> cargo build (the binary the end-to-end tests run)"
 cargo build --locked -p vigil-gateway
 

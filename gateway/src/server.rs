@@ -107,6 +107,8 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         }),
         live,
         session_ttl: Duration::from_secs(u64::from(cfg.http.session_ttl_hours) * 3600),
+        // Behind a TLS-terminating proxy the public URL says so.
+        secure_cookie: cfg.http.public_url.starts_with("https://"),
     };
     let rx = stop_rx.clone();
     tasks.spawn(async move {

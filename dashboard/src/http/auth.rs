@@ -86,8 +86,9 @@ async fn login(
         Some(token) => {
             tracing::info!(user = %user, "dashboard login");
             let cookie = format!(
-                "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-                state.session_ttl.as_secs()
+                "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+                state.session_ttl.as_secs(),
+                if state.secure_cookie { "; Secure" } else { "" }
             );
             Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
         }

@@ -28,6 +28,8 @@ pub struct AppState {
     pub live: broadcast::Sender<LiveEvent>,
     /// How long a dashboard login lasts (cookie max-age).
     pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` (the dashboard is reached over HTTPS).
+    pub secure_cookie: bool,
 }
 
 impl AppState {

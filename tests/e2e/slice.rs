@@ -394,3 +394,29 @@ fn a_worse_reading_escalates_the_same_alert_and_only_red_emails_the_family() {
     }
     assert_eq!(v.outbox_files().len(), 1);
 }
+
+#[test]
+fn a_device_cannot_subscribe_to_other_devices_readings() {
+    let v = Vigil::start();
+    let a = register(&v, "pat-j", "pulse_oximeter");
+    let b = register(&v, "pat-k", "pulse_oximeter");
+    let mut spy = Device::connect(v.mqtt, &a.device, &a.password).unwrap();
+    assert!(
+        !spy.subscribe("vigil/v1/#"),
+        "a wildcard over all devices is refused"
+    );
+    assert!(!spy.subscribe(&format!("vigil/v1/{}/readings", b.device)));
+    assert!(
+        spy.subscribe(&format!("vigil/v1/{}/#", a.device)),
+        "its own topics are fine"
+    );
+    let mut dev_b = Device::connect(v.mqtt, &b.device, &b.password).unwrap();
+    dev_b.publish(
+        &readings_topic(&b.device),
+        r#"{"metric":"spo2","value":97}"#,
+    );
+    assert_eq!(
+        spy.received(Duration::from_millis(500)),
+        Vec::<String>::new()
+    );
+}

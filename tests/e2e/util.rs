@@ -367,6 +367,42 @@ impl Device {
         Err(ConnectError::Refused("no CONNACK".into()))
     }
 
+    /// Subscribes and returns whether the broker granted it.
+    pub fn subscribe(&mut self, filter: &str) -> bool {
+        self.client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .expect("queue subscribe");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match self.conn.recv_timeout(Duration::from_secs(5)) {
+                Ok(Ok(Event::Incoming(Packet::SubAck(ack)))) => {
+                    return ack
+                        .return_codes
+                        .iter()
+                        .all(|c| !matches!(c, rumqttc::SubscribeReasonCode::Failure));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("MQTT error while waiting for SUBACK: {e}"),
+                Err(_) => break,
+            }
+        }
+        panic!("no SUBACK for {filter}");
+    }
+
+    /// Messages received within `wait`.
+    pub fn received(&mut self, wait: Duration) -> Vec<String> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.conn.recv_timeout(left) {
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => out.push(p.topic),
+                Ok(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        out
+    }
+
     /// Publishes with QoS 1 and waits for the PUBACK (which Vigil sends after storing).
     pub fn publish(&mut self, topic: &str, payload: &str) {
         self.client

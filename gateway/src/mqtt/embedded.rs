@@ -9,16 +9,19 @@
 //!   (design invariant 1). Invalid messages are acknowledged after their rejection record is
 //!   committed but never routed; a store failure disconnects the client without an ack, so it
 //!   publishes again.
+//! - `ClientSubscribeCheckAcl`: a device may subscribe only under its own topics. Readings are
+//!   health data: a device must never see another patient's (a subscription to `#` is refused).
 //! - `ClientConnected` / `ClientDisconnected`: the device's online state.
 
 use crate::ingest::{Ingest, Outcome};
 use crate::store::{now_ms, registry};
 use async_trait::async_trait;
+use rmqtt::codec::v5::SubscribeAckReason;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
-use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult};
+use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use vigil_domain::TOPIC_PREFIX;
@@ -40,6 +43,7 @@ pub async fn start(
     let register = scx.extends.hook_mgr().register();
     for typ in [
         Type::ClientAuthenticate,
+        Type::ClientSubscribeCheckAcl,
         Type::MessagePublishCheckAcl,
         Type::ClientConnected,
         Type::ClientDisconnected,
@@ -158,6 +162,26 @@ impl Handler for Hooks {
                     self.ingest.metrics.auth_failures.fetch_add(1, Relaxed);
                 }
                 (false, Some(HookResult::AuthResult(r)))
+            }
+            Parameter::ClientSubscribeCheckAcl(session, sub) => {
+                let own = session.id.username.as_ref().is_some_and(|u| {
+                    sub.topic_filter
+                        .starts_with(&format!("{TOPIC_PREFIX}/{u}/"))
+                });
+                if own {
+                    (true, acc)
+                } else {
+                    tracing::warn!(
+                        device_id = session.id.username_ref(),
+                        "subscription outside own topics refused"
+                    );
+                    (
+                        false,
+                        Some(HookResult::SubscribeAclResult(
+                            SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized),
+                        )),
+                    )
+                }
             }
             Parameter::MessagePublishCheckAcl(session, publish) => {
                 let user = session.id.username.as_ref().map(|u| u.to_string());

@@ -37,6 +37,9 @@ fi
 echo "==> cargo build (the binary the end-to-end tests run)"
 cargo build --locked -p vigil-gateway
 
+echo "==> the README's quick start resolves to the vigil binary"
+cargo run --locked -q -- --help >/dev/null
+
 echo "==> cargo test"
 # Each end-to-end test starts its own vigil; two at a time suits a 2-core machine.
 cargo test --workspace --locked -- --test-threads "${VIGIL_TEST_THREADS:-2}"

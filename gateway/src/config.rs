@@ -44,6 +44,8 @@ pub struct MqttConfig {
     pub username: String,
     /// Password at the external broker. Prefer the `VIGIL_MQTT_PASSWORD` variable to a file.
     pub password: String,
+    /// Shared-subscription group (`$share/{group}/…`) so several gateways split the load.
+    pub shared_group: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +96,7 @@ impl Default for MqttConfig {
             client_id: "vigil-gateway".into(),
             username: String::new(),
             password: String::new(),
+            shared_group: String::new(),
         }
     }
 }

@@ -1,19 +1,25 @@
-//! The ingestion pipeline for one MQTT message: topic check → decode → validate → store →
-//! rules → alerts, ending in an [`Outcome`] that tells the MQTT side whether to acknowledge.
+//! The ingestion pipeline: topic check → decode → validate → store → rules → alerts, ending in
+//! an [`Outcome`] per message that tells the MQTT side whether to acknowledge.
 //!
-//! Both MQTT sources call [`Ingest::handle`]: the embedded broker from its publish-ACL hook
-//! (its PUBACK waits for us), the external client before it acks. Storing, evaluating the rules
-//! and opening alerts (with their e-mails) happen in one transaction, so an acknowledged reading
-//! that breaches a rule always has its alert, even across a crash (design invariants 1, 3, 4).
+//! Both MQTT sources use it: the embedded broker calls [`Ingest::handle`] from its publish-ACL
+//! hook (its PUBACK waits for us); the external client hands whole batches to
+//! [`Ingest::handle_batch`] and acks them after the commit. Decoding (the CPU part) happens on
+//! the caller's task; storing, evaluating the rules and opening alerts (with their e-mails)
+//! happen in one write job, so an acknowledged reading that breaches a rule always has its
+//! alert, even across a crash (design invariants 1, 3, 4).
 
 use crate::decode::{self, Decoded, Reject};
 use crate::metrics::Metrics;
 use crate::store::alerts::{self, NotifySettings, Raised};
-use crate::store::{readings, registry, StoreHandle};
+use crate::store::{readings, registry, StoreError, StoreHandle};
 use crate::validate::{self, DeviceInfo};
-use chrono::Utc;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, Notify};
 use vigil_alerting::RuleSet;
 use vigil_domain::views::LiveEvent;
@@ -30,6 +36,54 @@ pub enum Outcome {
     Failed,
 }
 
+/// One received MQTT message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The authenticated MQTT user name when the broker knows it (embedded mode): a device may
+    /// only publish under its own id.
+    pub publisher: Option<String>,
+    pub topic: String,
+    pub payload: Bytes,
+    pub received: DateTime<Utc>,
+}
+
+/// How long a device record is trusted from the cache. A device disabled with the CLI (another
+/// process) is refused within this time.
+const DEVICE_TTL: Duration = Duration::from_secs(5);
+
+/// Device records by id, so a busy device costs one SQL lookup per [`DEVICE_TTL`], not one per
+/// message. Used only inside write jobs; a std Mutex, never held across `.await`.
+#[derive(Default)]
+pub struct DeviceCache {
+    map: Mutex<HashMap<String, (Option<DeviceInfo>, Instant)>>,
+}
+
+impl DeviceCache {
+    fn get(&self, conn: &Connection, id: &str) -> Result<Option<DeviceInfo>, StoreError> {
+        let now = Instant::now();
+        if let Some((d, at)) = self.map.lock().expect("cache lock never poisoned").get(id) {
+            if now.duration_since(*at) < DEVICE_TTL {
+                return Ok(d.clone());
+            }
+        }
+        let d = registry::device(conn, id)?
+            .filter(|d| d.enabled)
+            .map(|d| DeviceInfo {
+                id: d.id,
+                patient_id: d.patient_id,
+                kind: d.kind,
+            });
+        let mut map = self.map.lock().expect("cache lock never poisoned");
+        // Bounded: unknown ids are cached too (so garbage cannot hammer the database), so
+        // clear it wholesale when a flood of random ids makes it large.
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        map.insert(id.to_string(), (d.clone(), now));
+        Ok(d)
+    }
+}
+
 /// Everything a message handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct Ingest {
@@ -37,10 +91,17 @@ pub struct Ingest {
     pub metrics: Arc<Metrics>,
     pub rules: Arc<RuleSet>,
     pub notify: Arc<NotifySettings>,
+    pub devices: Arc<DeviceCache>,
     /// Live updates for dashboards; lagging receivers lose old updates, never block us.
     pub live: broadcast::Sender<LiveEvent>,
     /// Wakes the outbox when e-mails were queued.
     pub outbox_wake: Arc<Notify>,
+}
+
+/// A message after the pure stages, ready for the write job.
+struct Prepared {
+    msg: Message,
+    decoded: Result<(String, Decoded), (Option<String>, Reject)>,
 }
 
 #[derive(Default)]
@@ -52,95 +113,65 @@ struct Committed {
     rejected: Option<(Option<String>, Reject)>,
 }
 
+fn prepare(msg: Message) -> Prepared {
+    let publisher = msg.publisher.as_deref();
+    let decoded = match decode::parse_topic(&msg.topic) {
+        None => Err((
+            msg.publisher.clone(),
+            Reject::new(
+                "unknown_topic",
+                "not vigil/v1/{device_id}/readings|events|status",
+            ),
+        )),
+        Some((device, _)) if publisher.is_some_and(|p| p != device) => Err((
+            msg.publisher.clone(),
+            Reject::new(
+                "topic_not_allowed",
+                "a device may publish only under its own id",
+            ),
+        )),
+        Some((device, channel)) => match decode::decode(channel, &msg.payload) {
+            Ok(d) => Ok((device.to_string(), d)),
+            Err(r) => Err((Some(device.to_string()), r)),
+        },
+    };
+    Prepared { msg, decoded }
+}
+
 impl Ingest {
-    /// Handles one message. `publisher` is the authenticated MQTT username when the broker
-    /// knows it (embedded mode): a device may only publish under its own id.
-    pub async fn handle(&self, publisher: Option<&str>, topic: &str, payload: &[u8]) -> Outcome {
-        self.metrics.messages_received.fetch_add(1, Relaxed);
-        let received = Utc::now();
-        let pre: Result<(String, decode::Channel, Decoded), (Option<String>, Reject)> =
-            match decode::parse_topic(topic) {
-                None => Err((
-                    publisher.map(str::to_string),
-                    Reject::new(
-                        "unknown_topic",
-                        "not vigil/v1/{device_id}/readings|events|status",
-                    ),
-                )),
-                Some((device, _)) if publisher.is_some_and(|p| p != device) => Err((
-                    publisher.map(str::to_string),
-                    Reject::new(
-                        "topic_not_allowed",
-                        "a device may publish only under its own id",
-                    ),
-                )),
-                Some((device, channel)) => match decode::decode(channel, payload) {
-                    Ok(d) => Ok((device.to_string(), channel, d)),
-                    Err(r) => Err((Some(device.to_string()), r)),
-                },
-            };
+    /// Handles one message (embedded broker hook).
+    pub async fn handle(&self, publisher: Option<&str>, topic: &str, payload: Bytes) -> Outcome {
+        let msg = Message {
+            publisher: publisher.map(str::to_string),
+            topic: topic.to_string(),
+            payload,
+            received: Utc::now(),
+        };
+        self.handle_batch(vec![msg])
+            .await
+            .pop()
+            .expect("one outcome per message")
+    }
+
+    /// Handles messages in one write job; returns one outcome per message, in order. On a store
+    /// failure every message of the batch is `Failed`: nothing of it was committed.
+    pub async fn handle_batch(&self, msgs: Vec<Message>) -> Vec<Outcome> {
+        let n = msgs.len();
+        self.metrics.messages_received.fetch_add(n as u64, Relaxed);
+        let prepared: Vec<Prepared> = msgs.into_iter().map(prepare).collect();
         let rules = self.rules.clone();
         let notify = self.notify.clone();
-        let topic_owned = topic.to_string();
-        let payload_owned = payload.to_vec();
+        let devices = self.devices.clone();
         let result = self
             .store
-            .write(move |conn| {
-                let received_ms = received.timestamp_millis();
-                let mut out = Committed::default();
-                let outcome = match pre {
-                    Err(rej) => Err(rej),
-                    Ok((device_id, _channel, decoded)) => {
-                        match registry::device(conn, &device_id)? {
-                            Some(d) if d.enabled => {
-                                registry::set_device_status(
-                                    conn,
-                                    &d.id,
-                                    match decoded {
-                                        Decoded::Status { online } => Some(online),
-                                        _ => None,
-                                    },
-                                    received_ms,
-                                )?;
-                                let info = DeviceInfo {
-                                    id: d.id,
-                                    patient_id: d.patient_id,
-                                    kind: d.kind,
-                                };
-                                apply(conn, &info, decoded, received, &rules, &notify, &mut out)?
-                                    .map_err(|r| (Some(info.id.clone()), r))
-                            }
-                            _ => Err((
-                                Some(device_id),
-                                Reject::new(
-                                    "unknown_device",
-                                    "device is not registered or is disabled",
-                                ),
-                            )),
-                        }
-                    }
-                };
-                if let Err((device, rej)) = outcome {
-                    readings::insert_rejected(
-                        conn,
-                        device.as_deref(),
-                        &topic_owned,
-                        rej.reason,
-                        &rej.detail,
-                        &payload_owned,
-                        received_ms,
-                    )?;
-                    out.rejected = Some((device, rej));
-                }
-                Ok(out)
-            })
+            .write(move |conn| apply_batch(conn, prepared, &devices, &rules, &notify))
             .await;
         match result {
-            Ok(c) => self.after_commit(c),
+            Ok(list) => list.into_iter().map(|c| self.after_commit(c)).collect(),
             Err(err) => {
-                self.metrics.store_errors.fetch_add(1, Relaxed);
-                tracing::error!(error = %err, topic, "message not stored; not acknowledging");
-                Outcome::Failed
+                self.metrics.store_errors.fetch_add(n as u64, Relaxed);
+                tracing::error!(error = %err, messages = n, "messages not stored; not acknowledging");
+                vec![Outcome::Failed; n]
             }
         }
     }
@@ -162,26 +193,31 @@ impl Ingest {
         if c.event_stored {
             self.metrics.events_stored.fetch_add(1, Relaxed);
         }
-        for r in c.fresh {
-            // No receivers is normal (no dashboard open).
-            let _ = self.live.send(LiveEvent::Reading {
-                patient_id: r.patient_id,
-                metric: r.metric.as_str().to_string(),
-                value: r.value,
-                unit: r.metric.unit(),
-                ts: r.ts,
-            });
+        // Building live events costs allocations; skip it when no dashboard listens.
+        if self.live.receiver_count() > 0 {
+            for r in c.fresh {
+                let _ = self.live.send(LiveEvent::Reading {
+                    patient_id: r.patient_id,
+                    metric: r.metric.as_str().to_string(),
+                    value: r.value,
+                    unit: r.metric.unit(),
+                    ts: r.ts,
+                });
+            }
         }
         let mut wake = false;
         for raised in c.raised {
-            if let Raised::Updated { alert_id } = raised {
-                tracing::debug!(alert_id, "active alert updated");
-            } else if let Raised::Opened { alert, emails } = raised {
-                self.metrics.alert_raised(alert.severity.as_str());
-                self.metrics.emails_queued.fetch_add(emails as u64, Relaxed);
-                wake |= emails > 0;
-                tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, severity = alert.severity.as_str(), emails, "alert raised");
-                let _ = self.live.send(LiveEvent::Alert { alert: *alert });
+            match raised {
+                Raised::Updated { alert_id } => {
+                    tracing::debug!(alert_id, "active alert updated")
+                }
+                Raised::Opened { alert, emails } => {
+                    self.metrics.alert_raised(alert.severity.as_str());
+                    self.metrics.emails_queued.fetch_add(emails as u64, Relaxed);
+                    wake |= emails > 0;
+                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, severity = alert.severity.as_str(), emails, "alert raised");
+                    let _ = self.live.send(LiveEvent::Alert { alert: *alert });
+                }
             }
         }
         if wake {
@@ -191,17 +227,71 @@ impl Ingest {
     }
 }
 
+/// The write job: applies every prepared message in order, then records when each device was
+/// last seen (once per device per batch, not once per message).
+fn apply_batch(
+    conn: &Connection,
+    prepared: Vec<Prepared>,
+    devices: &DeviceCache,
+    rules: &RuleSet,
+    notify: &NotifySettings,
+) -> Result<Vec<Committed>, StoreError> {
+    let mut out = Vec::with_capacity(prepared.len());
+    let mut seen: HashMap<String, (i64, Option<bool>)> = HashMap::new();
+    for p in prepared {
+        let received_ms = p.msg.received.timestamp_millis();
+        let mut c = Committed::default();
+        let outcome = match p.decoded {
+            Err(rej) => Err(rej),
+            Ok((device_id, decoded)) => match devices.get(conn, &device_id)? {
+                Some(info) => {
+                    let status = match decoded {
+                        Decoded::Status { online } => Some(online),
+                        _ => None,
+                    };
+                    let e = seen.entry(info.id.clone()).or_insert((received_ms, None));
+                    e.0 = e.0.max(received_ms);
+                    e.1 = status.or(e.1);
+                    apply(conn, &info, decoded, p.msg.received, rules, notify, &mut c)?
+                        .map_err(|r| (Some(info.id.clone()), r))
+                }
+                None => Err((
+                    Some(device_id),
+                    Reject::new("unknown_device", "device is not registered or is disabled"),
+                )),
+            },
+        };
+        if let Err((device, rej)) = outcome {
+            readings::insert_rejected(
+                conn,
+                device.as_deref(),
+                &p.msg.topic,
+                rej.reason,
+                &rej.detail,
+                &p.msg.payload,
+                received_ms,
+            )?;
+            c.rejected = Some((device, rej));
+        }
+        out.push(c);
+    }
+    for (id, (at, online)) in seen {
+        registry::set_device_status(conn, &id, online, at)?;
+    }
+    Ok(out)
+}
+
 /// Applies a decoded message from a known, enabled device inside the write transaction.
 /// `Ok(Err(reject))` is a validation rejection; `Err(_)` a store error.
 fn apply(
-    conn: &rusqlite::Connection,
+    conn: &Connection,
     device: &DeviceInfo,
     decoded: Decoded,
-    received: chrono::DateTime<Utc>,
+    received: DateTime<Utc>,
     rules: &RuleSet,
     notify: &NotifySettings,
     out: &mut Committed,
-) -> Result<Result<(), Reject>, crate::store::StoreError> {
+) -> Result<Result<(), Reject>, StoreError> {
     match decoded {
         Decoded::Status { .. } => {}
         Decoded::Readings(raw) => {

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub auth_failures: AtomicU64,
     /// Whether the MQTT side (embedded listener or external connection) is up.
     pub mqtt_up: AtomicBool,
+    /// Successful connections to an external broker (more than one means reconnects).
+    pub mqtt_connects: AtomicU64,
 }
 
 impl Metrics {

@@ -44,6 +44,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             dashboard_url: Some(cfg.http.public_url.clone()).filter(|u| !u.is_empty()),
             message_id_domain: cfg.email.message_id_domain.clone(),
         }),
+        devices: Default::default(),
         live: live.clone(),
         outbox_wake: outbox_wake.clone(),
     };

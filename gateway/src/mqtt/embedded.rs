@@ -187,7 +187,7 @@ impl Handler for Hooks {
                 let user = session.id.username.as_ref().map(|u| u.to_string());
                 let outcome = self
                     .ingest
-                    .handle(user.as_deref(), &publish.topic, &publish.payload)
+                    .handle(user.as_deref(), &publish.topic, publish.payload.clone())
                     .await;
                 let acl = match outcome {
                     Outcome::Stored => PublishAclResult::allow(),

@@ -1,21 +1,39 @@
-//! External broker mode (a basic client; the ingestion issue #3 makes it production-grade).
+//! External broker mode: a rumqttc client of the operator's Mosquitto or EMQX.
 //!
-//! Subscribes with QoS 1 to `vigil/v1/+/readings|events|status` with a persistent session
-//! (clean session off) and acknowledges each message manually after [`Ingest::handle`] has
-//! committed it. Each message goes to a worker task over a bounded channel; the worker stores
-//! and acks in arrival order. When the channel is full the poll loop waits for the worker,
-//! which can always finish because its acks have room in the client's request channel.
+//! ```text
+//!  poll loop ──(Publish, received at)──▶ bounded channel (PENDING) ──▶ batcher
+//!     ▲                                                                 │ decode, one write
+//!     └──────────── acks, in arrival order, after the commit ◀──────────┘ job per batch
+//! ```
+//! - Persistent session (clean session off) with a stable client id, QoS 1 subscriptions to
+//!   `vigil/v1/+/readings|events|status` (optionally `$share/{group}/…`), renewed on every
+//!   connection; manual acks.
+//! - The poll loop only forwards messages. When the channel is full it waits for the batcher,
+//!   which can always finish: its acks have room in the client's request channel, which is
+//!   larger than everything that can be pending. So the loop that carries the acks is never
+//!   waiting on something that waits on it (`../shared/design.md`, "rumqttc: never block the
+//!   poll() loop"). Memory stays bounded by PENDING + two batches.
+//! - Up to two batches are in flight, so decoding the next overlaps committing the last; their
+//!   acks still go out in arrival order.
+//! - A store failure retries the same batch with backoff instead of acking or dropping it.
 
 use crate::config::MqttConfig;
-use crate::ingest::{Ingest, Outcome};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use crate::ingest::{Ingest, Message, Outcome};
+use chrono::Utc;
+use futures::stream::{FuturesOrdered, StreamExt};
+use rand::Rng;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// Messages received but not yet stored. When full the poll loop stops reading until the
-/// worker catches up (the broker keeps the rest: its in-flight window bounds what it sends).
-const PENDING: usize = 1024;
+/// Messages received but not yet handed to a batch. When full the poll loop waits for the
+/// batcher (the broker keeps the rest: its in-flight window bounds what it sends).
+const PENDING: usize = 8192;
+/// Most messages in one write job.
+const MAX_BATCH: usize = 2048;
+/// Batches decoding or committing at once.
+const IN_FLIGHT_BATCHES: usize = 2;
 
 pub const TOPICS: [&str; 3] = [
     "vigil/v1/+/readings",
@@ -23,11 +41,25 @@ pub const TOPICS: [&str; 3] = [
     "vigil/v1/+/status",
 ];
 
+/// The subscription filters, in a shared group when configured (MQTT 5 §4.8.2 shared
+/// subscriptions, which Mosquitto and EMQX also accept from MQTT 3.1.1 clients).
+pub fn filters(shared_group: &str) -> Vec<String> {
+    TOPICS
+        .iter()
+        .map(|t| {
+            if shared_group.is_empty() {
+                t.to_string()
+            } else {
+                format!("$share/{shared_group}/{t}")
+            }
+        })
+        .collect()
+}
+
 fn options(cfg: &MqttConfig) -> anyhow::Result<MqttOptions> {
-    let url = cfg
-        .broker_url
-        .strip_prefix("mqtt://")
-        .ok_or_else(|| anyhow::anyhow!("mqtt.broker_url: only mqtt:// is supported in this build (mqtts:// comes with issue #3)"))?;
+    let url = cfg.broker_url.strip_prefix("mqtt://").ok_or_else(|| {
+        anyhow::anyhow!("mqtt.broker_url: only mqtt:// is supported in this build")
+    })?;
     let (host, port) = match url.trim_end_matches('/').rsplit_once(':') {
         Some((h, p)) => (
             h.to_string(),
@@ -40,11 +72,20 @@ fn options(cfg: &MqttConfig) -> anyhow::Result<MqttOptions> {
     o.set_clean_session(false);
     o.set_manual_acks(true);
     o.set_keep_alive(Duration::from_secs(30));
-    o.set_inflight(100);
+    // Hub batches are small, but leave room for large ones (decode caps payloads anyway).
+    o.set_max_packet_size(1024 * 1024, 1024 * 1024);
     if !cfg.username.is_empty() {
         o.set_credentials(cfg.username.clone(), cfg.password.clone());
     }
     Ok(o)
+}
+
+/// Reconnect delay: exponential from 200 ms to 30 s, with ±25 % jitter so that many gateways
+/// do not reconnect in lock-step after a broker restart.
+fn backoff(attempt: u32) -> Duration {
+    let base = 200u64.saturating_mul(1 << attempt.min(8)).min(30_000);
+    let jitter = rand::thread_rng().gen_range(0.75..1.25);
+    Duration::from_millis((base as f64 * jitter) as u64)
 }
 
 pub async fn run(
@@ -52,38 +93,22 @@ pub async fn run(
     ingest: Ingest,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    // The request channel holds more than every message that can be pending, so the worker's
-    // acks never wait for the poll loop while the poll loop waits for the worker (the deadlock
-    // in `../shared/design.md`, "rumqttc: never block the poll() loop").
     let (client, mut eventloop) = AsyncClient::new(options(&cfg)?, 2 * PENDING + 16);
-    let (tx, mut rx) = mpsc::channel::<rumqttc::Publish>(PENDING);
-    let worker_client = client.clone();
-    let worker_ingest = ingest.clone();
-    let worker = tokio::spawn(async move {
-        while let Some(p) = rx.recv().await {
-            let topic = p.topic.clone();
-            match worker_ingest.handle(None, &topic, &p.payload).await {
-                Outcome::Stored | Outcome::Rejected(_) => {
-                    if let Err(err) = worker_client.ack(&p).await {
-                        tracing::warn!(error = %err, "cannot ack");
-                    }
-                }
-                // Not acked: the broker redelivers it on the next session resume.
-                Outcome::Failed => {}
-            }
-        }
-    });
-    let mut backoff = Duration::from_millis(200);
+    let (tx, rx) = mpsc::channel::<(rumqttc::Publish, chrono::DateTime<Utc>)>(PENDING);
+    let worker = tokio::spawn(batcher(rx, client.clone(), ingest.clone()));
+    let filters = filters(&cfg.shared_group);
+    let mut attempt = 0u32;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             ev = eventloop.poll() => match ev {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    backoff = Duration::from_millis(200);
-                    tracing::info!(broker = %cfg.broker_url, "connected to MQTT broker");
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    attempt = 0;
+                    ingest.metrics.mqtt_connects.fetch_add(1, Relaxed);
+                    tracing::info!(broker = %cfg.broker_url, session_present = ack.session_present, "connected to MQTT broker");
                     // Resubscribe on every connection: the broker may have lost the session.
                     client.try_subscribe_many(
-                        TOPICS.map(|t| rumqttc::SubscribeFilter::new(t.to_string(), QoS::AtLeastOnce)),
+                        filters.iter().map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce)),
                     )?;
                 }
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -91,22 +116,118 @@ pub async fn run(
                     ingest.metrics.mqtt_up.store(true, Relaxed);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send(p).await.is_err() {
+                    if tx.send((p, Utc::now())).await.is_err() {
                         break;
                     }
                 }
                 Ok(_) => {}
                 Err(err) => {
                     ingest.metrics.mqtt_up.store(false, Relaxed);
-                    tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "MQTT connection lost");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    let wait = backoff(attempt);
+                    attempt += 1;
+                    tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => break,
+                    }
                 }
             }
         }
     }
+    ingest.metrics.mqtt_up.store(false, Relaxed);
+    // Stop intake, let the batcher commit and ack what it holds, then disconnect.
     drop(tx);
-    let _ = worker.await;
-    let _ = client.try_disconnect();
+    let drain = async {
+        let _ = worker.await;
+        let _ = client.disconnect().await;
+        // Flush the acks and the DISCONNECT.
+        let flush = async { while eventloop.poll().await.is_ok() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
     Ok(())
+}
+
+/// Takes what is queued (up to [`MAX_BATCH`]), stores it as one job, and acks in order.
+async fn batcher(
+    mut rx: mpsc::Receiver<(rumqttc::Publish, chrono::DateTime<Utc>)>,
+    client: AsyncClient,
+    ingest: Ingest,
+) {
+    let mut inflight = FuturesOrdered::new();
+    let mut open = true;
+    while open || !inflight.is_empty() {
+        tokio::select! {
+            // Ack finished batches first, in order.
+            Some(done) = inflight.next(), if !inflight.is_empty() => {
+                let batch: Vec<rumqttc::Publish> = done;
+                for p in &batch {
+                    if let Err(err) = client.ack(p).await {
+                        tracing::warn!(error = %err, "cannot ack");
+                    }
+                }
+            }
+            first = rx.recv(), if open && inflight.len() < IN_FLIGHT_BATCHES => {
+                let Some(first) = first else { open = false; continue; };
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(m) => batch.push(m),
+                        Err(_) => break,
+                    }
+                }
+                inflight.push_back(store_batch(ingest.clone(), batch));
+            }
+        }
+    }
+}
+
+/// Stores a batch, retrying on store failure until it is committed; returns the publishes to
+/// ack. Rejected messages are acked too: their rejection records are committed.
+async fn store_batch(
+    ingest: Ingest,
+    batch: Vec<(rumqttc::Publish, chrono::DateTime<Utc>)>,
+) -> Vec<rumqttc::Publish> {
+    let msgs: Vec<Message> = batch
+        .iter()
+        .map(|(p, at)| Message {
+            publisher: None,
+            topic: p.topic.clone(),
+            payload: p.payload.clone(),
+            received: *at,
+        })
+        .collect();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let outcomes = ingest.handle_batch(msgs.clone()).await;
+        if !outcomes.contains(&Outcome::Failed) {
+            break;
+        }
+        tracing::warn!(
+            retry_in_ms = wait.as_millis() as u64,
+            "store failed; retrying the batch"
+        );
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(5));
+    }
+    batch.into_iter().map(|(p, _)| p).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_group_prefixes_every_filter() {
+        assert_eq!(filters("")[0], "vigil/v1/+/readings");
+        assert_eq!(filters("vigil")[2], "$share/vigil/vigil/v1/+/status");
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let first = backoff(0).as_millis();
+        assert!((150..=250).contains(&first), "{first}");
+        let late = backoff(20).as_millis();
+        assert!((22_500..=37_500).contains(&late), "{late}");
+    }
 }

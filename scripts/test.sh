@@ -35,7 +35,7 @@ if cargo tree --workspace -e normal -i aws-lc-rs >/dev/null 2>&1; then
 fi
 
 echo "==> cargo build (the binary the end-to-end tests run)"
-cargo build --locked -p vigil-gateway
+cargo build --locked -p vigil-gateway -p vigil-simulators
 
 echo "==> the README's quick start resolves to the vigil binary"
 cargo run --locked -q -- --help >/dev/null

@@ -31,6 +31,9 @@ pub struct Metrics {
     pub mqtt_up: AtomicBool,
     /// Successful connections to an external broker (more than one means reconnects).
     pub mqtt_connects: AtomicU64,
+    /// Messages received from an external broker waiting for room in the batcher's channel.
+    pub intake_overflow: AtomicU64,
+    pub intake_overflow_peak: AtomicU64,
 }
 
 impl Metrics {
@@ -123,6 +126,8 @@ impl Metrics {
             let _ = writeln!(s, "# HELP vigil_emails_pending E-mails in the outbox not yet sent.\n# TYPE vigil_emails_pending gauge\nvigil_emails_pending {pending}");
             let _ = writeln!(s, "# HELP vigil_emails_sent_total E-mails delivered to the transport.\n# TYPE vigil_emails_sent_total counter\nvigil_emails_sent_total {sent}");
         }
+        let _ = writeln!(s, "# HELP vigil_mqtt_intake_overflow Received messages waiting for the batcher.\n# TYPE vigil_mqtt_intake_overflow gauge\nvigil_mqtt_intake_overflow {}", self.intake_overflow.load(Relaxed));
+        let _ = writeln!(s, "# HELP vigil_mqtt_intake_overflow_peak Highest intake overflow since start.\n# TYPE vigil_mqtt_intake_overflow_peak gauge\nvigil_mqtt_intake_overflow_peak {}", self.intake_overflow_peak.load(Relaxed));
         let _ = writeln!(s, "# HELP vigil_mqtt_up Whether the MQTT side is up.\n# TYPE vigil_mqtt_up gauge\nvigil_mqtt_up {}", u8::from(self.mqtt_up.load(Relaxed)));
         s
     }

@@ -5,7 +5,11 @@
 //! - [`run_device`]: one device's loop — connect, publish a batch every interval, stop on
 //!   shutdown. Used by `vigil demo` and by the `vigil-sim` binary.
 //!
-//! The load generator and scripted emergencies come with the simulators issue (#7).
+//! - [`load`]: many connections publishing pre-encoded readings as fast as allowed.
+//!
+//! Scripted emergencies and realistic faults come with the simulators issue (#7).
+
+pub mod load;
 
 use chrono::Utc;
 use rand::{Rng, SeedableRng};

@@ -5,5 +5,6 @@ mod util;
 
 mod browser;
 mod cli;
+mod crash;
 mod external;
 mod slice;

@@ -224,12 +224,17 @@ impl Mosquitto {
     /// An open broker (anonymous allowed): device authentication at the broker is the
     /// ingestion issue's (#3) `vigil mosquitto export`.
     pub fn start() -> Mosquitto {
+        Self::start_with("")
+    }
+
+    /// With extra configuration lines (e.g. queue limits).
+    pub fn start_with(extra: &str) -> Mosquitto {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\npersistence false\n"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\npersistence false\n{extra}\n"),
         )
         .expect("write mosquitto.conf");
         let child = Command::new("mosquitto")

@@ -8,11 +8,10 @@
 //! - Persistent session (clean session off) with a stable client id, QoS 1 subscriptions to
 //!   `vigil/v1/+/readings|events|status` (optionally `$share/{group}/…`), renewed on every
 //!   connection; manual acks.
-//! - The poll loop only forwards messages. When the channel is full it waits for the batcher,
-//!   which can always finish: its acks have room in the client's request channel, which is
-//!   larger than everything that can be pending. So the loop that carries the acks is never
-//!   waiting on something that waits on it (`../shared/design.md`, "rumqttc: never block the
-//!   poll() loop"). Memory stays bounded by PENDING + two batches.
+//! - The poll loop only forwards messages and never waits for the batcher: it is also the loop
+//!   that sends the acks (`../shared/design.md`, "rumqttc: never block the poll() loop"). What
+//!   the channel cannot take waits in an overflow queue, bounded in steady state by the
+//!   broker's in-flight window; its size is exported as `vigil_mqtt_intake_overflow`.
 //! - Up to two batches are in flight, so decoding the next overlaps committing the last; their
 //!   acks still go out in arrival order.
 //! - A store failure retries the same batch with backoff instead of acking or dropping it.
@@ -23,13 +22,17 @@ use chrono::Utc;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rand::Rng;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// Messages received but not yet handed to a batch. When full the poll loop waits for the
-/// batcher (the broker keeps the rest: its in-flight window bounds what it sends).
+/// Messages received but not yet handed to a batch. Beyond it they wait in the poll loop's
+/// overflow queue, whose size the broker's in-flight window bounds in steady state.
 const PENDING: usize = 8192;
+
+/// A message and when it arrived.
+type Received = (rumqttc::Publish, chrono::DateTime<Utc>);
 /// Most messages in one write job.
 const MAX_BATCH: usize = 2048;
 /// Batches decoding or committing at once.
@@ -94,13 +97,24 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (client, mut eventloop) = AsyncClient::new(options(&cfg)?, 2 * PENDING + 16);
-    let (tx, rx) = mpsc::channel::<(rumqttc::Publish, chrono::DateTime<Utc>)>(PENDING);
+    let (tx, rx) = mpsc::channel::<Received>(PENDING);
     let worker = tokio::spawn(batcher(rx, client.clone(), ingest.clone()));
     let filters = filters(&cfg.shared_group);
     let mut attempt = 0u32;
+    // Messages the batcher has no room for yet. The poll loop never waits for the batcher: it
+    // also carries the acks, and a broker resuming a session may send far more than its
+    // in-flight window at once (`../shared/design.md`, "Checked facts"). Waiting here while
+    // the batcher waits for ack room in the request channel deadlocked in the crash test.
+    let mut overflow: VecDeque<Received> = VecDeque::new();
     loop {
         tokio::select! {
+            biased;
             _ = shutdown.changed() => break,
+            permit = tx.reserve(), if !overflow.is_empty() => {
+                let Ok(permit) = permit else { break };
+                permit.send(overflow.pop_front().expect("not empty"));
+                ingest.metrics.intake_overflow.store(overflow.len() as u64, Relaxed);
+            }
             ev = eventloop.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     attempt = 0;
@@ -116,9 +130,19 @@ pub async fn run(
                     ingest.metrics.mqtt_up.store(true, Relaxed);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if tx.send((p, Utc::now())).await.is_err() {
-                        break;
+                    let item = (p, Utc::now());
+                    if overflow.is_empty() {
+                        match tx.try_send(item) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(item)) => overflow.push_back(item),
+                            Err(mpsc::error::TrySendError::Closed(_)) => break,
+                        }
+                    } else {
+                        overflow.push_back(item);
                     }
+                    let n = overflow.len() as u64;
+                    ingest.metrics.intake_overflow.store(n, Relaxed);
+                    ingest.metrics.intake_overflow_peak.fetch_max(n, Relaxed);
                 }
                 Ok(_) => {}
                 Err(err) => {
@@ -149,11 +173,7 @@ pub async fn run(
 }
 
 /// Takes what is queued (up to [`MAX_BATCH`]), stores it as one job, and acks in order.
-async fn batcher(
-    mut rx: mpsc::Receiver<(rumqttc::Publish, chrono::DateTime<Utc>)>,
-    client: AsyncClient,
-    ingest: Ingest,
-) {
+async fn batcher(mut rx: mpsc::Receiver<Received>, client: AsyncClient, ingest: Ingest) {
     let mut inflight = FuturesOrdered::new();
     let mut open = true;
     while open || !inflight.is_empty() {
@@ -161,6 +181,7 @@ async fn batcher(
             // Ack finished batches first, in order.
             Some(done) = inflight.next(), if !inflight.is_empty() => {
                 let batch: Vec<rumqttc::Publish> = done;
+                tracing::debug!(messages = batch.len(), "batch committed; acking");
                 for p in &batch {
                     if let Err(err) = client.ack(p).await {
                         tracing::warn!(error = %err, "cannot ack");
@@ -176,6 +197,7 @@ async fn batcher(
                         Err(_) => break,
                     }
                 }
+                tracing::debug!(messages = batch.len(), "batch started");
                 inflight.push_back(store_batch(ingest.clone(), batch));
             }
         }
@@ -184,10 +206,7 @@ async fn batcher(
 
 /// Stores a batch, retrying on store failure until it is committed; returns the publishes to
 /// ack. Rejected messages are acked too: their rejection records are committed.
-async fn store_batch(
-    ingest: Ingest,
-    batch: Vec<(rumqttc::Publish, chrono::DateTime<Utc>)>,
-) -> Vec<rumqttc::Publish> {
+async fn store_batch(ingest: Ingest, batch: Vec<Received>) -> Vec<rumqttc::Publish> {
     let msgs: Vec<Message> = batch
         .iter()
         .map(|(p, at)| Message {

@@ -1,22 +1,37 @@
-//! `vigil-sim`: runs one simulated device against a broker (the load generator comes with
-//! issue #7).
+//! `vigil-sim`: simulated Vigil devices. `device` runs one simulated patient's device; `load`
+//! publishes readings from many devices as fast as the broker takes them and reports the rate.
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+use rumqttc::QoS;
+use std::sync::Arc;
 use std::time::Duration;
+use vigil_simulators::load::{self, LoadConfig, Progress};
 use vigil_simulators::{run_device, DeviceSim, Profile, Trend, Vitals};
 
 #[derive(Parser)]
 #[command(
     name = "vigil-sim",
-    about = "Simulated Vigil device: publishes vital signs over MQTT"
+    version,
+    about = "Simulated Vigil devices and load generator"
 )]
-struct Args {
-    /// Broker host.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Broker port.
-    #[arg(long, default_value_t = 1883)]
-    port: u16,
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one simulated device (a home hub reporting a patient's vitals).
+    Device(DeviceArgs),
+    /// Publish readings from many devices and report the acknowledged rate.
+    Load(LoadArgs),
+}
+
+#[derive(Args)]
+struct DeviceArgs {
+    /// Broker address, `mqtt://host:port`.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    broker: String,
     /// Device id (the MQTT user name).
     #[arg(long)]
     device: String,
@@ -34,9 +49,54 @@ struct Args {
     count: Option<u64>,
 }
 
+#[derive(Args)]
+struct LoadArgs {
+    /// Broker address, `mqtt://host:port`.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    broker: String,
+    /// Number of devices; ids are `{prefix}{n}`.
+    #[arg(long, default_value_t = 10)]
+    devices: usize,
+    /// Device id prefix.
+    #[arg(long, default_value = "load-")]
+    prefix: String,
+    /// MQTT connections (each publishes for devices/connections devices).
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Messages per device.
+    #[arg(long, default_value_t = 10_000)]
+    messages: u64,
+    /// Target total messages per second; 0 = as fast as possible.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// 0 or 1.
+    #[arg(long, default_value_t = 1)]
+    qos: u8,
+    /// Time of the first reading, epoch ms (default: now minus one hour).
+    #[arg(long)]
+    start_ms: Option<i64>,
+}
+
+fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .ok_or_else(|| anyhow::anyhow!("--broker: expected mqtt://host:port"))?;
+    match rest.rsplit_once(':') {
+        Some((h, p)) => Ok((h.to_string(), p.parse()?)),
+        None => Ok((rest.to_string(), 1883)),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    match Cli::parse().command {
+        Command::Device(a) => device(a).await,
+        Command::Load(a) => load_cmd(a).await,
+    }
+}
+
+async fn device(args: DeviceArgs) -> anyhow::Result<()> {
+    let (host, port) = host_port(&args.broker)?;
     let baseline = Vitals {
         heart_rate: 78.0,
         spo2: 96.0,
@@ -61,8 +121,8 @@ async fn main() -> anyhow::Result<()> {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     run_device(
         DeviceSim {
-            host: args.host,
-            port: args.port,
+            host,
+            port,
             device_id: args.device,
             secret: args.secret,
             profile: Profile { baseline, trend },
@@ -72,5 +132,36 @@ async fn main() -> anyhow::Result<()> {
         rx,
     )
     .await;
+    Ok(())
+}
+
+async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
+    let (host, port) = host_port(&a.broker)?;
+    let qos = match a.qos {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => anyhow::bail!("--qos: 0 or 1"),
+    };
+    let cfg = LoadConfig {
+        host,
+        port,
+        devices: (0..a.devices).map(|i| format!("{}{i}", a.prefix)).collect(),
+        passwords: None,
+        connections: a.connections.min(a.devices),
+        messages_per_device: a.messages,
+        rate: a.rate,
+        qos,
+        start_ms: a
+            .start_ms
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis() - 3_600_000),
+    };
+    let report = load::run(cfg, Arc::new(Progress::default())).await?;
+    println!(
+        "{{\"sent\":{},\"acked\":{},\"seconds\":{:.3},\"acked_per_second\":{:.0}}}",
+        report.sent,
+        report.acked,
+        report.elapsed.as_secs_f64(),
+        report.rate()
+    );
     Ok(())
 }

@@ -1,0 +1,187 @@
+//! Load mode: many connections publishing pre-encoded readings as fast as allowed, counting
+//! what the broker acknowledged (the basic form of issue #7's `vigil-sim load`).
+//!
+//! Every message carries one `heart_rate` reading whose time is unique per device
+//! (`start_ms + index`), so the gateway's duplicate check never hides a reading, and whose
+//! value is a function of the index ([`expected_value`]) so tests can spot-check what was
+//! stored.
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vigil_domain::TOPIC_PREFIX;
+
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub host: String,
+    pub port: u16,
+    /// Device ids to publish for; connection `i` publishes for devices `i, i+C, i+2C, …`.
+    pub devices: Vec<String>,
+    /// MQTT password per device when the broker authenticates (same order as `devices`);
+    /// connection `i` logs in as device `i`.
+    pub passwords: Option<Vec<String>>,
+    pub connections: usize,
+    /// Messages per device.
+    pub messages_per_device: u64,
+    /// Target total messages per second; 0 means as fast as the broker takes them.
+    pub rate: u64,
+    pub qos: QoS,
+    /// Time of the first reading (epoch ms); reading `i` of a device is at `start_ms + i`.
+    pub start_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub sent: u64,
+    /// PUBACKs received (QoS 1); equals `sent` at QoS 0.
+    pub acked: u64,
+    pub elapsed: Duration,
+}
+
+impl LoadReport {
+    pub fn rate(&self) -> f64 {
+        self.acked as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The value published as reading `index` of any device.
+pub fn expected_value(index: u64) -> f64 {
+    (60 + index % 60) as f64
+}
+
+/// Shared progress counters, readable while the load runs (tests use them to time crashes).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub sent: AtomicU64,
+    pub acked: AtomicU64,
+}
+
+pub async fn run(cfg: LoadConfig, progress: Arc<Progress>) -> anyhow::Result<LoadReport> {
+    anyhow::ensure!(cfg.connections > 0, "at least one connection");
+    anyhow::ensure!(
+        cfg.devices.len() >= cfg.connections,
+        "at least one device per connection"
+    );
+    let start = Instant::now();
+    let per_conn_rate = if cfg.rate == 0 {
+        0.0
+    } else {
+        cfg.rate as f64 / cfg.connections as f64
+    };
+    let mut tasks = Vec::new();
+    for c in 0..cfg.connections {
+        let devices: Vec<String> = cfg
+            .devices
+            .iter()
+            .skip(c)
+            .step_by(cfg.connections)
+            .cloned()
+            .collect();
+        let login = cfg
+            .passwords
+            .as_ref()
+            .map(|p| (cfg.devices[c].clone(), p[c].clone()));
+        tasks.push(tokio::spawn(connection(
+            cfg.clone(),
+            c,
+            devices,
+            login,
+            per_conn_rate,
+            progress.clone(),
+        )));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(LoadReport {
+        sent: progress.sent.load(Relaxed),
+        acked: progress.acked.load(Relaxed),
+        elapsed: start.elapsed(),
+    })
+}
+
+async fn connection(
+    cfg: LoadConfig,
+    index: usize,
+    devices: Vec<String>,
+    login: Option<(String, String)>,
+    rate: f64,
+    progress: Arc<Progress>,
+) -> anyhow::Result<()> {
+    let mut o = MqttOptions::new(
+        format!("vigil-sim-load-{index}-{}", std::process::id()),
+        cfg.host.clone(),
+        cfg.port,
+    );
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_inflight(1000);
+    if let Some((user, pass)) = login {
+        o.set_credentials(user, pass);
+    }
+    let (client, mut eventloop) = AsyncClient::new(o, 1000);
+    let total = devices.len() as u64 * cfg.messages_per_device;
+    let qos = cfg.qos;
+    // The event loop runs beside the publisher and counts acknowledgements.
+    let acks = tokio::spawn({
+        let progress = progress.clone();
+        async move {
+            let mut acked = 0u64;
+            let mut connected_once = false;
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        acked += 1;
+                        progress.acked.fetch_add(1, Relaxed);
+                    }
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => connected_once = true,
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return Ok(acked),
+                    Ok(_) => {}
+                    Err(e) => {
+                        if !connected_once {
+                            return Err(anyhow::anyhow!("cannot connect: {e}"));
+                        }
+                        // rumqttc resends unacknowledged QoS 1 messages after reconnecting.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+                if qos == QoS::AtMostOnce {
+                    continue;
+                }
+                if acked >= total {
+                    return Ok(acked);
+                }
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut n = 0u64;
+    for i in 0..cfg.messages_per_device {
+        for d in &devices {
+            let payload = format!(
+                r#"{{"metric":"heart_rate","value":{},"unit":"/min","ts":{}}}"#,
+                expected_value(i),
+                cfg.start_ms + i as i64
+            );
+            client
+                .publish(format!("{TOPIC_PREFIX}/{d}/readings"), qos, false, payload)
+                .await?;
+            progress.sent.fetch_add(1, Relaxed);
+            n += 1;
+            if rate > 0.0 {
+                let due = Duration::from_secs_f64(n as f64 / rate);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+    if qos == QoS::AtMostOnce {
+        progress.acked.fetch_add(n, Relaxed);
+        // Give the event loop time to write everything out before disconnecting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.disconnect().await?;
+    }
+    acks.await??;
+    Ok(())
+}

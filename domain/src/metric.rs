@@ -47,6 +47,24 @@ impl Metric {
         }
     }
 
+    /// Stable numeric code used as the storage key. Never renumber: stored data depends on it.
+    pub fn code(self) -> i64 {
+        match self {
+            Metric::HeartRate => 1,
+            Metric::Spo2 => 2,
+            Metric::BpSystolic => 3,
+            Metric::BpDiastolic => 4,
+            Metric::Temperature => 5,
+            Metric::RespiratoryRate => 6,
+            Metric::Glucose => 7,
+            Metric::Weight => 8,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.code() == code)
+    }
+
     /// Canonical UCUM unit in which the value is stored.
     pub fn unit(self) -> &'static str {
         match self {
@@ -208,6 +226,15 @@ mod tests {
             assert_eq!(m.as_str().parse::<Metric>(), Ok(m));
         }
         assert!("pulse".parse::<Metric>().is_err());
+    }
+
+    #[test]
+    fn storage_codes_are_stable() {
+        let codes: Vec<i64> = Metric::ALL.iter().map(|m| m.code()).collect();
+        assert_eq!(codes, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        for m in Metric::ALL {
+            assert_eq!(Metric::from_code(m.code()), Some(m));
+        }
     }
 
     #[test]

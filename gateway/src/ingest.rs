@@ -72,6 +72,8 @@ impl DeviceCache {
                 id: d.id,
                 patient_id: d.patient_id,
                 kind: d.kind,
+                num: d.num,
+                patient_num: d.patient_num,
             });
         let mut map = self.map.lock().expect("cache lock never poisoned");
         // Bounded: unknown ids are cached too (so garbage cannot hammer the database), so
@@ -300,7 +302,8 @@ fn apply(
                 Err(rej) => return Ok(Err(rej)),
             };
             let total = valid.len();
-            let fresh = readings::insert_readings(conn, valid, received.timestamp_millis())?;
+            let fresh =
+                readings::insert_readings(conn, device, valid, received.timestamp_millis())?;
             out.duplicates = total - fresh.len();
             for r in &fresh {
                 for b in rules.evaluate_reading(r) {

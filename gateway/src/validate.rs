@@ -19,6 +19,9 @@ pub struct DeviceInfo {
     pub id: String,
     pub patient_id: String,
     pub kind: DeviceKind,
+    /// Integer storage keys of the device and its patient.
+    pub num: i64,
+    pub patient_num: i64,
 }
 
 pub fn validate(
@@ -103,6 +106,8 @@ mod tests {
             id: "dev-1".into(),
             patient_id: "p-1".into(),
             kind,
+            num: 1,
+            patient_num: 1,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Readings, device events and rejected messages: what ingestion writes and the API reads.
 
 use super::{ms_to_time, Result};
+use crate::validate::DeviceInfo;
 use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
 use vigil_domain::views::{LatestValue, PatientSummary, ReadingPoint, RejectedMessage};
@@ -10,32 +11,35 @@ use vigil_domain::{EventKind, Metric, Reading, TsSource};
 /// little enough that a flood of garbage cannot fill the disk.
 pub const EXCERPT_BYTES: usize = 256;
 
-/// Inserts readings; a duplicate (same device, metric and time, or same device, metric and
-/// `seq`) is ignored. Returns the readings that were new, for the alerting engine.
+/// Inserts readings of `device`; a duplicate (same device, metric and time, or same device,
+/// metric and `seq`) is ignored. Returns the readings that were new, for the alerting engine.
 pub fn insert_readings(
     conn: &Connection,
+    device: &DeviceInfo,
     readings: Vec<Reading>,
     received_ms: i64,
 ) -> Result<Vec<Reading>> {
     let mut st = conn.prepare_cached(
         "INSERT OR IGNORE INTO readings
-           (patient_id, device_id, metric, ts, value, ts_source, seq, flags, received_at)
+           (device, metric, ts, patient, value, ts_received, seq, flags, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let mut fresh = Vec::with_capacity(readings.len());
     for r in readings {
+        let flags = if r.flags.is_empty() {
+            None
+        } else {
+            Some(r.flags.join(","))
+        };
         let n = st.execute(params![
-            r.patient_id,
-            r.device_id,
-            r.metric.as_str(),
+            device.num,
+            r.metric.code(),
             r.ts.timestamp_millis(),
+            device.patient_num,
             r.value,
-            match r.ts_source {
-                TsSource::Device => "device",
-                TsSource::Received => "received",
-            },
+            r.ts_source == TsSource::Received,
             r.seq,
-            r.flags.join(","),
+            flags,
             received_ms,
         ])?;
         if n == 1 {
@@ -112,7 +116,8 @@ pub fn rejected(conn: &Connection, limit: usize) -> Result<Vec<RejectedMessage>>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Readings of one patient and metric in `[from, to]`, oldest first.
+/// Readings of one patient and metric in `[from, to]`, oldest first. Each of the patient's
+/// devices is one range scan of the readings key.
 pub fn range(
     conn: &Connection,
     patient_id: &str,
@@ -122,20 +127,24 @@ pub fn range(
     limit: usize,
 ) -> Result<Vec<ReadingPoint>> {
     let mut st = conn.prepare_cached(
-        "SELECT ts, value, device_id, flags FROM readings
-         WHERE patient_id = ?1 AND metric = ?2 AND ts >= ?3 AND ts <= ?4
-         ORDER BY ts LIMIT ?5",
+        "SELECT r.ts, r.value, d.id, r.flags
+         FROM devices d JOIN patients p ON p.id = d.patient_id
+         JOIN readings r ON r.device = d.num AND r.metric = ?2 AND r.ts >= ?3 AND r.ts <= ?4
+                        AND r.patient = p.num
+         WHERE d.patient_id = ?1
+         ORDER BY r.ts LIMIT ?5",
     )?;
     let rows = st.query_map(
-        params![patient_id, metric.as_str(), from_ms, to_ms, limit as i64],
+        params![patient_id, metric.code(), from_ms, to_ms, limit as i64],
         |r| {
-            let flags: String = r.get(3)?;
+            let flags: Option<String> = r.get(3)?;
             Ok(ReadingPoint {
                 ts: ms_to_time(r.get(0)?),
                 value: r.get(1)?,
                 unit: metric.unit(),
                 device_id: r.get(2)?,
                 flags: flags
+                    .unwrap_or_default()
                     .split(',')
                     .filter(|f| !f.is_empty())
                     .map(str::to_string)
@@ -149,26 +158,41 @@ pub fn range(
 /// Every patient with the latest value of each metric and the worst active alert.
 pub fn patient_summaries(conn: &Connection) -> Result<Vec<PatientSummary>> {
     let mut out = Vec::new();
+    let mut devices_st = conn.prepare_cached(
+        "SELECT d.num, p.num FROM devices d JOIN patients p ON p.id = d.patient_id
+         WHERE d.patient_id = ?1",
+    )?;
+    // One index seek per (device, metric): the key's last column is the time.
     let mut latest_st = conn.prepare_cached(
-        // The readings_patient index makes each MAX(ts) a single seek.
-        "SELECT r.metric, r.ts, r.value FROM readings r
-         WHERE r.patient_id = ?1 AND r.metric = ?2
-         ORDER BY r.ts DESC LIMIT 1",
+        "SELECT ts, value FROM readings WHERE device = ?1 AND metric = ?2 AND patient = ?3
+         ORDER BY ts DESC LIMIT 1",
     )?;
     let mut alert_st = conn.prepare_cached(
         "SELECT severity, count(*) FROM alerts WHERE patient_id = ?1 AND state <> 'resolved'
          GROUP BY severity",
     )?;
     for p in super::registry::patients(conn)? {
+        let devices: Vec<(i64, i64)> = devices_st
+            .query_map([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         let mut latest = BTreeMap::new();
         for m in Metric::ALL {
-            let mut rows = latest_st.query(params![p.id, m.as_str()])?;
-            if let Some(row) = rows.next()? {
+            let mut best: Option<(i64, f64)> = None;
+            for (dev, pat) in &devices {
+                let mut rows = latest_st.query(params![dev, m.code(), pat])?;
+                if let Some(row) = rows.next()? {
+                    let (ts, v): (i64, f64) = (row.get(0)?, row.get(1)?);
+                    if best.is_none_or(|(t, _)| ts > t) {
+                        best = Some((ts, v));
+                    }
+                }
+            }
+            if let Some((ts, value)) = best {
                 latest.insert(
                     m.as_str().to_string(),
                     LatestValue {
-                        ts: ms_to_time(row.get(1)?),
-                        value: row.get(2)?,
+                        ts: ms_to_time(ts),
+                        value,
                         unit: m.unit(),
                     },
                 );

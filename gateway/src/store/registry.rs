@@ -130,7 +130,9 @@ pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
 #[derive(Debug, Clone)]
 pub struct DeviceRecord {
     pub id: String,
+    pub num: i64,
     pub patient_id: String,
+    pub patient_num: i64,
     pub kind: DeviceKind,
     pub secret_hash: String,
     pub enabled: bool,
@@ -150,8 +152,8 @@ pub fn add_device(
         .unwrap_or_else(|| new_id(kind.as_str()));
     check_id(&id)?;
     conn.execute(
-        "INSERT INTO devices (id, patient_id, kind, secret_hash, enabled, created_at)
-         VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+        "INSERT INTO devices (id, patient_id, patient_num, kind, secret_hash, enabled, created_at)
+         VALUES (?1, ?2, (SELECT num FROM patients WHERE id = ?2), ?3, ?4, 1, ?5)",
         params![id, patient_id, kind.as_str(), secret_hash, now_ms()],
     )
     .map_err(|e| {
@@ -167,28 +169,35 @@ pub fn add_device(
 pub fn device(conn: &Connection, id: &str) -> Result<Option<DeviceRecord>> {
     Ok(conn
         .query_row(
-            "SELECT id, patient_id, kind, secret_hash, enabled FROM devices WHERE id = ?1",
+            "SELECT id, num, patient_id, patient_num, kind, secret_hash, enabled
+             FROM devices WHERE id = ?1",
             [id],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, bool>(4)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, bool>(6)?,
                 ))
             },
         )
         .optional()?
-        .and_then(|(id, patient_id, kind, secret_hash, enabled)| {
-            Some(DeviceRecord {
-                id,
-                patient_id,
-                kind: kind.parse().ok()?,
-                secret_hash,
-                enabled,
-            })
-        }))
+        .and_then(
+            |(id, num, patient_id, patient_num, kind, secret_hash, enabled)| {
+                Some(DeviceRecord {
+                    id,
+                    num,
+                    patient_id,
+                    patient_num,
+                    kind: kind.parse().ok()?,
+                    secret_hash,
+                    enabled,
+                })
+            },
+        ))
 }
 
 pub fn set_device_status(conn: &Connection, id: &str, online: Option<bool>, at: i64) -> Result<()> {

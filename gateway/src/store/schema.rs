@@ -7,8 +7,10 @@
 use rusqlite::Connection;
 
 const V1: &str = r#"
+-- `num` columns are compact integer keys for the hot readings table; `id` is the public id.
 CREATE TABLE patients (
-    id          TEXT PRIMARY KEY,
+    num         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
     name        TEXT NOT NULL,
     created_at  INTEGER NOT NULL
 );
@@ -23,8 +25,10 @@ CREATE TABLE contacts (
 );
 CREATE INDEX contacts_patient ON contacts(patient_id);
 CREATE TABLE devices (
-    id           TEXT PRIMARY KEY,
+    num          INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
     patient_id   TEXT NOT NULL REFERENCES patients(id),
+    patient_num  INTEGER NOT NULL REFERENCES patients(num),
     kind         TEXT NOT NULL,
     -- argon2id PHC string of the device secret; the secret itself is shown once and never kept.
     secret_hash  TEXT NOT NULL,
@@ -33,22 +37,24 @@ CREATE TABLE devices (
     last_seen    INTEGER,
     online       INTEGER
 );
+-- The hot table: one B-tree keyed by (device, metric, time), integer keys only, so a reading
+-- costs one insert (docs/benchmarks.md). The key is also the idempotency check (design
+-- invariant 2): a redelivered reading is ignored. `metric` is `Metric::code()`; `patient` is
+-- the patient the device belonged to when the reading was taken.
 CREATE TABLE readings (
-    id           INTEGER PRIMARY KEY,
-    patient_id   TEXT NOT NULL,
-    device_id    TEXT NOT NULL,
-    metric       TEXT NOT NULL,
+    device       INTEGER NOT NULL,
+    metric       INTEGER NOT NULL,
     ts           INTEGER NOT NULL,
+    patient      INTEGER NOT NULL,
     value        REAL NOT NULL,
-    ts_source    TEXT NOT NULL,
+    -- 1 when the time is the receive time (the device sent none).
+    ts_received  INTEGER NOT NULL DEFAULT 0,
     seq          INTEGER,
-    flags        TEXT NOT NULL DEFAULT '',
-    received_at  INTEGER NOT NULL
-);
--- Idempotency (design invariant 2): a redelivered reading hits one of these and is ignored.
-CREATE UNIQUE INDEX readings_dedup_ts ON readings(device_id, metric, ts);
-CREATE UNIQUE INDEX readings_dedup_seq ON readings(device_id, metric, seq) WHERE seq IS NOT NULL;
-CREATE INDEX readings_patient ON readings(patient_id, metric, ts);
+    flags        TEXT,
+    received_at  INTEGER NOT NULL,
+    PRIMARY KEY (device, metric, ts)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX readings_dedup_seq ON readings(device, metric, seq) WHERE seq IS NOT NULL;
 CREATE TABLE events (
     id           INTEGER PRIMARY KEY,
     patient_id   TEXT NOT NULL,

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Ingest through an external Mosquitto (issue #3 benchmark). Starts a tuned Mosquitto on a free
+# port, a release `vigil run` subscribed to it, and `vigil-sim load`; reports the publisher's
+# acknowledged rate and the gateway's stored rate in the same run (stored = committed and acked
+# after commit).
+# Usage: bash scripts/bench-external.sh [DEVICES] [MSGS_PER_DEVICE] [QOS] [MODE]
+#   MODE=live (default): the gateway runs while the load is published.
+#   MODE=backlog: the load is queued at the broker while the gateway is down, then drained.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEVICES=${1:-20}
+MSGS=${2:-25000}
+QOS=${3:-1}
+MODE=${4:-live}
+cargo build --release --locked -q -p vigil-gateway -p vigil-simulators
+B=$PWD/target/release/vigil
+SIM=$PWD/target/release/vigil-sim
+T=$(mktemp -d)
+chmod 755 "$T"
+PIDS=()
+trap 'kill ${PIDS[@]} 2>/dev/null || true; rm -rf "$T"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MQ=$(port); HTTP=$(port)
+cat > "$T/mosquitto.conf" <<CONF
+listener $MQ 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest none
+# docs/mosquitto.conf: never drop QoS 1 messages for a slow or offline subscriber.
+max_queued_messages 0
+max_inflight_messages 1000
+CONF
+mosquitto -c "$T/mosquitto.conf" & PIDS+=($!)
+$B patient add --name Bench --id bench --data-dir "$T/d" --json >/dev/null
+for i in $(seq 0 $((DEVICES - 1))); do
+  $B device add --patient bench --kind hub --id "load-$i" --data-dir "$T/d" --json >/dev/null
+done
+export VIGIL_MQTT_BROKER_URL="mqtt://127.0.0.1:$MQ" VIGIL_MQTT_CLIENT_ID=bench-gw RUST_LOG=warn
+start_vigil() {
+  $B run --data-dir "$T/d" --http-addr "127.0.0.1:$HTTP" --mqtt-addr "127.0.0.1:$(port)" >/dev/null 2>>"$T/log" &
+  VPID=$!; PIDS+=($VPID)
+  until curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null; do sleep 0.1; done
+}
+stored() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}'; }
+TOTAL=$((DEVICES * MSGS))
+start_vigil
+if [ "$MODE" = backlog ]; then
+  kill $VPID; wait $VPID 2>/dev/null || true
+fi
+LOAD=$($SIM load --broker "mqtt://127.0.0.1:$MQ" --devices "$DEVICES" --connections 4 --messages "$MSGS" --qos "$QOS")
+if [ "$MODE" = backlog ]; then
+  t0=$(date +%s.%N); start_vigil
+else
+  t0=$(python3 -c "import json,sys,time; print(time.time() - json.loads(sys.argv[1])['seconds'])" "$LOAD")
+fi
+peak=0
+while :; do
+  s=$(stored); r=$(ps -o rss= -p $VPID); [ "$r" -gt "$peak" ] && peak=$r
+  [ "${s:-0}" -ge "$TOTAL" ] && break
+  if python3 -c "import sys,time; sys.exit(0 if time.time()-$t0 > 300 else 1)"; then echo "timeout: stored $s of $TOTAL" >&2; break; fi
+  sleep 0.05
+done
+t1=$(date +%s.%N)
+python3 - "$LOAD" "$t0" "$t1" "$(stored)" "$TOTAL" "$peak" "$MODE" "$QOS" <<'PY'
+import json, sys
+load = json.loads(sys.argv[1]); t0, t1 = float(sys.argv[2]), float(sys.argv[3])
+stored, total, peak, mode, qos = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], sys.argv[8]
+print(f"mode={mode} qos={qos}: publisher {load['acked']} acked at {load['acked_per_second']:.0f}/s; "
+      f"gateway stored {stored}/{total} in {t1-t0:.2f} s = {stored/(t1-t0):.0f} readings/s; "
+      f"lost {total-stored}; gateway peak RSS {peak/1024:.0f} MiB")
+PY

@@ -106,7 +106,8 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
         DeviceCmd::List { admin } => {
             let c = open(&admin)?;
             let mut st = c.prepare(
-                "SELECT id, patient_id, kind, enabled, last_seen, online FROM devices ORDER BY id",
+                "SELECT id, patient_id, kind, enabled, last_seen, online, clock_skew_at
+                 FROM devices ORDER BY id",
             )?;
             let rows: Vec<Value> = st
                 .query_map([], |r| {
@@ -117,6 +118,7 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
                         "enabled": r.get::<_, bool>(3)?,
                         "last_seen": r.get::<_, Option<i64>>(4)?.map(store::ms_to_time),
                         "online": r.get::<_, Option<bool>>(5)?,
+                        "clock_skew_at": r.get::<_, Option<i64>>(6)?.map(store::ms_to_time),
                     }))
                 })?
                 .collect::<Result<_, _>>()?;

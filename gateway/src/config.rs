@@ -17,8 +17,36 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub http: HttpConfig,
     pub mqtt: MqttConfig,
+    pub ingest: IngestConfig,
     pub email: EmailConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest MQTT payload parsed; larger ones are rejected (`payload_too_large`).
+    pub max_payload_bytes: u32,
+    /// Most readings in one message (`batch_too_large`).
+    pub max_readings_per_message: u32,
+    /// A reading further in the future is stored at the receive time, flagged `clock_skew`.
+    pub max_future_skew_minutes: u32,
+    /// A reading older than this on arrival is flagged `late` and raises no real-time alert.
+    pub late_after_minutes: u32,
+    /// Rejected messages kept for inspection; older ones are dropped.
+    pub rejected_keep: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_payload_bytes: 64 * 1024,
+            max_readings_per_message: 500,
+            max_future_skew_minutes: 5,
+            late_after_minutes: 60,
+            rejected_keep: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +100,7 @@ impl Default for Config {
             data_dir: PathBuf::from("vigil-data"),
             http: HttpConfig::default(),
             mqtt: MqttConfig::default(),
+            ingest: IngestConfig::default(),
             email: EmailConfig::default(),
             log: LogConfig::default(),
         }

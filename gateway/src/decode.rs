@@ -8,11 +8,26 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use vigil_domain::{EventKind, Metric, TOPIC_PREFIX};
 
-/// Largest payload accepted. A reading batch from a hub is a few kB; anything much larger is a
-/// fault or an attack and is not parsed.
-pub const MAX_PAYLOAD: usize = 64 * 1024;
-/// Most readings in one batch.
-pub const MAX_BATCH: usize = 500;
+/// Size limits (configurable under `[ingest]`, docs/configuration.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest payload parsed. A hub's batch is a few kB; much more is a fault or an attack.
+    pub max_payload: usize,
+    /// Most readings in one message.
+    pub max_readings: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_payload: 64 * 1024,
+            max_readings: 500,
+        }
+    }
+}
+
+/// Longest accepted text field (metric, unit, event names are all short).
+pub const MAX_TEXT: usize = 64;
 
 /// Which channel of a device a topic addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,16 +93,16 @@ impl Reject {
     }
 }
 
-pub fn decode(channel: Channel, payload: &[u8]) -> Result<Decoded, Reject> {
-    if payload.len() > MAX_PAYLOAD {
+pub fn decode(channel: Channel, payload: &[u8], limits: &Limits) -> Result<Decoded, Reject> {
+    if payload.len() > limits.max_payload {
         return Err(Reject::new(
             "payload_too_large",
-            format!("{} bytes, limit {MAX_PAYLOAD}", payload.len()),
+            format!("{} bytes, limit {}", payload.len(), limits.max_payload),
         ));
     }
     match channel {
         Channel::Status => decode_status(payload),
-        Channel::Readings => decode_readings(&parse_json(payload)?),
+        Channel::Readings => decode_readings(&parse_json(payload)?, limits),
         Channel::Events => decode_event(&parse_json(payload)?),
     }
 }
@@ -112,7 +127,7 @@ fn decode_status(payload: &[u8]) -> Result<Decoded, Reject> {
     }
 }
 
-fn decode_readings(v: &Value) -> Result<Decoded, Reject> {
+fn decode_readings(v: &Value, limits: &Limits) -> Result<Decoded, Reject> {
     let obj = v
         .as_object()
         .ok_or_else(|| Reject::new("malformed_reading", "expected a JSON object"))?;
@@ -127,10 +142,10 @@ fn decode_readings(v: &Value) -> Result<Decoded, Reject> {
         if list.is_empty() {
             return Err(Reject::new("empty_batch", "readings is empty"));
         }
-        if list.len() > MAX_BATCH {
+        if list.len() > limits.max_readings {
             return Err(Reject::new(
                 "batch_too_large",
-                format!("{} readings, limit {MAX_BATCH}", list.len()),
+                format!("{} readings, limit {}", list.len(), limits.max_readings),
             ));
         }
         // A batch is all or nothing: a hub resends the whole message, so storing half of it
@@ -172,10 +187,11 @@ fn decode_one(v: &Value, batch_ts: Option<DateTime<Utc>>) -> Result<RawReading, 
     .filter(|v| v.is_finite())
     .ok_or_else(|| Reject::new("bad_value", "value must be a finite number"))?;
     let unit = match obj.get("unit") {
-        Some(Value::String(u)) => u.clone(),
+        Some(Value::String(u)) if u.len() <= MAX_TEXT => u.clone(),
+        Some(Value::String(_)) => return Err(Reject::new("unknown_unit", "unit is too long")),
         // The unit may be left out when the canonical one is meant.
         None => metric.unit().to_string(),
-        Some(_) => return Err(Reject::new("bad_unit", "unit must be a string")),
+        Some(_) => return Err(Reject::new("unknown_unit", "unit must be a string")),
     };
     let ts = match obj.get("ts") {
         Some(t) => Some(parse_ts(t)?),
@@ -241,14 +257,14 @@ mod tests {
     use super::*;
 
     fn readings(p: &str) -> Vec<RawReading> {
-        match decode(Channel::Readings, p.as_bytes()) {
+        match decode(Channel::Readings, p.as_bytes(), &Limits::default()) {
             Ok(Decoded::Readings(r)) => r,
             other => panic!("expected readings, got {other:?}"),
         }
     }
 
     fn reject(channel: Channel, p: &str) -> &'static str {
-        match decode(channel, p.as_bytes()) {
+        match decode(channel, p.as_bytes(), &Limits::default()) {
             Err(r) => r.reason,
             Ok(d) => panic!("expected a rejection, got {d:?}"),
         }
@@ -341,7 +357,7 @@ mod tests {
         assert_eq!(reject(Channel::Status, "maybe"), "bad_status");
         let big = format!(
             r#"{{"metric":"spo2","value":93,"pad":"{}"}}"#,
-            "x".repeat(MAX_PAYLOAD)
+            "x".repeat(Limits::default().max_payload)
         );
         assert_eq!(reject(Channel::Readings, &big), "payload_too_large");
     }
@@ -349,14 +365,18 @@ mod tests {
     #[test]
     fn events_and_status() {
         assert_eq!(
-            decode(Channel::Events, br#"{"event":"fall","ts":1763774100000}"#),
+            decode(
+                Channel::Events,
+                br#"{"event":"fall","ts":1763774100000}"#,
+                &Limits::default()
+            ),
             Ok(Decoded::Event {
                 kind: EventKind::Fall,
                 ts: Utc.timestamp_millis_opt(1763774100000).single()
             })
         );
         assert_eq!(
-            decode(Channel::Status, b"offline"),
+            decode(Channel::Status, b"offline", &Limits::default()),
             Ok(Decoded::Status { online: false })
         );
     }

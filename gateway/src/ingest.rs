@@ -94,6 +94,10 @@ pub struct Ingest {
     pub rules: Arc<RuleSet>,
     pub notify: Arc<NotifySettings>,
     pub devices: Arc<DeviceCache>,
+    pub limits: decode::Limits,
+    pub timing: validate::Timing,
+    /// Rejected messages kept for inspection; older ones are dropped.
+    pub rejected_keep: i64,
     /// Live updates for dashboards; lagging receivers lose old updates, never block us.
     pub live: broadcast::Sender<LiveEvent>,
     /// Wakes the outbox when e-mails were queued.
@@ -115,7 +119,7 @@ struct Committed {
     rejected: Option<(Option<String>, Reject)>,
 }
 
-fn prepare(msg: Message) -> Prepared {
+fn prepare(msg: Message, limits: &decode::Limits) -> Prepared {
     let publisher = msg.publisher.as_deref();
     let decoded = match decode::parse_topic(&msg.topic) {
         None => Err((
@@ -132,7 +136,7 @@ fn prepare(msg: Message) -> Prepared {
                 "a device may publish only under its own id",
             ),
         )),
-        Some((device, channel)) => match decode::decode(channel, &msg.payload) {
+        Some((device, channel)) => match decode::decode(channel, &msg.payload, limits) {
             Ok(d) => Ok((device.to_string(), d)),
             Err(r) => Err((Some(device.to_string()), r)),
         },
@@ -160,13 +164,17 @@ impl Ingest {
     pub async fn handle_batch(&self, msgs: Vec<Message>) -> Vec<Outcome> {
         let n = msgs.len();
         self.metrics.messages_received.fetch_add(n as u64, Relaxed);
-        let prepared: Vec<Prepared> = msgs.into_iter().map(prepare).collect();
-        let rules = self.rules.clone();
-        let notify = self.notify.clone();
-        let devices = self.devices.clone();
+        let prepared: Vec<Prepared> = msgs.into_iter().map(|m| prepare(m, &self.limits)).collect();
+        let ctx = Ctx {
+            rules: self.rules.clone(),
+            notify: self.notify.clone(),
+            devices: self.devices.clone(),
+            timing: self.timing,
+            rejected_keep: self.rejected_keep,
+        };
         let result = self
             .store
-            .write(move |conn| apply_batch(conn, prepared, &devices, &rules, &notify))
+            .write(move |conn| apply_batch(conn, prepared, &ctx))
             .await;
         match result {
             Ok(list) => list.into_iter().map(|c| self.after_commit(c)).collect(),
@@ -183,6 +191,11 @@ impl Ingest {
             self.metrics.reject(rej.reason);
             tracing::warn!(device_id = device.as_deref().unwrap_or("-"), reason = rej.reason, detail = %rej.detail, "message rejected");
             return Outcome::Rejected(rej.reason);
+        }
+        for r in &c.fresh {
+            for f in &r.flags {
+                self.metrics.flagged(f);
+            }
         }
         let n = c.fresh.len() as u64;
         self.metrics
@@ -229,33 +242,54 @@ impl Ingest {
     }
 }
 
+/// What a write job needs besides the messages.
+struct Ctx {
+    rules: Arc<RuleSet>,
+    notify: Arc<NotifySettings>,
+    devices: Arc<DeviceCache>,
+    timing: validate::Timing,
+    rejected_keep: i64,
+}
+
+/// Per device in a batch: last seen, reported status, and whether its clock looked wrong.
+#[derive(Default)]
+struct Seen {
+    at: i64,
+    online: Option<bool>,
+    clock_skew: bool,
+}
+
 /// The write job: applies every prepared message in order, then records when each device was
 /// last seen (once per device per batch, not once per message).
 fn apply_batch(
     conn: &Connection,
     prepared: Vec<Prepared>,
-    devices: &DeviceCache,
-    rules: &RuleSet,
-    notify: &NotifySettings,
+    ctx: &Ctx,
 ) -> Result<Vec<Committed>, StoreError> {
     let mut out = Vec::with_capacity(prepared.len());
-    let mut seen: HashMap<String, (i64, Option<bool>)> = HashMap::new();
+    let mut seen: HashMap<String, Seen> = HashMap::new();
+    let mut rejected_any = false;
     for p in prepared {
         let received_ms = p.msg.received.timestamp_millis();
         let mut c = Committed::default();
         let outcome = match p.decoded {
             Err(rej) => Err(rej),
-            Ok((device_id, decoded)) => match devices.get(conn, &device_id)? {
+            Ok((device_id, decoded)) => match ctx.devices.get(conn, &device_id)? {
                 Some(info) => {
                     let status = match decoded {
                         Decoded::Status { online } => Some(online),
                         _ => None,
                     };
-                    let e = seen.entry(info.id.clone()).or_insert((received_ms, None));
-                    e.0 = e.0.max(received_ms);
-                    e.1 = status.or(e.1);
-                    apply(conn, &info, decoded, p.msg.received, rules, notify, &mut c)?
-                        .map_err(|r| (Some(info.id.clone()), r))
+                    let r = apply(conn, &info, decoded, p.msg.received, ctx, &mut c)?
+                        .map_err(|r| (Some(info.id.clone()), r));
+                    let e = seen.entry(info.id).or_default();
+                    e.at = e.at.max(received_ms);
+                    e.online = status.or(e.online);
+                    e.clock_skew |= c
+                        .fresh
+                        .iter()
+                        .any(|r| r.flags.iter().any(|f| f == "clock_skew"));
+                    r
                 }
                 None => Err((
                     Some(device_id),
@@ -274,11 +308,18 @@ fn apply_batch(
                 received_ms,
             )?;
             c.rejected = Some((device, rej));
+            rejected_any = true;
         }
         out.push(c);
     }
-    for (id, (at, online)) in seen {
-        registry::set_device_status(conn, &id, online, at)?;
+    for (id, s) in seen {
+        registry::set_device_status(conn, &id, s.online, s.at)?;
+        if s.clock_skew {
+            registry::mark_clock_skew(conn, &id, s.at)?;
+        }
+    }
+    if rejected_any {
+        readings::trim_rejected(conn, ctx.rejected_keep)?;
     }
     Ok(out)
 }
@@ -290,14 +331,14 @@ fn apply(
     device: &DeviceInfo,
     decoded: Decoded,
     received: DateTime<Utc>,
-    rules: &RuleSet,
-    notify: &NotifySettings,
+    ctx: &Ctx,
     out: &mut Committed,
 ) -> Result<Result<(), Reject>, StoreError> {
+    let (rules, notify) = (&ctx.rules, &ctx.notify);
     match decoded {
         Decoded::Status { .. } => {}
         Decoded::Readings(raw) => {
-            let valid = match validate::validate(device, raw, received) {
+            let valid = match validate::validate(device, raw, received, &ctx.timing) {
                 Ok(v) => v,
                 Err(rej) => return Ok(Err(rej)),
             };
@@ -305,7 +346,12 @@ fn apply(
             let fresh =
                 readings::insert_readings(conn, device, valid, received.timestamp_millis())?;
             out.duplicates = total - fresh.len();
-            for r in &fresh {
+            // A late reading (a hub flushing its buffer) is history, not news: no real-time
+            // alert for it (issue #3).
+            for r in fresh
+                .iter()
+                .filter(|r| !r.flags.iter().any(|f| f == "late"))
+            {
                 for b in rules.evaluate_reading(r) {
                     out.raised
                         .push(alerts::raise(conn, &r.patient_id, &b, None, r.ts, notify)?);
@@ -314,10 +360,9 @@ fn apply(
             out.fresh = fresh;
         }
         Decoded::Event { kind, ts } => {
-            let ts = ts.unwrap_or(received);
-            if ts > received + validate::MAX_FUTURE_SKEW {
-                return Ok(Err(Reject::new("bad_timestamp", "ts is in the future")));
-            }
+            // A wrong clock moves the event to the receive time. A late fall or SOS still
+            // alerts: the person may still be on the floor.
+            let ts = ctx.timing.place(ts.unwrap_or(received), received).0;
             out.event_stored = readings::insert_event(
                 conn,
                 &device.patient_id,

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub events_stored: AtomicU64,
     /// Messages rejected, by reason. A std Mutex: short, never held across `.await`.
     rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Stored readings carrying a flag (`late`, `clock_skew`, `suspect`, `ts_received`).
+    flagged: Mutex<BTreeMap<String, u64>>,
     /// Alerts opened, by severity.
     alerts_raised: Mutex<BTreeMap<&'static str, u64>>,
     pub emails_queued: AtomicU64,
@@ -44,6 +46,16 @@ impl Metrics {
             .expect("metrics lock never poisoned")
             .entry(reason)
             .or_default() += 1;
+    }
+
+    pub fn flagged(&self, flag: &str) {
+        let mut m = self.flagged.lock().expect("metrics lock never poisoned");
+        match m.get_mut(flag) {
+            Some(n) => *n += 1,
+            None => {
+                m.insert(flag.to_string(), 1);
+            }
+        }
     }
 
     pub fn alert_raised(&self, severity: &'static str) {
@@ -112,6 +124,15 @@ impl Metrics {
                 s,
                 "vigil_messages_rejected_total{{reason=\"{reason}\"}} {n}"
             );
+        }
+        let _ = writeln!(s, "# HELP vigil_readings_flagged_total Stored readings carrying a flag, by flag.\n# TYPE vigil_readings_flagged_total counter");
+        for (flag, n) in self
+            .flagged
+            .lock()
+            .expect("metrics lock never poisoned")
+            .iter()
+        {
+            let _ = writeln!(s, "vigil_readings_flagged_total{{flag=\"{flag}\"}} {n}");
         }
         let _ = writeln!(s, "# HELP vigil_alerts_raised_total Alerts opened, by severity.\n# TYPE vigil_alerts_raised_total counter");
         for (sev, n) in self

@@ -45,6 +45,15 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             message_id_domain: cfg.email.message_id_domain.clone(),
         }),
         devices: Default::default(),
+        limits: crate::decode::Limits {
+            max_payload: cfg.ingest.max_payload_bytes as usize,
+            max_readings: cfg.ingest.max_readings_per_message as usize,
+        },
+        timing: crate::validate::Timing {
+            max_future_skew: chrono::Duration::minutes(cfg.ingest.max_future_skew_minutes.into()),
+            late_after: chrono::Duration::minutes(cfg.ingest.late_after_minutes.into()),
+        },
+        rejected_keep: cfg.ingest.rejected_keep.into(),
         live: live.clone(),
         outbox_wake: outbox_wake.clone(),
     };

@@ -1,17 +1,51 @@
 //! Validate stage: a decoded reading from a known device → a [`Reading`] in canonical units,
 //! or a rejection. Pure: the device record and the receive time are inputs.
 //!
-//! Rules (issue #2; clinical reference §2 "Implausible values"): the device kind must allow the
-//! metric, the unit must convert to the canonical one, the value must be physiologically
-//! possible, and the time may not lie in the future beyond a clock-skew allowance.
+//! Rules (issues #2 and #3; clinical reference §2 "Implausible values"): the device kind must
+//! allow the metric, the unit must convert to the canonical one (`unknown_unit` otherwise: no
+//! guessing), and the value must be physiologically possible. Times are never a reason to lose
+//! a reading: one too far in the future is stored at the receive time and flagged
+//! `clock_skew` (the device's clock is wrong); one much older than the receive time is stored at
+//! its own time and flagged `late` (a hub flushing its buffer), and raises no real-time alert.
 
 use crate::decode::{RawReading, Reject};
 use chrono::{DateTime, Duration, Utc};
 use vigil_domain::{metric::to_canonical, DeviceKind, Metric, Reading, TsSource};
 
-/// How far in the future a device clock may be before its reading is rejected. Home devices
-/// drift; ten minutes tolerates drift while still catching a clock set to the wrong year.
-pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(10);
+/// When a reading's time stops being trusted (configurable under `[ingest]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Further in the future than this: the device clock is wrong (`clock_skew`).
+    pub max_future_skew: Duration,
+    /// Older than this at arrival: a buffered reading (`late`), not a live one.
+    pub late_after: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            max_future_skew: Duration::minutes(5),
+            late_after: Duration::minutes(60),
+        }
+    }
+}
+
+impl Timing {
+    /// The time to store and the flag to add, if any.
+    pub fn place(
+        &self,
+        ts: DateTime<Utc>,
+        received: DateTime<Utc>,
+    ) -> (DateTime<Utc>, Option<&'static str>) {
+        if ts > received + self.max_future_skew {
+            (received, Some("clock_skew"))
+        } else if ts < received - self.late_after {
+            (ts, Some("late"))
+        } else {
+            (ts, None)
+        }
+    }
+}
 
 /// The device a message came from, as the registry knows it.
 #[derive(Debug, Clone)]
@@ -28,10 +62,11 @@ pub fn validate(
     device: &DeviceInfo,
     raw: Vec<RawReading>,
     received: DateTime<Utc>,
+    timing: &Timing,
 ) -> Result<Vec<Reading>, Reject> {
     let mut out = Vec::with_capacity(raw.len());
     for r in raw {
-        out.push(validate_one(device, r, received)?);
+        out.push(validate_one(device, r, received, timing)?);
     }
     // SBP ≤ DBP in one measurement is a device error (clinical reference §2).
     let find = |m: Metric| out.iter().find(|r| r.metric == m).map(|r| (r.value, r.ts));
@@ -52,6 +87,7 @@ fn validate_one(
     device: &DeviceInfo,
     raw: RawReading,
     received: DateTime<Utc>,
+    timing: &Timing,
 ) -> Result<Reading, Reject> {
     if !device.kind.allows(raw.metric) {
         return Err(Reject::new(
@@ -60,7 +96,7 @@ fn validate_one(
         ));
     }
     let value = to_canonical(raw.metric, raw.value, &raw.unit)
-        .map_err(|e| Reject::new("bad_unit", e.to_string()))?;
+        .map_err(|e| Reject::new("unknown_unit", e.to_string()))?;
     let (lo, hi) = raw.metric.plausible_range();
     if !(lo..=hi).contains(&value) {
         return Err(Reject::new(
@@ -70,10 +106,17 @@ fn validate_one(
     }
     let mut flags = Vec::new();
     let (ts, ts_source) = match raw.ts {
-        Some(t) if t > received + MAX_FUTURE_SKEW => {
-            return Err(Reject::new("bad_timestamp", "ts is in the future"));
-        }
-        Some(t) => (t, TsSource::Device),
+        Some(t) => match timing.place(t, received) {
+            (t, None) => (t, TsSource::Device),
+            (t, Some("late")) => {
+                flags.push("late".to_string());
+                (t, TsSource::Device)
+            }
+            (t, Some(flag)) => {
+                flags.push(flag.to_string());
+                (t, TsSource::Received)
+            }
+        },
         None => {
             flags.push("ts_received".to_string());
             (received, TsSource::Received)
@@ -131,6 +174,7 @@ mod tests {
             &build_device(DeviceKind::PulseOximeter),
             vec![raw(Metric::Spo2, 93.0, "%")],
             now(),
+            &Timing::default(),
         )
         .unwrap();
         assert_eq!(r[0].ts, now());
@@ -145,6 +189,7 @@ mod tests {
             &build_device(DeviceKind::Thermometer),
             vec![raw(Metric::Temperature, 101.3, "[degF]")],
             now(),
+            &Timing::default(),
         )
         .unwrap();
         assert_eq!(r[0].value, 38.5);
@@ -153,8 +198,11 @@ mod tests {
     #[test]
     fn rejects_implausible_and_wrong_kind() {
         let ox = build_device(DeviceKind::PulseOximeter);
-        let reason =
-            |d: &DeviceInfo, r: RawReading| validate(d, vec![r], now()).unwrap_err().reason;
+        let reason = |d: &DeviceInfo, r: RawReading| {
+            validate(d, vec![r], now(), &Timing::default())
+                .unwrap_err()
+                .reason
+        };
         assert_eq!(
             reason(&ox, raw(Metric::Spo2, 101.0, "%")),
             "implausible_value"
@@ -167,10 +215,30 @@ mod tests {
             reason(&ox, raw(Metric::Weight, 70.0, "kg")),
             "metric_not_allowed"
         );
-        assert_eq!(reason(&ox, raw(Metric::Spo2, 93.0, "kg")), "bad_unit");
+        assert_eq!(reason(&ox, raw(Metric::Spo2, 93.0, "kg")), "unknown_unit");
+        assert_eq!(
+            reason(&ox, raw(Metric::Spo2, 93.0, "percent")),
+            "unknown_unit"
+        );
+    }
+
+    #[test]
+    fn wrong_clocks_and_late_readings_are_stored_and_flagged() {
+        let ox = build_device(DeviceKind::PulseOximeter);
         let mut future = raw(Metric::Spo2, 93.0, "%");
-        future.ts = Some(now() + Duration::hours(1));
-        assert_eq!(reason(&ox, future), "bad_timestamp");
+        future.ts = Some(now() + Duration::hours(3));
+        let r = &validate(&ox, vec![future], now(), &Timing::default()).unwrap()[0];
+        assert_eq!(r.ts, now(), "stored at the receive time");
+        assert_eq!(r.flags, vec!["clock_skew"]);
+        let mut small_skew = raw(Metric::Spo2, 93.0, "%");
+        small_skew.ts = Some(now() + Duration::minutes(4));
+        let r = &validate(&ox, vec![small_skew], now(), &Timing::default()).unwrap()[0];
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
+        let mut old = raw(Metric::Spo2, 93.0, "%");
+        old.ts = Some(now() - Duration::hours(5));
+        let r = &validate(&ox, vec![old], now(), &Timing::default()).unwrap()[0];
+        assert_eq!(r.ts, now() - Duration::hours(5), "stored at its own time");
+        assert_eq!(r.flags, vec!["late"]);
     }
 
     #[test]
@@ -183,6 +251,7 @@ mod tests {
                 raw(Metric::BpDiastolic, 90.0, "mm[Hg]"),
             ],
             now(),
+            &Timing::default(),
         )
         .unwrap_err();
         assert_eq!(err.reason, "implausible_value");
@@ -194,6 +263,7 @@ mod tests {
             &build_device(DeviceKind::PulseOximeter),
             vec![raw(Metric::Spo2, 65.0, "%")],
             now(),
+            &Timing::default(),
         )
         .unwrap();
         assert!(r[0].flags.contains(&"suspect".to_string()));

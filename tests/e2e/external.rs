@@ -60,10 +60,15 @@ fn readings_arrive_through_an_external_mosquitto_even_across_a_gateway_crash() {
     // The gateway's session is persistent: what is published while it is down is delivered
     // when it comes back, and stored.
     v.kill();
+    // A current reading: a late one (hours old) would be stored but raise no alert.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     mosquitto_pub(
         broker.port,
         &topic,
-        r#"{"metric":"spo2","value":85,"ts":1763774160000}"#,
+        &format!(r#"{{"metric":"spo2","value":85,"ts":{now_ms}}}"#),
     );
     v.restart();
     let body = wait_readings(&v, &f.token, &f.patient, 2);
@@ -74,7 +79,7 @@ fn readings_arrive_through_an_external_mosquitto_even_across_a_gateway_crash() {
         v.log()
     );
     let (_, alerts) = v.get("/api/v1/alerts?state=open", &f.token);
-    assert_eq!(alerts["alerts"][0]["rule"], "spo2_low", "{alerts}");
+    assert_eq!(alerts["alerts"][0]["rule"], "spo2_low", "{alerts}\n{body}");
     // A message for an unregistered device is rejected, not stored.
     mosquitto_pub(
         broker.port,

@@ -420,3 +420,45 @@ fn a_device_cannot_subscribe_to_other_devices_readings() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn late_and_clock_skewed_readings_are_stored_flagged_and_late_ones_raise_no_alert() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-l", "pulse_oximeter");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    // Six hours old (a hub flushing its buffer): stored at its own time, no alert.
+    dev.publish(
+        &readings_topic(&f.device),
+        r#"{"metric":"spo2","value":85,"ts":"2026-01-01T00:00:00Z"}"#,
+    );
+    // A clock set a year ahead: stored at the receive time, flagged.
+    dev.publish(
+        &readings_topic(&f.device),
+        r#"{"metric":"spo2","value":97,"ts":"2030-01-01T00:00:00Z"}"#,
+    );
+    let (_, body) = v.get(
+        &format!(
+            "/api/v1/patients/{}/readings?metric=spo2&from=2025-12-31T00:00:00Z",
+            f.patient
+        ),
+        &f.token,
+    );
+    let r = body["readings"].as_array().unwrap();
+    assert_eq!(r.len(), 2, "{body}");
+    assert_eq!(r[0]["ts"], "2026-01-01T00:00:00Z");
+    assert_eq!(r[0]["flags"], json!(["late"]));
+    assert_eq!(r[1]["flags"], json!(["clock_skew"]));
+    assert!(!r[1]["ts"].as_str().unwrap().starts_with("2030"));
+    let (_, alerts) = v.get("/api/v1/alerts", &f.token);
+    assert_eq!(alerts["alerts"].as_array().unwrap().len(), 0, "{alerts}");
+    let devices = v.admin(&["device", "list"]);
+    assert!(
+        devices["devices"][0]["clock_skew_at"].is_string(),
+        "{devices}"
+    );
+    let m = v.metrics();
+    assert!(
+        m.contains("vigil_readings_flagged_total{flag=\"late\"} 1"),
+        "{m}"
+    );
+}

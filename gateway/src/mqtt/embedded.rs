@@ -26,8 +26,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use vigil_domain::TOPIC_PREFIX;
 
-/// Largest MQTT packet accepted; payloads above `decode::MAX_PAYLOAD` are rejected anyway.
-const MAX_PACKET: u32 = 256 * 1024;
+/// Room for the topic and MQTT headers above the largest payload that is parsed, so that an
+/// oversized payload reaches the decoder and is rejected with a reason (kept for inspection)
+/// instead of the connection being dropped. Far larger packets are refused by the broker.
+const PACKET_MARGIN: usize = 64 * 1024;
 
 /// Binds the listener now (so a port clash is reported at start-up) and returns the future
 /// that serves it.
@@ -63,7 +65,10 @@ pub async fn start(
         .name("vigil/tcp")
         .laddr(addr)
         .allow_anonymous(false)
-        .max_packet_size(MAX_PACKET)
+        .max_packet_size(
+            u32::try_from(ingest.limits.max_payload.saturating_mul(2) + PACKET_MARGIN)
+                .unwrap_or(u32::MAX),
+        )
         .bind()
         .map_err(|e| anyhow::anyhow!("cannot listen for MQTT on {addr}: {e}"))?
         .tcp()

@@ -97,6 +97,14 @@ pub fn insert_rejected(
     Ok(())
 }
 
+/// Keeps the newest `keep` rejected messages: a device sending garbage forever must not fill
+/// the disk (issue #3, "the rejected table (bounded, oldest dropped)").
+pub fn trim_rejected(conn: &Connection, keep: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ?1")?
+        .execute([keep])?;
+    Ok(())
+}
+
 pub fn rejected(conn: &Connection, limit: usize) -> Result<Vec<RejectedMessage>> {
     let mut st = conn.prepare(
         "SELECT id, device_id, topic, reason, detail, received_at, payload_excerpt

@@ -214,6 +214,15 @@ pub fn set_device_status(conn: &Connection, id: &str, online: Option<bool>, at: 
     Ok(())
 }
 
+/// Records that the device's clock was found wrong (surfaced in `vigil device list`).
+pub fn mark_clock_skew(conn: &Connection, id: &str, at: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE devices SET clock_skew_at = ?2 WHERE id = ?1",
+        params![id, at],
+    )?;
+    Ok(())
+}
+
 pub fn add_user(conn: &Connection, name: &str, password_hash: &str, admin: bool) -> Result<i64> {
     if name.trim().is_empty() {
         return Err(StoreError::Invalid("name must not be empty".into()));

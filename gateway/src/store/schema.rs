@@ -35,7 +35,9 @@ CREATE TABLE devices (
     enabled      INTEGER NOT NULL DEFAULT 1,
     created_at   INTEGER NOT NULL,
     last_seen    INTEGER,
-    online       INTEGER
+    online       INTEGER,
+    -- Last time a reading's time was far in the future: the device's clock needs fixing.
+    clock_skew_at INTEGER
 );
 -- The hot table: one B-tree keyed by (device, metric, time), integer keys only, so a reading
 -- costs one insert (docs/benchmarks.md). The key is also the idempotency check (design

@@ -2,7 +2,7 @@
 //! running server) and prints a human line, or with `--json` one JSON object and nothing else
 //! on stdout.
 
-use crate::cli::{AdminArgs, ContactCmd, DeviceCmd, PatientCmd, TokenCmd, UserCmd};
+use crate::cli::{AdminArgs, ContactCmd, DeviceCmd, MosquittoCmd, PatientCmd, TokenCmd, UserCmd};
 use crate::config::Config;
 use crate::secrets;
 use crate::store::{self, registry};
@@ -12,11 +12,16 @@ use serde_json::{json, Value};
 use std::io::BufRead;
 use vigil_domain::{ContactRole, DeviceKind, Lang};
 
-fn open(admin: &AdminArgs) -> anyhow::Result<Connection> {
+fn config(admin: &AdminArgs) -> anyhow::Result<Config> {
     let mut cfg = Config::load(admin.config.as_deref(), std::env::vars())?;
     if let Some(d) = &admin.data_dir {
         cfg.data_dir = d.clone();
     }
+    Ok(cfg)
+}
+
+fn open(admin: &AdminArgs) -> anyhow::Result<Connection> {
+    let cfg = config(admin)?;
     store::open_connection(&cfg.data_dir)
         .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))
 }
@@ -91,7 +96,7 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
                 id.as_deref(),
                 &patient,
                 kind,
-                &secrets::hash_password(&secret),
+                &registry::SecretHashes::of(&secret),
             )?;
             print(
                 &admin,
@@ -136,6 +141,104 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
                 .join("\n");
             print(&admin, json!({ "devices": rows }), human);
         }
+        DeviceCmd::Disable { id, admin } => {
+            registry::set_device_enabled(&open(&admin)?, &id, false)?;
+            print(
+                &admin,
+                json!({ "id": id, "enabled": false }),
+                format!("device {id} disabled"),
+            );
+        }
+        DeviceCmd::Enable { id, admin } => {
+            registry::set_device_enabled(&open(&admin)?, &id, true)?;
+            print(
+                &admin,
+                json!({ "id": id, "enabled": true }),
+                format!("device {id} enabled"),
+            );
+        }
+        DeviceCmd::RotateSecret { id, admin } => {
+            let secret = secrets::new_device_secret();
+            registry::set_device_secret(&open(&admin)?, &id, &registry::SecretHashes::of(&secret))?;
+            print(
+                &admin,
+                json!({ "id": id, "password": secret }),
+                format!(
+                    "device {id}: new MQTT password {secret}\n(shown once: only a hash is stored)"
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `vigil mosquitto export`: a password file in `mosquitto_passwd` format and an ACL that lets
+/// each device write and read only under `vigil/v1/{its id}/` (Mosquitto's `%u` pattern) and the
+/// gateway read every device's topics.
+pub fn mosquitto(cmd: MosquittoCmd) -> anyhow::Result<()> {
+    let MosquittoCmd::Export { out, admin } = cmd;
+    let cfg = config(&admin)?;
+    let c = open(&admin)?;
+    let creds = registry::mosquitto_credentials(&c)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut passwords = String::new();
+    let gateway = (!cfg.mqtt.username.is_empty()).then_some(cfg.mqtt.username.as_str());
+    if let Some(user) = gateway {
+        anyhow::ensure!(
+            !cfg.mqtt.password.is_empty(),
+            "mqtt.username is set but mqtt.password is empty"
+        );
+        passwords.push_str(&format!(
+            "{user}:{}\n",
+            secrets::mosquitto_hash(&cfg.mqtt.password)
+        ));
+    }
+    for (id, hash) in &creds {
+        passwords.push_str(&format!("{id}:{hash}\n"));
+    }
+    let mut acl = String::from(
+        "# Written by `vigil mosquitto export`; regenerate after adding or disabling devices.\n",
+    );
+    if let Some(user) = gateway {
+        acl.push_str(&format!(
+            "\nuser {user}\ntopic read vigil/v1/+/readings\ntopic read vigil/v1/+/events\ntopic read vigil/v1/+/status\n"
+        ));
+    }
+    acl.push_str("\n# Every device: only its own topics.\npattern readwrite vigil/v1/%u/#\n");
+    let pw_path = out.join("password_file");
+    let acl_path = out.join("acl_file");
+    write_private(&pw_path, &passwords)?;
+    write_private(&acl_path, &acl)?;
+    print(
+        &admin,
+        json!({ "password_file": pw_path, "acl_file": acl_path, "devices": creds.len() }),
+        format!(
+            "wrote {} ({} devices{}) and {}\nmosquitto.conf: password_file {}\n                acl_file {}",
+            pw_path.display(),
+            creds.len(),
+            if gateway.is_some() { " + gateway" } else { "" },
+            acl_path.display(),
+            pw_path.display(),
+            acl_path.display()
+        ),
+    );
+    Ok(())
+}
+
+/// Writes `path` readable by its owner and group only, and gives it to the `mosquitto` group
+/// when that exists: Mosquitto started as root reads it as the `mosquitto` user.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640))?;
+        // Best effort: without a mosquitto group the operator sets ownership.
+        let _ = std::process::Command::new("chgrp")
+            .arg("mosquitto")
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status();
     }
     Ok(())
 }

@@ -40,6 +40,9 @@ pub enum Command {
     /// Manage dashboard users.
     #[command(subcommand)]
     User(UserCmd),
+    /// Configuration for an external Mosquitto broker.
+    #[command(subcommand)]
+    Mosquitto(MosquittoCmd),
 }
 
 #[derive(Args, Clone)]
@@ -130,6 +133,40 @@ pub enum DeviceCmd {
     },
     /// List devices.
     List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Disable a device: it can no longer connect, and its messages are rejected.
+    Disable {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Enable a disabled device again.
+    Enable {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Give a device a new secret; prints it once. The old one stops working.
+    RotateSecret {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MosquittoCmd {
+    /// Write a Mosquitto `password_file` and `acl_file` for the registered devices (and the
+    /// gateway's own `[mqtt] username`/`password`, when set).
+    Export {
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
         #[command(flatten)]
         admin: AdminArgs,
     },

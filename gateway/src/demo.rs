@@ -103,7 +103,7 @@ pub async fn seed(store: &StoreHandle) -> anyhow::Result<Seeded> {
     let mut hashes = Vec::new();
     for p in patients() {
         let secret = secrets::new_device_secret();
-        hashes.push((p.id, p.name, p.contact, secrets::hash_password(&secret)));
+        hashes.push((p.id, p.name, p.contact, registry::SecretHashes::of(&secret)));
         devices.push((format!("{}-hub", p.id), secret, p.profile));
     }
     store
@@ -117,10 +117,8 @@ pub async fn seed(store: &StoreHandle) -> anyhow::Result<Seeded> {
                 if registry::device(c, &dev)?.is_none() {
                     registry::add_device(c, Some(&dev), id, DeviceKind::Hub, hash)?;
                 } else {
-                    c.execute(
-                        "UPDATE devices SET secret_hash = ?2, enabled = 1 WHERE id = ?1",
-                        params![dev, hash],
-                    )?;
+                    registry::set_device_secret(c, &dev, hash)?;
+                    registry::set_device_enabled(c, &dev, true)?;
                 }
             }
             match registry::add_user(c, DEMO_USER, &user_hash, true) {

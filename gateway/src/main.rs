@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Device(c) => admin::device(c),
         Command::Token(c) => admin::token(c),
         Command::User(c) => admin::user(c),
+        Command::Mosquitto(c) => admin::mosquitto(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

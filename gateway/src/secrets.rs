@@ -41,6 +41,25 @@ pub fn sha256_hex(s: &str) -> String {
     hex(&Sha256::digest(s.as_bytes()))
 }
 
+/// Mosquitto's password-file hash of `password` (what `mosquitto_passwd` 2.0 writes):
+/// `$7$101$<salt>$<hash>`, PBKDF2-HMAC-SHA512 with 101 iterations, a 12-byte salt and a 64-byte
+/// result, both standard Base64 (`../shared/design.md`, "Mosquitto password files"). Kept
+/// beside the argon2 hash so `vigil mosquitto export` can write a password file later: the
+/// secret itself is never stored.
+pub fn mosquitto_hash(password: &str) -> String {
+    let mut salt = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    mosquitto_hash_with_salt(password, &salt)
+}
+
+fn mosquitto_hash_with_salt(password: &str, salt: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut out = [0u8; 64];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password.as_bytes(), salt, 101, &mut out);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!("$7$101${}${}", b64.encode(salt), b64.encode(out))
+}
+
 pub fn hash_password(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -70,6 +89,25 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn mosquitto_hash_has_the_password_file_shape() {
+        let h = mosquitto_hash("s3cret");
+        let parts: Vec<&str> = h.split('$').collect();
+        assert_eq!(parts[..3], ["", "7", "101"]);
+        assert_eq!(parts[3].len(), 16, "12-byte salt in Base64");
+        assert_eq!(parts[4].len(), 88, "64-byte hash in Base64");
+        // Deterministic for a given salt, different for another password.
+        let salt = [7u8; 12];
+        assert_eq!(
+            mosquitto_hash_with_salt("a", &salt),
+            mosquitto_hash_with_salt("a", &salt)
+        );
+        assert_ne!(
+            mosquitto_hash_with_salt("a", &salt),
+            mosquitto_hash_with_salt("b", &salt)
+        );
     }
 
     #[test]

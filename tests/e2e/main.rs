@@ -7,4 +7,5 @@ mod browser;
 mod cli;
 mod crash;
 mod external;
+mod mosquitto_acl;
 mod slice;

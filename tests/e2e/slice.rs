@@ -462,3 +462,25 @@ fn late_and_clock_skewed_readings_are_stored_flagged_and_late_ones_raise_no_aler
         "{m}"
     );
 }
+
+#[test]
+fn disabled_devices_and_rotated_secrets_are_refused() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-m", "thermometer");
+    assert!(Device::connect(v.mqtt, &f.device, &f.password).is_ok());
+    let rotated = v.admin(&["device", "rotate-secret", "--id", &f.device]);
+    let new_password = rotated["password"].as_str().unwrap();
+    assert_ne!(new_password, f.password);
+    assert!(
+        Device::connect(v.mqtt, &f.device, &f.password).is_err(),
+        "old secret refused"
+    );
+    assert!(Device::connect(v.mqtt, &f.device, new_password).is_ok());
+    v.admin(&["device", "disable", "--id", &f.device]);
+    assert!(
+        Device::connect(v.mqtt, &f.device, new_password).is_err(),
+        "disabled device refused"
+    );
+    v.admin(&["device", "enable", "--id", &f.device]);
+    assert!(Device::connect(v.mqtt, &f.device, new_password).is_ok());
+}

@@ -59,7 +59,7 @@ pub struct Vigil {
     pub http: u16,
     pub mqtt: u16,
     args: Vec<String>,
-    env: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -75,7 +75,15 @@ impl Vigil {
 
     /// As [`Vigil::start_with`], with extra environment variables (e.g. `VIGIL_MQTT_BROKER_URL`).
     pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Vigil {
-        let mut v = Vigil {
+        let mut v = Self::prepare(args, env);
+        v.launch();
+        v
+    }
+
+    /// Data directory and ports without a running process: for set-up that must happen first
+    /// (admin commands, a broker configured from them). Start it with [`Vigil::launch`].
+    pub fn prepare(args: &[&str], env: &[(&str, &str)]) -> Vigil {
+        Vigil {
             dir: tempfile::tempdir().expect("temp dir"),
             http: free_port(),
             mqtt: free_port(),
@@ -85,12 +93,10 @@ impl Vigil {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             child: None,
-        };
-        v.spawn();
-        v
+        }
     }
 
-    fn spawn(&mut self) {
+    pub fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -125,7 +131,7 @@ impl Vigil {
     /// Starts it again on the same data directory and ports.
     pub fn restart(&mut self) {
         self.kill();
-        self.spawn();
+        self.launch();
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -170,7 +176,7 @@ impl Vigil {
     }
 
     pub fn admin_raw(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run_vigil(args, &self.data_dir(), stdin)
+        run_vigil_env(args, &self.data_dir(), stdin, &self.env)
     }
 
     /// GET with a bearer token; returns (status, JSON body).
@@ -229,12 +235,23 @@ impl Mosquitto {
 
     /// With extra configuration lines (e.g. queue limits).
     pub fn start_with(extra: &str) -> Mosquitto {
+        Self::start_conf(&format!("allow_anonymous true\npersistence false\n{extra}"))
+    }
+
+    /// With this configuration besides the listener and logging.
+    pub fn start_conf(conf_text: &str) -> Mosquitto {
         let dir = tempfile::tempdir().expect("temp dir");
+        // Mosquitto started as root drops to the `mosquitto` user, which must read its files.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\npersistence false\n{extra}\n"),
+            format!("listener {port} 127.0.0.1\nlog_dest stderr\n{conf_text}\n"),
         )
         .expect("write mosquitto.conf");
         let child = Command::new("mosquitto")
@@ -265,8 +282,18 @@ impl Drop for Mosquitto {
 }
 
 pub fn run_vigil(args: &[&str], data_dir: &Path, stdin: Option<&str>) -> Output {
+    run_vigil_env(args, data_dir, stdin, &[])
+}
+
+fn run_vigil_env(
+    args: &[&str],
+    data_dir: &Path,
+    stdin: Option<&str>,
+    env: &[(String, String)],
+) -> Output {
     let mut cmd = Command::new(vigil_bin());
     cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--json")
         .arg("--data-dir")
         .arg(data_dir)

@@ -138,13 +138,32 @@ pub struct DeviceRecord {
     pub enabled: bool,
 }
 
-/// Registers a device with a given secret hash (the caller generated and will show the secret).
+/// The stored forms of a device secret.
+#[derive(Debug, Clone)]
+pub struct SecretHashes {
+    /// argon2id, checked by the embedded broker.
+    pub argon2: String,
+    /// PBKDF2 in Mosquitto's format, exported for an external Mosquitto.
+    pub mosquitto: String,
+}
+
+impl SecretHashes {
+    pub fn of(secret: &str) -> SecretHashes {
+        SecretHashes {
+            argon2: secrets::hash_password(secret),
+            mosquitto: secrets::mosquitto_hash(secret),
+        }
+    }
+}
+
+/// Registers a device with a given secret's hashes (the caller generated and will show the
+/// secret).
 pub fn add_device(
     conn: &Connection,
     id: Option<&str>,
     patient_id: &str,
     kind: DeviceKind,
-    secret_hash: &str,
+    hashes: &SecretHashes,
 ) -> Result<String> {
     require_patient(conn, patient_id)?;
     let id = id
@@ -152,9 +171,17 @@ pub fn add_device(
         .unwrap_or_else(|| new_id(kind.as_str()));
     check_id(&id)?;
     conn.execute(
-        "INSERT INTO devices (id, patient_id, patient_num, kind, secret_hash, enabled, created_at)
-         VALUES (?1, ?2, (SELECT num FROM patients WHERE id = ?2), ?3, ?4, 1, ?5)",
-        params![id, patient_id, kind.as_str(), secret_hash, now_ms()],
+        "INSERT INTO devices (id, patient_id, patient_num, kind, secret_hash, mosquitto_hash,
+                              enabled, created_at)
+         VALUES (?1, ?2, (SELECT num FROM patients WHERE id = ?2), ?3, ?4, ?5, 1, ?6)",
+        params![
+            id,
+            patient_id,
+            kind.as_str(),
+            hashes.argon2,
+            hashes.mosquitto,
+            now_ms()
+        ],
     )
     .map_err(|e| {
         if unique_violation(&e) {
@@ -212,6 +239,39 @@ pub fn set_device_status(conn: &Connection, id: &str, online: Option<bool>, at: 
         )?,
     };
     Ok(())
+}
+
+/// Replaces a device's secret hashes (`vigil device rotate-secret`, the demo's restart).
+pub fn set_device_secret(conn: &Connection, id: &str, hashes: &SecretHashes) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE devices SET secret_hash = ?2, mosquitto_hash = ?3 WHERE id = ?1",
+        params![id, hashes.argon2, hashes.mosquitto],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("device {id}")));
+    }
+    Ok(())
+}
+
+pub fn set_device_enabled(conn: &Connection, id: &str, enabled: bool) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE devices SET enabled = ?2 WHERE id = ?1",
+        params![id, enabled],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("device {id}")));
+    }
+    Ok(())
+}
+
+/// (device id, Mosquitto hash) of every enabled device, for the password file.
+pub fn mosquitto_credentials(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut st = conn.prepare(
+        "SELECT id, mosquitto_hash FROM devices
+         WHERE enabled = 1 AND mosquitto_hash IS NOT NULL ORDER BY id",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Records that the device's clock was found wrong (surfaced in `vigil device list`).

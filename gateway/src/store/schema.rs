@@ -32,6 +32,8 @@ CREATE TABLE devices (
     kind         TEXT NOT NULL,
     -- argon2id PHC string of the device secret; the secret itself is shown once and never kept.
     secret_hash  TEXT NOT NULL,
+    -- Mosquitto's PBKDF2 hash of the same secret, for `vigil mosquitto export`.
+    mosquitto_hash TEXT,
     enabled      INTEGER NOT NULL DEFAULT 1,
     created_at   INTEGER NOT NULL,
     last_seen    INTEGER,

@@ -380,4 +380,75 @@ mod tests {
             Ok(Decoded::Status { online: false })
         );
     }
+
+    mod prop {
+        //! No input makes the decoder panic (issue #3, "Property tests"). Longer runs: the
+        //! `cargo fuzz` target in `fuzz/`.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                "[a-z_%/\\[\\]]{0,12}".prop_map(serde_json::Value::from),
+                prop_oneof![
+                    Just("spo2"),
+                    Just("heart_rate"),
+                    Just("temperature"),
+                    Just("readings"),
+                    Just("metric"),
+                    Just("value"),
+                    Just("unit"),
+                    Just("ts"),
+                    Just("fall"),
+                ]
+                .prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(4, 64, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
+                    prop::collection::btree_map(
+                        prop_oneof![
+                            Just("metric".to_string()),
+                            Just("value".to_string()),
+                            Just("unit".to_string()),
+                            Just("ts".to_string()),
+                            Just("readings".to_string()),
+                            Just("seq".to_string()),
+                            Just("event".to_string()),
+                            "[a-z]{1,6}",
+                        ],
+                        inner,
+                        0..6,
+                    )
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                for ch in [Channel::Readings, Channel::Events, Channel::Status] {
+                    let _ = decode(ch, &bytes, &Limits::default());
+                }
+            }
+
+            #[test]
+            fn arbitrary_json_never_panics(v in json_value()) {
+                let bytes = serde_json::to_vec(&v).unwrap();
+                for ch in [Channel::Readings, Channel::Events] {
+                    let _ = decode(ch, &bytes, &Limits::default());
+                }
+            }
+
+            #[test]
+            fn arbitrary_topics_never_panic(t in "\\PC{0,64}") {
+                let _ = parse_topic(&t);
+            }
+        }
+    }
 }

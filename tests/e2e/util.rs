@@ -386,6 +386,8 @@ impl Device {
         let mut o = MqttOptions::new(format!("test-{user}-{}", free_port()), "127.0.0.1", port);
         o.set_credentials(user, password);
         o.set_keep_alive(Duration::from_secs(10));
+        // Large enough to send oversized payloads on purpose.
+        o.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut conn) = Client::new(o, 10);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {

@@ -7,6 +7,9 @@
 #[allow(dead_code)]
 #[path = "../../gateway/src/decode.rs"]
 mod decode;
+#[allow(dead_code)]
+#[path = "../../gateway/src/senml.rs"]
+mod senml;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     for ch in [
@@ -14,6 +17,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         decode::Channel::Events,
         decode::Channel::Status,
     ] {
-        let _ = decode::decode(ch, data, &decode::Limits::default());
+        let _ = decode::decode(ch, data, &decode::Limits::default(), chrono::Utc::now());
     }
 });

@@ -111,7 +111,7 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
         DeviceCmd::List { admin } => {
             let c = open(&admin)?;
             let mut st = c.prepare(
-                "SELECT id, patient_id, kind, enabled, last_seen, online, clock_skew_at
+                "SELECT id, patient_id, kind, enabled, last_seen, online, clock_skew_at, battery
                  FROM devices ORDER BY id",
             )?;
             let rows: Vec<Value> = st
@@ -124,6 +124,7 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
                         "last_seen": r.get::<_, Option<i64>>(4)?.map(store::ms_to_time),
                         "online": r.get::<_, Option<bool>>(5)?,
                         "clock_skew_at": r.get::<_, Option<i64>>(6)?.map(store::ms_to_time),
+                        "battery": r.get::<_, Option<f64>>(7)?,
                     }))
                 })?
                 .collect::<Result<_, _>>()?;

@@ -66,7 +66,11 @@ pub struct RawReading {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
-    Readings(Vec<RawReading>),
+    Readings {
+        readings: Vec<RawReading>,
+        /// Battery level in percent, when the message reported it (SenML `%EL`).
+        battery: Option<f64>,
+    },
     Event {
         kind: EventKind,
         ts: Option<DateTime<Utc>>,
@@ -93,7 +97,13 @@ impl Reject {
     }
 }
 
-pub fn decode(channel: Channel, payload: &[u8], limits: &Limits) -> Result<Decoded, Reject> {
+/// Decodes a payload received at `received` (SenML relative times count from it).
+pub fn decode(
+    channel: Channel,
+    payload: &[u8],
+    limits: &Limits,
+    received: DateTime<Utc>,
+) -> Result<Decoded, Reject> {
     if payload.len() > limits.max_payload {
         return Err(Reject::new(
             "payload_too_large",
@@ -102,7 +112,7 @@ pub fn decode(channel: Channel, payload: &[u8], limits: &Limits) -> Result<Decod
     }
     match channel {
         Channel::Status => decode_status(payload),
-        Channel::Readings => decode_readings(&parse_json(payload)?, limits),
+        Channel::Readings => decode_readings(&parse_json(payload)?, limits, received),
         Channel::Events => decode_event(&parse_json(payload)?),
     }
 }
@@ -127,10 +137,21 @@ fn decode_status(payload: &[u8]) -> Result<Decoded, Reject> {
     }
 }
 
-fn decode_readings(v: &Value, limits: &Limits) -> Result<Decoded, Reject> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| Reject::new("malformed_reading", "expected a JSON object"))?;
+fn decode_readings(v: &Value, limits: &Limits, received: DateTime<Utc>) -> Result<Decoded, Reject> {
+    // Detected by shape: a SenML pack is an array, a v1 message an object.
+    if let Value::Array(pack) = v {
+        let p = crate::senml::decode(pack, received, limits.max_readings)?;
+        return Ok(Decoded::Readings {
+            readings: p.readings,
+            battery: p.battery,
+        });
+    }
+    let obj = v.as_object().ok_or_else(|| {
+        Reject::new(
+            "malformed_reading",
+            "expected a JSON object or a SenML array",
+        )
+    })?;
     let batch_ts = match obj.get("ts") {
         Some(t) => Some(parse_ts(t)?),
         None => None,
@@ -160,9 +181,15 @@ fn decode_readings(v: &Value, limits: &Limits) -> Result<Decoded, Reject> {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Decoded::Readings(readings))
+        Ok(Decoded::Readings {
+            readings,
+            battery: None,
+        })
     } else {
-        Ok(Decoded::Readings(vec![decode_one(v, None)?]))
+        Ok(Decoded::Readings {
+            readings: vec![decode_one(v, None)?],
+            battery: None,
+        })
     }
 }
 
@@ -257,14 +284,19 @@ mod tests {
     use super::*;
 
     fn readings(p: &str) -> Vec<RawReading> {
-        match decode(Channel::Readings, p.as_bytes(), &Limits::default()) {
-            Ok(Decoded::Readings(r)) => r,
+        match decode(
+            Channel::Readings,
+            p.as_bytes(),
+            &Limits::default(),
+            Utc::now(),
+        ) {
+            Ok(Decoded::Readings { readings, .. }) => readings,
             other => panic!("expected readings, got {other:?}"),
         }
     }
 
     fn reject(channel: Channel, p: &str) -> &'static str {
-        match decode(channel, p.as_bytes(), &Limits::default()) {
+        match decode(channel, p.as_bytes(), &Limits::default(), Utc::now()) {
             Err(r) => r.reason,
             Ok(d) => panic!("expected a rejection, got {d:?}"),
         }
@@ -322,7 +354,8 @@ mod tests {
     #[test]
     fn rejections_have_stable_reasons() {
         assert_eq!(reject(Channel::Readings, "{not json"), "malformed_json");
-        assert_eq!(reject(Channel::Readings, "[1,2]"), "malformed_reading");
+        assert_eq!(reject(Channel::Readings, "[1,2]"), "malformed_senml");
+        assert_eq!(reject(Channel::Readings, "42"), "malformed_reading");
         assert_eq!(
             reject(Channel::Readings, r#"{"metric":"mood","value":1}"#),
             "unknown_metric"
@@ -368,7 +401,8 @@ mod tests {
             decode(
                 Channel::Events,
                 br#"{"event":"fall","ts":1763774100000}"#,
-                &Limits::default()
+                &Limits::default(),
+                Utc::now()
             ),
             Ok(Decoded::Event {
                 kind: EventKind::Fall,
@@ -376,7 +410,7 @@ mod tests {
             })
         );
         assert_eq!(
-            decode(Channel::Status, b"offline", &Limits::default()),
+            decode(Channel::Status, b"offline", &Limits::default(), Utc::now()),
             Ok(Decoded::Status { online: false })
         );
     }
@@ -433,7 +467,7 @@ mod tests {
             #[test]
             fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
                 for ch in [Channel::Readings, Channel::Events, Channel::Status] {
-                    let _ = decode(ch, &bytes, &Limits::default());
+                    let _ = decode(ch, &bytes, &Limits::default(), Utc::now());
                 }
             }
 
@@ -441,7 +475,7 @@ mod tests {
             fn arbitrary_json_never_panics(v in json_value()) {
                 let bytes = serde_json::to_vec(&v).unwrap();
                 for ch in [Channel::Readings, Channel::Events] {
-                    let _ = decode(ch, &bytes, &Limits::default());
+                    let _ = decode(ch, &bytes, &Limits::default(), Utc::now());
                 }
             }
 

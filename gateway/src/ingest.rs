@@ -136,10 +136,12 @@ fn prepare(msg: Message, limits: &decode::Limits) -> Prepared {
                 "a device may publish only under its own id",
             ),
         )),
-        Some((device, channel)) => match decode::decode(channel, &msg.payload, limits) {
-            Ok(d) => Ok((device.to_string(), d)),
-            Err(r) => Err((Some(device.to_string()), r)),
-        },
+        Some((device, channel)) => {
+            match decode::decode(channel, &msg.payload, limits, msg.received) {
+                Ok(d) => Ok((device.to_string(), d)),
+                Err(r) => Err((Some(device.to_string()), r)),
+            }
+        }
     };
     Prepared { msg, decoded }
 }
@@ -337,7 +339,13 @@ fn apply(
     let (rules, notify) = (&ctx.rules, &ctx.notify);
     match decoded {
         Decoded::Status { .. } => {}
-        Decoded::Readings(raw) => {
+        Decoded::Readings {
+            readings: raw,
+            battery,
+        } => {
+            if let Some(level) = battery {
+                registry::set_battery(conn, &device.id, level, received.timestamp_millis())?;
+            }
             let valid = match validate::validate(device, raw, received, &ctx.timing) {
                 Ok(v) => v,
                 Err(rej) => return Ok(Err(rej)),

@@ -11,6 +11,7 @@ mod ingest;
 mod metrics;
 mod mqtt;
 mod secrets;
+mod senml;
 mod server;
 mod shutdown;
 mod store;

@@ -22,7 +22,8 @@ fn bad_messages_are_rejected_with_reasons_and_good_ones_between_them_are_stored(
     let bad: Vec<(&str, String)> = vec![
         ("malformed_json", r#"{"metric":"spo2","value":"#.into()),
         ("malformed_json", "\u{0}\u{1}binary".into()),
-        ("malformed_reading", r#"["spo2", 95]"#.into()),
+        ("malformed_senml", r#"["spo2", 95]"#.into()),
+        ("malformed_senml", r#"[{"n":"spo2","v":0.97,"bad_":1}]"#.into()),
         ("malformed_reading", r#"{"value":95}"#.into()),
         ("bad_value", r#"{"metric":"spo2","value":"95"}"#.into()),
         ("bad_value", r#"{"metric":"spo2","value":null}"#.into()),

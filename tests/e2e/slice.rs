@@ -484,3 +484,40 @@ fn disabled_devices_and_rotated_secrets_are_refused() {
     v.admin(&["device", "enable", "--id", &f.device]);
     assert!(Device::connect(v.mqtt, &f.device, new_password).is_ok());
 }
+
+#[test]
+fn senml_packs_are_accepted_on_the_same_topic() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-s", "hub");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    // RFC 8428: base name and time, SpO₂ as a ratio, blood pressure in pascal, a battery level.
+    dev.publish(
+        &readings_topic(&f.device),
+        r#"[{"bn":"urn:dev:mac:0024befffe804ff1:","bt":1764000000,"n":"spo2","u":"%","v":0.86},
+            {"n":"bp_systolic","u":"Pa","v":17332,"t":1},
+            {"n":"heart_rate","u":"beat/min","v":88,"t":2},
+            {"n":"battery","u":"%EL","v":41}]"#,
+    );
+    let get = |m: &str| {
+        v.get(
+            &format!(
+                "/api/v1/patients/{}/readings?metric={m}&from=2025-11-01T00:00:00Z",
+                f.patient
+            ),
+            &f.token,
+        )
+        .1
+    };
+    assert_eq!(get("spo2")["readings"][0]["value"], 86.0);
+    assert_eq!(get("spo2")["readings"][0]["ts"], "2025-11-24T16:00:00Z");
+    assert_eq!(get("bp_systolic")["readings"][0]["value"], 130.0);
+    assert_eq!(get("heart_rate")["readings"][0]["value"], 88.0);
+    assert_eq!(v.admin(&["device", "list"])["devices"][0]["battery"], 41.0);
+    // A label ending in `_` rejects the whole pack (RFC 8428 §4.4).
+    dev.publish(
+        &readings_topic(&f.device),
+        r#"[{"n":"spo2","v":0.99,"t":-1,"x_":1}]"#,
+    );
+    let (_, rej) = v.get("/api/v1/rejected", &f.token);
+    assert_eq!(rej["rejected"][0]["reason"], "malformed_senml");
+}

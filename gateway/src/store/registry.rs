@@ -274,6 +274,15 @@ pub fn mosquitto_credentials(conn: &Connection) -> Result<Vec<(String, String)>>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The device's battery level in percent, as last reported.
+pub fn set_battery(conn: &Connection, id: &str, level: f64, at: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE devices SET battery = ?2, battery_at = ?3 WHERE id = ?1",
+        params![id, level.clamp(0.0, 100.0), at],
+    )?;
+    Ok(())
+}
+
 /// Records that the device's clock was found wrong (surfaced in `vigil device list`).
 pub fn mark_clock_skew(conn: &Connection, id: &str, at: i64) -> Result<()> {
     conn.execute(

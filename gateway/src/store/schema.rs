@@ -39,7 +39,10 @@ CREATE TABLE devices (
     last_seen    INTEGER,
     online       INTEGER,
     -- Last time a reading's time was far in the future: the device's clock needs fixing.
-    clock_skew_at INTEGER
+    clock_skew_at INTEGER,
+    -- Battery level in percent and when it was reported (SenML `%EL`).
+    battery      REAL,
+    battery_at   INTEGER
 );
 -- The hot table: one B-tree keyed by (device, metric, time), integer keys only, so a reading
 -- costs one insert (docs/benchmarks.md). The key is also the idempotency check (design

@@ -122,14 +122,26 @@ async fn connection(
     let (client, mut eventloop) = AsyncClient::new(o, 1000);
     let total = devices.len() as u64 * cfg.messages_per_device;
     let qos = cfg.qos;
-    // The event loop runs beside the publisher and counts acknowledgements.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    // The event loop runs beside the publisher and counts acknowledgements. Once everything is
+    // published it waits at most ACK_WAIT for each further event, so a lossy run ends and is
+    // reported with acked < sent instead of hanging.
+    const ACK_WAIT: Duration = Duration::from_secs(20);
     let acks = tokio::spawn({
         let progress = progress.clone();
         async move {
             let mut acked = 0u64;
             let mut connected_once = false;
             loop {
-                match eventloop.poll().await {
+                let ev = if *done_rx.borrow() {
+                    match tokio::time::timeout(ACK_WAIT, eventloop.poll()).await {
+                        Ok(ev) => ev,
+                        Err(_) => return Ok(acked),
+                    }
+                } else {
+                    eventloop.poll().await
+                };
+                match ev {
                     Ok(Event::Incoming(Packet::PubAck(_))) => {
                         acked += 1;
                         progress.acked.fetch_add(1, Relaxed);
@@ -176,6 +188,7 @@ async fn connection(
             }
         }
     }
+    let _ = done_tx.send(true);
     if qos == QoS::AtMostOnce {
         progress.acked.fetch_add(n, Relaxed);
         // Give the event loop time to write everything out before disconnecting.

@@ -222,7 +222,7 @@ impl Drop for Vigil {
 /// A real Mosquitto broker on a free port with its own config; killed on drop.
 pub struct Mosquitto {
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     child: Child,
 }
 
@@ -249,16 +249,27 @@ impl Mosquitto {
         }
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
+        let conf_text = conf_text.replace("{dir}", &dir.path().display().to_string());
         std::fs::write(
             &conf,
             format!("listener {port} 127.0.0.1\nlog_dest stderr\n{conf_text}\n"),
         )
         .expect("write mosquitto.conf");
+        let child = Self::spawn(&dir, port);
+        Mosquitto { port, dir, child }
+    }
+
+    fn spawn(dir: &tempfile::TempDir, port: u16) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("mosquitto.log"))
+            .expect("mosquitto log");
         let child = Command::new("mosquitto")
             .arg("-c")
-            .arg(&conf)
+            .arg(dir.path().join("mosquitto.conf"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start mosquitto");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -266,11 +277,21 @@ impl Mosquitto {
             assert!(Instant::now() < deadline, "mosquitto did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Mosquitto {
-            port,
-            _dir: dir,
-            child,
-        }
+        child
+    }
+
+    /// Stops the broker cleanly (SIGTERM: it saves its persistence file) and starts it again
+    /// with the same configuration and port.
+    pub fn restart(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.dir, self.port);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
     }
 }
 

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 command -v mosquitto >/dev/null 2>&1 || need_pkgs+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need_pkgs+=(mosquitto-clients)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 # The dashboard test drives Debian's Chromium through chromedriver.
 command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium chromium-driver)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -70,8 +70,16 @@ pub struct MqttConfig {
     /// Client id at the external broker; stable so the persistent session survives restarts.
     pub client_id: String,
     pub username: String,
-    /// Password at the external broker. Prefer the `VIGIL_MQTT_PASSWORD` variable to a file.
+    /// Password at the external broker. Prefer the `VIGIL_MQTT_PASSWORD` variable or
+    /// `password_file` to writing it here.
     pub password: String,
+    /// A file whose first line is the password (e.g. a mounted secret); wins over `password`.
+    pub password_file: String,
+    /// CA certificate (PEM) to verify the broker with `mqtts://`; empty: the system's roots.
+    pub ca_file: String,
+    /// Client certificate and key (PEM) for brokers that require one.
+    pub client_cert_file: String,
+    pub client_key_file: String,
     /// Shared-subscription group (`$share/{group}/…`) so several gateways split the load.
     pub shared_group: String,
 }
@@ -125,8 +133,27 @@ impl Default for MqttConfig {
             client_id: "vigil-gateway".into(),
             username: String::new(),
             password: String::new(),
+            password_file: String::new(),
+            ca_file: String::new(),
+            client_cert_file: String::new(),
+            client_key_file: String::new(),
             shared_group: String::new(),
         }
+    }
+}
+
+impl MqttConfig {
+    /// The broker password: from `password_file` when set, else `password`.
+    pub fn password(&self) -> Result<String, ConfigError> {
+        if self.password_file.is_empty() {
+            return Ok(self.password.clone());
+        }
+        let text =
+            std::fs::read_to_string(&self.password_file).map_err(|source| ConfigError::Read {
+                path: self.password_file.clone(),
+                source,
+            })?;
+        Ok(text.lines().next().unwrap_or("").to_string())
     }
 }
 
@@ -315,6 +342,22 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.http.session_ttl_hours, 3);
         assert_eq!(c.mqtt.broker_url, "mqtt://127.0.0.1:1999");
+    }
+
+    #[test]
+    fn password_file_wins_over_password() {
+        let dir = std::env::temp_dir().join(format!("vigil-pw-{}", crate::secrets::random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pw");
+        std::fs::write(&f, "from-file\nignored second line\n").unwrap();
+        let mut m = MqttConfig {
+            password: "inline".into(),
+            ..Default::default()
+        };
+        assert_eq!(m.password().unwrap(), "inline");
+        m.password_file = f.display().to_string();
+        assert_eq!(m.password().unwrap(), "from-file");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

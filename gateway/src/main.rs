@@ -22,6 +22,9 @@ use cli::{Cli, Command, ServerArgs};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // One rustls crypto provider for the whole process (issue #2): ring, which the embedded
+    // broker's TLS stack already uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => serve(args, true),

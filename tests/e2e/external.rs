@@ -96,3 +96,69 @@ fn readings_arrive_through_an_external_mosquitto_even_across_a_gateway_crash() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Runs a shell command line in `dir`, panicking with its output on failure.
+fn sh(dir: &std::path::Path, cmd: &str) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn mqtts_with_a_private_ca() {
+    if !require_tool("mosquitto") || !require_tool("mosquitto_pub") || !require_tool("openssl") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    sh(d, "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=Vigil Test CA'");
+    sh(d, "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'");
+    sh(d, "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf");
+    sh(d, "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext.cnf");
+    let broker = Mosquitto::start_conf(&format!(
+        "allow_anonymous true\npersistence false\nuser root\ncafile {0}/ca.crt\ncertfile {0}/server.crt\nkeyfile {0}/server.key",
+        d.display()
+    ));
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    let ca = d.join("ca.crt").display().to_string();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_MQTT_BROKER_URL", &url),
+            ("VIGIL_MQTT_CA_FILE", &ca),
+            ("VIGIL_MQTT_CLIENT_ID", "tls-gw"),
+        ],
+    );
+    let f = register(&v, "pat-tls", "pulse_oximeter");
+    let ok = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "--cafile",
+            &ca,
+            "-q",
+            "1",
+        ])
+        .args([
+            "-t",
+            &format!("vigil/v1/{}/readings", f.device),
+            "-m",
+            r#"{"metric":"spo2","value":95,"ts":1763774100000}"#,
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mosquitto_pub over TLS");
+    let body = wait_readings(&v, &f.token, &f.patient, 1);
+    assert_eq!(body["readings"][0]["value"], 95.0, "{body}\n{}", v.log());
+}

@@ -18,10 +18,13 @@
 
 use crate::config::MqttConfig;
 use crate::ingest::{Ingest, Message, Outcome};
+use anyhow::Context as _;
 use chrono::Utc;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rand::Rng;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
+use rumqttc::{
+    AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration, Transport,
+};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -60,16 +63,22 @@ pub fn filters(shared_group: &str) -> Vec<String> {
 }
 
 fn options(cfg: &MqttConfig) -> anyhow::Result<MqttOptions> {
-    let url = cfg.broker_url.strip_prefix("mqtt://").ok_or_else(|| {
-        anyhow::anyhow!("mqtt.broker_url: only mqtt:// is supported in this build")
-    })?;
-    let (host, port) = match url.trim_end_matches('/').rsplit_once(':') {
+    let (tls, rest) = if let Some(r) = cfg.broker_url.strip_prefix("mqtts://") {
+        (true, r)
+    } else if let Some(r) = cfg.broker_url.strip_prefix("mqtt://") {
+        (false, r)
+    } else {
+        anyhow::bail!("mqtt.broker_url: expected mqtt://host:port or mqtts://host:port");
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (
             h.to_string(),
             p.parse()
                 .map_err(|_| anyhow::anyhow!("mqtt.broker_url: bad port"))?,
         ),
-        None => (url.to_string(), 1883),
+        // IANA ports: 1883 for MQTT, 8883 for MQTT over TLS.
+        None => (rest.to_string(), if tls { 8883 } else { 1883 }),
     };
     let mut o = MqttOptions::new(cfg.client_id.clone(), host, port);
     o.set_clean_session(false);
@@ -78,9 +87,44 @@ fn options(cfg: &MqttConfig) -> anyhow::Result<MqttOptions> {
     // Hub batches are small, but leave room for large ones (decode caps payloads anyway).
     o.set_max_packet_size(1024 * 1024, 1024 * 1024);
     if !cfg.username.is_empty() {
-        o.set_credentials(cfg.username.clone(), cfg.password.clone());
+        o.set_credentials(cfg.username.clone(), cfg.password()?);
+    }
+    if tls {
+        o.set_transport(tls_transport(cfg)?);
     }
     Ok(o)
+}
+
+/// TLS with the configured CA (or the system's roots) and an optional client certificate.
+/// rustls with the ring provider, the one provider in the dependency graph.
+fn tls_transport(cfg: &MqttConfig) -> anyhow::Result<Transport> {
+    let read = |key: &str, path: &str| {
+        std::fs::read(path).with_context(|| format!("mqtt.{key}: cannot read {path}"))
+    };
+    let client_auth = match (
+        cfg.client_cert_file.is_empty(),
+        cfg.client_key_file.is_empty(),
+    ) {
+        (true, true) => None,
+        (false, false) => Some((
+            read("client_cert_file", &cfg.client_cert_file)?,
+            read("client_key_file", &cfg.client_key_file)?,
+        )),
+        _ => anyhow::bail!("mqtt.client_cert_file and mqtt.client_key_file go together"),
+    };
+    if cfg.ca_file.is_empty() && client_auth.is_none() {
+        return Ok(Transport::tls_with_default_config());
+    }
+    let ca = if cfg.ca_file.is_empty() {
+        anyhow::bail!("mqtt.ca_file is needed with a client certificate");
+    } else {
+        read("ca_file", &cfg.ca_file)?
+    };
+    Ok(Transport::tls_with_config(TlsConfiguration::Simple {
+        ca,
+        alpn: None,
+        client_auth,
+    }))
 }
 
 /// Reconnect delay: exponential from 200 ms to 30 s, with ±25 % jitter so that many gateways

@@ -70,6 +70,19 @@ fn redelivered_reading_is_stored_once() {
     );
     assert_eq!(body["readings"].as_array().unwrap().len(), 1, "{body}");
     assert!(v.metrics().contains("vigil_readings_duplicate_total 1"));
+    // Same device-supplied `seq` (a resend with a re-stamped time): still stored once.
+    let with_seq = |ts: u64| format!(r#"{{"metric":"heart_rate","value":75,"seq":42,"ts":{ts}}}"#);
+    dev.publish(&readings_topic(&f.device), &with_seq(1763774200000));
+    dev.publish(&readings_topic(&f.device), &with_seq(1763774260000));
+    let (_, body) = v.get(
+        &format!(
+            "/api/v1/patients/{}/readings?metric=heart_rate&from=2025-11-21T00:00:00Z",
+            f.patient
+        ),
+        &f.token,
+    );
+    assert_eq!(body["readings"].as_array().unwrap().len(), 2, "{body}");
+    assert!(v.metrics().contains("vigil_readings_duplicate_total 2"));
 }
 
 #[test]

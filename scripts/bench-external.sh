@@ -47,7 +47,7 @@ start_vigil
 if [ "$MODE" = backlog ]; then
   kill $VPID; wait $VPID 2>/dev/null || true
 fi
-LOAD=$($SIM load --broker "mqtt://127.0.0.1:$MQ" --devices "$DEVICES" --connections 4 --messages "$MSGS" --qos "$QOS")
+LOAD=$($SIM load --broker "mqtt://127.0.0.1:$MQ" --devices "$DEVICES" --connections "${CONNECTIONS:-4}" --messages "$MSGS" --qos "$QOS")
 if [ "$MODE" = backlog ]; then
   t0=$(date +%s.%N); start_vigil
 else

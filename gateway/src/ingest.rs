@@ -51,30 +51,34 @@ pub struct Message {
 /// process) is refused within this time.
 const DEVICE_TTL: Duration = Duration::from_secs(5);
 
+/// A registry answer (`None`: unknown or disabled) and when it was read. `Arc` so a hit costs a
+/// reference count, not three `String` copies.
+type Cached = (Option<Arc<DeviceInfo>>, Instant);
+
 /// Device records by id, so a busy device costs one SQL lookup per [`DEVICE_TTL`], not one per
 /// message. Used only inside write jobs; a std Mutex, never held across `.await`.
 #[derive(Default)]
 pub struct DeviceCache {
-    map: Mutex<HashMap<String, (Option<DeviceInfo>, Instant)>>,
+    map: Mutex<HashMap<String, Cached>>,
 }
 
 impl DeviceCache {
-    fn get(&self, conn: &Connection, id: &str) -> Result<Option<DeviceInfo>, StoreError> {
+    fn get(&self, conn: &Connection, id: &str) -> Result<Option<Arc<DeviceInfo>>, StoreError> {
         let now = Instant::now();
         if let Some((d, at)) = self.map.lock().expect("cache lock never poisoned").get(id) {
             if now.duration_since(*at) < DEVICE_TTL {
                 return Ok(d.clone());
             }
         }
-        let d = registry::device(conn, id)?
-            .filter(|d| d.enabled)
-            .map(|d| DeviceInfo {
+        let d = registry::device(conn, id)?.filter(|d| d.enabled).map(|d| {
+            Arc::new(DeviceInfo {
                 id: d.id,
                 patient_id: d.patient_id,
                 kind: d.kind,
                 num: d.num,
                 patient_num: d.patient_num,
-            });
+            })
+        });
         let mut map = self.map.lock().expect("cache lock never poisoned");
         // Bounded: unknown ids are cached too (so garbage cannot hammer the database), so
         // clear it wholesale when a flood of random ids makes it large.
@@ -284,7 +288,11 @@ fn apply_batch(
                     };
                     let r = apply(conn, &info, decoded, p.msg.received, ctx, &mut c)?
                         .map_err(|r| (Some(info.id.clone()), r));
-                    let e = seen.entry(info.id).or_default();
+                    // Look up before inserting: a busy device costs no `String` copy per message.
+                    if !seen.contains_key(&info.id) {
+                        seen.insert(info.id.clone(), Seen::default());
+                    }
+                    let e = seen.get_mut(&info.id).expect("inserted above");
                     e.at = e.at.max(received_ms);
                     e.online = status.or(e.online);
                     e.clock_skew |= c

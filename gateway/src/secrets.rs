@@ -12,6 +12,48 @@ use argon2::Argon2;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+/// At most this many argon2 computations run at once. Each takes 19 MiB (the crate's default
+/// `m_cost`, RFC 9106's second recommended option): 10 000 devices connecting at once to the
+/// embedded broker drove the blocking pool to hundreds of parallel hashes and the process to
+/// 19 GB. Extra ones wait; the work is CPU-bound, so more in parallel than cores gains nothing.
+struct Slots {
+    used: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+static SLOTS: Slots = Slots {
+    used: std::sync::Mutex::new(0),
+    freed: std::sync::Condvar::new(),
+};
+
+fn max_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Holds one argon2 slot until dropped.
+struct Slot;
+
+impl Slot {
+    fn take() -> Slot {
+        // A poisoned lock only means another thread panicked while counting; the count is
+        // still a plain integer, so keep going with it.
+        let mut used = SLOTS.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used >= max_slots() {
+            used = SLOTS.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut used = SLOTS.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used -= 1;
+        SLOTS.freed.notify_one();
+    }
+}
+
 /// A random secret as lowercase hex, `bytes` long before encoding.
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -61,6 +103,7 @@ fn mosquitto_hash_with_salt(password: &str, salt: &[u8]) -> String {
 }
 
 pub fn hash_password(password: &str) -> String {
+    let _slot = Slot::take();
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -70,6 +113,7 @@ pub fn hash_password(password: &str) -> String {
 
 /// Constant-time comparison is done inside argon2's verifier.
 pub fn verify_password(password: &str, phc: &str) -> bool {
+    let _slot = Slot::take();
     match PasswordHash::new(phc) {
         Ok(h) => Argon2::default()
             .verify_password(password.as_bytes(), &h)
@@ -81,6 +125,26 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argon2_runs_at_most_one_per_core_at_once() {
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let peak = peak.clone();
+                std::thread::spawn(move || {
+                    let _slot = Slot::take();
+                    let now = *SLOTS.used.lock().unwrap();
+                    peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(peak.load(std::sync::atomic::Ordering::SeqCst) <= max_slots());
+    }
 
     #[test]
     fn password_round_trip() {

@@ -75,6 +75,11 @@ struct LoadArgs {
     /// Time of the first reading, epoch ms (default: now minus one hour).
     #[arg(long)]
     start_ms: Option<i64>,
+    /// JSON lines `{"id": …, "password": …}` (what `vigil device add --json` prints): publish as
+    /// these devices, one authenticated connection each (needed by the embedded broker, which
+    /// lets a device publish only under its own id). Replaces --devices, --prefix, --connections.
+    #[arg(long)]
+    credentials: Option<std::path::PathBuf>,
 }
 
 fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
@@ -142,12 +147,36 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
         1 => QoS::AtLeastOnce,
         _ => anyhow::bail!("--qos: 0 or 1"),
     };
+    let (devices, passwords, connections) = match &a.credentials {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)?;
+            let mut ids = Vec::new();
+            let mut pws = Vec::new();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let v: serde_json::Value = serde_json::from_str(line)?;
+                let field = |k: &str| {
+                    v[k].as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| anyhow::anyhow!("--credentials: a line without {k}"))
+                };
+                ids.push(field("id")?);
+                pws.push(field("password")?);
+            }
+            let n = ids.len();
+            (ids, Some(pws), n)
+        }
+        None => (
+            (0..a.devices).map(|i| format!("{}{i}", a.prefix)).collect(),
+            None,
+            a.connections.min(a.devices),
+        ),
+    };
     let cfg = LoadConfig {
         host,
         port,
-        devices: (0..a.devices).map(|i| format!("{}{i}", a.prefix)).collect(),
-        passwords: None,
-        connections: a.connections.min(a.devices),
+        devices,
+        passwords,
+        connections,
         messages_per_device: a.messages,
         rate: a.rate,
         qos,

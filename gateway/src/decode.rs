@@ -275,7 +275,8 @@ pub fn parse_ts(v: &Value) -> Result<DateTime<Utc>, Reject> {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+/// The first `n` characters, for rejection details that quote device text.
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 

@@ -10,7 +10,7 @@
 //! SenML units differ from v1 JSON: `%` and `/` are ratios 0–1 (SpO₂ 0.97 = 97 %), blood
 //! pressure comes in `Pa`; they are converted here so validation sees v1 units.
 
-use crate::decode::{RawReading, Reject};
+use crate::decode::{truncate, RawReading, Reject};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
 use vigil_domain::Metric;
@@ -79,7 +79,10 @@ pub fn decode(pack: &[Value], now: DateTime<Utc>, max_records: usize) -> Result<
             .as_object()
             .ok_or_else(|| at(reject("a record must be an object")))?;
         if let Some(k) = obj.keys().find(|k| k.ends_with('_')) {
-            return Err(at(reject(format!("unsupported field {:?}", truncate(k)))));
+            return Err(at(reject(format!(
+                "unsupported field {:?}",
+                truncate(k, 32)
+            ))));
         }
         if let Some(v) = obj.get("bver") {
             match v.as_i64() {
@@ -137,7 +140,7 @@ pub fn decode(pack: &[Value], now: DateTime<Utc>, max_records: usize) -> Result<
         let metric: Metric = last.parse().map_err(|_| {
             at(Reject::new(
                 "unknown_metric",
-                format!("name ending {:?}", truncate(last)),
+                format!("name ending {:?}", truncate(last, 32)),
             ))
         })?;
         let (value, unit) = to_v1_unit(metric, value, unit.as_deref());
@@ -189,10 +192,6 @@ fn to_v1_unit(metric: Metric, value: f64, unit: Option<&str>) -> (f64, String) {
         (Metric::Glucose, Some("kg/m3")) => (value * 100.0, "mg/dL".into()),
         (_, Some(u)) => (value, u.to_string()),
     }
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(32).collect()
 }
 
 #[cfg(test)]

@@ -21,10 +21,18 @@ pub fn check_id(id: &str) -> Result<()> {
     }
 }
 
-fn unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+/// Maps a primary-key or unique violation to a `Conflict` saying `what` (realworld-axum-sqlx's
+/// `on_constraint` idea); any other error passes through.
+fn on_unique(what: impl FnOnce() -> String) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            StoreError::Conflict(what())
+        }
+        _ => e.into(),
+    }
 }
 
 fn new_id(prefix: &str) -> String {
@@ -41,13 +49,7 @@ pub fn add_patient(conn: &Connection, id: Option<&str>, name: &str) -> Result<St
         "INSERT INTO patients (id, name, created_at) VALUES (?1, ?2, ?3)",
         params![id, name.trim(), now_ms()],
     )
-    .map_err(|e| {
-        if unique_violation(&e) {
-            StoreError::Conflict(format!("patient {id} already exists"))
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(on_unique(|| format!("patient {id} already exists")))?;
     Ok(id)
 }
 
@@ -183,13 +185,7 @@ pub fn add_device(
             now_ms()
         ],
     )
-    .map_err(|e| {
-        if unique_violation(&e) {
-            StoreError::Conflict(format!("device {id} already exists"))
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(on_unique(|| format!("device {id} already exists")))?;
     Ok(id)
 }
 
@@ -300,13 +296,7 @@ pub fn add_user(conn: &Connection, name: &str, password_hash: &str, admin: bool)
         "INSERT INTO users (name, password_hash, admin, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![name, password_hash, admin, now_ms()],
     )
-    .map_err(|e| {
-        if unique_violation(&e) {
-            StoreError::Conflict(format!("user {name} already exists"))
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(on_unique(|| format!("user {name} already exists")))?;
     Ok(conn.last_insert_rowid())
 }
 

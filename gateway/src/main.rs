@@ -18,6 +18,13 @@ mod store;
 mod validate;
 
 use clap::Parser;
+
+// The ingest path allocates many small, short-lived buffers (packets, decoded readings);
+// glibc's allocator took ≈ 14 % of the gateway's CPU while draining a backlog
+// (docs/benchmarks.md). mimalloc's thread-local free lists make those cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cli::{Cli, Command, ServerArgs};
 use std::process::ExitCode;
 

@@ -14,6 +14,13 @@
 //!   broker's in-flight window; its size is exported as `vigil_mqtt_intake_overflow`.
 //! - Up to two batches are in flight, so decoding the next overlaps committing the last; their
 //!   acks still go out in arrival order.
+//! - The poll loop writes a committed batch's PUBACKs itself, all into the connection's write
+//!   buffer and then one flush. rumqttc's `AsyncClient::ack` flushes every ack on its own: one
+//!   `writev` per reading was a fifth of the gateway's CPU while draining a backlog
+//!   (docs/benchmarks.md). Acks are only written on the connection that received the message:
+//!   after a reconnect the broker redelivers what was not acked (MQTT 3.1.1 §4.4), and an ack
+//!   carried over could free a packet id the broker has meanwhile given to a message not yet
+//!   stored.
 //! - A store failure retries the same batch with backoff instead of acking or dropping it.
 
 use crate::config::MqttConfig;
@@ -23,7 +30,8 @@ use chrono::Utc;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rand::Rng;
 use rumqttc::{
-    AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration, Transport,
+    AsyncClient, Event, MqttOptions, Packet, PubAck, PubRec, QoS, Request, SubscribeFilter,
+    TlsConfiguration, Transport,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
@@ -34,8 +42,19 @@ use tokio::sync::{mpsc, watch};
 /// overflow queue, whose size the broker's in-flight window bounds in steady state.
 const PENDING: usize = 8192;
 
-/// A message and when it arrived.
-type Received = (rumqttc::Publish, chrono::DateTime<Utc>);
+/// A message, when it arrived, and the connection (counted from 1) it arrived on.
+type Received = (rumqttc::Publish, chrono::DateTime<Utc>, u64);
+
+/// What acknowledging a stored message takes: its packet id, QoS and connection.
+#[derive(Debug, Clone, Copy)]
+struct Ack {
+    pkid: u16,
+    qos: QoS,
+    connection: u64,
+}
+
+/// Committed batches whose acks wait for the poll loop. Small: the loop serves it first.
+const ACK_QUEUE: usize = 4;
 /// Most messages in one write job.
 const MAX_BATCH: usize = 2048;
 /// Batches decoding or committing at once.
@@ -140,11 +159,15 @@ pub async fn run(
     ingest: Ingest,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let (client, mut eventloop) = AsyncClient::new(options(&cfg)?, 2 * PENDING + 16);
+    let (client, mut eventloop) = AsyncClient::new(options(&cfg)?, 64);
     let (tx, rx) = mpsc::channel::<Received>(PENDING);
-    let worker = tokio::spawn(batcher(rx, client.clone(), ingest.clone()));
+    let (ack_tx, mut ack_rx) = mpsc::channel::<Vec<Ack>>(ACK_QUEUE);
+    let worker = tokio::spawn(batcher(rx, ack_tx, ingest.clone()));
     let filters = filters(&cfg.shared_group);
     let mut attempt = 0u32;
+    // Which connection is current; 0 while disconnected.
+    let mut connection = 0u64;
+    let mut connections = 0u64;
     // Messages the batcher has no room for yet. The poll loop never waits for the batcher: it
     // also carries the acks, and a broker resuming a session may send far more than its
     // in-flight window at once (`../shared/design.md`, "Checked facts"). Waiting here while
@@ -154,6 +177,9 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = shutdown.changed() => break,
+            Some(acks) = ack_rx.recv() => {
+                write_acks(&mut eventloop, &acks, connection).await;
+            }
             permit = tx.reserve(), if !overflow.is_empty() => {
                 let Ok(permit) = permit else { break };
                 permit.send(overflow.pop_front().expect("not empty"));
@@ -162,6 +188,8 @@ pub async fn run(
             ev = eventloop.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     attempt = 0;
+                    connections += 1;
+                    connection = connections;
                     ingest.metrics.mqtt_connects.fetch_add(1, Relaxed);
                     tracing::info!(broker = %cfg.broker_url, session_present = ack.session_present, "connected to MQTT broker");
                     // Resubscribe on every connection: the broker may have lost the session.
@@ -174,7 +202,7 @@ pub async fn run(
                     ingest.metrics.mqtt_up.store(true, Relaxed);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let item = (p, Utc::now());
+                    let item = (p, Utc::now(), connection);
                     if overflow.is_empty() {
                         match tx.try_send(item) {
                             Ok(()) => {}
@@ -190,6 +218,7 @@ pub async fn run(
                 }
                 Ok(_) => {}
                 Err(err) => {
+                    connection = 0;
                     ingest.metrics.mqtt_up.store(false, Relaxed);
                     let wait = backoff(attempt);
                     attempt += 1;
@@ -206,7 +235,11 @@ pub async fn run(
     // Stop intake, let the batcher commit and ack what it holds, then disconnect.
     drop(tx);
     let drain = async {
+        // The batcher ends once its last batch is committed and its acks are queued.
         let _ = worker.await;
+        while let Some(acks) = ack_rx.recv().await {
+            write_acks(&mut eventloop, &acks, connection).await;
+        }
         let _ = client.disconnect().await;
         // Flush the acks and the DISCONNECT.
         let flush = async { while eventloop.poll().await.is_ok() {} };
@@ -216,20 +249,57 @@ pub async fn run(
     Ok(())
 }
 
-/// Takes what is queued (up to [`MAX_BATCH`]), stores it as one job, and acks in order.
-async fn batcher(mut rx: mpsc::Receiver<Received>, client: AsyncClient, ingest: Ingest) {
+/// Writes the PUBACKs of committed messages into the connection's buffer and flushes once.
+/// Acks for messages of an earlier connection are dropped: the broker redelivers those.
+async fn write_acks(eventloop: &mut rumqttc::EventLoop, acks: &[Ack], connection: u64) {
+    if eventloop.network.is_none() {
+        return;
+    }
+    let mut written = 0usize;
+    for a in acks.iter().filter(|a| a.connection == connection) {
+        let packet = match a.qos {
+            QoS::AtMostOnce => continue,
+            QoS::AtLeastOnce => Packet::PubAck(PubAck::new(a.pkid)),
+            // We subscribe with QoS 1, so the broker never sends QoS 2; if one did, the state
+            // machine records the PUBREC so that the PUBREL that follows is answered.
+            QoS::ExactlyOnce => match eventloop
+                .state
+                .handle_outgoing_packet(Request::PubRec(PubRec::new(a.pkid)))
+            {
+                Ok(Some(p)) => p,
+                _ => continue,
+            },
+        };
+        let Some(network) = eventloop.network.as_mut() else {
+            return;
+        };
+        if let Err(err) = network.write(packet).await {
+            // The next poll sees the broken connection, reconnects, and the broker redelivers.
+            tracing::warn!(error = ?err, "cannot write acks");
+            return;
+        }
+        written += 1;
+    }
+    if let (true, Some(network)) = (written > 0, eventloop.network.as_mut()) {
+        if let Err(err) = network.flush().await {
+            tracing::warn!(error = ?err, "cannot flush acks");
+        }
+    }
+}
+
+/// Takes what is queued (up to [`MAX_BATCH`]), stores it as one job, and hands the acks of
+/// each committed batch, in arrival order, to the poll loop.
+async fn batcher(mut rx: mpsc::Receiver<Received>, acks: mpsc::Sender<Vec<Ack>>, ingest: Ingest) {
     let mut inflight = FuturesOrdered::new();
     let mut open = true;
     while open || !inflight.is_empty() {
         tokio::select! {
             // Ack finished batches first, in order.
             Some(done) = inflight.next(), if !inflight.is_empty() => {
-                let batch: Vec<rumqttc::Publish> = done;
+                let batch: Vec<Ack> = done;
                 tracing::debug!(messages = batch.len(), "batch committed; acking");
-                for p in &batch {
-                    if let Err(err) = client.ack(p).await {
-                        tracing::warn!(error = %err, "cannot ack");
-                    }
+                if acks.send(batch).await.is_err() {
+                    return; // the poll loop is gone: nothing left to ack on
                 }
             }
             first = rx.recv(), if open && inflight.len() < IN_FLIGHT_BATCHES => {
@@ -250,10 +320,10 @@ async fn batcher(mut rx: mpsc::Receiver<Received>, client: AsyncClient, ingest: 
 
 /// Stores a batch, retrying on store failure until it is committed; returns the publishes to
 /// ack. Rejected messages are acked too: their rejection records are committed.
-async fn store_batch(ingest: Ingest, batch: Vec<Received>) -> Vec<rumqttc::Publish> {
+async fn store_batch(ingest: Ingest, batch: Vec<Received>) -> Vec<Ack> {
     let msgs: Vec<Message> = batch
         .iter()
-        .map(|(p, at)| Message {
+        .map(|(p, at, _)| Message {
             publisher: None,
             topic: p.topic.clone(),
             payload: p.payload.clone(),
@@ -273,7 +343,14 @@ async fn store_batch(ingest: Ingest, batch: Vec<Received>) -> Vec<rumqttc::Publi
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(5));
     }
-    batch.into_iter().map(|(p, _)| p).collect()
+    batch
+        .iter()
+        .map(|(p, _, connection)| Ack {
+            pkid: p.pkid,
+            qos: p.qos,
+            connection: *connection,
+        })
+        .collect()
 }
 
 #[cfg(test)]

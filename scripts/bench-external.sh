@@ -4,8 +4,11 @@
 # acknowledged rate and the gateway's stored rate in the same run (stored = committed and acked
 # after commit).
 # Usage: bash scripts/bench-external.sh [DEVICES] [MSGS_PER_DEVICE] [QOS] [MODE]
+#   READINGS_PER_MESSAGE=N (env, default 1): each message is a hub batch of N readings.
 #   MODE=live (default): the gateway runs while the load is published.
 #   MODE=backlog: the load is queued at the broker while the gateway is down, then drained.
+#   MODE=null: the broker's own ceiling for a backlog drain: the same load queued for a
+#     mosquitto_sub that acknowledges at once and stores nothing, instead of the gateway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${1:-20}
@@ -44,13 +47,24 @@ start_vigil() {
 # CPU seconds a process has used (utime + stime, clock ticks of 1/100 s).
 cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
 stored() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}'; }
-TOTAL=$((DEVICES * MSGS))
+PER=${READINGS_PER_MESSAGE:-1}
+TOTAL=$((DEVICES * MSGS * PER))
+if [ "$MODE" = null ]; then
+  SUB=(mosquitto_sub -h 127.0.0.1 -p "$MQ" -q 1 -c -i bench-null -t 'vigil/v1/+/readings')
+  "${SUB[@]}" -E  # register the persistent session, then leave
+  $SIM load --broker "mqtt://127.0.0.1:$MQ" --devices "$DEVICES" --connections "${CONNECTIONS:-4}" --messages "$MSGS" --qos "$QOS" --readings-per-message "$PER" >/dev/null
+  m0=$(cpu $MPID); t0=$(date +%s.%N)
+  "${SUB[@]}" -C $((DEVICES * MSGS)) >/dev/null
+  t1=$(date +%s.%N)
+  python3 -c "d=$t1-$t0; n=$DEVICES*$MSGS; print(f'mode=null qos=$QOS: broker delivered {n} queued messages to a null subscriber in {d:.2f} s = {n/d:.0f} msg/s; broker CPU s {$(cpu $MPID)-$m0:.2f}')"
+  exit 0
+fi
 start_vigil
 if [ "$MODE" = backlog ]; then
   kill $VPID; wait $VPID 2>/dev/null || true
 fi
 m0=$(cpu $MPID); v0=$(cpu $VPID 2>/dev/null || echo 0)
-LOAD=$($SIM load --broker "mqtt://127.0.0.1:$MQ" --devices "$DEVICES" --connections "${CONNECTIONS:-4}" --messages "$MSGS" --qos "$QOS")
+LOAD=$($SIM load --broker "mqtt://127.0.0.1:$MQ" --devices "$DEVICES" --connections "${CONNECTIONS:-4}" --messages "$MSGS" --qos "$QOS" --readings-per-message "$PER")
 if [ "$MODE" = backlog ]; then
   m0=$(cpu $MPID); v0=0
   t0=$(date +%s.%N); start_vigil
@@ -74,7 +88,7 @@ import json, sys
 load = json.loads(sys.argv[1]); t0, t1 = float(sys.argv[2]), float(sys.argv[3])
 stored, total, peak, mode, qos = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], sys.argv[8]
 vcpu, mcpu = float(sys.argv[9]), float(sys.argv[10])
-print(f"mode={mode} qos={qos}: publisher {load['acked']} acked at {load['acked_per_second']:.0f}/s; "
+print(f"mode={mode} qos={qos}: publisher {load['acked']} messages ({load['readings']} readings) acked at {load['acked_per_second']:.0f} msg/s; "
       f"gateway stored {stored}/{total} in {t1-t0:.2f} s = {stored/(t1-t0):.0f} readings/s; "
       f"lost {total-stored}; gateway peak RSS {peak/1024:.0f} MiB; "
       f"CPU s gateway {vcpu:.2f} ({vcpu*1e6/max(stored,1):.1f} us/reading), broker {mcpu:.2f}")

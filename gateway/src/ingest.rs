@@ -275,6 +275,7 @@ fn apply_batch(
     let mut out = Vec::with_capacity(prepared.len());
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut rejected_any = false;
+    let mut inserter = readings::ReadingInserter::new(conn)?;
     for p in prepared {
         let received_ms = p.msg.received.timestamp_millis();
         let mut c = Committed::default();
@@ -286,8 +287,16 @@ fn apply_batch(
                         Decoded::Status { online } => Some(online),
                         _ => None,
                     };
-                    let r = apply(conn, &info, decoded, p.msg.received, ctx, &mut c)?
-                        .map_err(|r| (Some(info.id.clone()), r));
+                    let r = apply(
+                        conn,
+                        &mut inserter,
+                        &info,
+                        decoded,
+                        p.msg.received,
+                        ctx,
+                        &mut c,
+                    )?
+                    .map_err(|r| (Some(info.id.clone()), r));
                     // Look up before inserting: a busy device costs no `String` copy per message.
                     if !seen.contains_key(&info.id) {
                         seen.insert(info.id.clone(), Seen::default());
@@ -338,6 +347,7 @@ fn apply_batch(
 /// `Ok(Err(reject))` is a validation rejection; `Err(_)` a store error.
 fn apply(
     conn: &Connection,
+    inserter: &mut readings::ReadingInserter<'_>,
     device: &DeviceInfo,
     decoded: Decoded,
     received: DateTime<Utc>,
@@ -359,8 +369,7 @@ fn apply(
                 Err(rej) => return Ok(Err(rej)),
             };
             let total = valid.len();
-            let fresh =
-                readings::insert_readings(conn, device, valid, received.timestamp_millis())?;
+            let fresh = inserter.insert(device, valid, received.timestamp_millis())?;
             out.duplicates = total - fresh.len();
             // A late reading (a hub flushing its buffer) is history, not news: no real-time
             // alert for it (issue #3).

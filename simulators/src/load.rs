@@ -1,10 +1,10 @@
 //! Load mode: many connections publishing pre-encoded readings as fast as allowed, counting
 //! what the broker acknowledged (the basic form of issue #7's `vigil-sim load`).
 //!
-//! Every message carries one `heart_rate` reading whose time is unique per device
-//! (`start_ms + index`), so the gateway's duplicate check never hides a reading, and whose
-//! value is a function of the index ([`expected_value`]) so tests can spot-check what was
-//! stored.
+//! Every message carries one `heart_rate` reading — or, like a home hub, a batch of
+//! `readings_per_message` — whose time is unique per device (`start_ms + index`), so the
+//! gateway's duplicate check never hides a reading, and whose value is a function of the index
+//! ([`expected_value`]) so tests can spot-check what was stored.
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -29,6 +29,9 @@ pub struct LoadConfig {
     pub qos: QoS,
     /// Time of the first reading (epoch ms); reading `i` of a device is at `start_ms + i`.
     pub start_ms: i64,
+    /// Readings in one message: 1 sends a single reading, more send a hub batch
+    /// (`{"readings": [...]}`, docs/mqtt.md). Message `m` carries readings `m·n … m·n + n − 1`.
+    pub readings_per_message: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,6 +49,22 @@ impl LoadReport {
 }
 
 /// The value published as reading `index` of any device.
+/// The message with index `m` of a device.
+fn payload(m: u64, per_message: u64, start_ms: i64) -> String {
+    let one = |i: u64| {
+        format!(
+            r#"{{"metric":"heart_rate","value":{},"unit":"/min","ts":{}}}"#,
+            expected_value(i),
+            start_ms + i as i64
+        )
+    };
+    if per_message <= 1 {
+        return one(m);
+    }
+    let items: Vec<String> = (m * per_message..(m + 1) * per_message).map(one).collect();
+    format!(r#"{{"readings":[{}]}}"#, items.join(","))
+}
+
 pub fn expected_value(index: u64) -> f64 {
     (60 + index % 60) as f64
 }
@@ -178,11 +197,7 @@ async fn connection(
     let mut n = 0u64;
     for i in 0..cfg.messages_per_device {
         for d in &devices {
-            let payload = format!(
-                r#"{{"metric":"heart_rate","value":{},"unit":"/min","ts":{}}}"#,
-                expected_value(i),
-                cfg.start_ms + i as i64
-            );
+            let payload = payload(i, cfg.readings_per_message, cfg.start_ms);
             client
                 .publish(format!("{TOPIC_PREFIX}/{d}/readings"), qos, false, payload)
                 .await?;

@@ -128,6 +128,7 @@ fn publish(
         rate,
         qos: QoS::AtLeastOnce,
         start_ms,
+        readings_per_message: 1,
     };
     let p = progress.clone();
     let handle = std::thread::spawn(move || {

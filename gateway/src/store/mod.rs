@@ -67,6 +67,9 @@ fn configure(conn: &Connection) -> Result<()> {
     // last transactions on power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoint subjournals (one per write job in a group) in memory, not in temporary files:
+    // they only live until the group commits.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 

@@ -72,6 +72,9 @@ struct LoadArgs {
     /// 0 or 1.
     #[arg(long, default_value_t = 1)]
     qos: u8,
+    /// Readings per message: more than 1 publishes hub batches (`{"readings": [...]}`).
+    #[arg(long, default_value_t = 1)]
+    readings_per_message: u64,
     /// Time of the first reading, epoch ms (default: now minus one hour).
     #[arg(long)]
     start_ms: Option<i64>,
@@ -183,12 +186,14 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
         start_ms: a
             .start_ms
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis() - 3_600_000),
+        readings_per_message: a.readings_per_message.max(1),
     };
     let report = load::run(cfg, Arc::new(Progress::default())).await?;
     println!(
-        "{{\"sent\":{},\"acked\":{},\"seconds\":{:.3},\"acked_per_second\":{:.0}}}",
+        "{{\"sent\":{},\"acked\":{},\"readings\":{},\"seconds\":{:.3},\"acked_per_second\":{:.0}}}",
         report.sent,
         report.acked,
+        report.acked * a.readings_per_message.max(1),
         report.elapsed.as_secs_f64(),
         report.rate()
     );

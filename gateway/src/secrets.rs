@@ -11,6 +11,8 @@ use argon2::password_hash::{
 use argon2::Argon2;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// At most this many argon2 computations run at once. Each takes 19 MiB (the crate's default
 /// `m_cost`, RFC 9106's second recommended option): 10 000 devices connecting at once to the
@@ -111,6 +113,71 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// [`verify_password`] for async callers: waits for a slot as a future (FIFO), then hashes on
+/// the blocking pool. Waiting inside blocking threads instead let 300 devices connecting at
+/// once park ~300 blocking-pool threads, each of which had run a 19 MiB hash once: the embedded
+/// broker's RSS grew by ≈ 0.8 MiB per connected device (docs/benchmarks.md). A caller that gave
+/// up while queued (the broker's handshake timeout dropped the connection) costs no hash: with
+/// 1 000 devices connecting at once, hashes for connections that had already timed out kept both
+/// cores busy without admitting anyone.
+pub async fn verify_password_async(password: String, phc: String) -> bool {
+    static GATE: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    /// Marks the request abandoned when its future is dropped.
+    struct Waiting(Arc<AtomicBool>);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            self.0.store(false, Relaxed);
+        }
+    }
+    let gate = GATE.get_or_init(|| tokio::sync::Semaphore::new(max_slots()));
+    let waiting = Waiting(Arc::new(AtomicBool::new(true)));
+    let Ok(_permit) = gate.acquire().await else {
+        return false; // never closed
+    };
+    let still_wanted = waiting.0.clone();
+    tokio::task::spawn_blocking(move || {
+        still_wanted.load(Relaxed) && verify_password(&password, &phc)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Device secrets already proven against their argon2 hash, so that a device reconnecting
+/// (flaky home Wi-Fi, a broker restart) costs one SHA-256 instead of a 19 MiB argon2 run. Keyed
+/// by device id; an entry counts only while the registry still holds the same hash, so a rotated
+/// secret or a re-created device is checked with argon2 again. Kept in memory only.
+#[derive(Default)]
+pub struct VerifiedSecrets {
+    map: std::sync::Mutex<std::collections::HashMap<String, [u8; 32]>>,
+}
+
+impl VerifiedSecrets {
+    /// SHA-256 over the stored hash (salted, so equal secrets of two devices differ) and the
+    /// secret. Device secrets are 128-bit random values, so the digest is not brute-forceable.
+    fn key(phc: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(phc.as_bytes());
+        h.update([0u8]);
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    /// Whether this secret was verified against this hash before.
+    pub fn known(&self, device_id: &str, phc: &str, password: &str) -> bool {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(device_id) == Some(&Self::key(phc, password))
+    }
+
+    pub fn remember(&self, device_id: &str, phc: &str, password: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded by the registry in practice; a hard cap keeps a bug from growing it forever.
+        if map.len() >= 1_000_000 {
+            map.clear();
+        }
+        map.insert(device_id.to_string(), Self::key(phc, password));
+    }
+}
+
 /// Constant-time comparison is done inside argon2's verifier.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     let _slot = Slot::take();
@@ -124,6 +191,24 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_verified_secret_is_known_only_for_the_same_hash() {
+        let v = VerifiedSecrets::default();
+        assert!(!v.known("dev-1", "$argon2id$a", "s3cret"));
+        v.remember("dev-1", "$argon2id$a", "s3cret");
+        assert!(v.known("dev-1", "$argon2id$a", "s3cret"));
+        assert!(!v.known("dev-1", "$argon2id$a", "other"), "wrong secret");
+        assert!(!v.known("dev-1", "$argon2id$b", "s3cret"), "rotated secret");
+        assert!(!v.known("dev-2", "$argon2id$a", "s3cret"), "another device");
+    }
+
+    #[tokio::test]
+    async fn async_verification_agrees_with_the_hash() {
+        let phc = hash_password("pw");
+        assert!(verify_password_async("pw".into(), phc.clone()).await);
+        assert!(!verify_password_async("nope".into(), phc).await);
+    }
+
     use super::*;
 
     #[test]

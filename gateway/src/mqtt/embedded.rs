@@ -14,6 +14,7 @@
 //! - `ClientConnected` / `ClientDisconnected`: the device's online state.
 
 use crate::ingest::{Ingest, Outcome};
+use crate::secrets::VerifiedSecrets;
 use crate::store::{now_ms, registry};
 use async_trait::async_trait;
 use rmqtt::codec::v5::SubscribeAckReason;
@@ -24,6 +25,7 @@ use rmqtt::server::MqttServer;
 use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use vigil_domain::TOPIC_PREFIX;
 
 /// Room for the topic and MQTT headers above the largest payload that is parsed, so that an
@@ -43,6 +45,7 @@ pub async fn start(
         .build()
         .await;
     let register = scx.extends.hook_mgr().register();
+    let verified = Arc::new(VerifiedSecrets::default());
     for typ in [
         Type::ClientAuthenticate,
         Type::ClientSubscribeCheckAcl,
@@ -55,6 +58,7 @@ pub async fn start(
                 typ,
                 Box::new(Hooks {
                     ingest: ingest.clone(),
+                    verified: verified.clone(),
                 }),
             )
             .await;
@@ -87,6 +91,7 @@ pub async fn start(
 
 struct Hooks {
     ingest: Ingest,
+    verified: Arc<VerifiedSecrets>,
 }
 
 fn will_topic(info: &ConnectInfo) -> Option<String> {
@@ -130,12 +135,19 @@ impl Hooks {
                 return AuthResult::NotAuthorized;
             }
         };
-        // argon2 is deliberately slow: keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || {
-            crate::secrets::verify_password(&password, &device.secret_hash)
-        })
-        .await
-        .unwrap_or(false);
+        // argon2 is deliberately slow: off the async workers, a few at a time, and once per
+        // device secret while the gateway runs.
+        let verified = &self.verified;
+        let ok = if verified.known(&device_id, &device.secret_hash, &password) {
+            true
+        } else {
+            let (hash, pass) = (device.secret_hash.clone(), password.clone());
+            let ok = crate::secrets::verify_password_async(pass, hash).await;
+            if ok {
+                verified.remember(&device_id, &device.secret_hash, &password);
+            }
+            ok
+        };
         if ok {
             tracing::info!(device_id, "device connected");
             AuthResult::Allow(false, None)

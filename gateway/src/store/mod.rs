@@ -78,6 +78,10 @@ struct Shared {
     data_dir: PathBuf,
     /// Idle read connections. A std Mutex: held only to push/pop, never across `.await`.
     readers: Mutex<Vec<Connection>>,
+    /// Async reads running at once. Unbounded, 600 devices connecting together (each looked
+    /// up on the blocking pool) opened 918 SQLite connections and 44 MiB of page caches
+    /// (heaptrack, docs/benchmarks.md); now they queue as futures.
+    reading: tokio::sync::Semaphore,
 }
 
 /// The cloneable front of the store (rumqttc `AsyncClient` / mini-redis handle style).
@@ -96,6 +100,7 @@ impl StoreHandle {
                 writer,
                 data_dir: data_dir.to_path_buf(),
                 readers: Mutex::new(Vec::new()),
+                reading: tokio::sync::Semaphore::new(READ_POOL),
             }),
         })
     }
@@ -124,6 +129,12 @@ impl StoreHandle {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
+        let _permit = self
+            .shared
+            .reading
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.read_blocking(f))
             .await

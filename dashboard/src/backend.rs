@@ -2,7 +2,9 @@
 //! call them through `tokio::task::spawn_blocking`.
 
 use chrono::{DateTime, Utc};
-use vigil_domain::views::{PatientSummary, ReadingPoint, RejectedMessage};
+use vigil_domain::views::{
+    PatientSummary, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
+};
 use vigil_domain::{Alert, AlertState, Metric};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,16 @@ pub trait Backend: Send + Sync + 'static {
         to: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ReadingPoint>>;
+    /// Minute or hour rollups of a patient's metric whose bucket starts in `[from, to]`.
+    fn reading_buckets(
+        &self,
+        patient_id: &str,
+        metric: Metric,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReadingBucket>>;
     fn alerts(&self, state: Option<AlertState>, limit: usize) -> Result<Vec<Alert>>;
     fn alert_action(
         &self,

@@ -5,6 +5,87 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// The width of the points a history query returns (issue #4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    /// Every stored reading.
+    Raw,
+    /// One bucket per minute: count, average, minimum, maximum.
+    Minute,
+    /// One bucket per hour.
+    Hour,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Raw => "raw",
+            Resolution::Minute => "minute",
+            Resolution::Hour => "hour",
+        }
+    }
+
+    /// Bucket width in milliseconds; `None` for raw readings.
+    pub fn millis(self) -> Option<i64> {
+        match self {
+            Resolution::Raw => None,
+            Resolution::Minute => Some(60_000),
+            Resolution::Hour => Some(3_600_000),
+        }
+    }
+
+    /// `raw`, `minute` or `hour`; `auto` is `None`: pick by the span.
+    pub fn parse(s: &str) -> Result<Option<Resolution>, UnknownResolution> {
+        match s {
+            "auto" => Ok(None),
+            "raw" => Ok(Some(Resolution::Raw)),
+            "minute" => Ok(Some(Resolution::Minute)),
+            "hour" => Ok(Some(Resolution::Hour)),
+            _ => Err(UnknownResolution),
+        }
+    }
+
+    /// What a chart of this span needs: every reading up to a day (a wearable every 5 s is
+    /// 17 280 points, still drawable), minutes up to three days (at most 4 320 buckets), hours
+    /// beyond (a 30-day chart is 720 buckets per metric, a year 8 760). An hour of slack, so
+    /// that a client asking for "now − 24 h" a moment before the server's "now" gets a day.
+    pub fn auto(span: chrono::Duration) -> Resolution {
+        let slack = chrono::Duration::hours(1);
+        if span <= chrono::Duration::hours(24) + slack {
+            Resolution::Raw
+        } else if span <= chrono::Duration::days(3) + slack {
+            Resolution::Minute
+        } else {
+            Resolution::Hour
+        }
+    }
+}
+
+/// A resolution name other than `auto`, `raw`, `minute` or `hour`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownResolution;
+
+impl std::fmt::Display for UnknownResolution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("resolution must be auto, raw, minute or hour")
+    }
+}
+
+impl std::error::Error for UnknownResolution {}
+
+/// Readings of one metric of one patient aggregated over a minute or an hour.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadingBucket {
+    /// Start of the bucket (UTC).
+    pub start: DateTime<Utc>,
+    pub count: i64,
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+    pub unit: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LatestValue {
     pub ts: DateTime<Utc>,
@@ -57,4 +138,32 @@ pub enum LiveEvent {
     Alert {
         alert: crate::Alert,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn auto_resolution_follows_the_span() {
+        assert_eq!(Resolution::auto(Duration::hours(24)), Resolution::Raw);
+        // A client's "now − 24 h" is a little more than a day by the time it arrives.
+        assert_eq!(
+            Resolution::auto(Duration::hours(24) + Duration::seconds(3)),
+            Resolution::Raw
+        );
+        assert_eq!(Resolution::auto(Duration::hours(48)), Resolution::Minute);
+        assert_eq!(Resolution::auto(Duration::days(7)), Resolution::Hour);
+        assert_eq!(Resolution::auto(Duration::days(30)), Resolution::Hour);
+    }
+
+    #[test]
+    fn resolution_names() {
+        assert_eq!(Resolution::parse("auto"), Ok(None));
+        assert_eq!(Resolution::parse("hour"), Ok(Some(Resolution::Hour)));
+        assert_eq!(Resolution::parse("weekly"), Err(UnknownResolution));
+        assert_eq!(Resolution::Minute.millis(), Some(60_000));
+        assert_eq!(Resolution::Raw.millis(), None);
+    }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use vigil_alerting::lifecycle::Action;
 use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
 use vigil_dashboard::{AlertAction, Backend, BackendError};
-use vigil_domain::views::{PatientSummary, ReadingPoint, RejectedMessage};
+use vigil_domain::views::{
+    PatientSummary, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
+};
 use vigil_domain::{Alert, AlertState, Metric};
 
 pub struct StoreBackend {
@@ -58,6 +60,28 @@ impl Backend for StoreBackend {
                 c,
                 patient_id,
                 metric,
+                from.timestamp_millis(),
+                to.timestamp_millis(),
+                limit,
+            )
+        })?)
+    }
+
+    fn reading_buckets(
+        &self,
+        patient_id: &str,
+        metric: Metric,
+        resolution: Resolution,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> R<Vec<ReadingBucket>> {
+        Ok(self.store.read_blocking(|c| {
+            crate::store::rollups::buckets(
+                c,
+                patient_id,
+                metric,
+                resolution,
                 from.timestamp_millis(),
                 to.timestamp_millis(),
                 limit,

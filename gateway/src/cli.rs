@@ -43,6 +43,15 @@ pub enum Command {
     /// Configuration for an external Mosquitto broker.
     #[command(subcommand)]
     Mosquitto(MosquittoCmd),
+    /// Copy the database to FILE while the gateway runs (a consistent snapshot; see
+    /// docs/storage.md for restoring).
+    Backup {
+        /// The copy to write (replaced if it exists; written beside it first, then renamed).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Args, Clone)]

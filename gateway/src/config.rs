@@ -18,6 +18,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub mqtt: MqttConfig,
     pub ingest: IngestConfig,
+    pub storage: StorageConfig,
     pub email: EmailConfig,
     pub log: LogConfig,
 }
@@ -45,6 +46,27 @@ impl Default for IngestConfig {
             max_future_skew_minutes: 5,
             late_after_minutes: 60,
             rejected_keep: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Days raw readings (and minute rollups) are kept; 0 keeps them forever.
+    pub raw_retention_days: u32,
+    /// Days hour rollups are kept; 0 keeps them forever.
+    pub rollup_retention_days: u32,
+    /// Minutes between retention passes.
+    pub prune_interval_minutes: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            raw_retention_days: 30,
+            rollup_retention_days: 730,
+            prune_interval_minutes: 60,
         }
     }
 }
@@ -109,6 +131,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             mqtt: MqttConfig::default(),
             ingest: IngestConfig::default(),
+            storage: StorageConfig::default(),
             email: EmailConfig::default(),
             log: LogConfig::default(),
         }
@@ -280,6 +303,21 @@ impl Config {
         }
         if self.http.session_ttl_hours == 0 {
             return Err("key http.session_ttl_hours: must be at least 1".into());
+        }
+        let st = &self.storage;
+        // Hour rollups are what long charts read once raw data is gone: keeping them for less
+        // time than the raw data would leave holes in 30-day charts.
+        if st.raw_retention_days > 0
+            && st.rollup_retention_days > 0
+            && st.rollup_retention_days < st.raw_retention_days
+        {
+            return Err(
+                "key storage.rollup_retention_days: must not be shorter than raw_retention_days"
+                    .into(),
+            );
+        }
+        if st.prune_interval_minutes == 0 {
+            return Err("key storage.prune_interval_minutes: must be at least 1".into());
         }
         Ok(())
     }

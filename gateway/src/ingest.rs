@@ -11,6 +11,7 @@
 use crate::decode::{self, Decoded, Reject};
 use crate::metrics::Metrics;
 use crate::store::alerts::{self, NotifySettings, Raised};
+use crate::store::rollups::Rollups;
 use crate::store::{readings, registry, StoreError, StoreHandle};
 use crate::validate::{self, DeviceInfo};
 use bytes::Bytes;
@@ -276,6 +277,7 @@ fn apply_batch(
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut rejected_any = false;
     let mut inserter = readings::ReadingInserter::new(conn)?;
+    let mut rollups = Rollups::default();
     for p in prepared {
         let received_ms = p.msg.received.timestamp_millis();
         let mut c = Committed::default();
@@ -297,6 +299,10 @@ fn apply_batch(
                         &mut c,
                     )?
                     .map_err(|r| (Some(info.id.clone()), r));
+                    for fresh in &c.fresh {
+                        let ts = fresh.ts.timestamp_millis();
+                        rollups.add(info.patient_num, fresh.metric, ts, fresh.value);
+                    }
                     // Look up before inserting: a busy device costs no `String` copy per message.
                     if !seen.contains_key(&info.id) {
                         seen.insert(info.id.clone(), Seen::default());
@@ -331,6 +337,7 @@ fn apply_batch(
         }
         out.push(c);
     }
+    rollups.flush(conn)?;
     for (id, s) in seen {
         registry::set_device_status(conn, &id, s.online, s.at)?;
         if s.clock_skew {

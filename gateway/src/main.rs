@@ -10,6 +10,7 @@ mod demo;
 mod ingest;
 mod metrics;
 mod mqtt;
+mod retention;
 mod secrets;
 mod senml;
 mod server;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Command::Token(c) => admin::token(c),
         Command::User(c) => admin::user(c),
         Command::Mosquitto(c) => admin::mosquitto(c),
+        Command::Backup { out, admin } => admin::backup(&out, &admin),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,6 +36,9 @@ pub struct Metrics {
     /// Messages received from an external broker waiting for room in the batcher's channel.
     pub intake_overflow: AtomicU64,
     pub intake_overflow_peak: AtomicU64,
+    /// Raw readings and rollup buckets deleted by retention.
+    pub pruned_readings: AtomicU64,
+    pub pruned_rollups: AtomicU64,
 }
 
 impl Metrics {
@@ -107,6 +110,16 @@ impl Metrics {
             "vigil_mqtt_auth_failures_total",
             "Refused MQTT connections.",
             self.auth_failures.load(Relaxed),
+        );
+        counter(
+            "vigil_retention_readings_deleted_total",
+            "Raw readings deleted by retention (storage.raw_retention_days).",
+            self.pruned_readings.load(Relaxed),
+        );
+        counter(
+            "vigil_retention_rollups_deleted_total",
+            "Rollup buckets deleted by retention.",
+            self.pruned_rollups.load(Relaxed),
         );
         counter(
             "vigil_emails_queued_total",

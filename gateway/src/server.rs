@@ -104,6 +104,14 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
 
+    // Retention.
+    tasks.spawn(crate::retention::run(
+        store.clone(),
+        cfg.storage.clone(),
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
+
     // Dashboard.
     let listener = tokio::net::TcpListener::bind(cfg.http.addr)
         .await

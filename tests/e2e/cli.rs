@@ -131,6 +131,7 @@ fn help_explains_every_subcommand() {
         vec!["device", "add", "--help"],
         vec!["token", "create", "--help"],
         vec!["user", "add", "--help"],
+        vec!["backup", "--help"],
     ] {
         let out = Command::new(vigil_bin()).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

@@ -10,3 +10,4 @@ mod crash;
 mod external;
 mod mosquitto_acl;
 mod slice;
+mod storage;

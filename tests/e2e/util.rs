@@ -111,6 +111,9 @@ impl Vigil {
             .arg("--mqtt-addr")
             .arg(format!("127.0.0.1:{}", self.mqtt))
             .env("RUST_LOG", "info")
+            // Tests replay readings from fixed past dates; retention is tested on its own
+            // (storage.rs) and would otherwise delete them mid-test.
+            .env("VIGIL_STORAGE_RAW_RETENTION_DAYS", "0")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)

@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use vigil_domain::views::Resolution;
 use vigil_domain::Metric;
 
 /// Default and largest `limit` for readings: a day of one reading a second fits the default.
@@ -31,6 +32,8 @@ struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
     limit: Option<usize>,
+    /// `auto` (default), `raw`, `minute` or `hour` (issue #4).
+    resolution: Option<String>,
 }
 
 fn time_param(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -60,21 +63,38 @@ async fn readings(
         return Err(ApiError::BadRequest("from is after to".into()));
     }
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let resolution = Resolution::parse(q.resolution.as_deref().unwrap_or("auto"))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        .unwrap_or_else(|| Resolution::auto(to - from));
     let pid = id.clone();
-    let rows = state
-        .call(move |b| {
-            if !b.patient_exists(&pid)? {
-                return Err(crate::BackendError::NotFound("patient".into()));
-            }
-            b.readings(&pid, metric, from, to, limit)
-        })
-        .await?;
-    Ok(Json(json!({
+    let mut body = json!({
         "patient_id": id,
         "metric": metric.as_str(),
         "unit": metric.unit(),
         "from": from,
         "to": to,
-        "readings": rows,
-    })))
+        "resolution": resolution.as_str(),
+    });
+    if resolution == Resolution::Raw {
+        let rows = state
+            .call(move |b| {
+                if !b.patient_exists(&pid)? {
+                    return Err(crate::BackendError::NotFound("patient".into()));
+                }
+                b.readings(&pid, metric, from, to, limit)
+            })
+            .await?;
+        body["readings"] = json!(rows);
+    } else {
+        let rows = state
+            .call(move |b| {
+                if !b.patient_exists(&pid)? {
+                    return Err(crate::BackendError::NotFound("patient".into()));
+                }
+                b.reading_buckets(&pid, metric, resolution, from, to, limit)
+            })
+            .await?;
+        body["buckets"] = json!(rows);
+    }
+    Ok(Json(body))
 }

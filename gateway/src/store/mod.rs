@@ -14,6 +14,7 @@
 pub mod alerts;
 pub mod readings;
 pub mod registry;
+pub mod rollups;
 pub mod schema;
 mod writer;
 

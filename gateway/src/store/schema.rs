@@ -153,8 +153,35 @@ CREATE TABLE api_tokens (
 );
 "#;
 
+/// Rollups (issue #4): per patient, metric and bucket, the count, sum, minimum and maximum of
+/// the readings stored, so a 30-day chart reads hundreds of rows, not millions. `res` is the
+/// bucket width in milliseconds (60 000 or 3 600 000) and `bucket` its start (epoch ms, UTC).
+/// Maintained in the same transaction as the readings (only readings that were new count), so
+/// rollups and raw data never disagree, even across a crash. Existing readings are rolled up
+/// once here.
+const V2: &str = r#"
+CREATE TABLE rollups (
+    patient  INTEGER NOT NULL,
+    metric   INTEGER NOT NULL,
+    res      INTEGER NOT NULL,
+    bucket   INTEGER NOT NULL,
+    n        INTEGER NOT NULL,
+    sum      REAL NOT NULL,
+    min      REAL NOT NULL,
+    max      REAL NOT NULL,
+    PRIMARY KEY (patient, metric, res, bucket)
+) WITHOUT ROWID;
+INSERT INTO rollups (patient, metric, res, bucket, n, sum, min, max)
+    SELECT patient, metric, 60000, ts - (ts % 60000), count(*), sum(value), min(value), max(value)
+    FROM readings GROUP BY patient, metric, ts - (ts % 60000);
+INSERT INTO rollups (patient, metric, res, bucket, n, sum, min, max)
+    SELECT patient, metric, 3600000, ts - (ts % 3600000), count(*), sum(value), min(value),
+           max(value)
+    FROM readings GROUP BY patient, metric, ts - (ts % 3600000);
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -12,6 +12,8 @@ command -v mosquitto_pub >/dev/null 2>&1 || need_pkgs+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 # The dashboard test drives Debian's Chromium through chromedriver.
 command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium chromium-driver)
+# The InfluxDB sink test writes to Debian's VictoriaMetrics (it speaks the InfluxDB v2 write API).
+command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "==> installing ${need_pkgs[*]}"
   SUDO=""

@@ -19,6 +19,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub ingest: IngestConfig,
     pub storage: StorageConfig,
+    pub influxdb: InfluxConfig,
     pub email: EmailConfig,
     pub log: LogConfig,
 }
@@ -47,6 +48,75 @@ impl Default for IngestConfig {
             late_after_minutes: 60,
             rejected_keep: 10_000,
         }
+    }
+}
+
+/// The InfluxDB sink (issue #4, docs/influxdb.md); off while `url` is empty.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InfluxConfig {
+    /// `http://host:8086` or `https://…`; empty: no forwarding.
+    pub url: String,
+    pub org: String,
+    pub bucket: String,
+    /// API token. Prefer `VIGIL_INFLUXDB_TOKEN` or `token_file`; never logged.
+    pub token: String,
+    /// A file whose first line is the token; wins over `token`.
+    pub token_file: String,
+    /// CA certificate (PEM) for an `https://` server with a private CA; empty: system roots.
+    pub ca_file: String,
+    /// Most points in one write request.
+    pub batch_size: u32,
+    /// How often the forwarder looks for new points when it is idle, in milliseconds.
+    pub flush_interval_ms: u32,
+    /// Timeout of one write request, in seconds.
+    pub timeout_seconds: u32,
+}
+
+// Hand-written so that the token can never reach a log line through `{:?}`.
+impl std::fmt::Debug for InfluxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InfluxConfig")
+            .field("url", &self.url)
+            .field("org", &self.org)
+            .field("bucket", &self.bucket)
+            .field("token", &if self.token.is_empty() { "" } else { "***" })
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for InfluxConfig {
+    fn default() -> Self {
+        InfluxConfig {
+            url: String::new(),
+            org: String::new(),
+            bucket: String::new(),
+            token: String::new(),
+            token_file: String::new(),
+            ca_file: String::new(),
+            batch_size: 5000,
+            flush_interval_ms: 1000,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+impl InfluxConfig {
+    pub fn enabled(&self) -> bool {
+        !self.url.is_empty()
+    }
+
+    pub fn token(&self) -> Result<String, ConfigError> {
+        if self.token_file.is_empty() {
+            return Ok(self.token.clone());
+        }
+        let text =
+            std::fs::read_to_string(&self.token_file).map_err(|source| ConfigError::Read {
+                path: self.token_file.clone(),
+                source,
+            })?;
+        Ok(text.lines().next().unwrap_or("").to_string())
     }
 }
 
@@ -132,6 +202,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             ingest: IngestConfig::default(),
             storage: StorageConfig::default(),
+            influxdb: InfluxConfig::default(),
             email: EmailConfig::default(),
             log: LogConfig::default(),
         }
@@ -315,6 +386,21 @@ impl Config {
                 "key storage.rollup_retention_days: must not be shorter than raw_retention_days"
                     .into(),
             );
+        }
+        let ix = &self.influxdb;
+        if ix.enabled() {
+            if !(ix.url.starts_with("http://") || ix.url.starts_with("https://")) {
+                return Err("key influxdb.url: expected http://host:port or https://…".into());
+            }
+            if ix.bucket.is_empty() {
+                return Err("key influxdb.bucket: required when influxdb.url is set".into());
+            }
+            if ix.batch_size == 0 || ix.timeout_seconds == 0 || ix.flush_interval_ms == 0 {
+                return Err(
+                    "keys influxdb.batch_size, timeout_seconds, flush_interval_ms: must be positive"
+                        .into(),
+                );
+            }
         }
         if st.prune_interval_minutes == 0 {
             return Err("key storage.prune_interval_minutes: must be at least 1".into());

@@ -12,7 +12,7 @@ use crate::decode::{self, Decoded, Reject};
 use crate::metrics::Metrics;
 use crate::store::alerts::{self, NotifySettings, Raised};
 use crate::store::rollups::Rollups;
-use crate::store::{readings, registry, StoreError, StoreHandle};
+use crate::store::{forward, readings, registry, StoreError, StoreHandle};
 use crate::validate::{self, DeviceInfo};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -103,6 +103,8 @@ pub struct Ingest {
     pub timing: validate::Timing,
     /// Rejected messages kept for inspection; older ones are dropped.
     pub rejected_keep: i64,
+    /// Queue new readings for the InfluxDB sink (`[influxdb] url` set).
+    pub forward: bool,
     /// Live updates for dashboards; lagging receivers lose old updates, never block us.
     pub live: broadcast::Sender<LiveEvent>,
     /// Wakes the outbox when e-mails were queued.
@@ -178,6 +180,7 @@ impl Ingest {
             devices: self.devices.clone(),
             timing: self.timing,
             rejected_keep: self.rejected_keep,
+            forward: self.forward,
         };
         let result = self
             .store
@@ -256,6 +259,7 @@ struct Ctx {
     devices: Arc<DeviceCache>,
     timing: validate::Timing,
     rejected_keep: i64,
+    forward: bool,
 }
 
 /// Per device in a batch: last seen, reported status, and whether its clock looked wrong.
@@ -338,6 +342,11 @@ fn apply_batch(
         out.push(c);
     }
     rollups.flush(conn)?;
+    if ctx.forward {
+        // One queue row per write job, committed with the readings (store-and-forward).
+        let fresh: Vec<&Reading> = out.iter().flat_map(|c| c.fresh.iter()).collect();
+        forward::enqueue_refs(conn, &fresh, crate::store::now_ms())?;
+    }
     for (id, s) in seen {
         registry::set_device_status(conn, &id, s.online, s.at)?;
         if s.clock_skew {

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod decode;
 mod demo;
+mod forwarder;
 mod ingest;
 mod metrics;
 mod mqtt;

@@ -39,6 +39,15 @@ pub struct Metrics {
     /// Raw readings and rollup buckets deleted by retention.
     pub pruned_readings: AtomicU64,
     pub pruned_rollups: AtomicU64,
+    /// InfluxDB sink (issue #4): whether it is configured, whether the last write succeeded,
+    /// points forwarded and quarantined, failed requests, points waiting, age of the oldest.
+    pub forward_enabled: AtomicBool,
+    pub forward_up: AtomicBool,
+    pub forwarded_points: AtomicU64,
+    pub quarantined_points: AtomicU64,
+    pub forward_errors: AtomicU64,
+    pub forward_backlog: AtomicU64,
+    pub forward_lag_ms: AtomicU64,
 }
 
 impl Metrics {
@@ -162,6 +171,14 @@ impl Metrics {
         }
         let _ = writeln!(s, "# HELP vigil_mqtt_intake_overflow Received messages waiting for the batcher.\n# TYPE vigil_mqtt_intake_overflow gauge\nvigil_mqtt_intake_overflow {}", self.intake_overflow.load(Relaxed));
         let _ = writeln!(s, "# HELP vigil_mqtt_intake_overflow_peak Highest intake overflow since start.\n# TYPE vigil_mqtt_intake_overflow_peak gauge\nvigil_mqtt_intake_overflow_peak {}", self.intake_overflow_peak.load(Relaxed));
+        if self.forward_enabled.load(Relaxed) {
+            let _ = writeln!(s, "# HELP vigil_influxdb_forwarded_points_total Points InfluxDB accepted.\n# TYPE vigil_influxdb_forwarded_points_total counter\nvigil_influxdb_forwarded_points_total {}", self.forwarded_points.load(Relaxed));
+            let _ = writeln!(s, "# HELP vigil_influxdb_quarantined_points_total Points InfluxDB refused for good (4xx), kept in forward_quarantine.\n# TYPE vigil_influxdb_quarantined_points_total counter\nvigil_influxdb_quarantined_points_total {}", self.quarantined_points.load(Relaxed));
+            let _ = writeln!(s, "# HELP vigil_influxdb_write_errors_total Failed write requests (retried).\n# TYPE vigil_influxdb_write_errors_total counter\nvigil_influxdb_write_errors_total {}", self.forward_errors.load(Relaxed));
+            let _ = writeln!(s, "# HELP vigil_influxdb_backlog_points Points stored locally and not yet forwarded.\n# TYPE vigil_influxdb_backlog_points gauge\nvigil_influxdb_backlog_points {}", self.forward_backlog.load(Relaxed));
+            let _ = writeln!(s, "# HELP vigil_influxdb_lag_seconds Age of the oldest point not yet forwarded.\n# TYPE vigil_influxdb_lag_seconds gauge\nvigil_influxdb_lag_seconds {:.3}", self.forward_lag_ms.load(Relaxed) as f64 / 1000.0);
+            let _ = writeln!(s, "# HELP vigil_influxdb_up Whether the last write to InfluxDB succeeded.\n# TYPE vigil_influxdb_up gauge\nvigil_influxdb_up {}", u8::from(self.forward_up.load(Relaxed)));
+        }
         let _ = writeln!(s, "# HELP vigil_mqtt_up Whether the MQTT side is up.\n# TYPE vigil_mqtt_up gauge\nvigil_mqtt_up {}", u8::from(self.mqtt_up.load(Relaxed)));
         s
     }

@@ -54,6 +54,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             late_after: chrono::Duration::minutes(cfg.ingest.late_after_minutes.into()),
         },
         rejected_keep: cfg.ingest.rejected_keep.into(),
+        forward: cfg.influxdb.enabled(),
         live: live.clone(),
         outbox_wake: outbox_wake.clone(),
     };
@@ -103,6 +104,20 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         outbox_wake,
         stop_rx.clone(),
     ));
+
+    // InfluxDB sink: the client is built before anything starts, so a bad setting stops
+    // start-up with a clear error instead of failing later.
+    if cfg.influxdb.enabled() {
+        let client = crate::forwarder::client(&cfg.influxdb)?;
+        tasks.spawn(crate::forwarder::run(
+            store.clone(),
+            cfg.influxdb.clone(),
+            client,
+            metrics.clone(),
+            stop_rx.clone(),
+        ));
+        tracing::info!(url = %cfg.influxdb.url, bucket = %cfg.influxdb.bucket, "forwarding readings to InfluxDB");
+    }
 
     // Retention.
     tasks.spawn(crate::retention::run(

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod crash;
 mod external;
+mod influx;
 mod mosquitto_acl;
 mod slice;
 mod storage;

@@ -12,6 +12,7 @@
 //! them; SQLite's WAL and a busy timeout let both work on the same file at once.
 
 pub mod alerts;
+pub mod forward;
 pub mod readings;
 pub mod registry;
 pub mod rollups;

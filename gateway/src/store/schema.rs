@@ -180,8 +180,31 @@ INSERT INTO rollups (patient, metric, res, bucket, n, sum, min, max)
     FROM readings GROUP BY patient, metric, ts - (ts % 3600000);
 "#;
 
+/// Store-and-forward to InfluxDB (issue #4). A write job that stores new readings appends one
+/// row of InfluxDB line protocol for them, in the same transaction, when the sink is
+/// configured; the forwarder sends rows in `id` order and deletes them only after the server
+/// answered 2xx, so the smallest `id` left is the durable watermark. Rows the server refuses
+/// with a 4xx move to `forward_quarantine` with its answer, so they never block the rest.
+const V3: &str = r#"
+CREATE TABLE forward_queue (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    lines       TEXT NOT NULL,
+    points      INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE forward_quarantine (
+    id          INTEGER PRIMARY KEY,
+    lines       TEXT NOT NULL,
+    points      INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    status      INTEGER NOT NULL,
+    reason      TEXT NOT NULL,
+    quarantined_at INTEGER NOT NULL
+);
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

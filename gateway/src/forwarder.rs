@@ -1,0 +1,198 @@
+//! The InfluxDB sink (issue #4): ships the store-and-forward queue (`store::forward`) to
+//! InfluxDB's v2 write API with the `influxdb2` crate, gzip-compressed, millisecond precision.
+//!
+//! - Oldest rows first, up to `influxdb.batch_size` points per request; the rows are deleted
+//!   (the watermark moves) only after the server answered 2xx, in a write job, so a crash or a
+//!   restart resends at most the request in flight — harmless, InfluxDB overwrites a point with
+//!   the same series and time.
+//! - Network errors, timeouts, 5xx, 401/403/404 (a token or bucket problem the operator fixes),
+//!   408, 413 and 429: nothing is dropped; retry with exponential backoff (200 ms … 30 s).
+//! - Any other 4xx: the server refuses these points for good; they move to
+//!   `forward_quarantine` with the server's answer, so they never block the rest.
+//! - When a request succeeds the next one starts at once, so a backlog drains as fast as the
+//!   server takes it; ingestion meanwhile keeps committing (the forwarder only reads and
+//!   deletes small batches).
+
+use crate::config::InfluxConfig;
+use crate::metrics::Metrics;
+use crate::store::{forward, now_ms, StoreHandle};
+use anyhow::Context as _;
+use influxdb2::api::write::TimestampPrecision;
+use influxdb2::models::WriteDataPoint;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A chunk of pre-encoded line protocol, handed to `influxdb2` as one "point".
+struct Lines(String);
+
+impl WriteDataPoint for Lines {
+    fn write_data_point_to<W: std::io::Write>(&self, mut w: W) -> std::io::Result<()> {
+        w.write_all(self.0.as_bytes())
+    }
+}
+
+/// Builds the client: gzip, the configured timeout, and the private CA when given.
+pub fn client(cfg: &InfluxConfig) -> anyhow::Result<influxdb2::Client> {
+    let mut http = reqwest::ClientBuilder::new()
+        .timeout(Duration::from_secs(u64::from(cfg.timeout_seconds)))
+        .connect_timeout(Duration::from_secs(5));
+    if !cfg.ca_file.is_empty() {
+        let pem = std::fs::read(&cfg.ca_file)
+            .with_context(|| format!("influxdb.ca_file: cannot read {}", cfg.ca_file))?;
+        let ca = reqwest::Certificate::from_pem(&pem).context("influxdb.ca_file: not a PEM")?;
+        http = http.add_root_certificate(ca);
+    }
+    let token = cfg.token()?;
+    reqwest::Url::parse(&cfg.url).context("influxdb.url is not a URL")?;
+    influxdb2::ClientBuilder::with_builder(http, &cfg.url, &cfg.org, token)
+        .gzip(true)
+        .build()
+        .context("cannot build the InfluxDB client")
+}
+
+/// What to do after a failed request.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// Keep the points and try again later.
+    Retry,
+    /// The server will never take these points.
+    Quarantine(u16),
+}
+
+fn classify(err: &influxdb2::RequestError) -> Failure {
+    match err {
+        influxdb2::RequestError::Http { status, .. } => {
+            let code = status.as_u16();
+            let operator_fixable = matches!(code, 401 | 403 | 404 | 408 | 413 | 429);
+            if status.is_client_error() && !operator_fixable {
+                Failure::Quarantine(code)
+            } else {
+                Failure::Retry
+            }
+        }
+        _ => Failure::Retry,
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(8)).min(30_000))
+}
+
+/// Refreshes the backlog gauges from the queue.
+async fn observe_backlog(store: &StoreHandle, metrics: &Metrics) {
+    if let Ok((points, oldest)) = store.read(forward::backlog).await {
+        metrics.forward_backlog.store(points.max(0) as u64, Relaxed);
+        let lag = oldest.map_or(0, |t| (now_ms() - t).max(0));
+        metrics.forward_lag_ms.store(lag as u64, Relaxed);
+    }
+}
+
+pub async fn run(
+    store: StoreHandle,
+    cfg: InfluxConfig,
+    client: influxdb2::Client,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let idle = Duration::from_millis(u64::from(cfg.flush_interval_ms));
+    let mut wait = Duration::ZERO;
+    let mut attempt = 0u32;
+    metrics.forward_enabled.store(true, Relaxed);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        observe_backlog(&store, &metrics).await;
+        let max = i64::from(cfg.batch_size);
+        let chunk = match store.read(move |c| forward::next_chunk(c, max)).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                wait = idle;
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the forward queue");
+                wait = idle;
+                continue;
+            }
+        };
+        let body = futures::stream::iter(vec![Lines(chunk.lines.clone())]);
+        let sent = client
+            .write_with_precision(&cfg.bucket, body, TimestampPrecision::Milliseconds)
+            .await;
+        let last = chunk.last_id;
+        match sent {
+            Ok(()) => {
+                if let Err(err) = store.write(move |c| forward::forwarded(c, last)).await {
+                    // Sent but not marked: it is sent again later, which InfluxDB absorbs.
+                    tracing::warn!(error = %err, "cannot advance the forward watermark");
+                }
+                metrics
+                    .forwarded_points
+                    .fetch_add(chunk.points as u64, Relaxed);
+                metrics.forward_up.store(true, Relaxed);
+                if attempt > 0 {
+                    tracing::info!("InfluxDB reachable again; draining the backlog");
+                }
+                attempt = 0;
+                wait = Duration::ZERO;
+            }
+            Err(err) => match classify(&err) {
+                Failure::Quarantine(status) => {
+                    let reason: String = err.to_string().chars().take(500).collect();
+                    tracing::warn!(status, points = chunk.points, reason = %reason, "InfluxDB refused points; quarantined");
+                    let now = now_ms();
+                    let c = chunk.clone();
+                    if let Err(e) = store
+                        .write(move |conn| forward::quarantine(conn, &c, status, &reason, now))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "cannot quarantine points");
+                    }
+                    metrics
+                        .quarantined_points
+                        .fetch_add(chunk.points as u64, Relaxed);
+                    wait = Duration::ZERO;
+                }
+                Failure::Retry => {
+                    metrics.forward_up.store(false, Relaxed);
+                    metrics.forward_errors.fetch_add(1, Relaxed);
+                    wait = backoff(attempt);
+                    attempt += 1;
+                    tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, backlog = chunk.points, "cannot write to InfluxDB; keeping the points");
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(code: u16) -> influxdb2::RequestError {
+        influxdb2::RequestError::Http {
+            status: reqwest::StatusCode::from_u16(code).unwrap(),
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_permanent_client_errors_quarantine() {
+        assert_eq!(classify(&http(400)), Failure::Quarantine(400));
+        assert_eq!(classify(&http(422)), Failure::Quarantine(422));
+        for code in [401, 403, 404, 408, 413, 429, 500, 503] {
+            assert_eq!(classify(&http(code)), Failure::Retry, "{code}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(0), Duration::from_millis(200));
+        assert_eq!(backoff(3), Duration::from_millis(1600));
+        assert_eq!(backoff(30), Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,194 @@
+//! Issue #4, InfluxDB sink: every stored reading reaches a real server speaking the InfluxDB v2
+//! write API — Debian's VictoriaMetrics — even when the server is down for a while. VictoriaMetrics
+//! answers 204 to anything, so the test reads every point back and compares values.
+
+use crate::util::{free_port, register, require_tool, Device, Vigil};
+use chrono::Utc;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// VictoriaMetrics on a free loopback port with its own data directory; killed on drop.
+struct Victoria {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Victoria {
+    fn start() -> Victoria {
+        let mut v = Victoria {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        v.launch();
+        v
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("vm.log"))
+            .unwrap();
+        let child = Command::new("victoria-metrics")
+            .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
+            .arg(format!(
+                "-storageDataPath={}",
+                self.dir.path().join("data").display()
+            ))
+            // Readings carry their own (recent) times; keep everything.
+            .arg("-retentionPeriod=100y")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start victoria-metrics");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ureq::get(&format!("{}/health", self.url())).call().is_err() {
+            assert!(Instant::now() < deadline, "victoria-metrics did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A clean stop (SIGTERM): VictoriaMetrics flushes what it acknowledged. (Killed with
+    /// SIGKILL it loses the last second of acknowledged points — the server's durability, not
+    /// Vigil's, which is why this outage is a clean one.)
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while c.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every `vitals_value` point by timestamp (ms) → value.
+    fn values(&self) -> BTreeMap<i64, f64> {
+        let body = ureq::post(&format!("{}/api/v1/export", self.url()))
+            .send_form(&[("match[]", "vitals_value")])
+            .map(|r| r.into_string().unwrap_or_default())
+            .unwrap_or_default();
+        let mut out = BTreeMap::new();
+        for line in body.lines().filter(|l| !l.is_empty()) {
+            let series: Value = serde_json::from_str(line).unwrap();
+            let ts = series["timestamps"].as_array().unwrap();
+            let vs = series["values"].as_array().unwrap();
+            for (t, v) in ts.iter().zip(vs) {
+                out.insert(t.as_i64().unwrap(), v.as_f64().unwrap());
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Victoria {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn gauge(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(-1.0)
+}
+
+#[test]
+fn every_reading_reaches_influxdb_even_across_an_outage() {
+    if !require_tool("victoria-metrics") {
+        return;
+    }
+    let mut vm = Victoria::start();
+    let token = "influx-secret-token-7f3a";
+    let url = vm.url();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_INFLUXDB_URL", url.as_str()),
+            ("VIGIL_INFLUXDB_ORG", "health-dept"),
+            ("VIGIL_INFLUXDB_BUCKET", "vitals"),
+            ("VIGIL_INFLUXDB_TOKEN", token),
+            ("VIGIL_INFLUXDB_FLUSH_INTERVAL_MS", "200"),
+        ],
+    );
+    let f = register(&v, "pat-influx", "pulse_oximeter");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    let topic = format!("vigil/v1/{}/readings", f.device);
+    let t0 = Utc::now().timestamp_millis() - 600_000;
+    let mut expected = BTreeMap::new();
+    let mut publish = |dev: &mut Device, range: std::ops::Range<i64>| {
+        for i in range {
+            let (ts, value) = (t0 + i * 1000, 90.0 + (i % 10) as f64 + 0.5);
+            dev.publish(
+                &topic,
+                &format!(r#"{{"metric":"spo2","value":{value},"ts":{ts}}}"#),
+            );
+            expected.insert(ts, value);
+        }
+    };
+
+    publish(&mut dev, 0..50);
+    wait_for("the first 50 points", Duration::from_secs(30), || {
+        vm.values().len() == 50
+    });
+
+    // Outage: the server is gone; readings are still accepted and stored, and wait locally.
+    vm.stop();
+    publish(&mut dev, 50..150);
+    wait_for("a backlog of 100 points", Duration::from_secs(30), || {
+        let m = v.metrics();
+        gauge(&m, "vigil_influxdb_backlog_points") == 100.0 && gauge(&m, "vigil_influxdb_up") == 0.0
+    });
+    assert_eq!(
+        gauge(&v.metrics(), "vigil_readings_stored_total"),
+        150.0,
+        "ingestion continues during the outage"
+    );
+
+    // Recovery: the backlog drains and the server has every point with its value.
+    vm.launch();
+    wait_for("the backlog to drain", Duration::from_secs(60), || {
+        gauge(&v.metrics(), "vigil_influxdb_backlog_points") == 0.0
+    });
+    wait_for(
+        "all 150 points in the server",
+        Duration::from_secs(30),
+        || vm.values().len() == 150,
+    );
+    let expected_values: BTreeMap<i64, f64> = expected;
+    assert_eq!(vm.values(), expected_values);
+    let m = v.metrics();
+    assert_eq!(
+        gauge(&m, "vigil_influxdb_forwarded_points_total"),
+        150.0,
+        "{m}"
+    );
+    assert_eq!(gauge(&m, "vigil_influxdb_quarantined_points_total"), 0.0);
+    assert!(!v.log().contains(token), "the token must never be logged");
+}

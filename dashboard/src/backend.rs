@@ -66,4 +66,9 @@ pub trait Backend: Send + Sync + 'static {
     fn metrics_text(&self) -> String;
     /// Each dependency and whether it is usable, for `/readyz`.
     fn readiness(&self) -> Vec<(&'static str, bool)>;
+    /// Facts shown under `detail` in `/readyz` that do not make the gateway unready (e.g. the
+    /// InfluxDB backlog: ingestion goes on while InfluxDB is down).
+    fn readiness_detail(&self) -> Vec<(&'static str, serde_json::Value)> {
+        Vec::new()
+    }
 }

@@ -171,6 +171,21 @@ impl Backend for StoreBackend {
             ("outbox", outbox_ok),
         ]
     }
+
+    fn readiness_detail(&self) -> Vec<(&'static str, serde_json::Value)> {
+        let m = &self.metrics;
+        if !m.forward_enabled.load(Relaxed) {
+            return Vec::new();
+        }
+        vec![(
+            "influxdb",
+            serde_json::json!({
+                "up": m.forward_up.load(Relaxed),
+                "backlog_points": m.forward_backlog.load(Relaxed),
+                "lag_seconds": m.forward_lag_ms.load(Relaxed) as f64 / 1000.0,
+            }),
+        )]
+    }
 }
 
 /// An argon2id hash of a random string, used to equalise login timing for unknown users.

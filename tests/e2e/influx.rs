@@ -170,6 +170,18 @@ fn every_reading_reaches_influxdb_even_across_an_outage() {
         150.0,
         "ingestion continues during the outage"
     );
+    // Still ready (ingestion works); the backlog shows in the detail.
+    let ready: Value = ureq::get(&v.url("/readyz"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(
+        ready["detail"]["influxdb"]["backlog_points"], 100,
+        "{ready}"
+    );
+    assert_eq!(ready["detail"]["influxdb"]["up"], false, "{ready}");
 
     // Recovery: the backlog drains and the server has every point with its value.
     vm.launch();

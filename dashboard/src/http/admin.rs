@@ -22,7 +22,9 @@ pub fn api_router() -> Router<AppState> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let checks = state.call(|b| Ok(b.readiness())).await?;
+    let (checks, detail) = state
+        .call(|b| Ok((b.readiness(), b.readiness_detail())))
+        .await?;
     let ready = checks.iter().all(|(_, ok)| *ok);
     let body: serde_json::Map<String, Value> = checks
         .into_iter()
@@ -33,7 +35,15 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Ok((status, Json(json!({ "ready": ready, "checks": body }))))
+    let mut out = json!({ "ready": ready, "checks": body });
+    if !detail.is_empty() {
+        let detail: serde_json::Map<String, Value> = detail
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        out["detail"] = Value::Object(detail);
+    }
+    Ok((status, Json(out)))
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {

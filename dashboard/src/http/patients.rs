@@ -32,7 +32,7 @@ struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
     limit: Option<usize>,
-    /// `auto` (default), `raw`, `minute` or `hour` (issue #4).
+    /// `raw` (default), `auto`, `minute` or `hour` (issue #4).
     resolution: Option<String>,
 }
 
@@ -63,7 +63,9 @@ async fn readings(
         return Err(ApiError::BadRequest("from is after to".into()));
     }
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    let resolution = Resolution::parse(q.resolution.as_deref().unwrap_or("auto"))
+    // Raw unless asked: `readings` for any range is the v1 contract (issue #2) that scripts
+    // and the tests rely on; `auto` and rollups are the extension (issue #4).
+    let resolution = Resolution::parse(q.resolution.as_deref().unwrap_or("raw"))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?
         .unwrap_or_else(|| Resolution::auto(to - from));
     let pid = id.clone();

@@ -78,20 +78,40 @@ impl Victoria {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Every `vitals_value` point by timestamp (ms) → value.
-    fn values(&self) -> BTreeMap<i64, f64> {
+    /// Every `vitals_value` series: its labels and its points (time in ms → value).
+    fn series(&self) -> Vec<(Value, Vec<(i64, f64)>)> {
         let body = ureq::post(&format!("{}/api/v1/export", self.url()))
             .send_form(&[("match[]", "vitals_value")])
             .map(|r| r.into_string().unwrap_or_default())
             .unwrap_or_default();
+        body.lines()
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let s: Value = serde_json::from_str(line).unwrap();
+                let ts = s["timestamps"].as_array().unwrap().iter();
+                let vs = s["values"].as_array().unwrap().iter();
+                let points = ts
+                    .zip(vs)
+                    .map(|(t, v)| (t.as_i64().unwrap(), v.as_f64().unwrap()))
+                    .collect();
+                (s["metric"].clone(), points)
+            })
+            .collect()
+    }
+
+    /// Every `vitals_value` point: time (ms) → value.
+    fn values(&self) -> BTreeMap<i64, f64> {
+        self.series().into_iter().flat_map(|(_, p)| p).collect()
+    }
+
+    /// [`Victoria::values`], checking that every series carries the device's tags.
+    fn values_of(&self, device: &str, patient: &str) -> BTreeMap<i64, f64> {
         let mut out = BTreeMap::new();
-        for line in body.lines().filter(|l| !l.is_empty()) {
-            let series: Value = serde_json::from_str(line).unwrap();
-            let ts = series["timestamps"].as_array().unwrap();
-            let vs = series["values"].as_array().unwrap();
-            for (t, v) in ts.iter().zip(vs) {
-                out.insert(t.as_i64().unwrap(), v.as_f64().unwrap());
-            }
+        for (labels, points) in self.series() {
+            assert_eq!(labels["device_id"], device, "{labels}");
+            assert_eq!(labels["patient_id"], patient, "{labels}");
+            assert_eq!(labels["metric"], "spo2", "{labels}");
+            out.extend(points);
         }
         out
     }
@@ -127,7 +147,7 @@ fn every_reading_reaches_influxdb_even_across_an_outage() {
     let mut vm = Victoria::start();
     let token = "influx-secret-token-7f3a";
     let url = vm.url();
-    let v = Vigil::start_env(
+    let mut v = Vigil::start_env(
         &["run"],
         &[
             ("VIGIL_INFLUXDB_URL", url.as_str()),
@@ -183,6 +203,15 @@ fn every_reading_reaches_influxdb_even_across_an_outage() {
     );
     assert_eq!(ready["detail"]["influxdb"]["up"], false, "{ready}");
 
+    // The gateway crashes during the outage: the backlog is in its store and survives.
+    v.kill();
+    v.launch();
+    wait_for(
+        "the backlog after a restart",
+        Duration::from_secs(30),
+        || gauge(&v.metrics(), "vigil_influxdb_backlog_points") == 100.0,
+    );
+
     // Recovery: the backlog drains and the server has every point with its value.
     vm.launch();
     wait_for("the backlog to drain", Duration::from_secs(60), || {
@@ -194,13 +223,58 @@ fn every_reading_reaches_influxdb_even_across_an_outage() {
         || vm.values().len() == 150,
     );
     let expected_values: BTreeMap<i64, f64> = expected;
-    assert_eq!(vm.values(), expected_values);
+    assert_eq!(vm.values_of(&f.device, &f.patient), expected_values);
     let m = v.metrics();
+    // Counted since the restart: the backlog's 100.
     assert_eq!(
         gauge(&m, "vigil_influxdb_forwarded_points_total"),
-        150.0,
+        100.0,
         "{m}"
     );
     assert_eq!(gauge(&m, "vigil_influxdb_quarantined_points_total"), 0.0);
     assert!(!v.log().contains(token), "the token must never be logged");
+}
+
+#[test]
+fn a_hundred_thousand_readings_arrive_with_their_tags_values_and_times() {
+    if !require_tool("victoria-metrics") {
+        return;
+    }
+    let vm = Victoria::start();
+    let url = vm.url();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_INFLUXDB_URL", url.as_str()),
+            ("VIGIL_INFLUXDB_BUCKET", "vitals"),
+            ("VIGIL_INFLUXDB_FLUSH_INTERVAL_MS", "200"),
+        ],
+    );
+    let f = register(&v, "pat-100k", "pulse_oximeter");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    let topic = format!("vigil/v1/{}/readings", f.device);
+    // A hub flushing its buffer: 1 000 messages of 100 readings, one a second over ~28 hours.
+    let t0 = Utc::now().timestamp_millis() - 100_000_000;
+    let mut expected = BTreeMap::new();
+    for m in 0..1000i64 {
+        let items: Vec<String> = (0..100)
+            .map(|k| {
+                let i = m * 100 + k;
+                let (ts, value) = (t0 + i * 1000, 85.0 + (i % 150) as f64 / 10.0);
+                expected.insert(ts, value);
+                format!(r#"{{"metric":"spo2","value":{value},"ts":{ts}}}"#)
+            })
+            .collect();
+        dev.publish(&topic, &format!(r#"{{"readings":[{}]}}"#, items.join(",")));
+    }
+    wait_for("100 000 stored", Duration::from_secs(120), || {
+        gauge(&v.metrics(), "vigil_readings_stored_total") == 100_000.0
+    });
+    wait_for("100 000 forwarded", Duration::from_secs(120), || {
+        gauge(&v.metrics(), "vigil_influxdb_forwarded_points_total") == 100_000.0
+    });
+    wait_for("100 000 in the server", Duration::from_secs(60), || {
+        vm.values().len() == 100_000
+    });
+    assert_eq!(vm.values_of(&f.device, &f.patient), expected);
 }

@@ -69,6 +69,9 @@ pub async fn start(
         .name("vigil/tcp")
         .laddr(addr)
         .allow_anonymous(false)
+        // SO_REUSEADDR: restarting after a crash must not fail with "address in use" while
+        // devices' old connections linger in TIME_WAIT (found by the InfluxDB outage test).
+        .reuseaddr(Some(true))
         .max_packet_size(
             u32::try_from(ingest.limits.max_payload.saturating_mul(2) + PACKET_MARGIN)
                 .unwrap_or(u32::MAX),

@@ -71,6 +71,9 @@ pub struct InfluxConfig {
     pub flush_interval_ms: u32,
     /// Timeout of one write request, in seconds.
     pub timeout_seconds: u32,
+    /// Compress request bodies (the `influxdb2` crate uses gzip's best, slowest level): worth it
+    /// over a WAN, a CPU cost on a LAN (docs/benchmarks.md).
+    pub gzip: bool,
 }
 
 // Hand-written so that the token can never reach a log line through `{:?}`.
@@ -82,6 +85,7 @@ impl std::fmt::Debug for InfluxConfig {
             .field("bucket", &self.bucket)
             .field("token", &if self.token.is_empty() { "" } else { "***" })
             .field("batch_size", &self.batch_size)
+            .field("gzip", &self.gzip)
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +102,7 @@ impl Default for InfluxConfig {
             batch_size: 5000,
             flush_interval_ms: 1000,
             timeout_seconds: 10,
+            gzip: true,
         }
     }
 }

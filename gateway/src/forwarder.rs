@@ -9,9 +9,10 @@
 //!   408, 413 and 429: nothing is dropped; retry with exponential backoff (200 ms … 30 s).
 //! - Any other 4xx: the server refuses these points for good; they move to
 //!   `forward_quarantine` with the server's answer, so they never block the rest.
-//! - When a request succeeds the next one starts at once, so a backlog drains as fast as the
-//!   server takes it; ingestion meanwhile keeps committing (the forwarder only reads and
-//!   deletes small batches).
+//! - Up to four requests are in flight, answered in queue order, so a backlog drains as fast
+//!   as the server takes it; ingestion meanwhile keeps committing (the forwarder only reads and
+//!   deletes). After a failure it starts again from the watermark: points that were in flight
+//!   may be sent twice, which InfluxDB absorbs (same series and time overwrite).
 
 use crate::config::InfluxConfig;
 use crate::metrics::Metrics;
@@ -33,7 +34,8 @@ impl WriteDataPoint for Lines {
     }
 }
 
-/// Builds the client: gzip, the configured timeout, and the private CA when given.
+/// Builds the client: gzip (unless `influxdb.gzip = false`), the configured timeout, and the
+/// private CA when given.
 pub fn client(cfg: &InfluxConfig) -> anyhow::Result<influxdb2::Client> {
     let mut http = reqwest::ClientBuilder::new()
         .timeout(Duration::from_secs(u64::from(cfg.timeout_seconds)))
@@ -46,8 +48,11 @@ pub fn client(cfg: &InfluxConfig) -> anyhow::Result<influxdb2::Client> {
     }
     let token = cfg.token()?;
     reqwest::Url::parse(&cfg.url).context("influxdb.url is not a URL")?;
-    influxdb2::ClientBuilder::with_builder(http, &cfg.url, &cfg.org, token)
-        .gzip(true)
+    let mut builder = influxdb2::ClientBuilder::with_builder(http, &cfg.url, &cfg.org, token);
+    if cfg.gzip {
+        builder = builder.gzip(true);
+    }
+    builder
         .build()
         .context("cannot build the InfluxDB client")
 }
@@ -89,6 +94,27 @@ async fn observe_backlog(store: &StoreHandle, metrics: &Metrics) {
     }
 }
 
+/// Requests in flight at once: one at a time left both the gateway and the server mostly
+/// waiting on each other (docs/benchmarks.md).
+const PIPELINE: usize = 4;
+
+type Sent = (forward::Chunk, Result<(), influxdb2::RequestError>);
+
+fn send(
+    client: &influxdb2::Client,
+    bucket: &str,
+    chunk: forward::Chunk,
+) -> impl std::future::Future<Output = Sent> + Send + 'static {
+    let (client, bucket) = (client.clone(), bucket.to_string());
+    async move {
+        let body = futures::stream::iter(vec![Lines(chunk.lines.clone())]);
+        let r = client
+            .write_with_precision(&bucket, body, TimestampPrecision::Milliseconds)
+            .await;
+        (chunk, r)
+    }
+}
+
 pub async fn run(
     store: StoreHandle,
     cfg: InfluxConfig,
@@ -96,73 +122,87 @@ pub async fn run(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    use futures::stream::{FuturesOrdered, StreamExt};
     let idle = Duration::from_millis(u64::from(cfg.flush_interval_ms));
-    let mut wait = Duration::ZERO;
+    let max = i64::from(cfg.batch_size);
     let mut attempt = 0u32;
+    // Requests in flight, answered in queue order; `taken` is the last queue id handed out.
+    let mut inflight: FuturesOrdered<_> = FuturesOrdered::new();
+    let mut taken = 0i64;
     metrics.forward_enabled.store(true, Relaxed);
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
+        if inflight.is_empty() {
+            observe_backlog(&store, &metrics).await;
         }
-        observe_backlog(&store, &metrics).await;
-        let max = i64::from(cfg.batch_size);
-        let chunk = match store.read(move |c| forward::next_chunk(c, max)).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                wait = idle;
-                continue;
+        while inflight.len() < PIPELINE {
+            match store
+                .read(move |c| forward::next_chunk_after(c, taken, max))
+                .await
+            {
+                Ok(Some(chunk)) => {
+                    taken = chunk.last_id;
+                    inflight.push_back(send(&client, &cfg.bucket, chunk));
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the forward queue");
+                    break;
+                }
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot read the forward queue");
-                wait = idle;
-                continue;
+        }
+        if inflight.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => continue,
+                _ = shutdown.changed() => return,
             }
+        }
+        let (chunk, sent) = tokio::select! {
+            Some(done) = inflight.next() => done,
+            _ = shutdown.changed() => return,
         };
-        let body = futures::stream::iter(vec![Lines(chunk.lines.clone())]);
-        let sent = client
-            .write_with_precision(&cfg.bucket, body, TimestampPrecision::Milliseconds)
-            .await;
         let last = chunk.last_id;
         match sent {
             Ok(()) => {
+                // Answers come in queue order, so everything up to `last` is in the server.
                 if let Err(err) = store.write(move |c| forward::forwarded(c, last)).await {
                     // Sent but not marked: it is sent again later, which InfluxDB absorbs.
                     tracing::warn!(error = %err, "cannot advance the forward watermark");
                 }
-                metrics
-                    .forwarded_points
-                    .fetch_add(chunk.points as u64, Relaxed);
+                metrics.forwarded_points.fetch_add(chunk.points as u64, Relaxed);
                 metrics.forward_up.store(true, Relaxed);
                 if attempt > 0 {
                     tracing::info!("InfluxDB reachable again; draining the backlog");
                 }
                 attempt = 0;
-                wait = Duration::ZERO;
             }
             Err(err) => match classify(&err) {
                 Failure::Quarantine(status) => {
                     let reason: String = err.to_string().chars().take(500).collect();
                     tracing::warn!(status, points = chunk.points, reason = %reason, "InfluxDB refused points; quarantined");
                     let now = now_ms();
-                    let c = chunk.clone();
+                    let points = chunk.points;
                     if let Err(e) = store
-                        .write(move |conn| forward::quarantine(conn, &c, status, &reason, now))
+                        .write(move |conn| forward::quarantine(conn, &chunk, status, &reason, now))
                         .await
                     {
                         tracing::warn!(error = %e, "cannot quarantine points");
                     }
-                    metrics
-                        .quarantined_points
-                        .fetch_add(chunk.points as u64, Relaxed);
-                    wait = Duration::ZERO;
+                    metrics.quarantined_points.fetch_add(points as u64, Relaxed);
                 }
                 Failure::Retry => {
                     metrics.forward_up.store(false, Relaxed);
                     metrics.forward_errors.fetch_add(1, Relaxed);
-                    wait = backoff(attempt);
+                    // Start again from the watermark: requests still in flight may succeed or
+                    // not; what they carried stays queued and is sent again (harmless).
+                    inflight = FuturesOrdered::new();
+                    taken = 0;
+                    let wait = backoff(attempt);
                     attempt += 1;
-                    tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, backlog = chunk.points, "cannot write to InfluxDB; keeping the points");
+                    tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, points = chunk.points, "cannot write to InfluxDB; keeping the points");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => return,
+                    }
                 }
             },
         }

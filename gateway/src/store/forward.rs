@@ -78,11 +78,18 @@ pub struct Chunk {
 }
 
 /// The oldest rows, up to about `max_points` points (at least one row).
+#[cfg(test)]
 pub fn next_chunk(conn: &Connection, max_points: i64) -> Result<Option<Chunk>> {
+    next_chunk_after(conn, 0, max_points)
+}
+
+/// The oldest rows after id `after`, up to about `max_points` points (at least one row).
+pub fn next_chunk_after(conn: &Connection, after: i64, max_points: i64) -> Result<Option<Chunk>> {
     let mut st = conn.prepare_cached(
-        "SELECT id, lines, points, created_at FROM forward_queue ORDER BY id LIMIT 1000",
+        "SELECT id, lines, points, created_at FROM forward_queue WHERE id > ?1
+         ORDER BY id LIMIT 1000",
     )?;
-    let mut rows = st.query([])?;
+    let mut rows = st.query([after])?;
     let mut chunk: Option<Chunk> = None;
     while let Some(r) = rows.next()? {
         let (id, lines, points, at): (i64, String, i64, i64) =

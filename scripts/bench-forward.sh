@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# InfluxDB forwarder drain (issue #4 benchmark). Starts Mosquitto and a release `vigil run`
+# (external mode) whose [influxdb] url points at a VictoriaMetrics that is not running yet;
+# `vigil-sim load` publishes POINTS readings (hub batches of 10), which pile up in the forward
+# queue; then VictoriaMetrics starts and the script times the drain and checks the count the
+# server holds.
+# Usage: bash scripts/bench-forward.sh [POINTS]   (needs mosquitto, victoria-metrics)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+POINTS=${1:-1000000}
+DEVICES=20
+MSGS=$((POINTS / DEVICES / 10))
+cargo build --release --locked -q -p vigil-gateway -p vigil-simulators
+B=$PWD/target/release/vigil
+SIM=$PWD/target/release/vigil-sim
+T=$(mktemp -d)
+chmod 755 "$T"
+PIDS=()
+trap 'kill ${PIDS[@]} 2>/dev/null || true; rm -rf "$T"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MQ=$(port); HTTP=$(port); VM=$(port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\nmax_queued_messages 0\nmax_inflight_messages 1000\n' "$MQ" > "$T/mosquitto.conf"
+mosquitto -c "$T/mosquitto.conf" & PIDS+=($!)
+$B patient add --name Bench --id bench --data-dir "$T/d" --json >/dev/null
+for i in $(seq 0 $((DEVICES - 1))); do
+  $B device add --patient bench --kind hub --id "load-$i" --data-dir "$T/d" --json >/dev/null
+done
+metric() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+VIGIL_MQTT_BROKER_URL="mqtt://127.0.0.1:$MQ" VIGIL_MQTT_CLIENT_ID=bench-gw RUST_LOG=error \
+  VIGIL_INFLUXDB_URL="http://127.0.0.1:$VM" VIGIL_INFLUXDB_BUCKET=vitals \
+  $B run --data-dir "$T/d" --http-addr "127.0.0.1:$HTTP" --mqtt-addr "127.0.0.1:$(port)" >/dev/null 2>"$T/log" &
+VPID=$!; PIDS+=($VPID)
+until curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null; do sleep 0.1; done
+$SIM load --broker "mqtt://127.0.0.1:$MQ" --devices $DEVICES --messages $MSGS --readings-per-message 10 >/dev/null
+until [ "$(metric vigil_influxdb_backlog_points)" = "$POINTS" ]; do sleep 0.2; done
+echo "queued: $(metric vigil_readings_stored_total) stored, $(metric vigil_influxdb_backlog_points) waiting"
+victoria-metrics -httpListenAddr="127.0.0.1:$VM" -storageDataPath="$T/vm" -retentionPeriod=100y >/dev/null 2>&1 &
+VMPID=$!; PIDS+=($VMPID)
+until curl -sf "http://127.0.0.1:$VM/health" >/dev/null; do sleep 0.05; done
+c0=$(awk '{print $14 + $15}' "/proc/$VPID/stat")
+t0=$(date +%s.%N)
+until [ "$(metric vigil_influxdb_backlog_points)" = "0" ]; do sleep 0.05; done
+t1=$(date +%s.%N)
+c1=$(awk '{print $14 + $15}' "/proc/$VPID/stat")
+sleep 2  # the server makes what it took searchable within about a second
+held=$(curl -s "http://127.0.0.1:$VM/api/v1/export" -d 'match[]=vitals_value' \
+  | python3 -c 'import json,sys; print(sum(len(json.loads(l)["values"]) for l in sys.stdin if l.strip()))')
+python3 -c "d=$t1-$t0; print(f'drained $POINTS points in {d:.2f} s = {$POINTS/d:.0f} points/s; gateway CPU {($c1-$c0)/100:.2f} s; server holds {$held} points')"

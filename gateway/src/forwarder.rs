@@ -52,9 +52,7 @@ pub fn client(cfg: &InfluxConfig) -> anyhow::Result<influxdb2::Client> {
     if cfg.gzip {
         builder = builder.gzip(true);
     }
-    builder
-        .build()
-        .context("cannot build the InfluxDB client")
+    builder.build().context("cannot build the InfluxDB client")
 }
 
 /// What to do after a failed request.
@@ -168,7 +166,9 @@ pub async fn run(
                     // Sent but not marked: it is sent again later, which InfluxDB absorbs.
                     tracing::warn!(error = %err, "cannot advance the forward watermark");
                 }
-                metrics.forwarded_points.fetch_add(chunk.points as u64, Relaxed);
+                metrics
+                    .forwarded_points
+                    .fetch_add(chunk.points as u64, Relaxed);
                 metrics.forward_up.store(true, Relaxed);
                 if attempt > 0 {
                     tracing::info!("InfluxDB reachable again; draining the backlog");

@@ -46,13 +46,15 @@ impl Resolution {
         }
     }
 
-    /// What a chart of this span needs: every reading up to a day (a wearable every 5 s is
-    /// 17 280 points, still drawable), minutes up to three days (at most 4 320 buckets), hours
-    /// beyond (a 30-day chart is 720 buckets per metric, a year 8 760). An hour of slack, so
-    /// that a client asking for "now − 24 h" a moment before the server's "now" gets a day.
+    /// What a chart of this span needs, at most a few thousand points whatever the device's
+    /// rate: every reading up to two hours (a 1 Hz wearable is 7 200 points), minutes up to
+    /// three days (1 440 buckets for a day: a 24-hour chart of a 1 Hz series in ≈ 10 ms instead
+    /// of ≈ 390 ms for its 86 400 raw readings, docs/benchmarks.md), hours beyond (a 30-day
+    /// chart is 720 buckets). An hour of slack on the longer spans, so that a client asking for
+    /// "now − 24 h" a moment before the server's "now" still gets minutes.
     pub fn auto(span: chrono::Duration) -> Resolution {
         let slack = chrono::Duration::hours(1);
-        if span <= chrono::Duration::hours(24) + slack {
+        if span <= chrono::Duration::hours(2) {
             Resolution::Raw
         } else if span <= chrono::Duration::days(3) + slack {
             Resolution::Minute
@@ -147,12 +149,8 @@ mod tests {
 
     #[test]
     fn auto_resolution_follows_the_span() {
-        assert_eq!(Resolution::auto(Duration::hours(24)), Resolution::Raw);
-        // A client's "now − 24 h" is a little more than a day by the time it arrives.
-        assert_eq!(
-            Resolution::auto(Duration::hours(24) + Duration::seconds(3)),
-            Resolution::Raw
-        );
+        assert_eq!(Resolution::auto(Duration::hours(2)), Resolution::Raw);
+        assert_eq!(Resolution::auto(Duration::hours(24)), Resolution::Minute);
         assert_eq!(Resolution::auto(Duration::hours(48)), Resolution::Minute);
         assert_eq!(Resolution::auto(Duration::days(7)), Resolution::Hour);
         assert_eq!(Resolution::auto(Duration::days(30)), Resolution::Hour);

@@ -2,7 +2,7 @@
 //! what the broker acknowledged (the basic form of issue #7's `vigil-sim load`).
 //!
 //! Every message carries one `heart_rate` reading — or, like a home hub, a batch of
-//! `readings_per_message` — whose time is unique per device (`start_ms + index`), so the
+//! `readings_per_message` — whose time is unique per device (`start_ms + index · step_ms`), so the
 //! gateway's duplicate check never hides a reading, and whose value is a function of the index
 //! ([`expected_value`]) so tests can spot-check what was stored.
 
@@ -27,8 +27,11 @@ pub struct LoadConfig {
     /// Target total messages per second; 0 means as fast as the broker takes them.
     pub rate: u64,
     pub qos: QoS,
-    /// Time of the first reading (epoch ms); reading `i` of a device is at `start_ms + i`.
+    /// Time of the first reading (epoch ms); reading `i` of a device is at
+    /// `start_ms + i · step_ms`.
     pub start_ms: i64,
+    /// Milliseconds between a device's readings (1 by default; 1 000 for a 1 Hz history).
+    pub step_ms: i64,
     /// Readings in one message: 1 sends a single reading, more send a hub batch
     /// (`{"readings": [...]}`, docs/mqtt.md). Message `m` carries readings `m·n … m·n + n − 1`.
     pub readings_per_message: u64,
@@ -50,12 +53,12 @@ impl LoadReport {
 
 /// The value published as reading `index` of any device.
 /// The message with index `m` of a device.
-fn payload(m: u64, per_message: u64, start_ms: i64) -> String {
+fn payload(m: u64, per_message: u64, start_ms: i64, step_ms: i64) -> String {
     let one = |i: u64| {
         format!(
             r#"{{"metric":"heart_rate","value":{},"unit":"/min","ts":{}}}"#,
             expected_value(i),
-            start_ms + i as i64
+            start_ms + i as i64 * step_ms
         )
     };
     if per_message <= 1 {
@@ -197,7 +200,7 @@ async fn connection(
     let mut n = 0u64;
     for i in 0..cfg.messages_per_device {
         for d in &devices {
-            let payload = payload(i, cfg.readings_per_message, cfg.start_ms);
+            let payload = payload(i, cfg.readings_per_message, cfg.start_ms, cfg.step_ms);
             client
                 .publish(format!("{TOPIC_PREFIX}/{d}/readings"), qos, false, payload)
                 .await?;

@@ -129,6 +129,7 @@ fn publish(
         qos: QoS::AtLeastOnce,
         start_ms,
         readings_per_message: 1,
+        step_ms: 1,
     };
     let p = progress.clone();
     let handle = std::thread::spawn(move || {

@@ -95,11 +95,26 @@ fn rollups_retention_and_an_online_backup() {
     let m = minutes["buckets"].as_array().unwrap();
     assert_eq!(m.len(), 1, "{minutes}");
     assert_eq!(m[0]["start"], rfc3339(recent));
-    // A day is raw by default, as before rollups existed.
+    // `auto`: the last hour raw, a day in minutes.
     assert_eq!(
-        query(Utc::now() - Span::hours(24), "auto")["resolution"],
+        query(Utc::now() - Span::hours(1), "auto")["resolution"],
         "raw"
     );
+    assert_eq!(
+        query(Utc::now() - Span::hours(24), "auto")["resolution"],
+        "minute"
+    );
+    // Without `resolution` the answer stays the v1 one: raw readings, whatever the span.
+    let (_, plain) = v.get(
+        &format!(
+            "/api/v1/patients/{}/readings?metric=spo2&from={}",
+            f.patient,
+            rfc3339(sixty_days)
+        ),
+        &f.token,
+    );
+    assert_eq!(plain["resolution"], "raw", "{plain}");
+    assert_eq!(plain["readings"].as_array().unwrap().len(), 2, "{plain}");
     let (status, _) = v.get(
         &format!(
             "/api/v1/patients/{}/readings?metric=spo2&resolution=weekly",

@@ -75,6 +75,9 @@ struct LoadArgs {
     /// Readings per message: more than 1 publishes hub batches (`{"readings": [...]}`).
     #[arg(long, default_value_t = 1)]
     readings_per_message: u64,
+    /// Milliseconds between a device's readings.
+    #[arg(long, default_value_t = 1)]
+    step_ms: i64,
     /// Time of the first reading, epoch ms (default: now minus one hour).
     #[arg(long)]
     start_ms: Option<i64>,
@@ -187,6 +190,7 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
             .start_ms
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis() - 3_600_000),
         readings_per_message: a.readings_per_message.max(1),
+        step_ms: a.step_ms.max(1),
     };
     let report = load::run(cfg, Arc::new(Progress::default())).await?;
     println!(

@@ -113,15 +113,7 @@ impl InfluxConfig {
     }
 
     pub fn token(&self) -> Result<String, ConfigError> {
-        if self.token_file.is_empty() {
-            return Ok(self.token.clone());
-        }
-        let text =
-            std::fs::read_to_string(&self.token_file).map_err(|source| ConfigError::Read {
-                path: self.token_file.clone(),
-                source,
-            })?;
-        Ok(text.lines().next().unwrap_or("").to_string())
+        secret(&self.token, &self.token_file)
     }
 }
 
@@ -199,6 +191,18 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// A secret given inline or as the first line of a file (a mounted secret); the file wins.
+fn secret(inline: &str, file: &str) -> Result<String, ConfigError> {
+    if file.is_empty() {
+        return Ok(inline.to_string());
+    }
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        path: file.to_string(),
+        source,
+    })?;
+    Ok(text.lines().next().unwrap_or("").to_string())
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -244,15 +248,7 @@ impl Default for MqttConfig {
 impl MqttConfig {
     /// The broker password: from `password_file` when set, else `password`.
     pub fn password(&self) -> Result<String, ConfigError> {
-        if self.password_file.is_empty() {
-            return Ok(self.password.clone());
-        }
-        let text =
-            std::fs::read_to_string(&self.password_file).map_err(|source| ConfigError::Read {
-                path: self.password_file.clone(),
-                source,
-            })?;
-        Ok(text.lines().next().unwrap_or("").to_string())
+        secret(&self.password, &self.password_file)
     }
 }
 

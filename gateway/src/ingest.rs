@@ -122,6 +122,8 @@ struct Committed {
     fresh: Vec<Reading>,
     duplicates: usize,
     event_stored: bool,
+    /// The stored event as InfluxDB line protocol, when forwarding.
+    event_line: Option<String>,
     raised: Vec<Raised>,
     rejected: Option<(Option<String>, Reject)>,
 }
@@ -343,9 +345,27 @@ fn apply_batch(
     }
     rollups.flush(conn)?;
     if ctx.forward {
-        // One queue row per write job, committed with the readings (store-and-forward).
-        let fresh: Vec<&Reading> = out.iter().flat_map(|c| c.fresh.iter()).collect();
-        forward::enqueue_refs(conn, &fresh, crate::store::now_ms())?;
+        // One queue row per write job, committed with what it describes (store-and-forward):
+        // new readings, stored events, opened alerts.
+        let mut lines = String::new();
+        let mut points = 0i64;
+        for c in &out {
+            for r in &c.fresh {
+                forward::line(&mut lines, r);
+                points += 1;
+            }
+            if let Some(e) = &c.event_line {
+                lines.push_str(e);
+                points += 1;
+            }
+            for raised in &c.raised {
+                if let Raised::Opened { alert, .. } = raised {
+                    forward::alert_line(&mut lines, alert);
+                    points += 1;
+                }
+            }
+        }
+        forward::enqueue_lines(conn, &lines, points, crate::store::now_ms())?;
     }
     for (id, s) in seen {
         registry::set_device_status(conn, &id, s.online, s.at)?;
@@ -412,6 +432,17 @@ fn apply(
                 ts.timestamp_millis(),
                 received.timestamp_millis(),
             )?;
+            if out.event_stored && ctx.forward {
+                let mut l = String::new();
+                forward::event_line(
+                    &mut l,
+                    &device.patient_id,
+                    &device.id,
+                    kind.as_str(),
+                    ts.timestamp_millis(),
+                );
+                out.event_line = Some(l);
+            }
             if out.event_stored {
                 for b in rules.evaluate_event(kind) {
                     out.raised.push(alerts::raise(

@@ -45,13 +45,56 @@ pub fn line(out: &mut String, r: &Reading) {
     let _ = writeln!(out, " {}", r.ts.timestamp_millis());
 }
 
-/// Appends new readings to the queue (inside the caller's write transaction).
+/// A stored device event as a line: measurement `events`, tags `device_id`, `kind`,
+/// `patient_id`, field `count=1i` (counting falls or SOS per day is a `sum`).
+pub fn event_line(out: &mut String, patient_id: &str, device_id: &str, kind: &str, ts_ms: i64) {
+    out.push_str("events,device_id=");
+    tag(out, device_id);
+    out.push_str(",kind=");
+    tag(out, kind);
+    out.push_str(",patient_id=");
+    tag(out, patient_id);
+    let _ = writeln!(out, " count=1i {ts_ms}");
+}
+
+/// An opened (or escalated) alert as a line: measurement `alerts`, tags `patient_id`, `rule`,
+/// `severity`, fields `opened=1i` and the triggering `value` when there is one, at the time it
+/// opened. Numbers only: servers such as VictoriaMetrics store string fields as 0.
+pub fn alert_line(out: &mut String, a: &vigil_domain::Alert) {
+    out.push_str("alerts,patient_id=");
+    tag(out, &a.patient_id);
+    out.push_str(",rule=");
+    tag(out, &a.rule);
+    out.push_str(",severity=");
+    out.push_str(a.severity.as_str());
+    out.push_str(" opened=1i");
+    if let Some(v) = a.value {
+        let _ = write!(out, ",value={v:?}");
+    }
+    let _ = writeln!(out, " {}", a.opened_at.timestamp_millis());
+}
+
+/// Appends pre-built lines (`points` of them) to the queue (inside the caller's write
+/// transaction).
+pub fn enqueue_lines(conn: &Connection, lines: &str, points: i64, now_ms: i64) -> Result<()> {
+    if points == 0 {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO forward_queue (lines, points, created_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![lines, points, now_ms])?;
+    Ok(())
+}
+
+/// Appends new readings to the queue.
 #[cfg(test)]
 pub fn enqueue(conn: &Connection, readings: &[Reading], now_ms: i64) -> Result<()> {
     enqueue_refs(conn, &readings.iter().collect::<Vec<_>>(), now_ms)
 }
 
 /// [`enqueue`] for borrowed readings.
+#[cfg(test)]
 pub fn enqueue_refs(conn: &Connection, readings: &[&Reading], now_ms: i64) -> Result<()> {
     if readings.is_empty() {
         return Ok(());
@@ -60,11 +103,7 @@ pub fn enqueue_refs(conn: &Connection, readings: &[&Reading], now_ms: i64) -> Re
     for r in readings {
         line(&mut lines, r);
     }
-    conn.prepare_cached(
-        "INSERT INTO forward_queue (lines, points, created_at) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![lines, readings.len() as i64, now_ms])?;
-    Ok(())
+    enqueue_lines(conn, &lines, readings.len() as i64, now_ms)
 }
 
 /// A run of queue rows to send together.
@@ -177,6 +216,16 @@ mod tests {
         assert_eq!(
             s,
             "vitals,device_id=ox\\ 1,metric=spo2,patient_id=p\\=1\\,a value=93.0,late=1i 1763774100123\n"
+        );
+    }
+
+    #[test]
+    fn events_are_numeric_lines() {
+        let mut s = String::new();
+        event_line(&mut s, "an", "pendant-1", "fall", 1_763_774_100_000);
+        assert_eq!(
+            s,
+            "events,device_id=pendant-1,kind=fall,patient_id=an count=1i 1763774100000\n"
         );
     }
 

@@ -105,7 +105,9 @@ fn send(
 ) -> impl std::future::Future<Output = Sent> + Send + 'static {
     let (client, bucket) = (client.clone(), bucket.to_string());
     async move {
-        let body = futures::stream::iter(vec![Lines(chunk.lines.clone())]);
+        // The body takes the lines; the chunk keeps its ids and count for the answer.
+        let mut chunk = chunk;
+        let body = futures::stream::iter(vec![Lines(std::mem::take(&mut chunk.lines))]);
         let r = client
             .write_with_precision(&bucket, body, TimestampPrecision::Milliseconds)
             .await;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, Notify};
 use vigil_alerting::RuleSet;
 use vigil_domain::views::LiveEvent;
-use vigil_domain::Reading;
+use vigil_domain::{EventKind, Reading};
 
 /// What the MQTT side should do with the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,9 +121,8 @@ struct Prepared {
 struct Committed {
     fresh: Vec<Reading>,
     duplicates: usize,
-    event_stored: bool,
-    /// The stored event as InfluxDB line protocol, when forwarding.
-    event_line: Option<String>,
+    /// The event stored (not a redelivery): its kind and time (epoch ms).
+    event: Option<(EventKind, i64)>,
     raised: Vec<Raised>,
     rejected: Option<(Option<String>, Reject)>,
 }
@@ -217,7 +216,7 @@ impl Ingest {
         self.metrics
             .readings_duplicate
             .fetch_add(c.duplicates as u64, Relaxed);
-        if c.event_stored {
+        if c.event.is_some() {
             self.metrics.events_stored.fetch_add(1, Relaxed);
         }
         // Building live events costs allocations; skip it when no dashboard listens.
@@ -284,6 +283,8 @@ fn apply_batch(
     let mut rejected_any = false;
     let mut inserter = readings::ReadingInserter::new(conn)?;
     let mut rollups = Rollups::default();
+    // What the InfluxDB sink gets from this job (store-and-forward), when it is on.
+    let mut queue = ctx.forward.then(forward::Batch::default);
     for p in prepared {
         let received_ms = p.msg.received.timestamp_millis();
         let mut c = Committed::default();
@@ -308,6 +309,17 @@ fn apply_batch(
                     for fresh in &c.fresh {
                         let ts = fresh.ts.timestamp_millis();
                         rollups.add(info.patient_num, fresh.metric, ts, fresh.value);
+                    }
+                    if let Some(q) = &mut queue {
+                        c.fresh.iter().for_each(|r| q.reading(r));
+                        if let Some((kind, ts)) = c.event {
+                            q.event(&info.patient_id, &info.id, kind.as_str(), ts);
+                        }
+                        for raised in &c.raised {
+                            if let Raised::Opened { alert, .. } = raised {
+                                q.alert(alert);
+                            }
+                        }
                     }
                     // Look up before inserting: a busy device costs no `String` copy per message.
                     if !seen.contains_key(&info.id) {
@@ -344,28 +356,8 @@ fn apply_batch(
         out.push(c);
     }
     rollups.flush(conn)?;
-    if ctx.forward {
-        // One queue row per write job, committed with what it describes (store-and-forward):
-        // new readings, stored events, opened alerts.
-        let mut lines = String::new();
-        let mut points = 0i64;
-        for c in &out {
-            for r in &c.fresh {
-                forward::line(&mut lines, r);
-                points += 1;
-            }
-            if let Some(e) = &c.event_line {
-                lines.push_str(e);
-                points += 1;
-            }
-            for raised in &c.raised {
-                if let Raised::Opened { alert, .. } = raised {
-                    forward::alert_line(&mut lines, alert);
-                    points += 1;
-                }
-            }
-        }
-        forward::enqueue_lines(conn, &lines, points, crate::store::now_ms())?;
+    if let Some(q) = queue {
+        q.enqueue(conn, crate::store::now_ms())?;
     }
     for (id, s) in seen {
         registry::set_device_status(conn, &id, s.online, s.at)?;
@@ -424,7 +416,7 @@ fn apply(
             // A wrong clock moves the event to the receive time. A late fall or SOS still
             // alerts: the person may still be on the floor.
             let ts = ctx.timing.place(ts.unwrap_or(received), received).0;
-            out.event_stored = readings::insert_event(
+            let stored = readings::insert_event(
                 conn,
                 &device.patient_id,
                 &device.id,
@@ -432,18 +424,8 @@ fn apply(
                 ts.timestamp_millis(),
                 received.timestamp_millis(),
             )?;
-            if out.event_stored && ctx.forward {
-                let mut l = String::new();
-                forward::event_line(
-                    &mut l,
-                    &device.patient_id,
-                    &device.id,
-                    kind.as_str(),
-                    ts.timestamp_millis(),
-                );
-                out.event_line = Some(l);
-            }
-            if out.event_stored {
+            if stored {
+                out.event = Some((kind, ts.timestamp_millis()));
                 for b in rules.evaluate_event(kind) {
                     out.raised.push(alerts::raise(
                         conn,

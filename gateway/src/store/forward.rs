@@ -24,7 +24,7 @@ fn tag(out: &mut String, s: &str) {
 }
 
 /// One reading as a line of line protocol (with its trailing newline).
-pub fn line(out: &mut String, r: &Reading) {
+fn line(out: &mut String, r: &Reading) {
     out.push_str("vitals,device_id=");
     tag(out, &r.device_id);
     out.push_str(",metric=");
@@ -47,7 +47,7 @@ pub fn line(out: &mut String, r: &Reading) {
 
 /// A stored device event as a line: measurement `events`, tags `device_id`, `kind`,
 /// `patient_id`, field `count=1i` (counting falls or SOS per day is a `sum`).
-pub fn event_line(out: &mut String, patient_id: &str, device_id: &str, kind: &str, ts_ms: i64) {
+fn event_line(out: &mut String, patient_id: &str, device_id: &str, kind: &str, ts_ms: i64) {
     out.push_str("events,device_id=");
     tag(out, device_id);
     out.push_str(",kind=");
@@ -60,7 +60,7 @@ pub fn event_line(out: &mut String, patient_id: &str, device_id: &str, kind: &st
 /// An opened (or escalated) alert as a line: measurement `alerts`, tags `patient_id`, `rule`,
 /// `severity`, fields `opened=1i` and the triggering `value` when there is one, at the time it
 /// opened. Numbers only: servers such as VictoriaMetrics store string fields as 0.
-pub fn alert_line(out: &mut String, a: &vigil_domain::Alert) {
+fn alert_line(out: &mut String, a: &vigil_domain::Alert) {
     out.push_str("alerts,patient_id=");
     tag(out, &a.patient_id);
     out.push_str(",rule=");
@@ -74,36 +74,49 @@ pub fn alert_line(out: &mut String, a: &vigil_domain::Alert) {
     let _ = writeln!(out, " {}", a.opened_at.timestamp_millis());
 }
 
-/// Appends pre-built lines (`points` of them) to the queue (inside the caller's write
-/// transaction).
-pub fn enqueue_lines(conn: &Connection, lines: &str, points: i64, now_ms: i64) -> Result<()> {
-    if points == 0 {
-        return Ok(());
-    }
-    conn.prepare_cached(
-        "INSERT INTO forward_queue (lines, points, created_at) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![lines, points, now_ms])?;
-    Ok(())
+/// The lines one write job queues: new readings, stored events, opened alerts. Enqueued as one
+/// row, inside the job's transaction, so they commit with what they describe.
+#[derive(Debug, Default)]
+pub struct Batch {
+    lines: String,
+    points: i64,
 }
 
-/// Appends new readings to the queue.
+impl Batch {
+    pub fn reading(&mut self, r: &Reading) {
+        line(&mut self.lines, r);
+        self.points += 1;
+    }
+
+    pub fn event(&mut self, patient_id: &str, device_id: &str, kind: &str, ts_ms: i64) {
+        event_line(&mut self.lines, patient_id, device_id, kind, ts_ms);
+        self.points += 1;
+    }
+
+    pub fn alert(&mut self, a: &vigil_domain::Alert) {
+        alert_line(&mut self.lines, a);
+        self.points += 1;
+    }
+
+    /// Appends the batch to the queue as one row (nothing when it is empty).
+    pub fn enqueue(self, conn: &Connection, now_ms: i64) -> Result<()> {
+        if self.points == 0 {
+            return Ok(());
+        }
+        conn.prepare_cached(
+            "INSERT INTO forward_queue (lines, points, created_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![self.lines, self.points, now_ms])?;
+        Ok(())
+    }
+}
+
+/// Queues readings as one row (what a write job storing them does).
 #[cfg(test)]
 pub fn enqueue(conn: &Connection, readings: &[Reading], now_ms: i64) -> Result<()> {
-    enqueue_refs(conn, &readings.iter().collect::<Vec<_>>(), now_ms)
-}
-
-/// [`enqueue`] for borrowed readings.
-#[cfg(test)]
-pub fn enqueue_refs(conn: &Connection, readings: &[&Reading], now_ms: i64) -> Result<()> {
-    if readings.is_empty() {
-        return Ok(());
-    }
-    let mut lines = String::with_capacity(readings.len() * 96);
-    for r in readings {
-        line(&mut lines, r);
-    }
-    enqueue_lines(conn, &lines, readings.len() as i64, now_ms)
+    let mut batch = Batch::default();
+    readings.iter().for_each(|r| batch.reading(r));
+    batch.enqueue(conn, now_ms)
 }
 
 /// A run of queue rows to send together.

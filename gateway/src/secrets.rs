@@ -8,7 +8,7 @@
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -29,7 +29,10 @@ static SLOTS: Slots = Slots {
 };
 
 fn max_slots() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    // Asked once: `available_parallelism` reads cgroup files on every call (1.5 % of the
+    // gateway's CPU while 10 000 devices connected).
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 /// Holds one argon2 slot until dropped.
@@ -104,12 +107,39 @@ fn mosquitto_hash_with_salt(password: &str, salt: &[u8]) -> String {
     format!("$7$101${}${}", b64.encode(salt), b64.encode(out))
 }
 
+/// A person's password (dashboard users): argon2id with the crate's defaults (m = 19 MiB,
+/// t = 2, p = 1: RFC 9106 §4's second recommended option), because people choose guessable
+/// passwords and a stolen database must make each guess expensive.
 pub fn hash_password(password: &str) -> String {
+    hash_with(password, Params::default())
+}
+
+/// argon2id cost for device secrets: m = 1 MiB, t = 1, p = 1. Device secrets are 128-bit random
+/// values made by `vigil device add`, not something a person chose: nobody can guess one,
+/// however cheap each guess is, so a memory-hard hash buys nothing there and its cost lands on
+/// the gateway instead. At the password cost two cores admitted ≈ 25 devices/s: 1 000 devices
+/// reconnecting after a gateway restart took 21 s and 10 000 never all got in, holding
+/// thousands of half-open connections (docs/benchmarks.md). NIST SP 800-63B §5.1.2.2 asks only
+/// for an approved one-way hash for secrets of at least 112 bits of entropy; we keep argon2id
+/// (the registry's format) at a small cost. Verification reads the cost from the stored PHC
+/// string, so hashes made at the old cost keep working until the secret is rotated.
+const DEVICE_SECRET_COST: (u32, u32, u32) = (1024, 1, 1);
+
+/// A device secret's hash (see [`DEVICE_SECRET_COST`]).
+pub fn hash_device_secret(secret: &str) -> String {
+    let (m, t, p) = DEVICE_SECRET_COST;
+    hash_with(
+        secret,
+        Params::new(m, t, p, None).expect("constant argon2 parameters are valid"),
+    )
+}
+
+fn hash_with(password: &str, params: Params) -> String {
     let _slot = Slot::take();
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 with default parameters and a fresh salt cannot fail")
+        .expect("argon2 with valid parameters and a fresh salt cannot fail")
         .to_string()
 }
 
@@ -178,7 +208,8 @@ impl VerifiedSecrets {
     }
 }
 
-/// Constant-time comparison is done inside argon2's verifier.
+/// Checks `password` against an argon2 PHC string at the cost the string names. Constant-time
+/// comparison is done inside argon2's verifier.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     let _slot = Slot::take();
     match PasswordHash::new(phc) {
@@ -229,6 +260,24 @@ mod tests {
             t.join().unwrap();
         }
         assert!(peak.load(std::sync::atomic::Ordering::SeqCst) <= max_slots());
+    }
+
+    #[test]
+    fn device_secrets_are_hashed_at_their_own_cost_and_old_hashes_still_verify() {
+        let device = hash_device_secret("0123456789abcdef0123456789abcdef");
+        assert!(
+            device.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+            "{device}"
+        );
+        assert!(verify_password("0123456789abcdef0123456789abcdef", &device));
+        assert!(!verify_password(
+            "0123456789abcdef0123456789abcdee",
+            &device
+        ));
+        // A device registered before the change carries the password cost and still verifies.
+        let old = hash_password("0123456789abcdef0123456789abcdef");
+        assert!(old.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{old}");
+        assert!(verify_password("0123456789abcdef0123456789abcdef", &old));
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub struct SecretHashes {
 impl SecretHashes {
     pub fn of(secret: &str) -> SecretHashes {
         SecretHashes {
-            argon2: secrets::hash_password(secret),
+            argon2: secrets::hash_device_secret(secret),
             mosquitto: secrets::mosquitto_hash(secret),
         }
     }

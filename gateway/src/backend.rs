@@ -21,6 +21,8 @@ pub struct StoreBackend {
     pub outbox_dir: PathBuf,
     /// Dashboard session lifetime in milliseconds.
     pub session_ttl_ms: i64,
+    /// The InfluxDB sink is on: alert acknowledgements and resolutions are queued for it.
+    pub forward: bool,
 }
 
 impl From<StoreError> for BackendError {
@@ -108,9 +110,10 @@ impl Backend for StoreBackend {
         };
         let actor = actor.to_string();
         let note = note.map(str::to_string);
-        Ok(self
-            .store
-            .write_blocking(move |c| alerts::act(c, id, action, &actor, note.as_deref()))?)
+        let forward = self.forward;
+        Ok(self.store.write_blocking(move |c| {
+            alerts::act(c, id, action, &actor, note.as_deref(), forward)
+        })?)
     }
 
     fn rejected(&self, limit: usize) -> R<Vec<RejectedMessage>> {

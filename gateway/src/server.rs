@@ -137,6 +137,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             metrics: metrics.clone(),
             outbox_dir: outbox_dir.clone(),
             session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
+            forward: cfg.influxdb.enabled(),
         }),
         live,
         session_ttl: Duration::from_secs(u64::from(cfg.http.session_ttl_hours) * 3600),

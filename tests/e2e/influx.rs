@@ -4,7 +4,7 @@
 
 use crate::util::{free_port, register, require_tool, Device, Vigil};
 use chrono::Utc;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -242,6 +242,34 @@ fn every_reading_reaches_influxdb_even_across_an_outage() {
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].0["patient_id"], f.patient.as_str());
     assert_eq!(alerts[0].0["severity"], "amber");
+    // A clinician acknowledges it, then resolves it: each change of state is a point in the
+    // same series (tags), so time to acknowledge can be computed in InfluxDB.
+    let (_, open) = v.get("/api/v1/alerts?state=open", &f.token);
+    let id = open["alerts"][0]["id"].as_i64().expect("the open alert");
+    for action in ["ack", "resolve"] {
+        let (status, body) = v.post(
+            &format!("/api/v1/alerts/{id}/{action}"),
+            &f.token,
+            json!({"note": "called the family"}),
+        );
+        assert_eq!(status, 200, "{action}: {body}");
+    }
+    wait_for(
+        "the acknowledgement and the resolution in the server",
+        Duration::from_secs(30),
+        || {
+            vm.series_named("alerts_acknowledged").len() == 1
+                && vm.series_named("alerts_resolved").len() == 1
+        },
+    );
+    for name in ["alerts_acknowledged", "alerts_resolved"] {
+        let s = vm.series_named(name);
+        assert_eq!(s[0].0["patient_id"], f.patient.as_str(), "{name}: {s:?}");
+        assert_eq!(s[0].0["rule"], alerts[0].0["rule"], "{name}: {s:?}");
+        assert_eq!(s[0].0["severity"], "amber", "{name}: {s:?}");
+        assert_eq!(s[0].1.len(), 1, "one point: {name}: {s:?}");
+        assert!(s[0].1[0].0 >= alerts[0].1[0].0, "after the opening: {s:?}");
+    }
     assert!(!v.log().contains(token), "the token must never be logged");
 }
 

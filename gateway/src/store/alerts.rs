@@ -235,13 +235,16 @@ fn queue_family_emails(
     Ok(emails)
 }
 
-/// Acknowledges or resolves an alert on behalf of `actor`, with an audit record.
+/// Acknowledges or resolves an alert on behalf of `actor`, with an audit record. With
+/// `forward` (the InfluxDB sink is on) a change of state is queued for it in the same
+/// transaction, like the readings and the alert's opening (docs/influxdb.md).
 pub fn act(
     conn: &Connection,
     id: i64,
     action: Action,
     actor: &str,
     note: Option<&str>,
+    forward: bool,
 ) -> Result<Alert> {
     let alert = get(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
     let to = lifecycle::transition(alert.state, action)
@@ -271,6 +274,11 @@ pub fn act(
         }
     }
     audit(conn, id, actor, action.as_str(), note)?;
+    if forward && to != alert.state {
+        let mut lines = super::forward::Batch::default();
+        lines.alert_transition(&alert, to.as_str(), now);
+        lines.enqueue(conn, now)?;
+    }
     Ok(get(conn, id)?.expect("exists: read above in this transaction"))
 }
 
@@ -322,4 +330,59 @@ pub fn outbox_counts(conn: &Connection) -> Result<(i64, i64)> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with_an_open_alert() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut c).unwrap();
+        c.execute_batch(
+            "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'P', 0);
+             INSERT INTO alerts (id, patient_id, rule, condition, severity, state, opened_at,
+                                 message, last_at)
+             VALUES (1, 'p1', 'spo2_red', 'spo2_low', 'red', 'open', 1000, 'SpO2 87', 1000);",
+        )
+        .unwrap();
+        c
+    }
+
+    fn queued(c: &Connection) -> Vec<String> {
+        let mut st = c
+            .prepare("SELECT lines FROM forward_queue ORDER BY id")
+            .unwrap();
+        let rows = st.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn acknowledging_and_resolving_are_queued_for_influxdb_once_each() {
+        let c = store_with_an_open_alert();
+        act(&c, 1, Action::Acknowledge, "bs.lan", Some("calling"), true).unwrap();
+        // A second acknowledgement only adds its note: no new state, no new point.
+        act(&c, 1, Action::Acknowledge, "bs.minh", Some("me too"), true).unwrap();
+        let a = act(&c, 1, Action::Resolve, "bs.lan", None, true).unwrap();
+        assert_eq!(a.state, AlertState::Resolved);
+        let lines = queued(&c);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let prefix = "alerts,patient_id=p1,rule=spo2_red,severity=red ";
+        assert!(
+            lines[0].starts_with(&format!("{prefix}acknowledged=1i ")),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with(&format!("{prefix}resolved=1i ")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_queued_without_the_sink() {
+        let c = store_with_an_open_alert();
+        act(&c, 1, Action::Acknowledge, "bs.lan", None, false).unwrap();
+        act(&c, 1, Action::Resolve, "bs.lan", None, false).unwrap();
+        assert!(queued(&c).is_empty());
+    }
 }

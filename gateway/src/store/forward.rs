@@ -74,6 +74,20 @@ fn alert_line(out: &mut String, a: &vigil_domain::Alert) {
     let _ = writeln!(out, " {}", a.opened_at.timestamp_millis());
 }
 
+/// An alert acknowledged or resolved, as a line in the series its opening wrote to: the same
+/// tags, a field named after the new state (`acknowledged=1i`, `resolved=1i`), at the time it
+/// happened. Time to acknowledge is then the distance between an `opened` and the next
+/// `acknowledged` point of a series.
+fn alert_transition_line(out: &mut String, a: &vigil_domain::Alert, field: &str, at_ms: i64) {
+    out.push_str("alerts,patient_id=");
+    tag(out, &a.patient_id);
+    out.push_str(",rule=");
+    tag(out, &a.rule);
+    out.push_str(",severity=");
+    out.push_str(a.severity.as_str());
+    let _ = writeln!(out, " {field}=1i {at_ms}");
+}
+
 /// The lines one write job queues: new readings, stored events, opened alerts. Enqueued as one
 /// row, inside the job's transaction, so they commit with what they describe.
 #[derive(Debug, Default)]
@@ -95,6 +109,12 @@ impl Batch {
 
     pub fn alert(&mut self, a: &vigil_domain::Alert) {
         alert_line(&mut self.lines, a);
+        self.points += 1;
+    }
+
+    /// `field` is `acknowledged` or `resolved`.
+    pub fn alert_transition(&mut self, a: &vigil_domain::Alert, field: &str, at_ms: i64) {
+        alert_transition_line(&mut self.lines, a, field, at_ms);
         self.points += 1;
     }
 

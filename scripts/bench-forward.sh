@@ -5,6 +5,9 @@
 # queue; then VictoriaMetrics starts and the script times the drain and checks the count the
 # server holds.
 # Usage: bash scripts/bench-forward.sh [POINTS]   (needs mosquitto, victoria-metrics)
+#   LIVE=N (env): also publish N live readings (hub batches of 10, QoS 1) twice: once while the
+#   server is still down (baseline) and once during the drain, and report both ingest rates, so
+#   one run shows whether draining the backlog starves live traffic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POINTS=${1:-1000000}
@@ -33,6 +36,18 @@ VPID=$!; PIDS+=($VPID)
 until curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null; do sleep 0.1; done
 $SIM load --broker "mqtt://127.0.0.1:$MQ" --devices $DEVICES --messages $MSGS --readings-per-message 10 >/dev/null
 until [ "$(metric vigil_influxdb_backlog_points)" = "$POINTS" ]; do sleep 0.2; done
+LIVE=${LIVE:-0}
+live() {  # $1: start time of the readings, so that each phase's readings are new ones
+  $SIM load --broker "mqtt://127.0.0.1:$MQ" --devices $DEVICES --messages $((LIVE / DEVICES / 10)) \
+    --readings-per-message 10 --start-ms "$1" \
+    | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["acked_per_second"] * 10))'
+}
+TOTAL=$POINTS
+if [ "$LIVE" -gt 0 ]; then
+  base=$(live $(( $(date +%s) * 1000 - 3 * 3600 * 1000 )))
+  TOTAL=$((POINTS + 2 * LIVE))
+  until [ "$(metric vigil_influxdb_backlog_points)" = "$((POINTS + LIVE))" ]; do sleep 0.2; done
+fi
 echo "queued: $(metric vigil_readings_stored_total) stored, $(metric vigil_influxdb_backlog_points) waiting"
 victoria-metrics -httpListenAddr="127.0.0.1:$VM" -storageDataPath="$T/vm" -retentionPeriod=100y >/dev/null 2>&1 &
 VMPID=$!; PIDS+=($VMPID)
@@ -44,11 +59,24 @@ tup=$(date +%s.%N)
 until [ "$(metric vigil_influxdb_forwarded_points_total)" != "0" ]; do sleep 0.02; done
 c0=$(awk '{print $14 + $15}' "/proc/$VPID/stat"); v0=$(awk '{print $14 + $15}' "/proc/$VMPID/stat")
 t0=$(date +%s.%N); f0=$(metric vigil_influxdb_forwarded_points_total)
-until [ "$(metric vigil_influxdb_forwarded_points_total)" -ge "$POINTS" ]; do sleep 0.02; done
+if [ "$LIVE" -gt 0 ]; then
+  live $(( $(date +%s) * 1000 - 2 * 3600 * 1000 )) > "$T/during" & LIVEPID=$!
+fi
+until [ "$(metric vigil_influxdb_forwarded_points_total)" -ge "$TOTAL" ]; do sleep 0.02; done
 t1=$(date +%s.%N)
 c1=$(awk '{print $14 + $15}' "/proc/$VPID/stat"); v1=$(awk '{print $14 + $15}' "/proc/$VMPID/stat")
-sleep 2  # the server makes what it took searchable within about a second
-held=$(curl -s "http://127.0.0.1:$VM/api/v1/export" -d 'match[]=vitals_value' \
-  | python3 -c 'import json,sys; print(sum(len(json.loads(l)["values"]) for l in sys.stdin if l.strip()))')
+# The server makes what it took searchable after a few seconds: count until it stops growing.
+count() { curl -s "http://127.0.0.1:$VM/api/v1/export" -d 'match[]=vitals_value' \
+  | python3 -c 'import json,sys; print(sum(len(json.loads(l)["values"]) for l in sys.stdin if l.strip()))'; }
+held=0
+for _ in $(seq 1 15); do
+  sleep 2; now=$(count)
+  [ "$now" = "$held" ] && [ "$now" != 0 ] && break
+  held=$now
+done
 # The rate counts only the points accepted after t0 (the first answer's points came before).
-python3 -c "d=$t1-$t0; n=$POINTS-$f0; print(f'drained $POINTS points: the last {n} in {d:.2f} s = {n/d:.0f} points/s (first request {$t0-$tup:.2f} s after the server was up); CPU s: gateway {($c1-$c0)/100:.2f}, server {($v1-$v0)/100:.2f}; server holds {$held} points')"
+python3 -c "d=$t1-$t0; n=$TOTAL-$f0; print(f'drained $TOTAL points: the last {n} in {d:.2f} s = {n/d:.0f} points/s (first request {$t0-$tup:.2f} s after the server was up); CPU s: gateway {($c1-$c0)/100:.2f}, server {($v1-$v0)/100:.2f}; server holds {$held} points')"
+if [ "$LIVE" -gt 0 ]; then
+  wait $LIVEPID
+  echo "live ingest of $LIVE readings: $base readings/s with the server down, $(cat "$T/during") readings/s during the drain"
+fi

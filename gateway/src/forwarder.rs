@@ -231,6 +231,113 @@ mod tests {
         }
     }
 
+    /// The run loop against a stand-in server (a unit test: the end-to-end tests use a real
+    /// VictoriaMetrics, which never answers 4xx to well-formed lines). Rows whose lines name
+    /// patient `refused` get a 400, as InfluxDB answers a field type conflict; the others 204.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_rows_are_quarantined_and_the_rest_still_arrive() {
+        use crate::store::testing::TempStore;
+        use axum::{http::StatusCode, routing::post, Router};
+        use std::sync::Mutex;
+
+        let received = Arc::new(Mutex::new(Vec::<String>::new()));
+        let app = Router::new().route(
+            "/api/v2/write",
+            post({
+                let received = received.clone();
+                move |body: String| async move {
+                    if body.contains("patient_id=refused") {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            r#"{"code":"invalid","message":"field type conflict"}"#,
+                        );
+                    }
+                    received.lock().unwrap().push(body);
+                    (StatusCode::NO_CONTENT, "")
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let t = tokio::task::spawn_blocking(TempStore::new).await.unwrap();
+        // Five queue rows, one event line each: p1, refused, p1, refused, p1.
+        for (i, patient) in ["p1", "refused", "p1", "refused", "p1"].iter().enumerate() {
+            let patient = patient.to_string();
+            t.store
+                .write(move |c| {
+                    let mut b = forward::Batch::default();
+                    b.event(&patient, "d1", "fall", 1_000 + i as i64);
+                    b.enqueue(c, 0)
+                })
+                .await
+                .unwrap();
+        }
+        let cfg = InfluxConfig {
+            url: format!("http://{addr}"),
+            org: "o".into(),
+            bucket: "b".into(),
+            token: "t".into(),
+            batch_size: 1, // one row per request
+            flush_interval_ms: 20,
+            gzip: false,
+            ..InfluxConfig::default()
+        };
+        let metrics = Arc::new(Metrics::default());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(
+            t.store.clone(),
+            cfg.clone(),
+            client(&cfg).unwrap(),
+            metrics.clone(),
+            stopped,
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while t.store.read(forward::backlog).await.unwrap().0 > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the queue never emptied"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+
+        let got = received.lock().unwrap().clone();
+        // Requests in flight together may reach the server in any order; each arrived once.
+        let mut times: Vec<&str> = got
+            .iter()
+            .map(|b| b.trim_end().rsplit(' ').next().unwrap())
+            .collect();
+        times.sort();
+        assert_eq!(times, ["1000", "1002", "1004"], "{got:?}");
+        let quarantined: Vec<(i64, i64, String)> = t
+            .store
+            .read(|c| {
+                let mut st =
+                    c.prepare("SELECT id, status, reason FROM forward_quarantine ORDER BY id")?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(quarantined.len(), 2, "{quarantined:?}");
+        assert_eq!((quarantined[0].0, quarantined[0].1), (2, 400));
+        assert_eq!((quarantined[1].0, quarantined[1].1), (4, 400));
+        assert!(
+            quarantined[0].2.contains("field type conflict"),
+            "{quarantined:?}"
+        );
+        assert_eq!(metrics.quarantined_points.load(Relaxed), 2);
+        assert_eq!(metrics.forwarded_points.load(Relaxed), 3);
+        assert_eq!(
+            metrics.forward_errors.load(Relaxed),
+            0,
+            "a refusal is not an outage"
+        );
+    }
+
     #[test]
     fn backoff_grows_and_caps() {
         assert_eq!(backoff(0), Duration::from_millis(200));

@@ -108,6 +108,7 @@ mod tests {
     //! the test walks the clock forward over days and years without waiting.
     use super::*;
     use crate::store::readings::ReadingInserter;
+    use crate::store::testing::TempStore;
     use crate::store::{ms_to_time, rollups::Rollups};
     use crate::validate::DeviceInfo;
     use vigil_domain::views::Resolution;
@@ -116,35 +117,13 @@ mod tests {
     const T0: i64 = 1_763_769_600_000; // 2025-11-22T00:00:00Z, an hour boundary
     const HOUR_MS: i64 = 3_600_000;
 
-    /// A fresh store in its own directory, removed when dropped.
-    struct TempStore {
-        dir: std::path::PathBuf,
-        store: StoreHandle,
+    /// The shared temporary store, plus what these tests do with it.
+    trait Readings {
+        fn add(&self, at: &[(i64, f64)]);
+        fn counts(&self) -> (i64, usize, usize);
     }
 
-    impl TempStore {
-        fn new() -> TempStore {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            let dir = std::env::temp_dir()
-                .join(format!("vigil-retention-{}-{nanos}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let store = StoreHandle::open(&dir).unwrap();
-            store
-                .write_blocking(|c| {
-                    c.execute_batch(
-                        "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'P', 0);
-                         INSERT INTO devices (num, id, patient_id, patient_num, kind, secret_hash, created_at)
-                         VALUES (7, 'd1', 'p1', 1, 'pulse_oximeter', 'x', 0);",
-                    )?;
-                    Ok(())
-                })
-                .unwrap();
-            TempStore { dir, store }
-        }
-
+    impl Readings for TempStore {
         /// Stores SpO₂ readings the way the ingest write job does (insert, roll up what was new).
         fn add(&self, at: &[(i64, f64)]) {
             let readings: Vec<Reading> = at
@@ -199,12 +178,6 @@ mod tests {
                     .unwrap()
             };
             (raw, buckets(Resolution::Minute), buckets(Resolution::Hour))
-        }
-    }
-
-    impl Drop for TempStore {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 

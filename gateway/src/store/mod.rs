@@ -17,6 +17,8 @@ pub mod readings;
 pub mod registry;
 pub mod rollups;
 pub mod schema;
+#[cfg(test)]
+pub mod testing;
 mod writer;
 
 use rusqlite::{Connection, OpenFlags};

@@ -1,7 +1,10 @@
 //! Vigil's alerting: what is worth waking someone for, and telling them.
 //!
-//! - [`rules`]: the default clinical threshold rules and their pure evaluation
-//!   (reading or event in, breaches out).
+//! - [`rules`]: clinical threshold and event rules and their pure evaluation (reading or event
+//!   in, breaches out); [`rulefile`]: the TOML rule file they are read from, with the built-in
+//!   defaults in `rules/default.toml`.
+//! - [`engine`]: threshold rules over time — persistence before firing, a separate clear
+//!   condition (hysteresis) before clearing — as a pure state machine per (patient, rule).
 //! - [`lifecycle`]: the alert state machine — one active alert per (patient, rule), and which
 //!   transitions are allowed — as pure functions.
 //! - [`email`]: the family e-mail, in Vietnamese or English, rendered from an alert.
@@ -12,8 +15,10 @@
 //! [`outbox::OutboxStore`]. This crate only decides and renders.
 
 pub mod email;
+pub mod engine;
 pub mod lifecycle;
 pub mod outbox;
+pub mod rulefile;
 pub mod rules;
 
 pub use rules::{Breach, Rule, RuleSet};

@@ -5,6 +5,7 @@
 //! The values are defaults pending clinical sign-off; per-patient overrides come with the
 //! alerting issue (#5).
 
+use crate::engine::Threshold;
 use vigil_domain::{EventKind, Metric, Reading, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,6 +26,32 @@ impl Condition {
         }
     }
 
+    /// The opposite comparison at the same threshold (`< 90` → `≥ 90`): the clear condition of
+    /// a rule without hysteresis.
+    pub fn negated(self) -> Condition {
+        match self {
+            Condition::Below(t) => Condition::AtOrAbove(t),
+            Condition::AtOrAbove(t) => Condition::Below(t),
+            Condition::Above(t) => Condition::AtOrBelow(t),
+            Condition::AtOrBelow(t) => Condition::Above(t),
+        }
+    }
+
+    /// Whether some value satisfies both comparisons (a clear condition must not).
+    pub fn overlaps(self, other: Condition) -> bool {
+        use Condition::*;
+        let (low, high) = match (self, other) {
+            (Below(_) | AtOrBelow(_), Above(_) | AtOrAbove(_)) => (self, other),
+            (Above(_) | AtOrAbove(_), Below(_) | AtOrBelow(_)) => (other, self),
+            _ => return true, // same direction: both hold far enough out
+        };
+        match (low, high) {
+            (AtOrBelow(a), AtOrAbove(b)) => b <= a,
+            (Below(a) | AtOrBelow(a), Above(b) | AtOrAbove(b)) => b < a,
+            _ => unreachable!("sorted above"),
+        }
+    }
+
     /// The comparison as people read it, e.g. `< 90`.
     pub fn describe(self) -> String {
         match self {
@@ -38,23 +65,27 @@ impl Condition {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
-    Threshold { metric: Metric, when: Condition },
+    /// A metric against a threshold, with its timing (persistence, hysteresis).
+    Threshold {
+        metric: Metric,
+        threshold: Threshold,
+    },
     Event(EventKind),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
-    pub id: &'static str,
+    pub id: String,
     pub severity: Severity,
     pub trigger: Trigger,
     /// Why the threshold is what it is.
-    pub source: &'static str,
+    pub source: String,
 }
 
 /// A rule that fired, with what made it fire.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Breach {
-    pub rule: &'static str,
+    pub rule: String,
     /// The clinical condition the rule watches: `{metric}_low` / `{metric}_high` for
     /// thresholds, the rule id for events. Rules sharing a condition are severity levels of one
     /// alarm (SpO₂ < 94 amber, < 90 red): an active alert escalates instead of a second one
@@ -79,152 +110,18 @@ impl Default for RuleSet {
 }
 
 impl RuleSet {
-    /// The built-in rules. Red rules e-mail the family; amber and yellow ones show on the
-    /// dashboard only (alarm fatigue, clinical reference §6: families get what matters).
+    /// The built-in rules (`alerting/rules/default.toml`). Red rules e-mail the family; amber
+    /// and yellow ones show on the dashboard only (alarm fatigue, clinical reference §6:
+    /// families get what matters).
     pub fn defaults() -> Self {
-        use Condition::*;
-        use Metric::*;
-        use Severity::*;
-        let t = |id, severity, metric, when, source| Rule {
-            id,
-            severity,
-            trigger: Trigger::Threshold { metric, when },
-            source,
-        };
-        let e = |id, severity, kind, source| Rule {
-            id,
-            severity,
-            trigger: Trigger::Event(kind),
-            source,
-        };
-        RuleSet {
-            rules: vec![
-                t(
-                    "spo2_low",
-                    Red,
-                    Spo2,
-                    Below(90.0),
-                    "Welch 2011 limit 90 %; NEWS2 scores 3 at ≤ 91",
-                ),
-                t(
-                    "spo2_below_target",
-                    Amber,
-                    Spo2,
-                    Below(94.0),
-                    "hypoxaemia < 94 % (BMJ 2021;372:n677)",
-                ),
-                t(
-                    "heart_rate_high",
-                    Red,
-                    HeartRate,
-                    Above(130.0),
-                    "NEWS2 scores 3 at ≥ 131",
-                ),
-                t(
-                    "heart_rate_low",
-                    Red,
-                    HeartRate,
-                    Below(40.0),
-                    "BEAT-HF < 40 without symptoms; NEWS2 ≤ 40",
-                ),
-                t(
-                    "bp_systolic_high",
-                    Red,
-                    BpSystolic,
-                    AtOrAbove(180.0),
-                    "hypertensive crisis ≥ 180 (AHA, VNHA 2015)",
-                ),
-                t(
-                    "bp_diastolic_high",
-                    Red,
-                    BpDiastolic,
-                    AtOrAbove(120.0),
-                    "hypertensive crisis ≥ 120 (AHA, VNHA 2015)",
-                ),
-                t(
-                    "bp_systolic_low",
-                    Red,
-                    BpSystolic,
-                    Below(90.0),
-                    "Vietnam MoH: report at once if systolic < 90",
-                ),
-                t(
-                    "temperature_high",
-                    Amber,
-                    Temperature,
-                    Above(37.8),
-                    "older adults: fever > 37.8 °C (IDSA 2009)",
-                ),
-                t(
-                    "temperature_very_high",
-                    Red,
-                    Temperature,
-                    AtOrAbove(39.1),
-                    "NEWS2 scores 2 at ≥ 39.1 °C",
-                ),
-                t(
-                    "temperature_low",
-                    Red,
-                    Temperature,
-                    AtOrBelow(35.0),
-                    "NEWS2 scores 3 at ≤ 35.0 °C",
-                ),
-                t(
-                    "respiratory_rate_high",
-                    Red,
-                    RespiratoryRate,
-                    AtOrAbove(25.0),
-                    "NEWS2 scores 3 at ≥ 25",
-                ),
-                t(
-                    "respiratory_rate_low",
-                    Red,
-                    RespiratoryRate,
-                    AtOrBelow(8.0),
-                    "NEWS2 scores 3 at ≤ 8",
-                ),
-                t(
-                    "glucose_very_low",
-                    Red,
-                    Glucose,
-                    Below(3.0),
-                    "ADA level 2 hypoglycaemia < 3.0 mmol/L",
-                ),
-                t(
-                    "glucose_low",
-                    Amber,
-                    Glucose,
-                    Below(3.9),
-                    "ADA level 1 hypoglycaemia < 3.9 mmol/L",
-                ),
-                t(
-                    "glucose_high",
-                    Amber,
-                    Glucose,
-                    Above(13.9),
-                    "sick-day advice: > 13.9 mmol/L",
-                ),
-                e(
-                    "fall",
-                    Red,
-                    EventKind::Fall,
-                    "BMJ 2008;337:a2227: long lies after falls",
-                ),
-                e("sos", Red, EventKind::Sos, "the patient asked for help"),
-                e(
-                    "battery_low",
-                    Yellow,
-                    EventKind::BatteryLow,
-                    "device maintenance",
-                ),
-                e(
-                    "device_error",
-                    Yellow,
-                    EventKind::DeviceError,
-                    "device maintenance",
-                ),
-            ],
-        }
+        Self::from_toml(crate::rulefile::DEFAULT).expect("the built-in rule file is valid")
+    }
+
+    /// Rules from a rule file's text (docs/rules.md).
+    pub fn from_toml(text: &str) -> Result<Self, crate::rulefile::RuleFileError> {
+        Ok(RuleSet {
+            rules: crate::rulefile::parse(text)?,
+        })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -241,14 +138,15 @@ impl RuleSet {
     pub fn evaluate_reading(&self, r: &Reading) -> Vec<Breach> {
         let mut out: Vec<Breach> = Vec::new();
         for rule in &self.rules {
-            let Trigger::Threshold { metric, when } = rule.trigger else {
+            let Trigger::Threshold { metric, threshold } = rule.trigger else {
                 continue;
             };
+            let when = threshold.when;
             if metric != r.metric || !when.matches(r.value) {
                 continue;
             }
             let breach = Breach {
-                rule: rule.id,
+                rule: rule.id.clone(),
                 condition: condition_of(metric, when),
                 severity: rule.severity,
                 metric: Some(metric),
@@ -277,8 +175,8 @@ impl RuleSet {
             .iter()
             .filter(|r| r.trigger == Trigger::Event(kind))
             .map(|r| Breach {
-                rule: r.id,
-                condition: r.id.to_string(),
+                rule: r.id.clone(),
+                condition: r.id.clone(),
                 severity: r.severity,
                 metric: None,
                 value: None,
@@ -316,7 +214,11 @@ mod tests {
         }
     }
 
-    fn fired(metric: Metric, value: f64) -> Vec<(&'static str, Severity)> {
+    fn want(rule: &str, severity: Severity) -> Vec<(String, Severity)> {
+        vec![(rule.to_string(), severity)]
+    }
+
+    fn fired(metric: Metric, value: f64) -> Vec<(String, Severity)> {
         RuleSet::defaults()
             .evaluate_reading(&build_reading(metric, value))
             .into_iter()
@@ -326,23 +228,26 @@ mod tests {
 
     #[test]
     fn issue_examples_raise_red() {
-        assert_eq!(fired(Metric::Spo2, 85.0), vec![("spo2_low", Severity::Red)]);
-        assert_eq!(fired(Metric::Spo2, 89.9), vec![("spo2_low", Severity::Red)]);
+        assert_eq!(fired(Metric::Spo2, 85.0), want("spo2_low", Severity::Red));
+        assert_eq!(fired(Metric::Spo2, 89.9), want("spo2_low", Severity::Red));
         assert_eq!(
             fired(Metric::HeartRate, 131.0),
-            vec![("heart_rate_high", Severity::Red)]
+            want("heart_rate_high", Severity::Red)
         );
         assert_eq!(
             fired(Metric::HeartRate, 39.0),
-            vec![("heart_rate_low", Severity::Red)]
+            want("heart_rate_low", Severity::Red)
         );
         assert_eq!(
             fired(Metric::BpSystolic, 180.0),
-            vec![("bp_systolic_high", Severity::Red)]
+            want("bp_systolic_high", Severity::Red)
         );
         let ev = RuleSet::defaults().evaluate_event(EventKind::Fall);
         assert_eq!(ev.len(), 1);
-        assert_eq!((ev[0].rule, ev[0].severity), ("fall", Severity::Red));
+        assert_eq!(
+            (ev[0].rule.as_str(), ev[0].severity),
+            ("fall", Severity::Red)
+        );
         assert_eq!(
             RuleSet::defaults().evaluate_event(EventKind::Sos)[0].rule,
             "sos"
@@ -354,7 +259,7 @@ mod tests {
         assert!(fired(Metric::Spo2, 94.0).is_empty());
         assert_eq!(
             fired(Metric::Spo2, 90.0),
-            vec![("spo2_below_target", Severity::Amber)]
+            want("spo2_below_target", Severity::Amber)
         );
         assert!(fired(Metric::HeartRate, 130.0).is_empty());
         assert!(fired(Metric::HeartRate, 40.0).is_empty());
@@ -367,15 +272,15 @@ mod tests {
     fn most_severe_of_same_direction_wins_but_directions_stay_apart() {
         assert_eq!(
             fired(Metric::Temperature, 39.5),
-            vec![("temperature_very_high", Severity::Red)]
+            want("temperature_very_high", Severity::Red)
         );
         assert_eq!(
             fired(Metric::Glucose, 2.5),
-            vec![("glucose_very_low", Severity::Red)]
+            want("glucose_very_low", Severity::Red)
         );
         assert_eq!(
             fired(Metric::Glucose, 3.5),
-            vec![("glucose_low", Severity::Amber)]
+            want("glucose_low", Severity::Amber)
         );
     }
 
@@ -394,9 +299,26 @@ mod tests {
     }
 
     #[test]
+    fn clear_conditions_must_not_overlap_the_breach() {
+        use Condition::*;
+        assert!(!AtOrAbove(92.0).overlaps(Below(90.0)));
+        assert!(!AtOrAbove(90.0).overlaps(Below(90.0)), "the plain negation");
+        assert!(Above(85.0).overlaps(Below(90.0)), "87 would be both");
+        assert!(
+            AtOrAbove(90.0).overlaps(AtOrBelow(90.0)),
+            "90 would be both"
+        );
+        assert!(!Above(90.0).overlaps(AtOrBelow(90.0)));
+        assert!(Below(80.0).overlaps(Below(90.0)), "same direction");
+        for c in [Below(1.0), AtOrBelow(1.0), Above(1.0), AtOrAbove(1.0)] {
+            assert!(!c.negated().overlaps(c), "{c:?}");
+        }
+    }
+
+    #[test]
     fn rule_ids_are_unique() {
         let rs = RuleSet::defaults();
-        let mut ids: Vec<_> = rs.rules().iter().map(|r| r.id).collect();
+        let mut ids: Vec<_> = rs.rules().iter().map(|r| r.id.as_str()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), rs.rules().len());

@@ -206,7 +206,7 @@ fn queue_family_emails(
             c.lang,
             &AlertFacts {
                 patient_name: &patient.name,
-                rule: breach.rule,
+                rule: &breach.rule,
                 severity: breach.severity,
                 metric: breach.metric,
                 value: breach.value,

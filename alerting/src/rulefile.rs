@@ -1,0 +1,301 @@
+//! The rule file (issue #5): TOML, one `[[rule]]` table per rule. The defaults ship in
+//! `alerting/rules/default.toml`, built into the binary; docs/rules.md documents every key.
+//!
+//! Parsing is strict, because a typo in a clinical rule must stop the gateway at start-up, not
+//! silently disable an alarm: unknown keys, unknown metrics, events or severities, a threshold
+//! rule without exactly one comparison, a duplicate id or a malformed duration are errors that
+//! name the rule.
+
+use crate::engine::Threshold;
+use crate::rules::{Condition, Rule, Trigger};
+use serde::Deserialize;
+use vigil_domain::{EventKind, Metric, Severity};
+
+/// Why a rule file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleFileError {
+    #[error("rule file is not valid TOML: {0}")]
+    Toml(String),
+    #[error("rule {id:?}: {problem}")]
+    Rule { id: String, problem: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: String,
+    severity: String,
+    metric: Option<String>,
+    event: Option<String>,
+    below: Option<f64>,
+    at_or_below: Option<f64>,
+    above: Option<f64>,
+    at_or_above: Option<f64>,
+    #[serde(rename = "for")]
+    for_: Option<String>,
+    clear_below: Option<f64>,
+    clear_at_or_below: Option<f64>,
+    clear_above: Option<f64>,
+    clear_at_or_above: Option<f64>,
+    clear_for: Option<String>,
+    max_gap: Option<String>,
+    #[serde(default)]
+    source: String,
+}
+
+/// Severity by its clinical name (`critical`, `warning`, `info`) or its colour (`red`, `amber`,
+/// `yellow`, IEC 60601-1-8 priorities high, medium, low).
+fn severity(s: &str) -> Option<Severity> {
+    match s {
+        "critical" | "red" => Some(Severity::Red),
+        "warning" | "amber" => Some(Severity::Amber),
+        "info" | "yellow" => Some(Severity::Yellow),
+        _ => None,
+    }
+}
+
+/// `"90s"`, `"2m"`, `"1h"`, `"3d"` (a whole number and one unit) in milliseconds.
+pub fn duration_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let unit_at = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(unit_at);
+    let n: i64 = n.parse().ok()?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(ms)
+}
+
+/// The one comparison among the four optional keys, if exactly one is given.
+fn one_of(
+    below: Option<f64>,
+    at_or_below: Option<f64>,
+    above: Option<f64>,
+    at_or_above: Option<f64>,
+) -> Result<Option<Condition>, String> {
+    let given: Vec<Condition> = [
+        below.map(Condition::Below),
+        at_or_below.map(Condition::AtOrBelow),
+        above.map(Condition::Above),
+        at_or_above.map(Condition::AtOrAbove),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match given.as_slice() {
+        [] => Ok(None),
+        [c] => Ok(Some(*c)),
+        _ => Err("give exactly one comparison".into()),
+    }
+}
+
+impl RawRule {
+    fn into_rule(self) -> Result<Rule, String> {
+        let severity = severity(&self.severity).ok_or_else(|| {
+            format!(
+                "severity {:?}: use critical, warning or info",
+                self.severity
+            )
+        })?;
+        let when = one_of(self.below, self.at_or_below, self.above, self.at_or_above)?;
+        let clear = one_of(
+            self.clear_below,
+            self.clear_at_or_below,
+            self.clear_above,
+            self.clear_at_or_above,
+        )
+        .map_err(|_| "give at most one clear_ comparison".to_string())?;
+        let dur = |key: &str, v: &Option<String>| -> Result<i64, String> {
+            match v {
+                None => Ok(0),
+                Some(s) => duration_ms(s).ok_or_else(|| {
+                    format!("{key} {s:?}: use a duration such as \"90s\" or \"2m\"")
+                }),
+            }
+        };
+        let trigger = match (&self.metric, &self.event) {
+            (Some(m), None) => {
+                let metric: Metric = m.parse().map_err(|_| format!("unknown metric {m:?}"))?;
+                let when =
+                    when.ok_or("a threshold rule needs below, at_or_below, above or at_or_above")?;
+                let clear = clear.unwrap_or_else(|| when.negated());
+                if clear.overlaps(when) {
+                    return Err(format!(
+                        "the clear condition {} overlaps the breach {}",
+                        clear.describe(),
+                        when.describe()
+                    ));
+                }
+                Trigger::Threshold {
+                    metric,
+                    threshold: Threshold {
+                        when,
+                        for_ms: dur("for", &self.for_)?,
+                        clear,
+                        clear_for_ms: dur("clear_for", &self.clear_for)?,
+                        max_gap_ms: dur("max_gap", &self.max_gap)?,
+                    },
+                }
+            }
+            (None, Some(e)) => {
+                if when.is_some()
+                    || clear.is_some()
+                    || self.for_.is_some()
+                    || self.clear_for.is_some()
+                {
+                    return Err("an event rule takes no comparison or timing".into());
+                }
+                let kind: EventKind = e.parse().map_err(|_| format!("unknown event {e:?}"))?;
+                Trigger::Event(kind)
+            }
+            _ => return Err("give either metric or event".into()),
+        };
+        Ok(Rule {
+            id: self.id,
+            severity,
+            trigger,
+            source: self.source,
+        })
+    }
+}
+
+/// Parses a rule file.
+pub fn parse(text: &str) -> Result<Vec<Rule>, RuleFileError> {
+    let file: File = toml::from_str(text).map_err(|e| RuleFileError::Toml(e.to_string()))?;
+    let mut rules: Vec<Rule> = Vec::with_capacity(file.rule.len());
+    for raw in file.rule {
+        let id = raw.id.clone();
+        let err = |problem: String| RuleFileError::Rule {
+            id: id.clone(),
+            problem,
+        };
+        let valid_id = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid_id {
+            return Err(err("ids are 1–64 of a–z, 0–9 and _".into()));
+        }
+        if rules.iter().any(|r| r.id == id) {
+            return Err(err("duplicate id".into()));
+        }
+        rules.push(raw.into_rule().map_err(err)?);
+    }
+    Ok(rules)
+}
+
+/// The built-in rule file.
+pub const DEFAULT: &str = include_str!("../rules/default.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_built_in_file_parses() {
+        let rules = parse(DEFAULT).unwrap();
+        assert_eq!(rules.len(), 19);
+        assert!(
+            rules.iter().all(|r| !r.source.is_empty()),
+            "every default cites a source"
+        );
+    }
+
+    #[test]
+    fn timing_and_hysteresis_are_read() {
+        let rules = parse(
+            r#"
+            [[rule]]
+            id = "spo2_low"
+            severity = "critical"
+            metric = "spo2"
+            below = 90
+            for = "60s"
+            clear_at_or_above = 92
+            clear_for = "2m"
+            max_gap = "30s"
+            "#,
+        )
+        .unwrap();
+        let Trigger::Threshold { metric, threshold } = rules[0].trigger else {
+            panic!("a threshold rule");
+        };
+        assert_eq!(metric, Metric::Spo2);
+        assert_eq!(
+            threshold,
+            Threshold {
+                when: Condition::Below(90.0),
+                for_ms: 60_000,
+                clear: Condition::AtOrAbove(92.0),
+                clear_for_ms: 120_000,
+                max_gap_ms: 30_000,
+            }
+        );
+        assert_eq!(rules[0].severity, Severity::Red);
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_the_rule_named() {
+        let base = "[[rule]]\nid = \"x\"\nseverity = \"warning\"\n";
+        assert!(problem(&format!(
+            "{base}metric = \"spo2\"\nbelow = 90\nabove = 99\n"
+        ))
+        .contains("rule \"x\": give exactly one comparison"));
+        assert!(problem(&format!("{base}metric = \"spo2\"\n")).contains("needs below"));
+        assert!(
+            problem(&format!("{base}metric = \"sp02\"\nbelow = 90\n")).contains("unknown metric")
+        );
+        assert!(problem(&format!("{base}event = \"fell\"\n")).contains("unknown event"));
+        assert!(problem(&format!("{base}event = \"fall\"\nbelow = 1\n")).contains("no comparison"));
+        assert!(problem(&format!(
+            "{base}metric = \"spo2\"\nbelow = 90\nfor = \"1 minute\"\n"
+        ))
+        .contains("for \"1 minute\""));
+        assert!(problem(&format!(
+            "{base}metric = \"spo2\"\nbelow = 90\nclear_above = 85\n"
+        ))
+        .contains("overlaps"));
+        assert!(
+            problem(&format!("{base}metric = \"spo2\"\nbelow = 90\nbelo = 3\n"))
+                .contains("unknown field")
+        );
+        assert!(
+            problem("[[rule]]\nid = \"x\"\nseverity = \"urgent\"\nevent = \"sos\"\n")
+                .contains("severity \"urgent\"")
+        );
+        let twice = format!("{base}event = \"sos\"\n{base}event = \"fall\"\n");
+        assert!(problem(&twice).contains("duplicate id"));
+        assert!(
+            problem("[[rule]]\nid = \"Bad Id\"\nseverity = \"info\"\nevent = \"sos\"\n")
+                .contains("ids are")
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_ms("90s"), Some(90_000));
+        assert_eq!(duration_ms("2m"), Some(120_000));
+        assert_eq!(duration_ms("3d"), Some(259_200_000));
+        assert_eq!(duration_ms("250ms"), Some(250));
+        assert_eq!(duration_ms("2"), None);
+        assert_eq!(duration_ms("m"), None);
+        assert_eq!(duration_ms("-5s"), None);
+    }
+}

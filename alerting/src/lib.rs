@@ -21,4 +21,4 @@ pub mod outbox;
 pub mod rulefile;
 pub mod rules;
 
-pub use rules::{Breach, Rule, RuleSet};
+pub use rules::{Breach, Outcome, Rule, RuleSet, RuleStates};

@@ -110,6 +110,11 @@ impl RawRule {
             )
         })?;
         let when = one_of(self.below, self.at_or_below, self.above, self.at_or_above)?;
+        let resolves = self.clear_below.is_some()
+            || self.clear_at_or_below.is_some()
+            || self.clear_above.is_some()
+            || self.clear_at_or_above.is_some()
+            || self.clear_for.is_some();
         let clear = one_of(
             self.clear_below,
             self.clear_at_or_below,
@@ -167,6 +172,7 @@ impl RawRule {
             severity,
             trigger,
             source: self.source,
+            resolves,
         })
     }
 }

@@ -5,7 +5,7 @@
 //! The values are defaults pending clinical sign-off; per-patient overrides come with the
 //! alerting issue (#5).
 
-use crate::engine::Threshold;
+use crate::engine::{State, Step, Threshold};
 use vigil_domain::{EventKind, Metric, Reading, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +80,23 @@ pub struct Rule {
     pub trigger: Trigger,
     /// Why the threshold is what it is.
     pub source: String,
+    /// The rule states when its condition is over (a `clear_*` comparison or `clear_for`), so
+    /// its alert resolves automatically once that holds. Without one an alert stays until a
+    /// clinician resolves it: a latching alarm (IEC 60601-1-8).
+    pub resolves: bool,
+}
+
+impl Rule {
+    /// Whether the rule needs state over time: persistence, a stated clear condition or a gap
+    /// limit. Other threshold rules fire on every breaching reading.
+    pub fn is_timed(&self) -> bool {
+        match self.trigger {
+            Trigger::Threshold { threshold, .. } => {
+                threshold.for_ms > 0 || self.resolves || threshold.max_gap_ms > 0
+            }
+            Trigger::Event(_) => false,
+        }
+    }
 }
 
 /// A rule that fired, with what made it fire.
@@ -96,6 +113,42 @@ pub struct Breach {
     pub value: Option<f64>,
     /// Short English description for the dashboard and logs, e.g. `spo2 85 % < 90`.
     pub message: String,
+}
+
+/// What a reading did to one condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Open an alert, or update or escalate the condition's active one.
+    Breach(Breach),
+    /// The condition is over (its rule's clear condition held long enough): resolve its active
+    /// alert automatically.
+    Cleared {
+        condition: String,
+        /// The rule whose clear condition held.
+        rule: String,
+        /// Short English description, e.g. `spo2 95 % ≥ 92 for 120 s`.
+        message: String,
+    },
+}
+
+/// The timed rules' states of one patient, wherever they are kept (the gateway: its store, so
+/// that a running timer survives a restart).
+pub trait RuleStates {
+    /// The rule's state; [`State::Normal`] when none is kept.
+    fn get(&mut self, rule: &str) -> State;
+    fn set(&mut self, rule: &str, state: State);
+}
+
+/// States in memory (tests, benchmarks).
+impl RuleStates for std::collections::HashMap<String, State> {
+    fn get(&mut self, rule: &str) -> State {
+        std::collections::HashMap::get(self, rule)
+            .copied()
+            .unwrap_or_default()
+    }
+    fn set(&mut self, rule: &str, state: State) {
+        self.insert(rule.to_string(), state);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -132,22 +185,51 @@ impl RuleSet {
         self.rules.iter().find(|r| r.id == id)
     }
 
-    /// Every rule the reading breaches. When two rules of one condition fire (SpO₂ 85 breaches
-    /// both `spo2_low` and `spo2_below_target`), only the most severe is kept: one condition,
-    /// one alert.
-    pub fn evaluate_reading(&self, r: &Reading) -> Vec<Breach> {
-        let mut out: Vec<Breach> = Vec::new();
+    /// What the reading does to the rules of its metric, one [`Outcome`] per condition at most.
+    ///
+    /// Rules without timing fire on every breaching reading (no state). Timed rules
+    /// ([`Rule::is_timed`]) step their [`State`] for this patient in `states`. Per condition,
+    /// the most severe rule that breaches (or fires, or repeats) wins: SpO₂ 85 breaches both
+    /// `spo2_low` and `spo2_below_target`, one alert. When nothing of a condition breaches and a
+    /// timed rule that resolves its alerts has just cleared — and no other timed rule of the
+    /// condition is still firing — the condition clears.
+    pub fn evaluate_reading(&self, r: &Reading, states: &mut dyn RuleStates) -> Vec<Outcome> {
+        let mut out: Vec<Outcome> = Vec::new();
+        // Conditions a timed rule cleared in, and conditions still firing (so not cleared).
+        let mut cleared: Vec<(String, &Rule)> = Vec::new();
+        let mut still_firing: Vec<String> = Vec::new();
         for rule in &self.rules {
             let Trigger::Threshold { metric, threshold } = rule.trigger else {
                 continue;
             };
-            let when = threshold.when;
-            if metric != r.metric || !when.matches(r.value) {
+            if metric != r.metric {
+                continue;
+            }
+            let condition = condition_of(metric, threshold.when);
+            let breached = if rule.is_timed() {
+                let mut state = states.get(&rule.id);
+                let step = threshold.step(&mut state, r.ts.timestamp_millis(), r.value);
+                states.set(&rule.id, state);
+                if matches!(state, State::Firing { .. }) {
+                    still_firing.push(condition.clone());
+                }
+                match step {
+                    Step::Fire | Step::Repeat => true,
+                    Step::Clear if rule.resolves => {
+                        cleared.push((condition.clone(), rule));
+                        false
+                    }
+                    _ => false,
+                }
+            } else {
+                threshold.when.matches(r.value)
+            };
+            if !breached {
                 continue;
             }
             let breach = Breach {
                 rule: rule.id.clone(),
-                condition: condition_of(metric, when),
+                condition,
                 severity: rule.severity,
                 metric: Some(metric),
                 value: Some(r.value),
@@ -156,16 +238,46 @@ impl RuleSet {
                     metric,
                     r.value,
                     metric.display_unit(),
-                    when.describe()
+                    threshold.when.describe()
                 ),
             };
-            match out.iter_mut().find(|b| b.condition == breach.condition) {
+            let same = out.iter_mut().find_map(|o| match o {
+                Outcome::Breach(b) if b.condition == breach.condition => Some(b),
+                _ => None,
+            });
+            match same {
                 Some(existing) if existing.severity.rank() > breach.severity.rank() => {
                     *existing = breach
                 }
                 Some(_) => {}
-                None => out.push(breach),
+                None => out.push(Outcome::Breach(breach)),
             }
+        }
+        for (condition, rule) in cleared {
+            let breaching = out
+                .iter()
+                .any(|o| matches!(o, Outcome::Breach(b) if b.condition == condition));
+            let done = out
+                .iter()
+                .any(|o| matches!(o, Outcome::Cleared { condition: c, .. } if *c == condition));
+            if breaching || done || still_firing.contains(&condition) {
+                continue;
+            }
+            let Trigger::Threshold { metric, threshold } = rule.trigger else {
+                continue;
+            };
+            out.push(Outcome::Cleared {
+                condition,
+                rule: rule.id.clone(),
+                message: format!(
+                    "{} {} {} {} for {} s",
+                    metric,
+                    r.value,
+                    metric.display_unit(),
+                    threshold.clear.describe(),
+                    threshold.clear_for_ms / 1000
+                ),
+            });
         }
         out
     }
@@ -201,6 +313,8 @@ mod tests {
     use chrono::Utc;
     use vigil_domain::TsSource;
 
+    use std::collections::HashMap;
+
     fn build_reading(metric: Metric, value: f64) -> Reading {
         Reading {
             device_id: "d".into(),
@@ -214,13 +328,23 @@ mod tests {
         }
     }
 
+    /// Breaches of a reading under rules without timing (no state needed).
+    fn breaches(rs: &RuleSet, r: &Reading) -> Vec<Breach> {
+        rs.evaluate_reading(r, &mut HashMap::new())
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Breach(b) => b,
+                other => panic!("untimed rules never clear: {other:?}"),
+            })
+            .collect()
+    }
+
     fn want(rule: &str, severity: Severity) -> Vec<(String, Severity)> {
         vec![(rule.to_string(), severity)]
     }
 
     fn fired(metric: Metric, value: f64) -> Vec<(String, Severity)> {
-        RuleSet::defaults()
-            .evaluate_reading(&build_reading(metric, value))
+        breaches(&RuleSet::defaults(), &build_reading(metric, value))
             .into_iter()
             .map(|b| (b.rule, b.severity))
             .collect()
@@ -287,15 +411,93 @@ mod tests {
     #[test]
     fn conditions_group_levels_of_one_alarm() {
         let rs = RuleSet::defaults();
-        let amber = rs.evaluate_reading(&build_reading(Metric::Spo2, 92.0));
-        let red = rs.evaluate_reading(&build_reading(Metric::Spo2, 85.0));
+        let amber = breaches(&rs, &build_reading(Metric::Spo2, 92.0));
+        let red = breaches(&rs, &build_reading(Metric::Spo2, 85.0));
         assert_eq!(amber[0].condition, "spo2_low");
         assert_eq!(red[0].condition, "spo2_low");
-        let high = rs.evaluate_reading(&build_reading(Metric::BpSystolic, 190.0));
-        let low = rs.evaluate_reading(&build_reading(Metric::BpSystolic, 80.0));
+        let high = breaches(&rs, &build_reading(Metric::BpSystolic, 190.0));
+        let low = breaches(&rs, &build_reading(Metric::BpSystolic, 80.0));
         assert_eq!(high[0].condition, "bp_systolic_high");
         assert_eq!(low[0].condition, "bp_systolic_low");
         assert_eq!(rs.evaluate_event(EventKind::Fall)[0].condition, "fall");
+    }
+
+    /// A timed red rule and a plain amber rule watching one condition (`spo2_low`).
+    const TIMED: &str = r#"
+        [[rule]]
+        id = "spo2_low"
+        severity = "critical"
+        metric = "spo2"
+        below = 90
+        for = "60s"
+        clear_at_or_above = 92
+        clear_for = "2m"
+        [[rule]]
+        id = "spo2_below_target"
+        severity = "warning"
+        metric = "spo2"
+        below = 94
+    "#;
+
+    /// (seconds, value) readings of one patient through `rs`; the outcomes with their time.
+    fn timeline(rs: &RuleSet, readings: &[(i64, f64)]) -> Vec<(i64, String)> {
+        let mut states = HashMap::new();
+        let t0 = Utc::now();
+        let mut out = Vec::new();
+        for &(t, v) in readings {
+            let mut r = build_reading(Metric::Spo2, v);
+            r.ts = t0 + chrono::Duration::seconds(t);
+            for o in rs.evaluate_reading(&r, &mut states) {
+                out.push((
+                    t,
+                    match o {
+                        Outcome::Breach(b) => format!("breach {} {}", b.rule, b.severity.as_str()),
+                        Outcome::Cleared { rule, .. } => format!("cleared by {rule}"),
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_timed_rule_escalates_its_condition_after_persisting_and_clears_it_after_holding() {
+        let rs = RuleSet::from_toml(TIMED).unwrap();
+        let mut readings: Vec<(i64, f64)> = (0..=65).step_by(5).map(|t| (t, 87.0)).collect();
+        readings.extend((70..=300).step_by(10).map(|t| (t, 95.0)));
+        let got = timeline(&rs, &readings);
+        // Amber at once (plain rule), red once < 90 has lasted 60 s.
+        assert_eq!(got[0], (0, "breach spo2_below_target amber".into()));
+        assert_eq!(got[11], (55, "breach spo2_below_target amber".into()));
+        assert_eq!(got[12], (60, "breach spo2_low red".into()));
+        assert_eq!(got[13], (65, "breach spo2_low red".into()));
+        // ≥ 92 from 70 s: cleared 2 minutes later, once.
+        assert_eq!(got[14..], [(190, "cleared by spo2_low".to_string())]);
+    }
+
+    #[test]
+    fn a_condition_does_not_clear_while_another_of_its_rules_breaches() {
+        let rs = RuleSet::from_toml(TIMED).unwrap();
+        let mut readings: Vec<(i64, f64)> = (0..=60).step_by(5).map(|t| (t, 87.0)).collect();
+        // 93: the red rule's clear level (≥ 92) holds, but 93 < 94 still breaches the amber one.
+        readings.extend((70..=300).step_by(10).map(|t| (t, 93.0)));
+        let got = timeline(&rs, &readings);
+        assert!(
+            got.iter().all(|(_, o)| !o.starts_with("cleared")),
+            "{got:?}"
+        );
+        assert_eq!(
+            got.last().unwrap(),
+            &(300, "breach spo2_below_target amber".into())
+        );
+    }
+
+    #[test]
+    fn plain_rules_latch_and_never_clear_by_themselves() {
+        let rs = RuleSet::defaults();
+        assert!(rs.rules().iter().all(|r| !r.is_timed()));
+        let got = timeline(&rs, &[(0, 85.0), (5, 99.0), (10, 99.0)]);
+        assert_eq!(got, vec![(0, "breach spo2_low red".into())]);
     }
 
     #[test]

@@ -21,7 +21,17 @@ pub struct Config {
     pub storage: StorageConfig,
     pub influxdb: InfluxConfig,
     pub email: EmailConfig,
+    pub rules: RulesConfig,
     pub log: LogConfig,
+}
+
+/// Alert rules (docs/rules.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// A rule file replacing the built-in defaults; empty: the defaults. A file that does not
+    /// parse stops the start-up with the rule and the problem named.
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,6 +223,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             influxdb: InfluxConfig::default(),
             email: EmailConfig::default(),
+            rules: RulesConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -12,6 +12,7 @@ use crate::decode::{self, Decoded, Reject};
 use crate::metrics::Metrics;
 use crate::store::alerts::{self, NotifySettings, Raised};
 use crate::store::rollups::Rollups;
+use crate::store::rule_states::StoreRuleStates;
 use crate::store::{forward, readings, registry, StoreError, StoreHandle};
 use crate::validate::{self, DeviceInfo};
 use bytes::Bytes;
@@ -22,7 +23,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, Notify};
-use vigil_alerting::RuleSet;
+use vigil_alerting::{Outcome as RuleOutcome, RuleSet};
 use vigil_domain::views::LiveEvent;
 use vigil_domain::{EventKind, Reading};
 
@@ -237,6 +238,10 @@ impl Ingest {
                 Raised::Updated { alert_id } => {
                     tracing::debug!(alert_id, "active alert updated")
                 }
+                Raised::Resolved { alert } => {
+                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, "alert resolved: clear condition held");
+                    let _ = self.live.send(LiveEvent::Alert { alert: *alert });
+                }
                 Raised::Opened { alert, emails } => {
                     self.metrics.alert_raised(alert.severity.as_str());
                     self.metrics.emails_queued.fetch_add(emails as u64, Relaxed);
@@ -401,15 +406,36 @@ fn apply(
             out.duplicates = total - fresh.len();
             // A late reading (a hub flushing its buffer) is history, not news: no real-time
             // alert for it (issue #3).
+            // Timed rules' states for this patient: read once, written with this job.
+            let mut states = StoreRuleStates::new(conn, device.patient_num);
             for r in fresh
                 .iter()
                 .filter(|r| !r.flags.iter().any(|f| f == "late"))
             {
-                for b in rules.evaluate_reading(r) {
-                    out.raised
-                        .push(alerts::raise(conn, &r.patient_id, &b, None, r.ts, notify)?);
+                for outcome in rules.evaluate_reading(r, &mut states) {
+                    out.raised.push(match outcome {
+                        RuleOutcome::Breach(b) => {
+                            alerts::raise(conn, &r.patient_id, &b, None, r.ts, notify)?
+                        }
+                        RuleOutcome::Cleared {
+                            condition, message, ..
+                        } => match alerts::resolve_cleared(
+                            conn,
+                            &r.patient_id,
+                            &condition,
+                            &message,
+                            r.ts,
+                            ctx.forward,
+                        )? {
+                            Some(alert) => Raised::Resolved {
+                                alert: Box::new(alert),
+                            },
+                            None => continue,
+                        },
+                    });
                 }
             }
+            states.finish()?;
             out.fresh = fresh;
         }
         Decoded::Event { kind, ts } => {

@@ -27,7 +27,27 @@ use vigil_dashboard::AppState;
 /// Live updates buffered per dashboard connection before it must resync.
 const LIVE_BUFFER: usize = 1024;
 
+/// The configured rule set: the file named by `[rules] file`, or the built-in defaults.
+pub fn rule_set(cfg: &Config) -> anyhow::Result<RuleSet> {
+    if cfg.rules.file.is_empty() {
+        return Ok(RuleSet::defaults());
+    }
+    let text = std::fs::read_to_string(&cfg.rules.file)
+        .with_context(|| format!("rules.file: cannot read {}", cfg.rules.file))?;
+    RuleSet::from_toml(&text).with_context(|| format!("rules.file {}", cfg.rules.file))
+}
+
 pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    let rules = rule_set(&cfg)?;
+    tracing::info!(
+        rules = rules.rules().len(),
+        file = if cfg.rules.file.is_empty() {
+            "(built-in)"
+        } else {
+            cfg.rules.file.as_str()
+        },
+        "alert rules loaded"
+    );
     let outbox_dir = cfg.outbox_dir();
     std::fs::create_dir_all(&outbox_dir)
         .with_context(|| format!("cannot create the outbox {}", outbox_dir.display()))?;
@@ -39,7 +59,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let ingest = Ingest {
         store: store.clone(),
         metrics: metrics.clone(),
-        rules: Arc::new(RuleSet::defaults()),
+        rules: Arc::new(rules),
         notify: Arc::new(NotifySettings {
             dashboard_url: Some(cfg.http.public_url.clone()).filter(|u| !u.is_empty()),
             message_id_domain: cfg.email.message_id_domain.clone(),

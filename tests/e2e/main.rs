@@ -10,5 +10,6 @@ mod crash;
 mod external;
 mod influx;
 mod mosquitto_acl;
+mod rules;
 mod slice;
 mod storage;

@@ -22,6 +22,10 @@ pub enum Raised {
     Updated {
         alert_id: i64,
     },
+    /// Resolved automatically: its rule's clear condition held long enough.
+    Resolved {
+        alert: Box<Alert>,
+    },
 }
 
 /// Settings that shape notification e-mails.
@@ -233,6 +237,45 @@ fn queue_family_emails(
         emails += 1;
     }
     Ok(emails)
+}
+
+/// Resolves `patient_id`'s active alert of `condition` because its rule's clear condition held
+/// (`message` says which), as actor `system`, with an audit record; queued for the InfluxDB sink
+/// when `forward`. `None` when no alert of that condition is active (a clinician resolved it
+/// already).
+pub fn resolve_cleared(
+    conn: &Connection,
+    patient_id: &str,
+    condition: &str,
+    message: &str,
+    at: DateTime<Utc>,
+    forward: bool,
+) -> Result<Option<Alert>> {
+    let id: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM alerts
+             WHERE patient_id = ?1 AND condition = ?2 AND state <> 'resolved'",
+            params![patient_id, condition],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let note = format!("cleared: {message}");
+    conn.execute(
+        "UPDATE alerts SET state = 'resolved', resolved_at = ?2, resolved_by = 'system',
+                           note = coalesce(note, ?3) WHERE id = ?1",
+        params![id, at.timestamp_millis(), note],
+    )?;
+    audit(conn, id, "system", "resolve", Some(&note))?;
+    let alert = get(conn, id)?.expect("updated in this transaction");
+    if forward {
+        let mut lines = super::forward::Batch::default();
+        lines.alert_transition(&alert, "resolved", at.timestamp_millis());
+        lines.enqueue(conn, now_ms())?;
+    }
+    Ok(Some(alert))
 }
 
 /// Acknowledges or resolves an alert on behalf of `actor`, with an audit record. With

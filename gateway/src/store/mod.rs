@@ -16,6 +16,7 @@ pub mod forward;
 pub mod readings;
 pub mod registry;
 pub mod rollups;
+pub mod rule_states;
 pub mod schema;
 #[cfg(test)]
 pub mod testing;

@@ -203,8 +203,21 @@ CREATE TABLE forward_quarantine (
 );
 "#;
 
+/// Version 4 (issue #5): where each timed rule stands for each patient (pending since, firing,
+/// clearing since: `vigil_alerting::engine::State` as JSON), written in the transaction of the
+/// reading that moved it, so a persistence timer running at a crash is not reset. Only rules
+/// away from normal have a row.
+const V4: &str = r#"
+CREATE TABLE rule_state (
+    patient_num INTEGER NOT NULL,
+    rule        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    PRIMARY KEY (patient_num, rule)
+) WITHOUT ROWID;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -1,0 +1,133 @@
+//! Issue #5: rules with timing, from an operator's rule file, against the real binary. Time is
+//! the readings' own (device timestamps a few minutes in the past), so the test controls the
+//! clock without waiting.
+
+use crate::util::{register, Device, Vigil};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const RULES: &str = r#"
+[[rule]]
+id = "spo2_low"
+severity = "critical"
+metric = "spo2"
+below = 90
+for = "60s"
+clear_at_or_above = 92
+clear_for = "2m"
+max_gap = "30s"
+source = "test: Welch 2011 persistence, hysteresis"
+"#;
+
+fn alerts(v: &Vigil, token: &str) -> Vec<Value> {
+    let (status, body) = v.get("/api/v1/alerts", token);
+    assert_eq!(status, 200, "{body}");
+    body["alerts"].as_array().unwrap().clone()
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_timed_rule_fires_after_persisting_survives_a_crash_and_clears_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.toml");
+    std::fs::write(&file, RULES).unwrap();
+    let mut v = Vigil::start_env(&["run"], &[("VIGIL_RULES_FILE", file.to_str().unwrap())]);
+    let f = register(&v, "pat-timed", "wearable");
+    let topic = format!("vigil/v1/{}/readings", f.device);
+    // Whole seconds: readings are stored at millisecond precision.
+    let t0 = DateTime::from_timestamp(Utc::now().timestamp() - 20 * 60, 0).unwrap();
+    let publish =
+        |dev: &mut Device, seconds: std::ops::RangeInclusive<i64>, value: &dyn Fn(i64) -> f64| {
+            for s in seconds.step_by(5) {
+                let ts = (t0 + chrono::Duration::seconds(s)).to_rfc3339();
+                dev.publish(
+                    &topic,
+                    &format!(r#"{{"metric":"spo2","value":{},"ts":"{ts}"}}"#, value(s)),
+                );
+            }
+        };
+
+    // 30 s below 90: pending, no alert yet.
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    publish(&mut dev, 0..=30, &|_| 87.0);
+    assert!(alerts(&v, &f.token).is_empty(), "not yet persisted 60 s");
+
+    // The gateway crashes with the timer running; after the restart the breach goes on and the
+    // alert opens at 60 s of breach, counted across the crash.
+    drop(dev);
+    v.kill();
+    v.launch();
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    publish(&mut dev, 35..=55, &|_| 87.0);
+    assert!(alerts(&v, &f.token).is_empty(), "55 s of breach");
+    publish(&mut dev, 60..=60, &|_| 87.0);
+    let a = alerts(&v, &f.token);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(
+        (a[0]["rule"].as_str(), a[0]["severity"].as_str()),
+        (Some("spo2_low"), Some("red"))
+    );
+    assert_eq!(a[0]["state"], "open");
+    let opened: DateTime<Utc> = a[0]["opened_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(opened, t0 + chrono::Duration::seconds(60));
+
+    // Flapping around the limit for four minutes (89, 91, 89, …): still that one alert, open —
+    // 91 is between the breach (< 90) and the clear level (≥ 92).
+    publish(&mut dev, 65..=300, &|s| {
+        if (s / 5) % 2 == 0 {
+            89.0
+        } else {
+            91.0
+        }
+    });
+    let a = alerts(&v, &f.token);
+    assert_eq!(a.len(), 1, "flapping gives one alert, not twenty: {a:?}");
+    assert_eq!(a[0]["state"], "open");
+
+    // ≥ 92 for two minutes resolves it, by itself, once.
+    publish(&mut dev, 305..=420, &|_| 95.0);
+    assert_eq!(alerts(&v, &f.token)[0]["state"], "open", "115 s of ≥ 92");
+    publish(&mut dev, 425..=430, &|_| 95.0);
+    wait_until("the automatic resolution", || {
+        alerts(&v, &f.token)[0]["state"] == "resolved"
+    });
+    let a = alerts(&v, &f.token);
+    assert_eq!(a.len(), 1, "{a:?}");
+    let note = a[0]["note"].as_str().unwrap_or_default();
+    assert!(note.starts_with("cleared: spo2 95"), "{note}");
+    let resolved: DateTime<Utc> = a[0]["resolved_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(resolved, t0 + chrono::Duration::seconds(425));
+}
+
+#[test]
+fn a_rule_file_with_a_mistake_stops_the_start_with_the_rule_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.toml");
+    std::fs::write(
+        &file,
+        "[[rule]]\nid = \"spo2_low\"\nseverity = \"critical\"\nmetric = \"spo2\"\nbelow = 90\nfor = \"1 minute\"\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::util::vigil_bin())
+        .args(["run", "--data-dir"])
+        .arg(data.path())
+        .args(["--http-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0"])
+        .env("VIGIL_RULES_FILE", &file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rule \"spo2_low\"") && err.contains("1 minute"),
+        "{err}"
+    );
+}

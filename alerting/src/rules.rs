@@ -205,18 +205,18 @@ impl RuleSet {
             if metric != r.metric {
                 continue;
             }
-            let condition = condition_of(metric, threshold.when);
+            // The condition's name is built only when needed: most readings breach nothing.
             let breached = if rule.is_timed() {
                 let mut state = states.get(&rule.id);
                 let step = threshold.step(&mut state, r.ts.timestamp_millis(), r.value);
                 states.set(&rule.id, state);
                 if matches!(state, State::Firing { .. }) {
-                    still_firing.push(condition.clone());
+                    still_firing.push(condition_of(metric, threshold.when));
                 }
                 match step {
                     Step::Fire | Step::Repeat => true,
                     Step::Clear if rule.resolves => {
-                        cleared.push((condition.clone(), rule));
+                        cleared.push((condition_of(metric, threshold.when), rule));
                         false
                     }
                     _ => false,
@@ -227,6 +227,7 @@ impl RuleSet {
             if !breached {
                 continue;
             }
+            let condition = condition_of(metric, threshold.when);
             let breach = Breach {
                 rule: rule.id.clone(),
                 condition,

@@ -60,6 +60,8 @@ fn event_label(e: EventKind, lang: Lang) -> &'static str {
         (EventKind::BatteryLow, Lang::En) => "Device battery low",
         (EventKind::DeviceError, Lang::Vi) => "Thiết bị báo lỗi",
         (EventKind::DeviceError, Lang::En) => "Device error",
+        (EventKind::Ok, Lang::Vi) => "Người bệnh báo không sao",
+        (EventKind::Ok, Lang::En) => "The patient reported being OK",
     }
 }
 

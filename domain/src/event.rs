@@ -10,14 +10,17 @@ pub enum EventKind {
     Sos,
     BatteryLow,
     DeviceError,
+    /// "I'm OK": the patient cancels a fall alarm within the cancel window (issue #5).
+    Ok,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::Fall,
         EventKind::Sos,
         EventKind::BatteryLow,
         EventKind::DeviceError,
+        EventKind::Ok,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -26,6 +29,7 @@ impl EventKind {
             EventKind::Sos => "sos",
             EventKind::BatteryLow => "battery_low",
             EventKind::DeviceError => "device_error",
+            EventKind::Ok => "ok",
         }
     }
 }

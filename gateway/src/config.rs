@@ -26,12 +26,24 @@ pub struct Config {
 }
 
 /// Alert rules (docs/rules.md).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     /// A rule file replacing the built-in defaults; empty: the defaults. A file that does not
     /// parse stops the start-up with the rule and the problem named.
     pub file: String,
+    /// Seconds a `fall` waits for the device's `ok` ("I'm OK") before it raises its alert;
+    /// 0 raises at once.
+    pub fall_cancel_seconds: u32,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            file: String::new(),
+            fall_cancel_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

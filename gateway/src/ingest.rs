@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::store::alerts::{self, NotifySettings, Raised};
 use crate::store::rollups::Rollups;
 use crate::store::rule_states::StoreRuleStates;
-use crate::store::{forward, readings, registry, StoreError, StoreHandle};
+use crate::store::{forward, pending, readings, registry, StoreError, StoreHandle};
 use crate::validate::{self, DeviceInfo};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -110,6 +110,8 @@ pub struct Ingest {
     pub live: broadcast::Sender<LiveEvent>,
     /// Wakes the outbox when e-mails were queued.
     pub outbox_wake: Arc<Notify>,
+    /// How long a fall waits for the device's "I'm OK" before it raises its alert; 0: at once.
+    pub fall_cancel_ms: i64,
 }
 
 /// A message after the pure stages, ready for the write job.
@@ -183,6 +185,7 @@ impl Ingest {
             timing: self.timing,
             rejected_keep: self.rejected_keep,
             forward: self.forward,
+            fall_cancel_ms: self.fall_cancel_ms,
         };
         let result = self
             .store
@@ -195,6 +198,33 @@ impl Ingest {
                 tracing::error!(error = %err, messages = n, "messages not stored; not acknowledging");
                 vec![Outcome::Failed; n]
             }
+        }
+    }
+
+    /// Tells the world about alerts a committed job raised, updated or resolved: metrics, logs,
+    /// live dashboards, and the outbox when e-mails were queued.
+    pub fn announce(&self, raised: Vec<Raised>) {
+        let mut wake = false;
+        for raised in raised {
+            match raised {
+                Raised::Updated { alert_id } => {
+                    tracing::debug!(alert_id, "active alert updated")
+                }
+                Raised::Resolved { alert } => {
+                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, "alert resolved: clear condition held");
+                    let _ = self.live.send(LiveEvent::Alert { alert: *alert });
+                }
+                Raised::Opened { alert, emails } => {
+                    self.metrics.alert_raised(alert.severity.as_str());
+                    self.metrics.emails_queued.fetch_add(emails as u64, Relaxed);
+                    wake |= emails > 0;
+                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, severity = alert.severity.as_str(), emails, "alert raised");
+                    let _ = self.live.send(LiveEvent::Alert { alert: *alert });
+                }
+            }
+        }
+        if wake {
+            self.outbox_wake.notify_one();
         }
     }
 
@@ -232,28 +262,7 @@ impl Ingest {
                 });
             }
         }
-        let mut wake = false;
-        for raised in c.raised {
-            match raised {
-                Raised::Updated { alert_id } => {
-                    tracing::debug!(alert_id, "active alert updated")
-                }
-                Raised::Resolved { alert } => {
-                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, "alert resolved: clear condition held");
-                    let _ = self.live.send(LiveEvent::Alert { alert: *alert });
-                }
-                Raised::Opened { alert, emails } => {
-                    self.metrics.alert_raised(alert.severity.as_str());
-                    self.metrics.emails_queued.fetch_add(emails as u64, Relaxed);
-                    wake |= emails > 0;
-                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, severity = alert.severity.as_str(), emails, "alert raised");
-                    let _ = self.live.send(LiveEvent::Alert { alert: *alert });
-                }
-            }
-        }
-        if wake {
-            self.outbox_wake.notify_one();
-        }
+        self.announce(c.raised);
         Outcome::Stored
     }
 }
@@ -266,6 +275,7 @@ struct Ctx {
     timing: validate::Timing,
     rejected_keep: i64,
     forward: bool,
+    fall_cancel_ms: i64,
 }
 
 /// Per device in a batch: last seen, reported status, and whether its clock looked wrong.
@@ -451,7 +461,24 @@ fn apply(
                 received.timestamp_millis(),
             )?;
             if stored {
-                out.event = Some((kind, ts.timestamp_millis()));
+                let ts_ms = ts.timestamp_millis();
+                out.event = Some((kind, ts_ms));
+                match kind {
+                    // Recorded now; the alert waits for the cancel window (crate::deferred).
+                    EventKind::Fall if ctx.fall_cancel_ms > 0 => {
+                        let id = conn.last_insert_rowid();
+                        let due = ts_ms + ctx.fall_cancel_ms;
+                        pending::defer(conn, id, &device.patient_id, kind, ts_ms, due)?;
+                        return Ok(Ok(()));
+                    }
+                    EventKind::Ok => {
+                        let n = pending::cancel_falls(conn, &device.patient_id, ts_ms)?;
+                        if n > 0 {
+                            tracing::info!(patient_id = %device.patient_id, device_id = %device.id, falls = n, "fall cancelled: the patient reported being OK");
+                        }
+                    }
+                    _ => {}
+                }
                 for b in rules.evaluate_event(kind) {
                     out.raised.push(alerts::raise(
                         conn,

@@ -6,6 +6,7 @@ mod backend;
 mod cli;
 mod config;
 mod decode;
+mod deferred;
 mod demo;
 mod forwarder;
 mod ingest;

@@ -77,6 +77,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         forward: cfg.influxdb.enabled(),
         live: live.clone(),
         outbox_wake: outbox_wake.clone(),
+        fall_cancel_ms: i64::from(cfg.rules.fall_cancel_seconds) * 1000,
     };
     // Seed before anything listens, so the first API answer already has the demo patients.
     let seeded = if demo {
@@ -86,6 +87,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
+    let deferred_ingest = ingest.clone();
 
     // MQTT source.
     let mqtt_desc;
@@ -138,6 +140,9 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         ));
         tracing::info!(url = %cfg.influxdb.url, bucket = %cfg.influxdb.bucket, "forwarding readings to InfluxDB");
     }
+
+    // Falls waiting for "I'm OK".
+    tasks.spawn(crate::deferred::run(deferred_ingest, stop_rx.clone()));
 
     // Retention.
     tasks.spawn(crate::retention::run(

@@ -131,3 +131,73 @@ fn a_rule_file_with_a_mistake_stops_the_start_with_the_rule_named() {
         "{err}"
     );
 }
+
+fn events_of(v: &Vigil, patient: &str) -> Vec<String> {
+    let db = rusqlite::Connection::open(v.data_dir().join("vigil.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT kind FROM events WHERE patient_id = ?1 ORDER BY ts")
+        .unwrap();
+    let kinds = st
+        .query_map([patient], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    kinds
+}
+
+/// A fall waits `rules.fall_cancel_seconds` for "I'm OK": cancelled, nothing is raised but the
+/// fall stays on record; not cancelled, the red alert comes when the window closes — also when
+/// the gateway crashed in the meantime.
+#[test]
+fn a_fall_waits_for_im_ok_and_is_raised_when_nobody_cancels_it() {
+    let mut v = Vigil::start_env(&["run"], &[("VIGIL_RULES_FALL_CANCEL_SECONDS", "2")]);
+    let ok = register(&v, "pat-fine", "fall_detector");
+    let down = register(&v, "pat-down", "fall_detector");
+    let events = |f: &crate::util::Fixture| format!("vigil/v1/{}/events", f.device);
+    let mut ok_dev = Device::connect(v.mqtt, &ok.device, &ok.password).unwrap();
+    let mut down_dev = Device::connect(v.mqtt, &down.device, &down.password).unwrap();
+    let sent = Instant::now();
+    ok_dev.publish(&events(&ok), r#"{"event":"fall"}"#);
+    down_dev.publish(&events(&down), r#"{"event":"fall"}"#);
+    ok_dev.publish(&events(&ok), r#"{"event":"ok"}"#);
+    assert!(
+        alerts(&v, &ok.token).is_empty(),
+        "nothing during the window"
+    );
+
+    // The gateway crashes during the window; the waiting fall is in its store.
+    drop((ok_dev, down_dev));
+    v.kill();
+    v.launch();
+    wait_until("the uncancelled fall's alert", || {
+        !alerts(&v, &down.token).is_empty()
+    });
+    assert!(
+        sent.elapsed() >= Duration::from_secs(2),
+        "not before the window closed"
+    );
+    std::thread::sleep(Duration::from_millis(1500)); // past the cancelled fall's window too
+    let a = alerts(&v, &down.token);
+    assert_eq!(
+        a.len(),
+        1,
+        "one alert, for the patient who did not answer: {a:?}"
+    );
+    assert_eq!(a[0]["patient_id"], "pat-down");
+    assert_eq!(
+        (a[0]["rule"].as_str(), a[0]["severity"].as_str()),
+        (Some("fall"), Some("red"))
+    );
+    // The family e-mail went with it (red alert), and only for that patient.
+    wait_until("the family e-mail", || !v.outbox_files().is_empty());
+    let mail: Vec<String> = v
+        .outbox_files()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0].contains("family.pat-down@example.org"));
+    // Both falls are on record, and the "I'm OK".
+    assert_eq!(events_of(&v, "pat-fine"), ["fall", "ok"]);
+    assert_eq!(events_of(&v, "pat-down"), ["fall"]);
+}

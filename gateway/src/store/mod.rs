@@ -13,6 +13,7 @@
 
 pub mod alerts;
 pub mod forward;
+pub mod pending;
 pub mod readings;
 pub mod registry;
 pub mod rollups;

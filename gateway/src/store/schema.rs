@@ -216,8 +216,21 @@ CREATE TABLE rule_state (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 5 (issue #5): events waiting for their cancel window (a fall waits for "I'm OK")
+/// before they raise an alert. Kept in the store so a restart neither loses nor repeats one.
+const V5: &str = r#"
+CREATE TABLE pending_events (
+    event_id    INTEGER PRIMARY KEY REFERENCES events(id),
+    patient_id  TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    ts          INTEGER NOT NULL,
+    due_at      INTEGER NOT NULL
+);
+CREATE INDEX pending_events_due ON pending_events(due_at);
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -28,6 +28,10 @@ pub struct Threshold {
     /// Readings further apart than this restart a pending breach or clearing: nobody saw what
     /// happened in between, so "held for 60 s" must be observed, not assumed.
     pub max_gap_ms: i64,
+    /// Confirm by re-measuring (spot-check devices such as a BP cuff): a first breach is only
+    /// [`Step::Unconfirmed`]; a second breaching reading within this time fires. 0: off. Not
+    /// combined with `for_ms`.
+    pub confirm_within_ms: i64,
 }
 
 /// Where one (patient, rule) stands. Serialisable so that the store can keep it across
@@ -53,6 +57,8 @@ pub enum State {
 pub enum Step {
     /// Nothing to report (normal, pending, inside the hysteresis band, or an old reading).
     Nothing,
+    /// A first breach of a confirm-by-re-measure rule: ask for a re-measure.
+    Unconfirmed,
     /// The breach has persisted: open an alert (or escalate the condition's active one).
     Fire,
     /// Still breaching while firing: update the open alert (count, worst and last value).
@@ -71,12 +77,18 @@ impl Threshold {
             clear: when.negated(),
             clear_for_ms: 0,
             max_gap_ms: 0,
+            confirm_within_ms: 0,
         }
     }
 
     /// Feeds one reading (time `ts`, `value`) to the rule's `state`.
     pub fn step(&self, state: &mut State, ts: i64, value: f64) -> Step {
         let gap_ok = |last: i64| self.max_gap_ms <= 0 || ts - last <= self.max_gap_ms;
+        if self.confirm_within_ms > 0 {
+            if let Some(step) = self.confirm(state, ts, value) {
+                return step;
+            }
+        }
         match *state {
             State::Normal => {
                 if !self.when.matches(value) {
@@ -144,6 +156,46 @@ impl Threshold {
         }
     }
 
+    /// Confirm by re-measure, before the rule fires; `None` once it fires (then the usual
+    /// repeat and clear logic applies). Guidance: BP re-measured after 5 min (AHA), SpO₂ after
+    /// 30–60 s (Vietnam MoH); clinical reference §6.
+    fn confirm(&self, state: &mut State, ts: i64, value: f64) -> Option<Step> {
+        let breach = self.when.matches(value);
+        match *state {
+            State::Normal if breach => {
+                *state = State::Pending {
+                    since: ts,
+                    last: ts,
+                };
+                Some(Step::Unconfirmed)
+            }
+            State::Normal => Some(Step::Nothing),
+            State::Pending { last, .. } if ts < last => Some(Step::Nothing),
+            State::Pending { since, .. } if breach && ts - since <= self.confirm_within_ms => {
+                *state = State::Firing {
+                    since: ts,
+                    last: ts,
+                    clearing_since: None,
+                };
+                Some(Step::Fire)
+            }
+            State::Pending { .. } if breach => {
+                // Too late to confirm the first one: this is a new first breach.
+                *state = State::Pending {
+                    since: ts,
+                    last: ts,
+                };
+                Some(Step::Unconfirmed)
+            }
+            State::Pending { .. } => {
+                // The re-measure did not confirm it.
+                *state = State::Normal;
+                Some(Step::Nothing)
+            }
+            State::Firing { .. } => None,
+        }
+    }
+
     fn fire_if_held(&self, state: &mut State, ts: i64) -> Step {
         match *state {
             State::Pending { since, .. } if ts - since >= self.for_ms => {
@@ -174,6 +226,7 @@ mod tests {
             clear: Condition::AtOrAbove(92.0),
             clear_for_ms: 120 * S,
             max_gap_ms: 30 * S,
+            confirm_within_ms: 0,
         }
     }
 
@@ -304,6 +357,33 @@ mod tests {
             r.step(&mut s, 3 * S, 180.0),
             Fire,
             "a new breach after clearing"
+        );
+    }
+
+    #[test]
+    fn a_spot_check_breach_asks_for_a_re_measure_and_a_confirming_one_fires() {
+        let bp = Threshold {
+            confirm_within_ms: 300 * S,
+            ..Threshold::immediate(Condition::AtOrAbove(180.0))
+        };
+        // Confirmed: 185, then 183 four minutes later.
+        let mut s = State::default();
+        assert_eq!(
+            run(&bp, &mut s, &[(0, 185.0), (240, 183.0), (300, 181.0)]),
+            vec![(0, Unconfirmed), (240, Fire), (300, Repeat)]
+        );
+        // Not confirmed: 185, then 150.
+        let mut s = State::default();
+        assert_eq!(
+            run(&bp, &mut s, &[(0, 185.0), (240, 150.0)]),
+            vec![(0, Unconfirmed)]
+        );
+        assert_eq!(s, State::Normal);
+        // A second high reading after the window is a new first breach, not a confirmation.
+        let mut s = State::default();
+        assert_eq!(
+            run(&bp, &mut s, &[(0, 185.0), (900, 186.0), (1000, 184.0)]),
+            vec![(0, Unconfirmed), (900, Unconfirmed), (1000, Fire)]
         );
     }
 

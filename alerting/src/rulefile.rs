@@ -46,6 +46,7 @@ struct RawRule {
     clear_at_or_above: Option<f64>,
     clear_for: Option<String>,
     max_gap: Option<String>,
+    confirm_within: Option<String>,
     #[serde(default)]
     source: String,
 }
@@ -136,6 +137,11 @@ impl RawRule {
                 let when =
                     when.ok_or("a threshold rule needs below, at_or_below, above or at_or_above")?;
                 let clear = clear.unwrap_or_else(|| when.negated());
+                if self.confirm_within.is_some() && self.for_.is_some() {
+                    return Err(
+                        "use either for (streaming devices) or confirm_within (spot checks)".into(),
+                    );
+                }
                 if clear.overlaps(when) {
                     return Err(format!(
                         "the clear condition {} overlaps the breach {}",
@@ -151,6 +157,7 @@ impl RawRule {
                         clear,
                         clear_for_ms: dur("clear_for", &self.clear_for)?,
                         max_gap_ms: dur("max_gap", &self.max_gap)?,
+                        confirm_within_ms: dur("confirm_within", &self.confirm_within)?,
                     },
                 }
             }
@@ -159,6 +166,7 @@ impl RawRule {
                     || clear.is_some()
                     || self.for_.is_some()
                     || self.clear_for.is_some()
+                    || self.confirm_within.is_some()
                 {
                     return Err("an event rule takes no comparison or timing".into());
                 }
@@ -252,6 +260,7 @@ mod tests {
                 clear: Condition::AtOrAbove(92.0),
                 clear_for_ms: 120_000,
                 max_gap_ms: 30_000,
+                confirm_within_ms: 0,
             }
         );
         assert_eq!(rules[0].severity, Severity::Red);
@@ -274,6 +283,10 @@ mod tests {
             "{base}metric = \"spo2\"\nbelow = 90\nfor = \"1 minute\"\n"
         ))
         .contains("for \"1 minute\""));
+        assert!(problem(&format!(
+            "{base}metric = \"spo2\"\nbelow = 90\nfor = \"1m\"\nconfirm_within = \"1m\"\n"
+        ))
+        .contains("either for"));
         assert!(problem(&format!(
             "{base}metric = \"spo2\"\nbelow = 90\nclear_above = 85\n"
         ))

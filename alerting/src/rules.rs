@@ -6,6 +6,7 @@
 //! alerting issue (#5).
 
 use crate::engine::{State, Step, Threshold};
+use std::fmt::Write as _;
 use vigil_domain::{EventKind, Metric, Reading, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,7 +93,10 @@ impl Rule {
     pub fn is_timed(&self) -> bool {
         match self.trigger {
             Trigger::Threshold { threshold, .. } => {
-                threshold.for_ms > 0 || self.resolves || threshold.max_gap_ms > 0
+                threshold.for_ms > 0
+                    || self.resolves
+                    || threshold.max_gap_ms > 0
+                    || threshold.confirm_within_ms > 0
             }
             Trigger::Event(_) => false,
         }
@@ -206,6 +210,7 @@ impl RuleSet {
                 continue;
             }
             // The condition's name is built only when needed: most readings breach nothing.
+            let mut unconfirmed = false;
             let breached = if rule.is_timed() {
                 let mut state = states.get(&rule.id);
                 let step = threshold.step(&mut state, r.ts.timestamp_millis(), r.value);
@@ -215,6 +220,10 @@ impl RuleSet {
                 }
                 match step {
                     Step::Fire | Step::Repeat => true,
+                    Step::Unconfirmed => {
+                        unconfirmed = true;
+                        true
+                    }
                     Step::Clear if rule.resolves => {
                         cleared.push((condition_of(metric, threshold.when), rule));
                         false
@@ -228,7 +237,7 @@ impl RuleSet {
                 continue;
             }
             let condition = condition_of(metric, threshold.when);
-            let breach = Breach {
+            let mut breach = Breach {
                 rule: rule.id.clone(),
                 condition,
                 severity: rule.severity,
@@ -242,6 +251,18 @@ impl RuleSet {
                     threshold.when.describe()
                 ),
             };
+            if unconfirmed {
+                // A single spot-check reading: a warning asking for a re-measure; the rule's
+                // own severity only once a second reading confirms it.
+                if breach.severity.rank() < Severity::Amber.rank() {
+                    breach.severity = Severity::Amber;
+                }
+                let _ = write!(
+                    breach.message,
+                    " (re-measure within {} min to confirm)",
+                    (threshold.confirm_within_ms + 59_999) / 60_000
+                );
+            }
             let same = out.iter_mut().find_map(|o| match o {
                 Outcome::Breach(b) if b.condition == breach.condition => Some(b),
                 _ => None,
@@ -363,9 +384,30 @@ mod tests {
             fired(Metric::HeartRate, 39.0),
             want("heart_rate_low", Severity::Red)
         );
+        // One crisis-level BP reading asks for a re-measure (amber); a confirming one is red.
         assert_eq!(
             fired(Metric::BpSystolic, 180.0),
-            want("bp_systolic_high", Severity::Red)
+            want("bp_systolic_high", Severity::Amber)
+        );
+        let rs = RuleSet::defaults();
+        let mut states = HashMap::new();
+        let first = build_reading(Metric::BpSystolic, 186.0);
+        let mut second = build_reading(Metric::BpSystolic, 182.0);
+        second.ts = first.ts + chrono::Duration::minutes(4);
+        let one = rs.evaluate_reading(&first, &mut states);
+        let Outcome::Breach(b) = &one[0] else {
+            panic!("{one:?}")
+        };
+        assert_eq!(b.severity, Severity::Amber);
+        assert!(
+            b.message.ends_with("(re-measure within 5 min to confirm)"),
+            "{}",
+            b.message
+        );
+        let two = rs.evaluate_reading(&second, &mut states);
+        assert!(
+            matches!(&two[..], [Outcome::Breach(b)] if b.severity == Severity::Red && b.rule == "bp_systolic_high"),
+            "{two:?}"
         );
         let ev = RuleSet::defaults().evaluate_event(EventKind::Fall);
         assert_eq!(ev.len(), 1);
@@ -496,7 +538,10 @@ mod tests {
     #[test]
     fn plain_rules_latch_and_never_clear_by_themselves() {
         let rs = RuleSet::defaults();
-        assert!(rs.rules().iter().all(|r| !r.is_timed()));
+        assert!(rs
+            .rules()
+            .iter()
+            .all(|r| !r.is_timed() || r.id.starts_with("bp_")));
         let got = timeline(&rs, &[(0, 85.0), (5, 99.0), (10, 99.0)]);
         assert_eq!(got, vec![(0, "breach spo2_low red".into())]);
     }

@@ -201,3 +201,72 @@ fn a_fall_waits_for_im_ok_and_is_raised_when_nobody_cancels_it() {
     assert_eq!(events_of(&v, "pat-fine"), ["fall", "ok"]);
     assert_eq!(events_of(&v, "pat-down"), ["fall"]);
 }
+
+/// The built-in BP crisis rules confirm by re-measure: one reading ≥ 180 is an amber alert
+/// asking for a re-measure (no family e-mail); a second high reading within 5 minutes makes it
+/// red and e-mails the family; a normal re-measure leaves it amber.
+#[test]
+fn a_crisis_blood_pressure_is_confirmed_by_a_re_measure() {
+    let v = Vigil::start();
+    let confirmed = register(&v, "pat-bp-yes", "bp_monitor");
+    let unconfirmed = register(&v, "pat-bp-no", "bp_monitor");
+    let t0 = DateTime::from_timestamp(Utc::now().timestamp() - 20 * 60, 0).unwrap();
+    let bp = |f: &crate::util::Fixture, minutes: i64, sys: u32, dia: u32| {
+        let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+        let ts = (t0 + chrono::Duration::minutes(minutes)).to_rfc3339();
+        dev.publish(
+            &format!("vigil/v1/{}/readings", f.device),
+            &format!(
+                r#"{{"readings":[{{"metric":"bp_systolic","value":{sys},"ts":"{ts}"}},{{"metric":"bp_diastolic","value":{dia},"ts":"{ts}"}}]}}"#
+            ),
+        );
+    };
+    for f in [&confirmed, &unconfirmed] {
+        bp(f, 0, 186, 95);
+        let a: Vec<Value> = alerts(&v, &f.token)
+            .into_iter()
+            .filter(|x| x["patient_id"] == f.patient.as_str())
+            .collect();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(
+            (a[0]["rule"].as_str(), a[0]["severity"].as_str()),
+            (Some("bp_systolic_high"), Some("amber"))
+        );
+        assert!(
+            a[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("re-measure within 5 min"),
+            "{a:?}"
+        );
+    }
+    bp(&confirmed, 4, 183, 96);
+    bp(&unconfirmed, 4, 150, 90);
+    let a = alerts(&v, &confirmed.token);
+    let mine: Vec<&Value> = a
+        .iter()
+        .filter(|x| x["patient_id"] == "pat-bp-yes")
+        .collect();
+    assert_eq!(mine.len(), 1, "the same alert, escalated: {a:?}");
+    assert_eq!(mine[0]["severity"], "red");
+    assert_eq!(mine[0]["state"], "open");
+    let theirs: Vec<&Value> = a
+        .iter()
+        .filter(|x| x["patient_id"] == "pat-bp-no")
+        .collect();
+    assert_eq!(theirs.len(), 1, "{a:?}");
+    assert_eq!(
+        theirs[0]["severity"], "amber",
+        "a normal re-measure does not confirm it"
+    );
+    // Only the confirmed crisis reached a family.
+    wait_until("the family e-mail", || !v.outbox_files().is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    let mail: Vec<String> = v
+        .outbox_files()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0].contains("family.pat-bp-yes@example.org"));
+}

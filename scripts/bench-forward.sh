@@ -14,7 +14,7 @@ POINTS=${1:-1000000}
 DEVICES=20
 MSGS=$((POINTS / DEVICES / 10))
 cargo build --release --locked -q -p vigil-gateway -p vigil-simulators
-B=$PWD/target/release/vigil
+B=${VIGIL_BIN:-$PWD/target/release/vigil}  # VIGIL_BIN: compare two builds
 SIM=$PWD/target/release/vigil-sim
 T=$(mktemp -d)
 chmod 755 "$T"

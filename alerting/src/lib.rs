@@ -5,6 +5,8 @@
 //!   defaults in `rules/default.toml`.
 //! - [`engine`]: threshold rules over time — persistence before firing, a separate clear
 //!   condition (hysteresis) before clearing — as a pure state machine per (patient, rule).
+//! - [`news2`]: the NEWS2 early warning score from a patient's latest vitals, partial when
+//!   consciousness or oxygen use is unknown (they are not measured at home).
 //! - [`lifecycle`]: the alert state machine — one active alert per (patient, rule), and which
 //!   transitions are allowed — as pure functions.
 //! - [`email`]: the family e-mail, in Vietnamese or English, rendered from an alert.
@@ -17,6 +19,7 @@
 pub mod email;
 pub mod engine;
 pub mod lifecycle;
+pub mod news2;
 pub mod outbox;
 pub mod rulefile;
 pub mod rules;

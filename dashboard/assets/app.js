@@ -14,6 +14,7 @@ const T = {
     open: "Mới", acknowledged: "Đã tiếp nhận", resolved: "Đã xử lý",
     red: "Khẩn cấp", amber: "Cảnh báo", yellow: "Lưu ý", ok: "Ổn định",
     tzNote: "Giờ hiển thị theo múi giờ Việt Nam (UTC+07:00).", other: "English",
+    news2Partial: "Điểm tối thiểu (NEWS2 dành cho bệnh viện; tại nhà là ước lượng). Thiếu:",
   },
   en: {
     connecting: "Connecting…", live: "Live", offline: "Disconnected — retrying",
@@ -25,6 +26,7 @@ const T = {
     resolve: "Resolve", open: "Open", acknowledged: "Acknowledged", resolved: "Resolved",
     red: "Red", amber: "Amber", yellow: "Yellow", ok: "Stable",
     tzNote: "Times are shown in Vietnam time (UTC+07:00).", other: "Tiếng Việt",
+    news2Partial: "Lower bound (NEWS2 is a hospital score; at home it is an estimate). Missing:",
   },
 };
 const RANK = { red: 0, amber: 1, yellow: 2, ok: 3 };
@@ -58,14 +60,21 @@ function latest(p, m, digits) {
 
 function renderPatients() {
   const body = document.querySelector("#patients tbody");
+  // Open red first, then amber, then the higher NEWS2 (issue #6), then by name.
+  const news2 = (p) => (p.news2 ? p.news2.total : -1);
   const rows = [...state.patients].sort((a, b) =>
-    (RANK[a.status] - RANK[b.status]) || a.name.localeCompare(b.name));
+    (RANK[a.status] - RANK[b.status]) || (news2(b) - news2(a)) || a.name.localeCompare(b.name));
   body.replaceChildren(...rows.map((p) => {
     const tr = el("tr");
     tr.dataset.patient = p.id;
     tr.dataset.status = p.status;
     tr.className = "status-" + p.status;
     tr.append(el("td", t(p.status), "badge"), el("td", p.name));
+    // A partial score (consciousness and oxygen are not measured at home) is a lower bound: "4+".
+    const n = p.news2;
+    const score = el("td", n ? n.total + (n.partial ? "+" : "") : "—", n ? "news2-" + n.risk : "");
+    if (n && n.partial) score.title = t("news2Partial") + " " + n.missing.join(", ");
+    tr.append(score);
     tr.append(el("td", latest(p, "spo2", 0)), el("td", latest(p, "heart_rate", 0)));
     const sys = p.latest.bp_systolic, dia = p.latest.bp_diastolic;
     tr.append(el("td", sys ? fmtNum(sys.value, 0) + (dia ? "/" + fmtNum(dia.value, 0) : "") : "—"));

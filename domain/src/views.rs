@@ -104,6 +104,21 @@ pub struct PatientSummary {
     /// Worst active alert: `red`, `amber`, `yellow`, or `ok`.
     pub status: &'static str,
     pub open_alerts: u32,
+    /// NEWS2 from the latest vitals; absent when there are none.
+    pub news2: Option<News2View>,
+}
+
+/// A NEWS2 score as the API shows it (docs/api.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct News2View {
+    pub total: u8,
+    /// `low`, `low_medium`, `medium` or `high` (RCP response bands).
+    pub risk: String,
+    /// Some parameters were unknown or too old: `total` is a lower bound.
+    pub partial: bool,
+    /// The parameters that were: `respiratory_rate`, `spo2`, `air_or_oxygen`, `systolic`,
+    /// `pulse`, `consciousness`, `temperature`.
+    pub missing: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

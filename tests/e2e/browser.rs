@@ -236,6 +236,16 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"]').dataset.status"),
         json!("red")
     );
+    // NEWS2 from SpO₂ 85 alone: 3, shown as a lower bound ("3+") in the amber band.
+    d.wait_for(
+        "the NEWS2 score",
+        "return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(3)').textContent === '3+'",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(3)').className"),
+        json!("news2-low_medium")
+    );
     d.click("#alerts tbody tr[data-severity=\"red\"] button.ack");
     d.wait_for(
         "the acknowledgement",

@@ -48,6 +48,10 @@ fn reading_is_stored_and_served_by_the_api() {
     assert_eq!(p["id"], f.patient);
     assert_eq!(p["latest"]["spo2"]["value"], 95.0);
     assert_eq!(p["status"], "ok");
+    // NEWS2 from that one vital (SpO₂ 95 scores 1), partial: the other six are unknown.
+    assert_eq!(p["news2"]["total"], 1, "{p}");
+    assert_eq!(p["news2"]["partial"], true);
+    assert_eq!(p["news2"]["missing"].as_array().unwrap().len(), 6);
     let (_, alerts) = v.get("/api/v1/alerts?state=open", &f.token);
     assert_eq!(alerts["alerts"].as_array().unwrap().len(), 0);
 }

@@ -4,7 +4,7 @@ use super::{ms_to_time, Result};
 use crate::validate::DeviceInfo;
 use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
-use vigil_domain::views::{LatestValue, PatientSummary, ReadingPoint, RejectedMessage};
+use vigil_domain::views::{LatestValue, News2View, PatientSummary, ReadingPoint, RejectedMessage};
 use vigil_domain::{EventKind, Metric, Reading, TsSource};
 
 /// How much of a rejected payload is kept for inspection: enough to see what went wrong,
@@ -178,6 +178,54 @@ pub fn range(
 }
 
 /// Every patient with the latest value of each metric and the worst active alert.
+/// Vitals older than this before the newest one do not count towards NEWS2: a score mixes
+/// only measurements from about the same time (a morning's spot checks), not last week's.
+const NEWS2_WINDOW_MS: i64 = 4 * 3_600_000;
+
+/// NEWS2 from the latest value of each vital (issue #5). Consciousness and oxygen use are not
+/// measured at home, so the score is partial (a lower bound) until the record holds them.
+fn news2_of(latest: &BTreeMap<String, LatestValue>) -> Option<News2View> {
+    use vigil_alerting::news2::{score, Risk, Vitals};
+    let vitals = [
+        Metric::RespiratoryRate,
+        Metric::Spo2,
+        Metric::BpSystolic,
+        Metric::HeartRate,
+        Metric::Temperature,
+    ];
+    let newest = vitals
+        .iter()
+        .filter_map(|m| latest.get(m.as_str()))
+        .map(|l| l.ts)
+        .max()?;
+    let get = |m: Metric| {
+        latest
+            .get(m.as_str())
+            .filter(|l| (newest - l.ts).num_milliseconds() <= NEWS2_WINDOW_MS)
+            .map(|l| l.value)
+    };
+    let n = score(&Vitals {
+        respiratory_rate: get(Metric::RespiratoryRate),
+        spo2: get(Metric::Spo2),
+        systolic: get(Metric::BpSystolic),
+        pulse: get(Metric::HeartRate),
+        temperature: get(Metric::Temperature),
+        ..Vitals::default()
+    });
+    Some(News2View {
+        total: n.total,
+        risk: match n.risk {
+            Risk::Low => "low",
+            Risk::LowMedium => "low_medium",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+        }
+        .to_string(),
+        partial: n.partial,
+        missing: n.missing,
+    })
+}
+
 pub fn patient_summaries(conn: &Connection) -> Result<Vec<PatientSummary>> {
     let mut out = Vec::new();
     let mut devices_st = conn.prepare_cached(
@@ -235,13 +283,47 @@ pub fn patient_summaries(conn: &Connection) -> Result<Vec<PatientSummary>> {
                 });
             }
         }
+        let news2 = news2_of(&latest);
         out.push(PatientSummary {
             id: p.id,
             name: p.name,
             latest,
             status: worst.map(|s| s.as_str()).unwrap_or("ok"),
             open_alerts: open,
+            news2,
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn news2_counts_only_vitals_measured_about_the_same_time() {
+        let t = chrono::Utc::now();
+        let at = |m: Metric, value: f64, hours_ago: i64| {
+            (
+                m.as_str().to_string(),
+                LatestValue {
+                    ts: t - chrono::Duration::hours(hours_ago),
+                    value,
+                    unit: m.unit(),
+                },
+            )
+        };
+        let latest: BTreeMap<String, LatestValue> = [
+            at(Metric::Spo2, 93.0, 0),
+            at(Metric::HeartRate, 115.0, 1),
+            at(Metric::Temperature, 38.5, 5), // yesterday's fever does not count
+            at(Metric::Glucose, 2.0, 0),      // not a NEWS2 parameter
+        ]
+        .into_iter()
+        .collect();
+        let n = news2_of(&latest).unwrap();
+        assert_eq!((n.total, n.risk.as_str(), n.partial), (4, "low", true));
+        assert!(n.missing.contains(&"temperature"), "{:?}", n.missing);
+        assert_eq!(news2_of(&BTreeMap::new()), None);
+    }
 }

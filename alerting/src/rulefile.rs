@@ -47,6 +47,9 @@ struct RawRule {
     clear_for: Option<String>,
     max_gap: Option<String>,
     confirm_within: Option<String>,
+    news2_at_least: Option<u8>,
+    #[serde(default)]
+    news2_single_three: bool,
     #[serde(default)]
     source: String,
 }
@@ -131,6 +134,24 @@ impl RawRule {
                 }),
             }
         };
+        if let Some(at_least) = self.news2_at_least {
+            if self.metric.is_some() || self.event.is_some() || when.is_some() || clear.is_some() {
+                return Err("a NEWS2 rule takes no metric, event or comparison".into());
+            }
+            return Ok(Rule {
+                id: self.id,
+                severity,
+                trigger: Trigger::News2 {
+                    at_least,
+                    single_three: self.news2_single_three,
+                },
+                source: self.source,
+                resolves: false,
+            });
+        }
+        if self.news2_single_three {
+            return Err("news2_single_three needs news2_at_least".into());
+        }
         let trigger = match (&self.metric, &self.event) {
             (Some(m), None) => {
                 let metric: Metric = m.parse().map_err(|_| format!("unknown metric {m:?}"))?;
@@ -173,7 +194,7 @@ impl RawRule {
                 let kind: EventKind = e.parse().map_err(|_| format!("unknown event {e:?}"))?;
                 Trigger::Event(kind)
             }
-            _ => return Err("give either metric or event".into()),
+            _ => return Err("give one of metric, event or news2_at_least".into()),
         };
         Ok(Rule {
             id: self.id,
@@ -225,7 +246,7 @@ mod tests {
     #[test]
     fn the_built_in_file_parses() {
         let rules = parse(DEFAULT).unwrap();
-        assert_eq!(rules.len(), 19);
+        assert_eq!(rules.len(), 21);
         assert!(
             rules.iter().all(|r| !r.source.is_empty()),
             "every default cites a source"

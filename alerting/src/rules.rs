@@ -72,6 +72,12 @@ pub enum Trigger {
         threshold: Threshold,
     },
     Event(EventKind),
+    /// The patient's NEWS2 total reaches `at_least`, or (with `single_three`) any one
+    /// parameter scores 3 (RCP 2017: a single 3 calls for an urgent ward-based response).
+    News2 {
+        at_least: u8,
+        single_three: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +104,7 @@ impl Rule {
                     || threshold.max_gap_ms > 0
                     || threshold.confirm_within_ms > 0
             }
-            Trigger::Event(_) => false,
+            Trigger::Event(_) | Trigger::News2 { .. } => false,
         }
     }
 }
@@ -302,6 +308,45 @@ impl RuleSet {
             });
         }
         out
+    }
+
+    /// Whether any rule watches NEWS2 (the gateway then keeps each patient's latest vitals).
+    pub fn has_news2(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| matches!(r.trigger, Trigger::News2 { .. }))
+    }
+
+    /// The most severe NEWS2 rule a score meets, as a breach of condition `news2` (one NEWS2
+    /// alert per patient, escalating from amber to red).
+    pub fn evaluate_news2(&self, n: &crate::news2::News2) -> Option<Breach> {
+        let single_three = n.parts.iter().any(|(_, s)| *s == 3);
+        self.rules
+            .iter()
+            .filter(|r| match r.trigger {
+                Trigger::News2 {
+                    at_least,
+                    single_three: s3,
+                } => n.total >= at_least || (s3 && single_three),
+                _ => false,
+            })
+            .min_by_key(|r| r.severity.rank())
+            .map(|r| Breach {
+                rule: r.id.clone(),
+                condition: "news2".into(),
+                severity: r.severity,
+                metric: None,
+                value: Some(f64::from(n.total)),
+                message: if n.partial {
+                    format!(
+                        "NEWS2 {} or more (not known: {})",
+                        n.total,
+                        n.missing.join(", ")
+                    )
+                } else {
+                    format!("NEWS2 {}", n.total)
+                },
+            })
     }
 
     pub fn evaluate_event(&self, kind: EventKind) -> Vec<Breach> {
@@ -544,6 +589,42 @@ mod tests {
             .all(|r| !r.is_timed() || r.id.starts_with("bp_")));
         let got = timeline(&rs, &[(0, 85.0), (5, 99.0), (10, 99.0)]);
         assert_eq!(got, vec![(0, "breach spo2_low red".into())]);
+    }
+
+    #[test]
+    fn news2_rules_pick_the_most_severe_band_met() {
+        use crate::news2::{score, Vitals};
+        let rs = RuleSet::defaults();
+        assert!(rs.has_news2());
+        let v = |rr: f64, spo2: f64, pulse: f64| Vitals {
+            respiratory_rate: Some(rr),
+            spo2: Some(spo2),
+            pulse: Some(pulse),
+            ..Vitals::default()
+        };
+        // 2 + 2 + 1 = 5: amber; 3 + 3 + 2 = 8: red; a single 3 alone: nothing by default.
+        let medium = rs.evaluate_news2(&score(&v(22.0, 93.0, 100.0))).unwrap();
+        assert_eq!(
+            (
+                medium.rule.as_str(),
+                medium.severity,
+                medium.condition.as_str()
+            ),
+            ("news2_medium", Severity::Amber, "news2")
+        );
+        let high = rs.evaluate_news2(&score(&v(26.0, 90.0, 120.0))).unwrap();
+        assert_eq!(
+            (high.rule.as_str(), high.severity),
+            ("news2_high", Severity::Red)
+        );
+        assert_eq!(rs.evaluate_news2(&score(&v(16.0, 90.0, 70.0))), None);
+        let literal = RuleSet::from_toml(
+            "[[rule]]\nid = \"n\"\nseverity = \"warning\"\nnews2_at_least = 5\nnews2_single_three = true\n",
+        )
+        .unwrap();
+        assert!(literal
+            .evaluate_news2(&score(&v(16.0, 90.0, 70.0)))
+            .is_some());
     }
 
     #[test]

@@ -112,7 +112,17 @@ pub struct Ingest {
     pub outbox_wake: Arc<Notify>,
     /// How long a fall waits for the device's "I'm OK" before it raises its alert; 0: at once.
     pub fall_cancel_ms: i64,
+    /// Each patient's latest NEWS2 vitals, kept by the write jobs (see [`Vitals`]).
+    pub vitals: Arc<Vitals>,
 }
+
+/// Each patient's latest NEWS2 vitals, so that scoring NEWS2 on every message costs a hash
+/// lookup, not five index seeks per device. Filled from the store on a patient's first message
+/// after start; only the writer thread touches it. A job whose transaction then fails may leave
+/// a value here that the store does not have — a device resends such a reading (it got no ack),
+/// so the value comes back anyway.
+#[derive(Default)]
+pub struct Vitals(std::sync::Mutex<HashMap<i64, readings::LatestVitals>>);
 
 /// A message after the pure stages, ready for the write job.
 struct Prepared {
@@ -186,6 +196,7 @@ impl Ingest {
             rejected_keep: self.rejected_keep,
             forward: self.forward,
             fall_cancel_ms: self.fall_cancel_ms,
+            vitals: self.vitals.clone(),
         };
         let result = self
             .store
@@ -267,6 +278,37 @@ impl Ingest {
     }
 }
 
+/// Scores NEWS2 for the patient after these new readings, when one of them is a live (not
+/// late) NEWS2 vital, and returns the NEWS2 rule it meets, if any.
+fn news2(
+    conn: &Connection,
+    device: &DeviceInfo,
+    fresh: &[Reading],
+    vitals: &Vitals,
+    rules: &RuleSet,
+) -> Result<Option<vigil_alerting::Breach>, StoreError> {
+    let live = || {
+        fresh
+            .iter()
+            .filter(|r| !r.flags.iter().any(|f| f == "late"))
+    };
+    if !live().any(|r| readings::NEWS2_METRICS.contains(&r.metric)) {
+        return Ok(None);
+    }
+    let mut cache = vitals.0.lock().unwrap_or_else(|e| e.into_inner());
+    let v = match cache.entry(device.patient_num) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        // The store already holds this job's readings: they are in what it returns.
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(readings::latest_vitals(conn, device.patient_num)?)
+        }
+    };
+    for r in live() {
+        readings::note_vital(v, r.metric, r.ts.timestamp_millis(), r.value);
+    }
+    Ok(readings::news2_score(v).and_then(|n| rules.evaluate_news2(&n)))
+}
+
 /// What a write job needs besides the messages.
 struct Ctx {
     rules: Arc<RuleSet>,
@@ -276,6 +318,7 @@ struct Ctx {
     rejected_keep: i64,
     forward: bool,
     fall_cancel_ms: i64,
+    vitals: Arc<Vitals>,
 }
 
 /// Per device in a batch: last seen, reported status, and whether its clock looked wrong.
@@ -446,6 +489,19 @@ fn apply(
                 }
             }
             states.finish()?;
+            if rules.has_news2() {
+                if let Some(b) = news2(conn, device, &fresh, &ctx.vitals, rules)? {
+                    let at = fresh.iter().map(|r| r.ts).max().unwrap_or(received);
+                    out.raised.push(alerts::raise(
+                        conn,
+                        &device.patient_id,
+                        &b,
+                        None,
+                        at,
+                        notify,
+                    )?);
+                }
+            }
             out.fresh = fresh;
         }
         Decoded::Event { kind, ts } => {

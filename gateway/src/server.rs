@@ -78,6 +78,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         live: live.clone(),
         outbox_wake: outbox_wake.clone(),
         fall_cancel_ms: i64::from(cfg.rules.fall_cancel_seconds) * 1000,
+        vitals: Default::default(),
     };
     // Seed before anything listens, so the first API answer already has the demo patients.
     let seeded = if demo {

@@ -270,3 +270,77 @@ fn a_crisis_blood_pressure_is_confirmed_by_a_re_measure() {
     assert_eq!(mail.len(), 1, "{mail:?}");
     assert!(mail[0].contains("family.pat-bp-yes@example.org"));
 }
+
+/// NEWS2 from a wearable's vitals: 5 opens the patient's NEWS2 alert as amber, 7 escalates the
+/// same alert to red; the score is a lower bound (consciousness and oxygen are unknown at home).
+#[test]
+fn news2_opens_one_patient_alert_and_escalates_it() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-news", "wearable");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    let topic = format!("vigil/v1/{}/readings", f.device);
+    let send = |dev: &mut Device, readings: &[(&str, f64)]| {
+        let items: Vec<String> = readings
+            .iter()
+            .map(|(m, x)| format!(r#"{{"metric":"{m}","value":{x}}}"#))
+            .collect();
+        dev.publish(&topic, &format!(r#"{{"readings":[{}]}}"#, items.join(",")));
+    };
+    let news2 = |v: &Vigil| -> Vec<Value> {
+        alerts(v, &f.token)
+            .into_iter()
+            .filter(|a| {
+                a["patient_id"] == "pat-news" && a["rule"].as_str().unwrap().starts_with("news2")
+            })
+            .collect()
+    };
+    // RR 22 (2) + SpO₂ 93 (2) + pulse 100 (1) = 5.
+    send(
+        &mut dev,
+        &[
+            ("respiratory_rate", 22.0),
+            ("spo2", 93.0),
+            ("heart_rate", 100.0),
+        ],
+    );
+    let a = news2(&v);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(
+        (a[0]["rule"].as_str(), a[0]["severity"].as_str()),
+        (Some("news2_medium"), Some("amber"))
+    );
+    assert!(
+        a[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("NEWS2 5 or more"),
+        "{a:?}"
+    );
+    // Pulse 115 (2) and 38.5 °C (1): 2 + 2 + 2 + 1 = 7, the same alert escalated to red.
+    send(&mut dev, &[("heart_rate", 115.0), ("temperature", 38.5)]);
+    let a = news2(&v);
+    assert_eq!(a.len(), 1, "escalated, not duplicated: {a:?}");
+    assert_eq!(
+        (a[0]["rule"].as_str(), a[0]["severity"].as_str()),
+        (Some("news2_high"), Some("red"))
+    );
+    assert!(
+        a[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("NEWS2 7 or more"),
+        "{a:?}"
+    );
+    let (_, patients) = v.get("/api/v1/patients", &f.token);
+    let p = patients["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "pat-news")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (p["news2"]["total"].as_u64(), p["news2"]["risk"].as_str()),
+        (Some(7), Some("high"))
+    );
+}

@@ -178,6 +178,75 @@ pub fn range(
 }
 
 /// Every patient with the latest value of each metric and the worst active alert.
+/// The metrics NEWS2 scores, in [`LatestVitals`] order.
+pub const NEWS2_METRICS: [Metric; 5] = [
+    Metric::RespiratoryRate,
+    Metric::Spo2,
+    Metric::BpSystolic,
+    Metric::HeartRate,
+    Metric::Temperature,
+];
+
+/// The latest (time ms, value) of each of [`NEWS2_METRICS`] for one patient.
+pub type LatestVitals = [Option<(i64, f64)>; 5];
+
+/// Reads a patient's [`LatestVitals`] from the store (one index seek per device and metric).
+pub fn latest_vitals(conn: &Connection, patient_num: i64) -> Result<LatestVitals> {
+    let mut devices_st = conn.prepare_cached(
+        "SELECT d.num FROM devices d JOIN patients p ON p.id = d.patient_id WHERE p.num = ?1",
+    )?;
+    let devices: Vec<i64> = devices_st
+        .query_map([patient_num], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut latest_st = conn.prepare_cached(
+        "SELECT ts, value FROM readings WHERE device = ?1 AND metric = ?2 AND patient = ?3
+         ORDER BY ts DESC LIMIT 1",
+    )?;
+    let mut out: LatestVitals = [None; 5];
+    for (slot, m) in out.iter_mut().zip(NEWS2_METRICS) {
+        for dev in &devices {
+            let mut rows = latest_st.query(params![dev, m.code(), patient_num])?;
+            if let Some(row) = rows.next()? {
+                let (ts, v): (i64, f64) = (row.get(0)?, row.get(1)?);
+                if slot.is_none_or(|(t, _)| ts > t) {
+                    *slot = Some((ts, v));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Takes a newer reading into `v`, if it is one of [`NEWS2_METRICS`]; whether it did.
+pub fn note_vital(v: &mut LatestVitals, metric: Metric, ts: i64, value: f64) -> bool {
+    match NEWS2_METRICS.iter().position(|m| *m == metric) {
+        Some(i) if v[i].is_none_or(|(t, _)| ts >= t) => {
+            v[i] = Some((ts, value));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// NEWS2 of latest vitals: only those within [`NEWS2_WINDOW_MS`] of the newest count.
+pub fn news2_score(v: &LatestVitals) -> Option<vigil_alerting::news2::News2> {
+    let newest = v.iter().flatten().map(|(t, _)| *t).max()?;
+    let get = |i: usize| {
+        v[i].filter(|(t, _)| newest - t <= NEWS2_WINDOW_MS)
+            .map(|(_, value)| value)
+    };
+    Some(vigil_alerting::news2::score(
+        &vigil_alerting::news2::Vitals {
+            respiratory_rate: get(0),
+            spo2: get(1),
+            systolic: get(2),
+            pulse: get(3),
+            temperature: get(4),
+            ..Default::default()
+        },
+    ))
+}
+
 /// Vitals older than this before the newest one do not count towards NEWS2: a score mixes
 /// only measurements from about the same time (a morning's spot checks), not last week's.
 const NEWS2_WINDOW_MS: i64 = 4 * 3_600_000;
@@ -185,33 +254,14 @@ const NEWS2_WINDOW_MS: i64 = 4 * 3_600_000;
 /// NEWS2 from the latest value of each vital (issue #5). Consciousness and oxygen use are not
 /// measured at home, so the score is partial (a lower bound) until the record holds them.
 fn news2_of(latest: &BTreeMap<String, LatestValue>) -> Option<News2View> {
-    use vigil_alerting::news2::{score, Risk, Vitals};
-    let vitals = [
-        Metric::RespiratoryRate,
-        Metric::Spo2,
-        Metric::BpSystolic,
-        Metric::HeartRate,
-        Metric::Temperature,
-    ];
-    let newest = vitals
-        .iter()
-        .filter_map(|m| latest.get(m.as_str()))
-        .map(|l| l.ts)
-        .max()?;
-    let get = |m: Metric| {
-        latest
+    use vigil_alerting::news2::Risk;
+    let mut v: LatestVitals = [None; 5];
+    for (slot, m) in v.iter_mut().zip(NEWS2_METRICS) {
+        *slot = latest
             .get(m.as_str())
-            .filter(|l| (newest - l.ts).num_milliseconds() <= NEWS2_WINDOW_MS)
-            .map(|l| l.value)
-    };
-    let n = score(&Vitals {
-        respiratory_rate: get(Metric::RespiratoryRate),
-        spo2: get(Metric::Spo2),
-        systolic: get(Metric::BpSystolic),
-        pulse: get(Metric::HeartRate),
-        temperature: get(Metric::Temperature),
-        ..Vitals::default()
-    });
+            .map(|l| (l.ts.timestamp_millis(), l.value));
+    }
+    let n = news2_score(&v)?;
     Some(News2View {
         total: n.total,
         risk: match n.risk {

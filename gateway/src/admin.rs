@@ -345,3 +345,55 @@ pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
     print(&common, json!({ "id": id }), format!("user {name} created"));
     Ok(())
 }
+
+/// `vigil rules check FILE` and `vigil rules defaults`.
+pub fn rules(cmd: crate::cli::RulesCmd) -> anyhow::Result<()> {
+    use vigil_alerting::rules::Trigger;
+    match cmd {
+        crate::cli::RulesCmd::Defaults => {
+            print!("{}", vigil_alerting::rulefile::DEFAULT);
+            Ok(())
+        }
+        crate::cli::RulesCmd::Check { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let set = vigil_alerting::RuleSet::from_toml(&text)
+                .with_context(|| format!("{}", file.display()))?;
+            for r in set.rules() {
+                let what = match &r.trigger {
+                    Trigger::Threshold { metric, threshold } => {
+                        let mut w = format!("{metric} {}", threshold.when.describe());
+                        if threshold.for_ms > 0 {
+                            w += &format!(" for {} s", threshold.for_ms / 1000);
+                        }
+                        if threshold.confirm_within_ms > 0 {
+                            w += &format!(
+                                ", confirmed within {} s",
+                                threshold.confirm_within_ms / 1000
+                            );
+                        }
+                        if r.resolves {
+                            w += &format!(
+                                "; clears at {} for {} s",
+                                threshold.clear.describe(),
+                                threshold.clear_for_ms / 1000
+                            );
+                        }
+                        w
+                    }
+                    Trigger::Event(kind) => format!("event {}", kind.as_str()),
+                    Trigger::News2 {
+                        at_least,
+                        single_three,
+                    } => format!(
+                        "NEWS2 ≥ {at_least}{}",
+                        if *single_three { " or a single 3" } else { "" }
+                    ),
+                };
+                println!("{:<24} {:<6} {what}", r.id, r.severity.as_str());
+            }
+            println!("{}: {} rules, valid", file.display(), set.rules().len());
+            Ok(())
+        }
+    }
+}

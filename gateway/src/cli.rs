@@ -43,6 +43,9 @@ pub enum Command {
     /// Configuration for an external Mosquitto broker.
     #[command(subcommand)]
     Mosquitto(MosquittoCmd),
+    /// Alert rule files (docs/rules.md).
+    #[command(subcommand)]
+    Rules(RulesCmd),
     /// Copy the database to FILE while the gateway runs (a consistent snapshot; see
     /// docs/storage.md for restoring).
     Backup {
@@ -166,6 +169,18 @@ pub enum DeviceCmd {
         #[command(flatten)]
         admin: AdminArgs,
     },
+}
+
+#[derive(Subcommand)]
+pub enum RulesCmd {
+    /// Check a rule file without starting anything: prints its rules, or the first mistake
+    /// (with the rule's id) and exits 1.
+    Check {
+        /// The rule file (TOML).
+        file: PathBuf,
+    },
+    /// Print the built-in rule file (a starting point for your own).
+    Defaults,
 }
 
 #[derive(Subcommand)]

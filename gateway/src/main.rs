@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Command::Token(c) => admin::token(c),
         Command::User(c) => admin::user(c),
         Command::Mosquitto(c) => admin::mosquitto(c),
+        Command::Rules(c) => admin::rules(c),
         Command::Backup { out, admin } => admin::backup(&out, &admin),
     };
     match result {

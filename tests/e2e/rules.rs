@@ -344,3 +344,35 @@ fn news2_opens_one_patient_alert_and_escalates_it() {
         (Some(7), Some("high"))
     );
 }
+
+#[test]
+fn rules_check_reads_the_defaults_and_names_a_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let vigil = |args: &[&str]| {
+        std::process::Command::new(crate::util::vigil_bin())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let defaults = vigil(&["rules", "defaults"]);
+    assert!(defaults.status.success());
+    let file = dir.path().join("rules.toml");
+    std::fs::write(&file, &defaults.stdout).unwrap();
+    let ok = vigil(&["rules", "check", file.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{out}");
+    assert!(out.contains("21 rules, valid"), "{out}");
+    assert!(
+        out.contains("bp_systolic_high") && out.contains("confirmed within 300 s"),
+        "{out}"
+    );
+    std::fs::write(
+        &file,
+        "[[rule]]\nid = \"x\"\nseverity = \"critical\"\nevent = \"fell\"\n",
+    )
+    .unwrap();
+    let bad = vigil(&["rules", "check", file.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("rule \"x\": unknown event \"fell\""), "{err}");
+}

@@ -157,7 +157,12 @@ impl RuleStates for std::collections::HashMap<String, State> {
             .unwrap_or_default()
     }
     fn set(&mut self, rule: &str, state: State) {
-        self.insert(rule.to_string(), state);
+        match self.get_mut(rule) {
+            Some(s) => *s = state,
+            None => {
+                self.insert(rule.to_string(), state);
+            }
+        }
     }
 }
 

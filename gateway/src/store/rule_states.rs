@@ -88,7 +88,12 @@ impl RuleStates for StoreRuleStates<'_> {
         if let Err(e) = self.store(rule, state) {
             self.error.get_or_insert(e);
         }
-        self.seen.insert(rule.to_string(), state);
+        match self.seen.get_mut(rule) {
+            Some(s) => *s = state,
+            None => {
+                self.seen.insert(rule.to_string(), state);
+            }
+        }
     }
 }
 

@@ -128,6 +128,9 @@ pub async fn run(
     let mut attempt = 0u32;
     // Requests in flight, answered in queue order; `taken` is the last queue id handed out.
     let mut inflight: FuturesOrdered<_> = FuturesOrdered::new();
+    // The oldest point's time of each request in flight, in the same order: after an answer,
+    // the next one's is the age of the backlog (the full count is only re-read when idle).
+    let mut oldest: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
     let mut taken = 0i64;
     metrics.forward_enabled.store(true, Relaxed);
     loop {
@@ -141,6 +144,7 @@ pub async fn run(
             {
                 Ok(Some(chunk)) => {
                     taken = chunk.last_id;
+                    oldest.push_back(chunk.oldest_ms);
                     inflight.push_back(send(&client, &cfg.bucket, chunk));
                 }
                 Ok(None) => break,
@@ -161,6 +165,20 @@ pub async fn run(
             _ = shutdown.changed() => return,
         };
         let last = chunk.last_id;
+        oldest.pop_front();
+        if sent.is_ok() || matches!(sent.as_ref().map_err(classify), Err(Failure::Quarantine(_))) {
+            // Gone from the queue either way: keep the gauges moving during a long drain
+            // (they were refreshed only when the forwarder was idle).
+            let points = chunk.points.max(0) as u64;
+            let _ = metrics
+                .forward_backlog
+                .fetch_update(Relaxed, Relaxed, |b| Some(b.saturating_sub(points)));
+            if let Some(next) = oldest.front() {
+                metrics
+                    .forward_lag_ms
+                    .store((now_ms() - next).max(0) as u64, Relaxed);
+            }
+        }
         match sent {
             Ok(()) => {
                 // Answers come in queue order, so everything up to `last` is in the server.
@@ -197,6 +215,7 @@ pub async fn run(
                     // Start again from the watermark: requests still in flight may succeed or
                     // not; what they carried stays queued and is sent again (harmless).
                     inflight = FuturesOrdered::new();
+                    oldest.clear();
                     taken = 0;
                     let wait = backoff(attempt);
                     attempt += 1;

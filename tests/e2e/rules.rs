@@ -303,34 +303,25 @@ fn news2_opens_one_patient_alert_and_escalates_it() {
             ("heart_rate", 100.0),
         ],
     );
-    let a = news2(&v);
-    assert_eq!(a.len(), 1, "{a:?}");
-    assert_eq!(
-        (a[0]["rule"].as_str(), a[0]["severity"].as_str()),
-        (Some("news2_medium"), Some("amber"))
-    );
-    assert!(
-        a[0]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("NEWS2 5 or more"),
-        "{a:?}"
-    );
+    // The patient's one NEWS2 alert: its rule, severity and message.
+    let expect = |rule: &str, severity: &str, message: &str| {
+        let a = news2(&v);
+        assert_eq!(
+            a.len(),
+            1,
+            "one NEWS2 alert, escalated, not duplicated: {a:?}"
+        );
+        assert_eq!(
+            (a[0]["rule"].as_str(), a[0]["severity"].as_str()),
+            (Some(rule), Some(severity))
+        );
+        let text = a[0]["message"].as_str().unwrap();
+        assert!(text.starts_with(message), "{a:?}");
+    };
+    expect("news2_medium", "amber", "NEWS2 5 or more");
     // Pulse 115 (2) and 38.5 °C (1): 2 + 2 + 2 + 1 = 7, the same alert escalated to red.
     send(&mut dev, &[("heart_rate", 115.0), ("temperature", 38.5)]);
-    let a = news2(&v);
-    assert_eq!(a.len(), 1, "escalated, not duplicated: {a:?}");
-    assert_eq!(
-        (a[0]["rule"].as_str(), a[0]["severity"].as_str()),
-        (Some("news2_high"), Some("red"))
-    );
-    assert!(
-        a[0]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("NEWS2 7 or more"),
-        "{a:?}"
-    );
+    expect("news2_high", "red", "NEWS2 7 or more");
     let (_, patients) = v.get("/api/v1/patients", &f.token);
     let p = patients["patients"]
         .as_array()

@@ -61,12 +61,7 @@ fn event_line(out: &mut String, patient_id: &str, device_id: &str, kind: &str, t
 /// `severity`, fields `opened=1i` and the triggering `value` when there is one, at the time it
 /// opened. Numbers only: servers such as VictoriaMetrics store string fields as 0.
 fn alert_line(out: &mut String, a: &vigil_domain::Alert) {
-    out.push_str("alerts,patient_id=");
-    tag(out, &a.patient_id);
-    out.push_str(",rule=");
-    tag(out, &a.rule);
-    out.push_str(",severity=");
-    out.push_str(a.severity.as_str());
+    alert_series(out, a);
     out.push_str(" opened=1i");
     if let Some(v) = a.value {
         let _ = write!(out, ",value={v:?}");
@@ -79,13 +74,18 @@ fn alert_line(out: &mut String, a: &vigil_domain::Alert) {
 /// happened. Time to acknowledge is then the distance between an `opened` and the next
 /// `acknowledged` point of a series.
 fn alert_transition_line(out: &mut String, a: &vigil_domain::Alert, field: &str, at_ms: i64) {
+    alert_series(out, a);
+    let _ = writeln!(out, " {field}=1i {at_ms}");
+}
+
+/// An alert's series: measurement `alerts` and its tags, sorted by key.
+fn alert_series(out: &mut String, a: &vigil_domain::Alert) {
     out.push_str("alerts,patient_id=");
     tag(out, &a.patient_id);
     out.push_str(",rule=");
     tag(out, &a.rule);
     out.push_str(",severity=");
     out.push_str(a.severity.as_str());
-    let _ = writeln!(out, " {field}=1i {at_ms}");
 }
 
 /// The lines one write job queues: new readings, stored events, opened alerts. Enqueued as one

@@ -27,3 +27,11 @@ pub struct Reading {
     /// Annotations such as `ts_received` or `suspect` (see `docs/api.md`).
     pub flags: Vec<String>,
 }
+
+impl Reading {
+    /// Flagged `late`: a buffered reading arriving long after it was taken (a hub flushing its
+    /// buffer). History, not news: it never raises a real-time alert.
+    pub fn is_late(&self) -> bool {
+        self.flags.iter().any(|f| f == "late")
+    }
+}

@@ -278,21 +278,19 @@ impl Ingest {
     }
 }
 
-/// Scores NEWS2 for the patient after these new readings, when one of them is a live (not
-/// late) NEWS2 vital, and returns the NEWS2 rule it meets, if any.
+/// Scores NEWS2 for the patient after these new live (not late) readings, when one of them is
+/// a NEWS2 vital, and returns the NEWS2 rule it meets, if any.
 fn news2(
     conn: &Connection,
     device: &DeviceInfo,
-    fresh: &[Reading],
+    live: &[&Reading],
     vitals: &Vitals,
     rules: &RuleSet,
 ) -> Result<Option<vigil_alerting::Breach>, StoreError> {
-    let live = || {
-        fresh
-            .iter()
-            .filter(|r| !r.flags.iter().any(|f| f == "late"))
-    };
-    if !live().any(|r| readings::NEWS2_METRICS.contains(&r.metric)) {
+    if !live
+        .iter()
+        .any(|r| readings::NEWS2_METRICS.contains(&r.metric))
+    {
         return Ok(None);
     }
     let mut cache = vitals.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -300,10 +298,10 @@ fn news2(
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         // The store already holds this job's readings: they are in what it returns.
         std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(readings::latest_vitals(conn, device.patient_num)?)
+            e.insert(readings::latest_vitals(conn, &device.patient_id)?)
         }
     };
-    for r in live() {
+    for r in live {
         readings::note_vital(v, r.metric, r.ts.timestamp_millis(), r.value);
     }
     Ok(readings::news2_score(v).and_then(|n| rules.evaluate_news2(&n)))
@@ -459,12 +457,10 @@ fn apply(
             out.duplicates = total - fresh.len();
             // A late reading (a hub flushing its buffer) is history, not news: no real-time
             // alert for it (issue #3).
+            let live: Vec<&Reading> = fresh.iter().filter(|r| !r.is_late()).collect();
             // Timed rules' states for this patient: read once, written with this job.
             let mut states = StoreRuleStates::new(conn, device.patient_num);
-            for r in fresh
-                .iter()
-                .filter(|r| !r.flags.iter().any(|f| f == "late"))
-            {
+            for &r in &live {
                 for outcome in rules.evaluate_reading(r, &mut states) {
                     out.raised.push(match outcome {
                         RuleOutcome::Breach(b) => {
@@ -490,8 +486,8 @@ fn apply(
             }
             states.finish()?;
             if rules.has_news2() {
-                if let Some(b) = news2(conn, device, &fresh, &ctx.vitals, rules)? {
-                    let at = fresh.iter().map(|r| r.ts).max().unwrap_or(received);
+                if let Some(b) = news2(conn, device, &live, &ctx.vitals, rules)? {
+                    let at = live.iter().map(|r| r.ts).max().unwrap_or(received);
                     out.raised.push(alerts::raise(
                         conn,
                         &device.patient_id,

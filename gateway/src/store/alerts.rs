@@ -103,6 +103,27 @@ fn audit(
     Ok(())
 }
 
+/// The active (open or acknowledged) alert of `patient_id`'s `condition`, if any.
+fn active(
+    conn: &Connection,
+    patient_id: &str,
+    condition: &str,
+) -> Result<Option<lifecycle::Active>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, state, severity FROM alerts
+             WHERE patient_id = ?1 AND condition = ?2 AND state <> 'resolved'",
+        )?
+        .query_row(params![patient_id, condition], |r| {
+            Ok(lifecycle::Active {
+                id: r.get(0)?,
+                state: r.get::<_, String>(1)?.parse().unwrap_or(AlertState::Open),
+                severity: r.get::<_, String>(2)?.parse().unwrap_or(Severity::Red),
+            })
+        })
+        .optional()?)
+}
+
 /// Applies a breach for `patient_id`: opens an alert, or updates or escalates the active alert
 /// of the same condition (see `vigil_alerting::lifecycle`). A new or escalated red alert queues
 /// e-mails to the patient's family contacts in the same transaction.
@@ -114,20 +135,7 @@ pub fn raise(
     at: DateTime<Utc>,
     notify: &NotifySettings,
 ) -> Result<Raised> {
-    let active = conn
-        .query_row(
-            "SELECT id, state, severity FROM alerts
-             WHERE patient_id = ?1 AND condition = ?2 AND state <> 'resolved'",
-            params![patient_id, breach.condition],
-            |r| {
-                Ok(lifecycle::Active {
-                    id: r.get(0)?,
-                    state: r.get::<_, String>(1)?.parse().unwrap_or(AlertState::Open),
-                    severity: r.get::<_, String>(2)?.parse().unwrap_or(Severity::Red),
-                })
-            },
-        )
-        .optional()?;
+    let active = active(conn, patient_id, &breach.condition)?;
     let alert_id = match lifecycle::on_breach(active, breach.severity) {
         OnBreach::Update { alert_id } => {
             conn.execute(
@@ -251,15 +259,7 @@ pub fn resolve_cleared(
     at: DateTime<Utc>,
     forward: bool,
 ) -> Result<Option<Alert>> {
-    let id: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM alerts
-             WHERE patient_id = ?1 AND condition = ?2 AND state <> 'resolved'",
-            params![patient_id, condition],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(id) = id else {
+    let Some(id) = active(conn, patient_id, condition)?.map(|a| a.id) else {
         return Ok(None);
     };
     let note = format!("cleared: {message}");
@@ -271,9 +271,7 @@ pub fn resolve_cleared(
     audit(conn, id, "system", "resolve", Some(&note))?;
     let alert = get(conn, id)?.expect("updated in this transaction");
     if forward {
-        let mut lines = super::forward::Batch::default();
-        lines.alert_transition(&alert, "resolved", at.timestamp_millis());
-        lines.enqueue(conn, now_ms())?;
+        super::forward::enqueue_transition(conn, &alert, "resolved", at.timestamp_millis())?;
     }
     Ok(Some(alert))
 }
@@ -318,9 +316,7 @@ pub fn act(
     }
     audit(conn, id, actor, action.as_str(), note)?;
     if forward && to != alert.state {
-        let mut lines = super::forward::Batch::default();
-        lines.alert_transition(&alert, to.as_str(), now);
-        lines.enqueue(conn, now)?;
+        super::forward::enqueue_transition(conn, &alert, to.as_str(), now)?;
     }
     Ok(get(conn, id)?.expect("exists: read above in this transaction"))
 }

@@ -112,12 +112,6 @@ impl Batch {
         self.points += 1;
     }
 
-    /// `field` is `acknowledged` or `resolved`.
-    pub fn alert_transition(&mut self, a: &vigil_domain::Alert, field: &str, at_ms: i64) {
-        alert_transition_line(&mut self.lines, a, field, at_ms);
-        self.points += 1;
-    }
-
     /// Appends the batch to the queue as one row (nothing when it is empty).
     pub fn enqueue(self, conn: &Connection, now_ms: i64) -> Result<()> {
         if self.points == 0 {
@@ -129,6 +123,21 @@ impl Batch {
         .execute(params![self.lines, self.points, now_ms])?;
         Ok(())
     }
+}
+
+/// Queues an alert's acknowledgement or resolution (`field`: `acknowledged`, `resolved`) as a
+/// row of its own, in the caller's transaction.
+pub fn enqueue_transition(
+    conn: &Connection,
+    a: &vigil_domain::Alert,
+    field: &str,
+    at_ms: i64,
+) -> Result<()> {
+    let mut batch = Batch::default();
+    alert_transition_line(&mut batch.lines, a, field, at_ms);
+    batch.points = 1;
+    // Queued now (the lag gauge counts from here), whenever it happened.
+    batch.enqueue(conn, super::now_ms())
 }
 
 /// Queues readings as one row (what a write job storing them does).

@@ -190,22 +190,33 @@ pub const NEWS2_METRICS: [Metric; 5] = [
 /// The latest (time ms, value) of each of [`NEWS2_METRICS`] for one patient.
 pub type LatestVitals = [Option<(i64, f64)>; 5];
 
-/// Reads a patient's [`LatestVitals`] from the store (one index seek per device and metric).
-pub fn latest_vitals(conn: &Connection, patient_num: i64) -> Result<LatestVitals> {
+/// Reads a patient's [`LatestVitals`] from the store.
+pub fn latest_vitals(conn: &Connection, patient_id: &str) -> Result<LatestVitals> {
+    latest_values(conn, patient_id, NEWS2_METRICS)
+}
+
+/// The latest (time ms, value) of each of `metrics` for a patient, over all their devices: one
+/// index seek per (device, metric), the key's last column being the time.
+fn latest_values<const N: usize>(
+    conn: &Connection,
+    patient_id: &str,
+    metrics: [Metric; N],
+) -> Result<[Option<(i64, f64)>; N]> {
     let mut devices_st = conn.prepare_cached(
-        "SELECT d.num FROM devices d JOIN patients p ON p.id = d.patient_id WHERE p.num = ?1",
+        "SELECT d.num, p.num FROM devices d JOIN patients p ON p.id = d.patient_id
+         WHERE d.patient_id = ?1",
     )?;
-    let devices: Vec<i64> = devices_st
-        .query_map([patient_num], |r| r.get(0))?
+    let devices: Vec<(i64, i64)> = devices_st
+        .query_map([patient_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut latest_st = conn.prepare_cached(
         "SELECT ts, value FROM readings WHERE device = ?1 AND metric = ?2 AND patient = ?3
          ORDER BY ts DESC LIMIT 1",
     )?;
-    let mut out: LatestVitals = [None; 5];
-    for (slot, m) in out.iter_mut().zip(NEWS2_METRICS) {
-        for dev in &devices {
-            let mut rows = latest_st.query(params![dev, m.code(), patient_num])?;
+    let mut out = [None; N];
+    for (slot, m) in out.iter_mut().zip(metrics) {
+        for (dev, pat) in &devices {
+            let mut rows = latest_st.query(params![dev, m.code(), pat])?;
             if let Some(row) = rows.next()? {
                 let (ts, v): (i64, f64) = (row.get(0)?, row.get(1)?);
                 if slot.is_none_or(|(t, _)| ts > t) {
@@ -278,35 +289,16 @@ fn news2_of(latest: &BTreeMap<String, LatestValue>) -> Option<News2View> {
 
 pub fn patient_summaries(conn: &Connection) -> Result<Vec<PatientSummary>> {
     let mut out = Vec::new();
-    let mut devices_st = conn.prepare_cached(
-        "SELECT d.num, p.num FROM devices d JOIN patients p ON p.id = d.patient_id
-         WHERE d.patient_id = ?1",
-    )?;
-    // One index seek per (device, metric): the key's last column is the time.
-    let mut latest_st = conn.prepare_cached(
-        "SELECT ts, value FROM readings WHERE device = ?1 AND metric = ?2 AND patient = ?3
-         ORDER BY ts DESC LIMIT 1",
-    )?;
     let mut alert_st = conn.prepare_cached(
         "SELECT severity, count(*) FROM alerts WHERE patient_id = ?1 AND state <> 'resolved'
          GROUP BY severity",
     )?;
     for p in super::registry::patients(conn)? {
-        let devices: Vec<(i64, i64)> = devices_st
-            .query_map([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
         let mut latest = BTreeMap::new();
-        for m in Metric::ALL {
-            let mut best: Option<(i64, f64)> = None;
-            for (dev, pat) in &devices {
-                let mut rows = latest_st.query(params![dev, m.code(), pat])?;
-                if let Some(row) = rows.next()? {
-                    let (ts, v): (i64, f64) = (row.get(0)?, row.get(1)?);
-                    if best.is_none_or(|(t, _)| ts > t) {
-                        best = Some((ts, v));
-                    }
-                }
-            }
+        for (m, best) in Metric::ALL
+            .into_iter()
+            .zip(latest_values(conn, &p.id, Metric::ALL)?)
+        {
             if let Some((ts, value)) = best {
                 latest.insert(
                     m.as_str().to_string(),

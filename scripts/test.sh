@@ -14,6 +14,11 @@ command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium chromium-driver)
 # The InfluxDB sink test writes to Debian's VictoriaMetrics (it speaks the InfluxDB v2 write API).
 command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)
+# The notification tests deliver to a real SMTP server: aiosmtpd, from Debian (it lands in the
+# system Python, which the tests find even when another python3 comes first on the PATH).
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1 && ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  need_pkgs+=(python3-aiosmtpd)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "==> installing ${need_pkgs[*]}"
   SUDO=""

@@ -1,14 +1,17 @@
-//! The family e-mail (issue #2: "an e-mail to the patient's family contact"), in Vietnamese or
-//! English (clinical reference §8 for wording).
+//! Alert e-mails (issue #5), in Vietnamese or English per contact (clinical reference §8 for
+//! wording): a plain-text part and an HTML alternative (RFC 2046 multipart/alternative), the
+//! patient, what was measured with its value and threshold (unless `minimal_phi`), the time in
+//! UTC+07:00 (Asia/Ho_Chi_Minh has no daylight saving time, so a fixed offset is exact), what
+//! to do (115 in an emergency), a link to the alert on the dashboard and, for family contacts,
+//! the "I'm handling it" link.
 //!
-//! Plain text only: patient names and device-supplied values are data, never markup (design
-//! invariant 7), and plain text reads well on every phone. Times are shown in UTC+07:00
-//! (Asia/Ho_Chi_Minh has no daylight saving time, so a fixed offset is exact).
+//! Patient names and device-supplied values are data, never markup: every one is escaped in the
+//! HTML part (design invariant 7).
 
 use chrono::{DateTime, FixedOffset, Utc};
-use lettre::message::{header::ContentType, Mailbox};
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-use vigil_domain::{EventKind, Lang, Metric, Severity, DISPLAY_TZ_OFFSET_SECS};
+use vigil_domain::{ContactRole, EventKind, Lang, Metric, Severity, DISPLAY_TZ_OFFSET_SECS};
 
 /// What an alert e-mail says.
 #[derive(Debug, Clone)]
@@ -18,16 +21,29 @@ pub struct AlertFacts<'a> {
     pub severity: Severity,
     pub metric: Option<Metric>,
     pub value: Option<f64>,
+    /// The rule's threshold as the rule file states it, e.g. `< 90`.
+    pub limit: Option<&'a str>,
     pub event: Option<EventKind>,
     pub at: DateTime<Utc>,
-    /// Where the dashboard is, when the operator configured a public URL.
-    pub dashboard_url: Option<&'a str>,
+    /// The alert on the dashboard, when the operator configured its public URL.
+    pub alert_url: Option<&'a str>,
+    /// "I'm handling it": acknowledges the alert as this contact (family contacts only).
+    pub ack_url: Option<&'a str>,
+    /// Leave vital values and thresholds out (`notify.minimal_phi`): the e-mail says that a
+    /// reading needs attention and where to look.
+    pub minimal_phi: bool,
+    /// 0 for the first e-mail about the alert, n for the n-th reminder while nobody has
+    /// acknowledged it.
+    pub reminder: u32,
+    pub role: ContactRole,
 }
 
+/// A rendered e-mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub subject: String,
-    pub body: String,
+    pub text: String,
+    pub html: String,
 }
 
 fn local(at: DateTime<Utc>) -> String {
@@ -44,10 +60,30 @@ fn number(v: f64, lang: Lang) -> String {
     } else {
         format!("{v:.1}")
     };
+    decimal(s, lang)
+}
+
+fn decimal(s: String, lang: Lang) -> String {
     match lang {
         Lang::Vi => s.replace('.', ","),
         Lang::En => s,
     }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn event_label(e: EventKind, lang: Lang) -> &'static str {
@@ -65,7 +101,7 @@ fn event_label(e: EventKind, lang: Lang) -> &'static str {
     }
 }
 
-fn severity_label(s: Severity, lang: Lang) -> &'static str {
+pub fn severity_label(s: Severity, lang: Lang) -> &'static str {
     // "Báo động đỏ" is avoided on purpose: in Vietnamese hospitals it names a formal
     // inter-hospital emergency procedure (clinical reference §8).
     match (s, lang) {
@@ -78,47 +114,185 @@ fn severity_label(s: Severity, lang: Lang) -> &'static str {
     }
 }
 
-pub fn render(lang: Lang, f: &AlertFacts<'_>) -> Rendered {
-    let what = match (f.metric, f.value, f.event) {
+/// The words on the "I'm handling it" button and page.
+pub fn handling_label(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Vi => "Tôi đang xử lý",
+        Lang::En => "I'm handling it",
+    }
+}
+
+/// (what happened, its threshold line) in `lang`.
+fn what(lang: Lang, f: &AlertFacts<'_>) -> (String, Option<String>) {
+    match (f.metric, f.value, f.event) {
         (Some(m), Some(v), _) => {
             let label = match lang {
                 Lang::Vi => m.label_vi(),
                 Lang::En => m.label_en(),
             };
-            format!("{label}: {} {}", number(v, lang), m.display_unit())
+            if f.minimal_phi {
+                let s = match lang {
+                    Lang::Vi => format!("{label}: cần xem ngay"),
+                    Lang::En => format!("{label}: needs attention"),
+                };
+                return (s, None);
+            }
+            let unit = m.display_unit();
+            let limit = f.limit.map(|l| {
+                let l = decimal(l.to_string(), lang);
+                match lang {
+                    Lang::Vi => format!("Ngưỡng cảnh báo: {l} {unit}"),
+                    Lang::En => format!("Alert threshold: {l} {unit}"),
+                }
+            });
+            (format!("{label}: {} {unit}", number(v, lang)), limit)
         }
-        (_, _, Some(e)) => event_label(e, lang).to_string(),
-        _ => f.rule.to_string(),
-    };
-    let sev = severity_label(f.severity, lang);
-    let subject = format!("[Vigil] {sev}: {} — {what}", f.patient_name);
-    let mut body = match lang {
-        Lang::Vi => format!(
-            "{sev}\n\nNgười bệnh: {}\n{what}\nThời điểm: {}\n\n\
-             Xin hãy liên lạc ngay với người bệnh hoặc người chăm sóc.\n\
-             Nếu người bệnh khó thở, đau ngực, lơ mơ hoặc không trả lời: gọi cấp cứu 115.\n\
-             Nhân viên y tế theo dõi đã nhận được cảnh báo này.\n",
-            f.patient_name,
-            local(f.at)
+        (_, _, Some(e)) => (event_label(e, lang).to_string(), None),
+        (None, Some(v), None) if f.rule.starts_with("news2") && !f.minimal_phi => {
+            (format!("NEWS2: {}", number(v, lang)), None)
+        }
+        _ => (
+            match lang {
+                Lang::Vi => "Chỉ số cần xem ngay".to_string(),
+                Lang::En => "A reading needs attention".to_string(),
+            },
+            None,
         ),
-        Lang::En => format!(
-            "{sev}\n\nPatient: {}\n{what}\nTime: {}\n\n\
-             Please contact the patient or their carer now.\n\
-             If the patient is short of breath, has chest pain, is drowsy or does not answer: \
-             call the ambulance on 115.\n\
-             The monitoring clinicians have received this alert too.\n",
-            f.patient_name,
-            local(f.at)
-        ),
-    };
-    if let Some(url) = f.dashboard_url {
-        body.push_str(&format!("\n{url}\n"));
     }
-    body.push_str(match lang {
-        Lang::Vi => "\n— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động.\n",
-        Lang::En => "\n— Vigil home monitoring. This is an automatic message.\n",
+}
+
+pub fn render(lang: Lang, f: &AlertFacts<'_>) -> Rendered {
+    let (what, limit) = what(lang, f);
+    let sev = severity_label(f.severity, lang);
+    let reminder = match (f.reminder, lang) {
+        (0, _) => String::new(),
+        (_, Lang::Vi) => "Nhắc lại — chưa ai xác nhận: ".to_string(),
+        (_, Lang::En) => "Reminder — not yet acknowledged: ".to_string(),
+    };
+    let subject = format!("[Vigil] {reminder}{sev}: {} — {what}", f.patient_name);
+    let (patient_l, time_l) = match lang {
+        Lang::Vi => ("Người bệnh", "Thời điểm"),
+        Lang::En => ("Patient", "Time"),
+    };
+    let advice: &[&str] = match (f.role, lang) {
+        (ContactRole::Family, Lang::Vi) => &[
+            "Xin hãy liên lạc ngay với người bệnh hoặc người chăm sóc.",
+            "Nếu người bệnh khó thở, đau ngực, lơ mơ hoặc không trả lời: gọi cấp cứu 115.",
+            "Nhân viên y tế theo dõi đã nhận được cảnh báo này.",
+        ],
+        (ContactRole::Family, Lang::En) => &[
+            "Please contact the patient or their carer now.",
+            "If the patient is short of breath, has chest pain, is drowsy or does not answer: \
+             call the ambulance on 115.",
+            "The monitoring clinicians have received this alert too.",
+        ],
+        (ContactRole::Clinician, Lang::Vi) => &[
+            "Xin xem cảnh báo trên bảng theo dõi và xác nhận khi đã tiếp nhận.",
+            "Nếu cần cấp cứu: gọi 115.",
+        ],
+        (ContactRole::Clinician, Lang::En) => &[
+            "Please review the alert on the dashboard and acknowledge it.",
+            "In an emergency: call the ambulance on 115.",
+        ],
+    };
+    let ack_line = f.ack_url.map(|url| match lang {
+        Lang::Vi => (
+            "Nếu quý vị đang lo việc này, xin bấm vào liên kết dưới đây để mọi người biết:",
+            url,
+        ),
+        Lang::En => (
+            "If you are taking care of this, open the link below so everyone knows:",
+            url,
+        ),
     });
-    Rendered { subject, body }
+    let alert_line = f.alert_url.map(|url| match lang {
+        Lang::Vi => ("Xem cảnh báo:", url),
+        Lang::En => ("View the alert:", url),
+    });
+    let footer = match lang {
+        Lang::Vi => "— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động.",
+        Lang::En => "— Vigil home monitoring. This is an automatic message.",
+    };
+
+    // Plain text.
+    let mut text = format!(
+        "{reminder}{sev}\n\n{patient_l}: {}\n{what}\n",
+        f.patient_name
+    );
+    if let Some(l) = &limit {
+        text.push_str(l);
+        text.push('\n');
+    }
+    text.push_str(&format!("{time_l}: {}\n\n", local(f.at)));
+    for a in advice {
+        text.push_str(a);
+        text.push('\n');
+    }
+    if let Some((l, url)) = ack_line {
+        text.push_str(&format!("\n{l}\n{}: {url}\n", handling_label(lang)));
+    }
+    if let Some((l, url)) = alert_line {
+        text.push_str(&format!("\n{l} {url}\n"));
+    }
+    text.push_str(&format!("\n{footer}\n"));
+
+    // HTML: the same content, every value escaped.
+    let colour = match f.severity {
+        Severity::Red => "#b00020",
+        Severity::Amber => "#b35c00",
+        Severity::Yellow => "#7a6400",
+    };
+    let e = escape_html;
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\n\
+         <body style=\"font-family:sans-serif;font-size:16px;line-height:1.5;color:#222\">\n\
+         <p style=\"font-weight:bold;color:{colour}\">{}{}</p>\n\
+         <p>{patient_l}: <strong>{}</strong><br>{}",
+        lang.as_str(),
+        e(&subject),
+        e(&reminder),
+        e(sev),
+        e(f.patient_name),
+        e(&what),
+    );
+    if let Some(l) = &limit {
+        html.push_str(&format!("<br>{}", e(l)));
+    }
+    html.push_str(&format!("<br>{time_l}: {}</p>\n<p>", e(&local(f.at))));
+    html.push_str(
+        &advice
+            .iter()
+            .map(|a| e(a))
+            .collect::<Vec<_>>()
+            .join("<br>\n"),
+    );
+    html.push_str("</p>\n");
+    if let Some((l, url)) = ack_line {
+        html.push_str(&format!(
+            "<p>{}</p>\n<p><a href=\"{}\" style=\"display:inline-block;padding:10px 18px;\
+             background:#1b5e20;color:#fff;text-decoration:none;border-radius:4px\">{}</a></p>\n",
+            e(l),
+            e(url),
+            e(handling_label(lang))
+        ));
+    }
+    if let Some((l, url)) = alert_line {
+        html.push_str(&format!(
+            "<p>{} <a href=\"{}\">{}</a></p>\n",
+            e(l),
+            e(url),
+            e(url)
+        ));
+    }
+    html.push_str(&format!(
+        "<p style=\"color:#666;font-size:13px\">{}</p>\n</body></html>\n",
+        e(footer)
+    ));
+    Rendered {
+        subject,
+        text,
+        html,
+    }
 }
 
 /// A Message-ID fixed when the e-mail is queued, so that a retry after a crash is recognisably
@@ -136,25 +310,49 @@ pub enum BuildError {
     Message(#[from] lettre::error::Error),
 }
 
-/// The RFC 5322 message for a queued e-mail.
+/// The parts of a queued e-mail.
+#[derive(Debug, Clone, Copy)]
+pub struct Content<'a> {
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub html: Option<&'a str>,
+}
+
+/// The RFC 5322 message for a queued e-mail: plain text, or multipart/alternative with the
+/// HTML part last (RFC 2046 §5.1.4: the preferred, richest alternative comes last).
 pub fn build_message(
     from: &Mailbox,
     to_name: &str,
     to_addr: &str,
-    subject: &str,
-    body: &str,
+    content: &Content<'_>,
     message_id: &str,
     date: DateTime<Utc>,
 ) -> Result<Message, BuildError> {
     let to = Mailbox::new(Some(to_name.to_string()), to_addr.parse()?);
-    Ok(Message::builder()
+    let b = Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(subject)
+        .subject(content.subject)
         .message_id(Some(message_id.to_string()))
-        .date(date.into())
-        .header(ContentType::TEXT_PLAIN)
-        .body(body.to_string())?)
+        .date(date.into());
+    Ok(match content.html {
+        Some(html) => b.multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(content.text.to_string()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html.to_string()),
+                ),
+        )?,
+        None => b
+            .header(ContentType::TEXT_PLAIN)
+            .body(content.text.to_string())?,
+    })
 }
 
 #[cfg(test)]
@@ -169,9 +367,14 @@ mod tests {
             severity: Severity::Red,
             metric: Some(Metric::Spo2),
             value: Some(85.5),
+            limit: Some("< 90"),
             event: None,
             at: Utc.with_ymd_and_hms(2026, 11, 22, 1, 15, 0).unwrap(),
-            dashboard_url: None,
+            alert_url: None,
+            ack_url: None,
+            minimal_phi: false,
+            reminder: 0,
+            role: ContactRole::Family,
         }
     }
 
@@ -184,10 +387,12 @@ mod tests {
             r.subject
         );
         assert!(r.subject.contains("Nguyễn Văn An"));
-        assert!(r.body.contains("85,5 %"), "{}", r.body);
-        assert!(r.body.contains("08:15 22/11/2026"), "{}", r.body);
-        assert!(r.body.contains("115"));
-        assert!(!r.body.contains("báo động đỏ"));
+        assert!(r.text.contains("85,5 %"), "{}", r.text);
+        assert!(r.text.contains("Ngưỡng cảnh báo: < 90 %"), "{}", r.text);
+        assert!(r.text.contains("08:15 22/11/2026"), "{}", r.text);
+        assert!(r.text.contains("115"));
+        assert!(!r.text.contains("báo động đỏ"));
+        assert!(r.html.contains("85,5 %"), "{}", r.html);
     }
 
     #[test]
@@ -195,20 +400,71 @@ mod tests {
         let mut f = build_facts();
         f.metric = None;
         f.value = None;
+        f.limit = None;
         f.event = Some(EventKind::Fall);
         f.rule = "fall";
         let r = render(Lang::En, &f);
         assert!(r.subject.contains("A fall was detected"), "{}", r.subject);
-        assert!(r.body.contains("Urgent alert (red)"));
+        assert!(r.text.contains("Urgent alert (red)"));
     }
 
     #[test]
-    fn message_has_fixed_id() {
+    fn minimal_phi_leaves_values_out() {
+        let mut f = build_facts();
+        f.minimal_phi = true;
+        for lang in [Lang::Vi, Lang::En] {
+            let r = render(lang, &f);
+            for part in [&r.subject, &r.text, &r.html] {
+                assert!(!part.contains("85"), "{part}");
+                assert!(!part.contains("90"), "{part}");
+            }
+            assert!(r.text.contains("SpO₂"), "{}", r.text);
+        }
+    }
+
+    #[test]
+    fn html_escapes_names_and_links() {
+        let mut f = build_facts();
+        f.patient_name = "<script>alert(1)</script>";
+        f.ack_url = Some("https://vigil.example/ack/abc?x=\"1\"");
+        let r = render(Lang::En, &f);
+        assert!(!r.html.contains("<script>"), "{}", r.html);
+        assert!(r.html.contains("&lt;script&gt;"));
+        assert!(r
+            .html
+            .contains("href=\"https://vigil.example/ack/abc?x=&quot;1&quot;\""));
+        assert!(r
+            .text
+            .contains("I'm handling it: https://vigil.example/ack/abc"));
+    }
+
+    #[test]
+    fn clinicians_get_no_family_advice_and_reminders_say_so() {
+        let mut f = build_facts();
+        f.role = ContactRole::Clinician;
+        f.reminder = 2;
+        let r = render(Lang::En, &f);
+        assert!(r.subject.contains("Reminder"), "{}", r.subject);
+        assert!(r.text.contains("acknowledge it"));
+        assert!(!r.text.contains("carer"));
+    }
+
+    #[test]
+    fn message_has_fixed_id_and_two_parts() {
         let from: Mailbox = "Vigil <vigil@localhost>".parse().unwrap();
         let id = new_message_id(3, "vigil.local");
+        let content = Content {
+            subject: "s",
+            text: "plain",
+            html: Some("<p>rich</p>"),
+        };
         let m =
-            build_message(&from, "Bình", "binh@example.org", "s", "b", &id, Utc::now()).unwrap();
+            build_message(&from, "Bình", "binh@example.org", &content, &id, Utc::now()).unwrap();
         let text = String::from_utf8(m.formatted()).unwrap();
         assert!(text.contains(&format!("Message-ID: {id}")), "{text}");
+        assert!(text.contains("multipart/alternative"), "{text}");
+        let plain = text.find("text/plain").unwrap();
+        let html = text.find("text/html").unwrap();
+        assert!(plain < html, "the HTML alternative comes last");
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod email;
 pub mod engine;
+pub mod escalation;
 pub mod lifecycle;
 pub mod news2;
 pub mod outbox;

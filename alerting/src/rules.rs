@@ -121,6 +121,8 @@ pub struct Breach {
     pub severity: Severity,
     pub metric: Option<Metric>,
     pub value: Option<f64>,
+    /// The threshold that was crossed, as the rule states it (`< 90`); none for events.
+    pub limit: Option<String>,
     /// Short English description for the dashboard and logs, e.g. `spo2 85 % < 90`.
     pub message: String,
 }
@@ -254,6 +256,7 @@ impl RuleSet {
                 severity: rule.severity,
                 metric: Some(metric),
                 value: Some(r.value),
+                limit: Some(threshold.when.describe()),
                 message: format!(
                     "{} {} {} {}",
                     metric,
@@ -342,6 +345,7 @@ impl RuleSet {
                 severity: r.severity,
                 metric: None,
                 value: Some(f64::from(n.total)),
+                limit: None,
                 message: if n.partial {
                     format!(
                         "NEWS2 {} or more (not known: {})",
@@ -364,6 +368,7 @@ impl RuleSet {
                 severity: r.severity,
                 metric: None,
                 value: None,
+                limit: None,
                 message: format!("event {}", kind.as_str()),
             })
             .collect()

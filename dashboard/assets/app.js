@@ -15,6 +15,9 @@ const T = {
     red: "Khẩn cấp", amber: "Cảnh báo", yellow: "Lưu ý", ok: "Ổn định",
     tzNote: "Giờ hiển thị theo múi giờ Việt Nam (UTC+07:00).", other: "English",
     news2Partial: "Điểm tối thiểu (NEWS2 dành cho bệnh viện; tại nhà là ước lượng). Thiếu:",
+    mailFailing: "Gửi thư cảnh báo đang gặp lỗi — thư chờ gửi lại: {r}, không gửi được: {u}. " +
+      "Hãy gọi điện cho gia đình khi có cảnh báo khẩn cấp và báo cho quản trị viên.",
+    by: "bởi",
   },
   en: {
     connecting: "Connecting…", live: "Live", offline: "Disconnected — retrying",
@@ -27,6 +30,9 @@ const T = {
     red: "Red", amber: "Amber", yellow: "Yellow", ok: "Stable",
     tzNote: "Times are shown in Vietnam time (UTC+07:00).", other: "Tiếng Việt",
     news2Partial: "Lower bound (NEWS2 is a hospital score; at home it is an estimate). Missing:",
+    mailFailing: "Alert e-mails are failing — waiting for a retry: {r}, undeliverable: {u}. " +
+      "Phone families about red alerts and tell the administrator.",
+    by: "by",
   },
 };
 const RANK = { red: 0, amber: 1, yellow: 2, ok: 3 };
@@ -93,12 +99,16 @@ function renderAlerts() {
   table.hidden = active.length === 0;
   table.querySelector("tbody").replaceChildren(...active.map((a) => {
     const tr = el("tr");
+    tr.id = "alert-" + a.id; // e-mails link to /#alert-ID
     tr.dataset.alert = a.id;
     tr.dataset.severity = a.severity;
     tr.dataset.state = a.state;
     tr.className = "status-" + a.severity + (a.state === "acknowledged" ? " acked" : "");
     tr.append(el("td", t(a.severity), "badge"), el("td", a.patient_name), el("td", a.message));
-    tr.append(el("td", fmtTime(a.opened_at)), el("td", t(a.state)));
+    // Who is on it, e.g. a family member who used the link in their e-mail.
+    const st = a.state === "acknowledged" && a.acknowledged_by
+      ? t(a.state) + " " + t("by") + " " + a.acknowledged_by : t(a.state);
+    tr.append(el("td", fmtTime(a.opened_at)), el("td", st, "alert-state"));
     const actions = el("td");
     if (a.state === "open") {
       const b = el("button", t("ack"), "ack");
@@ -115,7 +125,30 @@ function renderAlerts() {
   }));
 }
 
-function render() { renderAlerts(); renderPatients(); }
+function renderMail() {
+  const box = document.getElementById("mail-warning");
+  const m = state.mail;
+  box.hidden = !m || m.healthy !== false;
+  if (!box.hidden) {
+    box.textContent = t("mailFailing").replace("{r}", m.retrying).replace("{u}", m.undeliverable);
+  }
+}
+
+let linked = false;
+function render() {
+  renderAlerts(); renderPatients(); renderMail();
+  // Opened from an e-mail's alert link: show that alert once.
+  const target = !linked && location.hash.startsWith("#alert-") &&
+    document.getElementById(location.hash.slice(1));
+  if (target) { linked = true; target.classList.add("linked"); target.scrollIntoView(); }
+}
+
+async function mailHealth() {
+  try {
+    const r = await fetch("/readyz", { credentials: "same-origin" });
+    return ((await r.json()).detail || {}).email;
+  } catch (e) { return undefined; }
+}
 
 async function api(path, opts) {
   const res = await fetch("/api/v1" + path, Object.assign({ credentials: "same-origin" }, opts));
@@ -136,9 +169,10 @@ async function refresh() {
   if (refreshing) return refreshing;
   refreshing = (async () => {
     try {
-      const [p, a] = await Promise.all([api("/patients"), api("/alerts")]);
+      const [p, a, m] = await Promise.all([api("/patients"), api("/alerts"), mailHealth()]);
       state.patients = p.patients;
       state.alerts = a.alerts;
+      state.mail = m;
       render();
     } finally { refreshing = null; }
   })();
@@ -167,4 +201,6 @@ document.addEventListener("DOMContentLoaded", () => {
   applyLang();
   refresh();
   connect();
+  // Delivery health changes without readings; look again every half minute.
+  setInterval(refresh, 30000);
 });

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use vigil_domain::views::{
-    PatientSummary, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
+    AckLinkView, PatientSummary, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
 };
 use vigil_domain::{Alert, AlertState, Metric};
 
@@ -71,4 +71,7 @@ pub trait Backend: Send + Sync + 'static {
     fn readiness_detail(&self) -> Vec<(&'static str, serde_json::Value)> {
         Vec::new()
     }
+    /// The "I'm handling it" link `token` from a family e-mail: what it stands for, and with
+    /// `accept` its use (acknowledges the alert as that contact, single use).
+    fn ack_link(&self, token: &str, accept: bool) -> Result<AckLinkView>;
 }

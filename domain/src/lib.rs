@@ -23,7 +23,7 @@ pub use alert::{Alert, AlertState, Severity};
 pub use device::DeviceKind;
 pub use event::EventKind;
 pub use metric::Metric;
-pub use patient::{Contact, ContactRole, Lang, Patient};
+pub use patient::{Contact, ContactRole, ContactTier, Lang, Patient};
 pub use reading::{Reading, TsSource};
 
 /// The MQTT topic prefix of contract v1 (`docs/mqtt.md`).

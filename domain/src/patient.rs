@@ -66,6 +66,36 @@ impl FromStr for ContactRole {
     }
 }
 
+/// When a contact hears about a red alert (issue #5's escalation policy): `primary` contacts
+/// at once, `secondary` ones when nobody has acknowledged it after `notify.escalate_after_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactTier {
+    #[default]
+    Primary,
+    Secondary,
+}
+
+impl ContactTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactTier::Primary => "primary",
+            ContactTier::Secondary => "secondary",
+        }
+    }
+}
+
+impl FromStr for ContactTier {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "primary" => Ok(ContactTier::Primary),
+            "secondary" => Ok(ContactTier::Secondary),
+            _ => Err(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     pub id: i64,
@@ -74,4 +104,5 @@ pub struct Contact {
     pub email: String,
     pub lang: Lang,
     pub role: ContactRole,
+    pub tier: ContactTier,
 }

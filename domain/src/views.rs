@@ -157,6 +157,51 @@ pub enum LiveEvent {
     },
 }
 
+/// Where an "I'm handling it" link from a family e-mail stands (issue #5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckLinkStatus {
+    /// Can be used: the page offers the button.
+    Valid,
+    /// Just used by this request.
+    Accepted,
+    /// Used before (single use).
+    Used,
+    Expired,
+    /// Not a link Vigil made (or its alert is gone).
+    Unknown,
+}
+
+/// What the page behind an "I'm handling it" link shows: enough to reassure the contact, no
+/// more (the link works without a login).
+#[derive(Debug, Clone, Serialize)]
+pub struct AckLinkView {
+    pub status: AckLinkStatus,
+    pub lang: crate::Lang,
+    pub contact_name: String,
+    pub patient_name: String,
+    pub severity: Option<crate::Severity>,
+    pub alert_state: Option<crate::AlertState>,
+    /// Who acknowledged the alert, when somebody has.
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+impl AckLinkView {
+    pub fn unknown() -> AckLinkView {
+        AckLinkView {
+            status: AckLinkStatus::Unknown,
+            lang: crate::Lang::Vi,
+            contact_name: String::new(),
+            patient_name: String::new(),
+            severity: None,
+            alert_state: None,
+            acknowledged_by: None,
+            acknowledged_at: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use anyhow::Context;
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use std::io::BufRead;
-use vigil_domain::{ContactRole, DeviceKind, Lang};
+use vigil_domain::{ContactRole, ContactTier, DeviceKind, Lang};
 
 fn config(admin: &AdminArgs) -> anyhow::Result<Config> {
     let mut cfg = Config::load(admin.config.as_deref(), std::env::vars())?;
@@ -62,6 +62,7 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
         email,
         lang,
         role,
+        tier,
         admin,
     } = cmd;
     let c = open(&admin)?;
@@ -71,7 +72,10 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
     let role: ContactRole = role
         .parse()
         .map_err(|_| anyhow::anyhow!("--role: family or clinician"))?;
-    let id = registry::add_contact(&c, &patient, &name, &email, lang, role)?;
+    let tier: ContactTier = tier
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--tier: primary or secondary"))?;
+    let id = registry::add_contact(&c, &patient, &name, &email, lang, role, tier)?;
     print(
         &admin,
         json!({ "id": id }),

@@ -2,7 +2,7 @@
 //! calls them on the blocking pool.
 
 use crate::metrics::Metrics;
-use crate::store::{alerts, readings, registry, StoreError, StoreHandle};
+use crate::store::{alerts, notify, readings, registry, StoreError, StoreHandle};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -11,7 +11,7 @@ use vigil_alerting::lifecycle::Action;
 use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
 use vigil_dashboard::{AlertAction, Backend, BackendError};
 use vigil_domain::views::{
-    PatientSummary, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
+    AckLinkView, PatientSummary, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
 };
 use vigil_domain::{Alert, AlertState, Metric};
 
@@ -23,6 +23,10 @@ pub struct StoreBackend {
     pub session_ttl_ms: i64,
     /// The InfluxDB sink is on: alert acknowledgements and resolutions are queued for it.
     pub forward: bool,
+    /// How e-mail delivery goes (the outbox loop updates it).
+    pub mail_health: vigil_alerting::outbox::Health,
+    /// `smtp` or `file`.
+    pub mail_transport: &'static str,
 }
 
 impl From<StoreError> for BackendError {
@@ -165,9 +169,12 @@ impl Backend for StoreBackend {
     }
 
     fn readiness(&self) -> Vec<(&'static str, bool)> {
-        let outbox_ok = std::fs::metadata(&self.outbox_dir)
-            .map(|m| m.is_dir() && !m.permissions().readonly())
-            .unwrap_or(false);
+        // With SMTP the directory is unused; the relay's health is reported under `detail`
+        // (readings keep flowing while it is down, so it does not make the gateway unready).
+        let outbox_ok = self.mail_transport == "smtp"
+            || std::fs::metadata(&self.outbox_dir)
+                .map(|m| m.is_dir() && !m.permissions().readonly())
+                .unwrap_or(false);
         vec![
             ("broker", self.metrics.mqtt_up.load(Relaxed)),
             ("store", self.store.is_usable()),
@@ -177,17 +184,52 @@ impl Backend for StoreBackend {
 
     fn readiness_detail(&self) -> Vec<(&'static str, serde_json::Value)> {
         let m = &self.metrics;
+        let h = self.mail_health.get();
+        let counts = self
+            .store
+            .read_blocking(alerts::outbox_counts)
+            .unwrap_or_default();
+        let mut detail = vec![(
+            "email",
+            serde_json::json!({
+                "transport": self.mail_transport,
+                "healthy": h.healthy() && counts.undeliverable == 0,
+                "consecutive_failures": h.consecutive_failures,
+                "last_error": h.last_error,
+                "last_success": h.last_success,
+                "last_failure": h.last_failure,
+                "pending": counts.pending,
+                "retrying": counts.retrying,
+                "undeliverable": counts.undeliverable,
+            }),
+        )];
         if !m.forward_enabled.load(Relaxed) {
-            return Vec::new();
+            return detail;
         }
-        vec![(
+        detail.push((
             "influxdb",
             serde_json::json!({
                 "up": m.forward_up.load(Relaxed),
                 "backlog_points": m.forward_backlog.load(Relaxed),
                 "lag_seconds": m.forward_lag_ms.load(Relaxed) as f64 / 1000.0,
             }),
-        )]
+        ));
+        detail
+    }
+
+    fn ack_link(&self, token: &str, accept: bool) -> R<AckLinkView> {
+        let now = crate::store::now_ms();
+        let t = token.to_string();
+        if accept {
+            let forward = self.forward;
+            Ok(self
+                .store
+                .write_blocking(move |c| notify::use_ack_link(c, &t, now, forward))?)
+        } else {
+            Ok(self
+                .store
+                .read_blocking(|c| notify::ack_link_view(c, &t, now))?)
+        }
     }
 }
 
@@ -230,6 +272,21 @@ impl OutboxStore for StoreOutbox {
         let error = error.chars().take(500).collect::<String>();
         self.0
             .write_blocking(move |c| alerts::outbox_mark_failed(c, id, &error, retry_at))
+            .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
+    }
+
+    fn mark_undeliverable(
+        &self,
+        id: i64,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), vigil_alerting::outbox::StoreError> {
+        let error = error.chars().take(500).collect::<String>();
+        self.0
+            .write_blocking(move |c| {
+                alerts::outbox_mark_undeliverable(c, id, &error, at)?;
+                notify::check_delivered(c, id, at.timestamp_millis())
+            })
             .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
     }
 }

@@ -119,9 +119,14 @@ pub enum ContactCmd {
         /// Language of the e-mails.
         #[arg(long, default_value = "vi", value_parser = ["vi", "en"])]
         lang: String,
-        /// `family` contacts receive red-alert e-mails.
+        /// Red alerts e-mail both roles; `family` e-mails carry an "I'm handling it" link,
+        /// `clinician` e-mails a link to the dashboard.
         #[arg(long, default_value = "family", value_parser = ["family", "clinician"])]
         role: String,
+        /// `primary` contacts hear of a red alert at once, `secondary` ones when nobody has
+        /// acknowledged it after `notify.escalate_after_seconds`.
+        #[arg(long, default_value = "primary", value_parser = ["primary", "secondary"])]
+        tier: String,
         #[command(flatten)]
         admin: AdminArgs,
     },

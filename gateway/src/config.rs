@@ -21,8 +21,103 @@ pub struct Config {
     pub storage: StorageConfig,
     pub influxdb: InfluxConfig,
     pub email: EmailConfig,
+    pub smtp: SmtpConfig,
+    pub notify: NotifyConfig,
+    pub dashboard: DashboardConfig,
     pub rules: RulesConfig,
     pub log: LogConfig,
+}
+
+/// The SMTP relay notification e-mails go through (docs/notifications.md). Without a `host`,
+/// e-mails are written to the file outbox instead.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Relay host name; empty: the file outbox (`email.outbox_dir`).
+    pub host: String,
+    /// 0: the usual port of `security` (25, 587 or 465).
+    pub port: u16,
+    /// `none`, `starttls` (RFC 3207) or `tls` (implicit TLS, RFC 8314).
+    pub security: String,
+    /// For SMTP AUTH; empty: no authentication.
+    pub username: String,
+    /// Prefer `VIGIL_SMTP_PASSWORD` or `password_file`; never logged.
+    pub password: String,
+    /// A file whose first line is the password (a mounted secret); wins over `password`.
+    pub password_file: String,
+    /// Sender address; empty: `email.from`.
+    pub from: String,
+    /// Extra CA certificate (PEM) that signs the relay's certificate, beside the system roots.
+    pub ca_file: String,
+    /// Longest one connection or command may take, in seconds: each attempt is time-limited.
+    pub timeout_seconds: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 0,
+            security: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            password_file: String::new(),
+            from: String::new(),
+            ca_file: String::new(),
+            timeout_seconds: 30,
+        }
+    }
+}
+
+impl SmtpConfig {
+    /// The relay password: from `password_file` when set, else `password`.
+    pub fn password(&self) -> Result<String, ConfigError> {
+        secret(&self.password, &self.password_file)
+    }
+
+    pub fn security(&self) -> Option<vigil_alerting::outbox::Security> {
+        use vigil_alerting::outbox::Security;
+        match self.security.as_str() {
+            "none" => Some(Security::None),
+            "starttls" => Some(Security::StartTls),
+            "tls" => Some(Security::Tls),
+            _ => None,
+        }
+    }
+}
+
+/// Who is told about red alerts, and when (docs/notifications.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Seconds an unacknowledged red alert waits before the secondary contacts are e-mailed.
+    pub escalate_after_seconds: u32,
+    /// Seconds between reminders to everyone after that, until somebody acknowledges.
+    pub repeat_seconds: u32,
+    /// Hours an "I'm handling it" link in a family e-mail works.
+    pub link_valid_hours: u32,
+    /// Leave vital values and thresholds out of e-mails (they say a reading needs attention).
+    pub minimal_phi: bool,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            escalate_after_seconds: 600,
+            repeat_seconds: 900,
+            link_valid_hours: 24,
+            minimal_phi: false,
+        }
+    }
+}
+
+/// The dashboard as its users reach it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// Base URL for links in e-mails (`https://vigil.example.org`); empty: `http.public_url`,
+    /// and without either, e-mails carry no links.
+    pub public_url: String,
 }
 
 /// Alert rules (docs/rules.md).
@@ -235,6 +330,9 @@ impl Default for Config {
             storage: StorageConfig::default(),
             influxdb: InfluxConfig::default(),
             email: EmailConfig::default(),
+            smtp: SmtpConfig::default(),
+            notify: NotifyConfig::default(),
+            dashboard: DashboardConfig::default(),
             rules: RulesConfig::default(),
             log: LogConfig::default(),
         }
@@ -396,6 +494,31 @@ impl Config {
                 self.email.from
             ));
         }
+        if self.smtp.security().is_none() {
+            return Err(format!(
+                "key smtp.security: {:?} is not one of none, starttls, tls",
+                self.smtp.security
+            ));
+        }
+        if !self.smtp.from.is_empty() && self.smtp.from.parse::<lettre::message::Mailbox>().is_err()
+        {
+            return Err(format!(
+                "key smtp.from: {:?} is not an e-mail address",
+                self.smtp.from
+            ));
+        }
+        if self.smtp.timeout_seconds == 0 {
+            return Err("key smtp.timeout_seconds: must be at least 1".into());
+        }
+        if self.notify.repeat_seconds == 0 || self.notify.link_valid_hours == 0 {
+            return Err(
+                "keys notify.repeat_seconds, notify.link_valid_hours: must be positive".into(),
+            );
+        }
+        let url = self.public_url();
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err("key dashboard.public_url: expected http://… or https://…".into());
+        }
         if self.http.session_ttl_hours == 0 {
             return Err("key http.session_ttl_hours: must be at least 1".into());
         }
@@ -430,6 +553,26 @@ impl Config {
             return Err("key storage.prune_interval_minutes: must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// Where users reach the dashboard (`dashboard.public_url`, else the older
+    /// `http.public_url`), without a trailing `/`; empty when neither is set.
+    pub fn public_url(&self) -> &str {
+        let u = if self.dashboard.public_url.is_empty() {
+            &self.http.public_url
+        } else {
+            &self.dashboard.public_url
+        };
+        u.trim_end_matches('/')
+    }
+
+    /// The sender of notification e-mails: `smtp.from`, else `email.from`.
+    pub fn mail_from(&self) -> &str {
+        if self.smtp.from.is_empty() {
+            &self.email.from
+        } else {
+            &self.smtp.from
+        }
     }
 
     pub fn outbox_dir(&self) -> PathBuf {

@@ -12,7 +12,7 @@ use rusqlite::params;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use vigil_domain::{ContactRole, DeviceKind, Lang};
+use vigil_domain::{ContactRole, ContactTier, DeviceKind, Lang};
 use vigil_simulators::{DeviceSim, Profile, Trend, Vitals};
 
 pub const DEMO_USER: &str = "demo";
@@ -111,7 +111,15 @@ pub async fn seed(store: &StoreHandle) -> anyhow::Result<Seeded> {
             for (id, name, (cname, email, lang), hash) in &hashes {
                 if registry::patient(c, id)?.is_none() {
                     registry::add_patient(c, Some(id), name)?;
-                    registry::add_contact(c, id, cname, email, *lang, ContactRole::Family)?;
+                    registry::add_contact(
+                        c,
+                        id,
+                        cname,
+                        email,
+                        *lang,
+                        ContactRole::Family,
+                        ContactTier::Primary,
+                    )?;
                 }
                 let dev = format!("{id}-hub");
                 if registry::device(c, &dev)?.is_none() {

@@ -8,6 +8,7 @@ mod config;
 mod decode;
 mod deferred;
 mod demo;
+mod escalation;
 mod forwarder;
 mod ingest;
 mod metrics;

@@ -79,8 +79,8 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    /// Renders all counters; `outbox` is (pending, sent) read from the store at scrape time.
-    pub fn render(&self, outbox: Option<(i64, i64)>) -> String {
+    /// Renders all counters; `outbox` is read from the store at scrape time.
+    pub fn render(&self, outbox: Option<crate::store::alerts::OutboxCounts>) -> String {
         let mut s = String::new();
         let mut counter = |name: &str, help: &str, v: u64| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
@@ -165,9 +165,11 @@ impl Metrics {
         {
             let _ = writeln!(s, "vigil_alerts_raised_total{{severity=\"{sev}\"}} {n}");
         }
-        if let Some((pending, sent)) = outbox {
-            let _ = writeln!(s, "# HELP vigil_emails_pending E-mails in the outbox not yet sent.\n# TYPE vigil_emails_pending gauge\nvigil_emails_pending {pending}");
-            let _ = writeln!(s, "# HELP vigil_emails_sent_total E-mails delivered to the transport.\n# TYPE vigil_emails_sent_total counter\nvigil_emails_sent_total {sent}");
+        if let Some(o) = outbox {
+            let _ = writeln!(s, "# HELP vigil_emails_pending E-mails in the outbox not yet sent.\n# TYPE vigil_emails_pending gauge\nvigil_emails_pending {}", o.pending);
+            let _ = writeln!(s, "# HELP vigil_emails_retrying E-mails waiting for another attempt after a failed one.\n# TYPE vigil_emails_retrying gauge\nvigil_emails_retrying {}", o.retrying);
+            let _ = writeln!(s, "# HELP vigil_emails_sent_total E-mails delivered to the transport.\n# TYPE vigil_emails_sent_total counter\nvigil_emails_sent_total {}", o.sent);
+            let _ = writeln!(s, "# HELP vigil_emails_undeliverable_total E-mails the relay refused for good (5xx), kept in the outbox.\n# TYPE vigil_emails_undeliverable_total counter\nvigil_emails_undeliverable_total {}", o.undeliverable);
         }
         let _ = writeln!(s, "# HELP vigil_mqtt_intake_overflow Received messages waiting for the batcher.\n# TYPE vigil_mqtt_intake_overflow gauge\nvigil_mqtt_intake_overflow {}", self.intake_overflow.load(Relaxed));
         let _ = writeln!(s, "# HELP vigil_mqtt_intake_overflow_peak Highest intake overflow since start.\n# TYPE vigil_mqtt_intake_overflow_peak gauge\nvigil_mqtt_intake_overflow_peak {}", self.intake_overflow_peak.load(Relaxed));
@@ -195,7 +197,12 @@ mod tests {
         m.reject("malformed_json");
         m.alert_raised("red");
         m.readings_stored.fetch_add(3, Relaxed);
-        let text = m.render(Some((1, 2)));
+        let text = m.render(Some(crate::store::alerts::OutboxCounts {
+            pending: 1,
+            sent: 2,
+            undeliverable: 1,
+            retrying: 0,
+        }));
         assert!(
             text.contains("vigil_messages_rejected_total{reason=\"malformed_json\"} 2"),
             "{text}"
@@ -203,5 +210,6 @@ mod tests {
         assert!(text.contains("vigil_alerts_raised_total{severity=\"red\"} 1"));
         assert!(text.contains("vigil_readings_stored_total 3"));
         assert!(text.contains("vigil_emails_sent_total 2"));
+        assert!(text.contains("vigil_emails_undeliverable_total 1"));
     }
 }

@@ -37,6 +37,67 @@ pub fn rule_set(cfg: &Config) -> anyhow::Result<RuleSet> {
     RuleSet::from_toml(&text).with_context(|| format!("rules.file {}", cfg.rules.file))
 }
 
+/// Notification settings from `[notify]` and the dashboard's public URL.
+pub fn notify_settings(cfg: &Config) -> NotifySettings {
+    let n = &cfg.notify;
+    NotifySettings {
+        public_url: Some(cfg.public_url().to_string()).filter(|u| !u.is_empty()),
+        message_id_domain: cfg.email.message_id_domain.clone(),
+        policy: vigil_alerting::escalation::Policy {
+            escalate_after_ms: i64::from(n.escalate_after_seconds) * 1000,
+            repeat_ms: i64::from(n.repeat_seconds) * 1000,
+        },
+        link_valid_ms: i64::from(n.link_valid_hours) * 3_600_000,
+        minimal_phi: n.minimal_phi,
+    }
+}
+
+/// The e-mail transport `[smtp]` asks for: (transport, its name, a line for the start-up
+/// banner). Reading the password or the CA file fails start-up, not the first alert.
+fn mail_transport(
+    cfg: &Config,
+    outbox_dir: &std::path::Path,
+) -> anyhow::Result<(Transport, &'static str, String)> {
+    let smtp = &cfg.smtp;
+    if smtp.host.is_empty() {
+        return Ok((
+            Transport::File(lettre::FileTransport::new(outbox_dir)),
+            "file",
+            format!("files in {} (no [smtp] host)", outbox_dir.display()),
+        ));
+    }
+    let security = smtp.security().expect("validated with the config");
+    let password = smtp.password().context("smtp.password_file")?;
+    let ca_pem = if smtp.ca_file.is_empty() {
+        None
+    } else {
+        Some(
+            std::fs::read(&smtp.ca_file)
+                .with_context(|| format!("smtp.ca_file: cannot read {}", smtp.ca_file))?,
+        )
+    };
+    let port = if smtp.port == 0 {
+        security.default_port()
+    } else {
+        smtp.port
+    };
+    let settings = outbox::SmtpSettings {
+        host: smtp.host.clone(),
+        port,
+        security,
+        credentials: (!smtp.username.is_empty()).then(|| (smtp.username.clone(), password)),
+        ca_pem,
+        timeout: Duration::from_secs(smtp.timeout_seconds.into()),
+    };
+    let transport = Transport::smtp(&settings).map_err(|e| anyhow::anyhow!("[smtp] {e}"))?;
+    tracing::info!(host = %smtp.host, port, security = %smtp.security, "e-mail through SMTP");
+    Ok((
+        transport,
+        "smtp",
+        format!("SMTP {}:{port} ({})", smtp.host, smtp.security),
+    ))
+}
+
 pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let rules = rule_set(&cfg)?;
     tracing::info!(
@@ -60,10 +121,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         store: store.clone(),
         metrics: metrics.clone(),
         rules: Arc::new(rules),
-        notify: Arc::new(NotifySettings {
-            dashboard_url: Some(cfg.http.public_url.clone()).filter(|u| !u.is_empty()),
-            message_id_domain: cfg.email.message_id_domain.clone(),
-        }),
+        notify: Arc::new(notify_settings(&cfg)),
         devices: Default::default(),
         limits: crate::decode::Limits {
             max_payload: cfg.ingest.max_payload_bytes as usize,
@@ -114,19 +172,23 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         mqtt_desc = format!("external broker {}", cfg.mqtt.broker_url);
     }
 
-    // Outbox.
+    // Outbox: SMTP when a relay is configured, else .eml files.
     let from = cfg
-        .email
-        .from
+        .mail_from()
         .parse()
-        .context("email.from is not an e-mail address")?;
+        .context("smtp.from / email.from is not an e-mail address")?;
+    let (transport, mail_transport, mail_desc) = mail_transport(&cfg, &outbox_dir)?;
+    let mail_health = outbox::Health::default();
     tasks.spawn(outbox::run(
         Arc::new(StoreOutbox(store.clone())),
-        Transport::File(lettre::FileTransport::new(&outbox_dir)),
+        transport,
         from,
         outbox_wake,
+        mail_health.clone(),
         stop_rx.clone(),
     ));
+    // Escalation of unacknowledged red alerts.
+    tasks.spawn(crate::escalation::run(ingest.clone(), stop_rx.clone()));
 
     // InfluxDB sink: the client is built before anything starts, so a bad setting stops
     // start-up with a clear error instead of failing later.
@@ -164,11 +226,13 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             outbox_dir: outbox_dir.clone(),
             session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
             forward: cfg.influxdb.enabled(),
+            mail_health,
+            mail_transport,
         }),
         live,
         session_ttl: Duration::from_secs(u64::from(cfg.http.session_ttl_hours) * 3600),
         // Behind a TLS-terminating proxy the public URL says so.
-        secure_cookie: cfg.http.public_url.starts_with("https://"),
+        secure_cookie: cfg.public_url().starts_with("https://"),
     };
     let rx = stop_rx.clone();
     tasks.spawn(async move {
@@ -194,13 +258,13 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         }
     };
     println!(
-        "Vigil {} is running.\n  Dashboard: http://{}\n  Sign in:   {}\n  MQTT:      {}\n  Data:      {} (e-mails in {})\nPress Ctrl-C to stop.",
+        "Vigil {} is running.\n  Dashboard: http://{}\n  Sign in:   {}\n  MQTT:      {}\n  Data:      {}\n  E-mail:    {}\nPress Ctrl-C to stop.",
         if demo { "demo" } else { "gateway" },
         cfg.http.addr,
         login_hint,
         mqtt_desc,
         cfg.data_dir.display(),
-        outbox_dir.display(),
+        mail_desc,
     );
 
     tokio::select! {

@@ -10,6 +10,7 @@ mod crash;
 mod external;
 mod influx;
 mod mosquitto_acl;
+mod notify;
 mod rules;
 mod slice;
 mod storage;

@@ -478,3 +478,182 @@ impl Device {
         panic!("no PUBACK for a publish on {topic}");
     }
 }
+
+/// A Python interpreter that has `aiosmtpd` (Debian's `python3-aiosmtpd` lives in the system
+/// Python, which may not be the first `python3` on the PATH). Panics in CI when there is none;
+/// elsewhere `None` skips the test loudly.
+pub fn aiosmtpd_python() -> Option<String> {
+    for py in ["python3", "/usr/bin/python3"] {
+        let ok = Command::new(py)
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            return Some(py.to_string());
+        }
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("aiosmtpd is not installed; in CI every test service must be present");
+    }
+    eprintln!("SKIPPED: aiosmtpd is not installed (scripts/test.sh installs python3-aiosmtpd)");
+    None
+}
+
+/// A real SMTP server: aiosmtpd with its Mailbox handler writing to a temp Maildir, on a free
+/// loopback port; killed on drop. `tls`: `None`, `Some(("starttls", dir))` or
+/// `Some(("smtps", dir))` with `dir/server.crt` and `dir/server.key`.
+pub struct Smtpd {
+    pub port: u16,
+    python: String,
+    dir: tempfile::TempDir,
+    tls_args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Smtpd {
+    pub fn start(python: &str, tls: Option<(&str, &Path)>) -> Smtpd {
+        let mut s = Self::prepare(python, tls);
+        s.launch();
+        s
+    }
+
+    /// Port and Maildir without a running server (an outage from the start).
+    pub fn prepare(python: &str, tls: Option<(&str, &Path)>) -> Smtpd {
+        let tls_args = match tls {
+            None => Vec::new(),
+            Some((kind, dir)) => {
+                let (c, k) = if kind == "smtps" {
+                    ("--smtpscert", "--smtpskey")
+                } else {
+                    ("--tlscert", "--tlskey")
+                };
+                vec![
+                    c.to_string(),
+                    dir.join("server.crt").display().to_string(),
+                    k.to_string(),
+                    dir.join("server.key").display().to_string(),
+                ]
+            }
+        };
+        Smtpd {
+            port: free_port(),
+            python: python.to_string(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            tls_args,
+            child: None,
+        }
+    }
+
+    pub fn launch(&mut self) {
+        let maildir = self.dir.path().join("mail");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("smtpd.log"))
+            .expect("smtpd log");
+        let child = Command::new(&self.python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(&self.tls_args)
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start aiosmtpd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("smtpd.log")).unwrap_or_default()
+    }
+
+    /// Every message received so far, decoded by `maildir.py` (headers, text and HTML parts),
+    /// sorted by Message-ID.
+    pub fn messages(&self) -> Vec<Value> {
+        let maildir = self.dir.path().join("mail");
+        if !maildir.join("new").exists() {
+            return Vec::new();
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/maildir.py");
+        let out = Command::new(&self.python)
+            .arg(script)
+            .arg(&maildir)
+            .output()
+            .expect("run maildir.py");
+        assert!(
+            out.status.success(),
+            "maildir.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        match serde_json::from_slice::<Value>(&out.stdout).expect("maildir.py prints JSON") {
+            Value::Array(v) => v,
+            other => panic!("maildir.py printed {other}"),
+        }
+    }
+
+    /// Waits until `n` messages arrived (or panics after 30 s) and returns them.
+    pub fn wait_for(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} e-mails after 30 s: {m:?}\n{}",
+                m.len(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A private CA and a server certificate for 127.0.0.1/localhost in `dir` (`ca.crt`,
+/// `server.crt`, `server.key`), made with openssl.
+pub fn make_certs(dir: &Path) {
+    let sh = |cmd: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(dir)
+            .output()
+            .expect("run sh");
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=Vigil Test CA'");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'");
+    sh("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf");
+    sh("openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext.cnf");
+}

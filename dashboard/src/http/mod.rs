@@ -1,6 +1,7 @@
 //! The axum application: one [`AppState`], a router per area merged here, one `ApiError`
 //! (the realworld-axum-sqlx layout).
 
+mod acklink;
 mod admin;
 mod alerts;
 mod auth;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(auth::router())
         .merge(pages::router())
+        .merge(acklink::router())
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

@@ -5,11 +5,10 @@
 use super::{ms_to_time, now_ms, Result, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use vigil_alerting::email::{self, AlertFacts};
 use vigil_alerting::lifecycle::{self, Action, OnBreach};
 use vigil_alerting::outbox::QueuedEmail;
 use vigil_alerting::Breach;
-use vigil_domain::{Alert, AlertState, ContactRole, EventKind, Severity};
+use vigil_domain::{Alert, AlertState, EventKind, Severity};
 
 /// What raising a breach did.
 #[derive(Debug, Clone)]
@@ -28,13 +27,7 @@ pub enum Raised {
     },
 }
 
-/// Settings that shape notification e-mails.
-#[derive(Debug, Clone, Default)]
-pub struct NotifySettings {
-    pub dashboard_url: Option<String>,
-    /// Domain part of generated Message-IDs.
-    pub message_id_domain: String,
-}
+pub use super::notify::NotifySettings;
 
 const ALERT_COLUMNS: &str = "a.id, a.patient_id, p.name, a.rule, a.severity, a.state, a.opened_at,
     a.value, a.metric, a.unit, a.message, a.acknowledged_at, a.acknowledged_by, a.note,
@@ -148,7 +141,8 @@ pub fn raise(
             // Reopened even if acknowledged: a worse condition must be seen again.
             conn.execute(
                 "UPDATE alerts SET rule = ?2, severity = ?3, state = 'open', message = ?4,
-                        value = ?5, last_value = ?5, last_at = ?6, breaches = breaches + 1
+                        value = ?5, last_value = ?5, last_at = ?6, breaches = breaches + 1,
+                        limit_text = ?7
                  WHERE id = ?1",
                 params![
                     alert_id,
@@ -156,7 +150,8 @@ pub fn raise(
                     breach.severity.as_str(),
                     breach.message,
                     breach.value,
-                    at.timestamp_millis()
+                    at.timestamp_millis(),
+                    breach.limit,
                 ],
             )?;
             audit(conn, alert_id, "system", "escalate", Some(&breach.message))?;
@@ -165,8 +160,8 @@ pub fn raise(
         OnBreach::Open => {
             conn.execute(
                 "INSERT INTO alerts (patient_id, rule, condition, severity, state, opened_at, metric,
-                                     value, unit, message, last_value, last_at)
-                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?7, ?5)",
+                                     value, unit, message, last_value, last_at, limit_text, event)
+                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?7, ?5, ?10, ?11)",
                 params![
                     patient_id,
                     breach.rule,
@@ -177,6 +172,8 @@ pub fn raise(
                     breach.value,
                     breach.metric.map(|m| m.unit()),
                     breach.message,
+                    breach.limit,
+                    event.map(|e| e.as_str()),
                 ],
             )?;
             let alert_id = conn.last_insert_rowid();
@@ -184,8 +181,10 @@ pub fn raise(
             alert_id
         }
     };
+    // Families and on-call clinicians are e-mailed about red alerts only; amber and yellow
+    // are for clinicians on the dashboard (alarm fatigue, clinical reference §6).
     let emails = if breach.severity == Severity::Red {
-        queue_family_emails(conn, alert_id, patient_id, breach, event, at, notify)?
+        super::notify::start(conn, alert_id, notify, now_ms())?
     } else {
         0
     };
@@ -194,57 +193,6 @@ pub fn raise(
         alert: Box::new(alert),
         emails,
     })
-}
-
-/// Families hear about red alerts only; amber and yellow are for clinicians on the dashboard
-/// (alarm fatigue, clinical reference §6).
-fn queue_family_emails(
-    conn: &Connection,
-    alert_id: i64,
-    patient_id: &str,
-    breach: &Breach,
-    event: Option<EventKind>,
-    at: DateTime<Utc>,
-    notify: &NotifySettings,
-) -> Result<usize> {
-    let patient = super::registry::patient(conn, patient_id)?
-        .ok_or_else(|| StoreError::NotFound(format!("patient {patient_id}")))?;
-    let mut emails = 0;
-    for c in super::registry::contacts(conn, patient_id)? {
-        if c.role != ContactRole::Family {
-            continue;
-        }
-        let r = email::render(
-            c.lang,
-            &AlertFacts {
-                patient_name: &patient.name,
-                rule: &breach.rule,
-                severity: breach.severity,
-                metric: breach.metric,
-                value: breach.value,
-                event,
-                at,
-                dashboard_url: notify.dashboard_url.as_deref(),
-            },
-        );
-        conn.execute(
-            "INSERT INTO outbox (message_id, alert_id, contact_id, to_name, to_addr, subject,
-                                 body, created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            params![
-                email::new_message_id(alert_id, &notify.message_id_domain),
-                alert_id,
-                c.id,
-                c.name,
-                c.email,
-                r.subject,
-                r.body,
-                now_ms()
-            ],
-        )?;
-        emails += 1;
-    }
-    Ok(emails)
 }
 
 /// Resolves `patient_id`'s active alert of `condition` because its rule's clear condition held
@@ -269,6 +217,7 @@ pub fn resolve_cleared(
         params![id, at.timestamp_millis(), note],
     )?;
     audit(conn, id, "system", "resolve", Some(&note))?;
+    super::notify::stop(conn, id)?;
     let alert = get(conn, id)?.expect("updated in this transaction");
     if forward {
         super::forward::enqueue_transition(conn, &alert, "resolved", at.timestamp_millis())?;
@@ -315,6 +264,8 @@ pub fn act(
         }
     }
     audit(conn, id, actor, action.as_str(), note)?;
+    // Somebody is on it: no further escalation e-mails (issue #5).
+    super::notify::stop(conn, id)?;
     if forward && to != alert.state {
         super::forward::enqueue_transition(conn, &alert, to.as_str(), now)?;
     }
@@ -323,8 +274,10 @@ pub fn act(
 
 pub fn outbox_due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedEmail>> {
     let mut st = conn.prepare_cached(
-        "SELECT id, message_id, to_name, to_addr, subject, body, created_at, attempts FROM outbox
-         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+        "SELECT id, message_id, to_name, to_addr, subject, body, html, created_at, attempts
+         FROM outbox
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
+         ORDER BY id LIMIT ?2",
     )?;
     let rows = st.query_map(params![now.timestamp_millis(), limit as i64], |r| {
         Ok(QueuedEmail {
@@ -334,8 +287,9 @@ pub fn outbox_due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result
             to_addr: r.get(3)?,
             subject: r.get(4)?,
             body: r.get(5)?,
-            created_at: ms_to_time(r.get(6)?),
-            attempts: r.get(7)?,
+            html: r.get(6)?,
+            created_at: ms_to_time(r.get(7)?),
+            attempts: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -362,12 +316,48 @@ pub fn outbox_mark_failed(
     Ok(())
 }
 
-/// (queued and unsent, sent) for `/metrics`.
-pub fn outbox_counts(conn: &Connection) -> Result<(i64, i64)> {
+/// The relay refused the e-mail for good (5xx): it leaves the queue, kept with the reason.
+pub fn outbox_mark_undeliverable(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, failed_at = ?3 WHERE id = ?1",
+        params![id, error, at.timestamp_millis()],
+    )?;
+    Ok(())
+}
+
+/// The outbox in numbers, for `/metrics` and `/readyz`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting for their first or next attempt.
+    pub pending: i64,
+    pub sent: i64,
+    /// Refused for good.
+    pub undeliverable: i64,
+    /// Waiting, and tried at least once already.
+    pub retrying: i64,
+}
+
+pub fn outbox_counts(conn: &Connection) -> Result<OutboxCounts> {
     Ok(conn.query_row(
-        "SELECT count(*) FILTER (WHERE sent_at IS NULL), count(*) FILTER (WHERE sent_at IS NOT NULL) FROM outbox",
+        "SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL),
+                count(*) FILTER (WHERE sent_at IS NOT NULL),
+                count(*) FILTER (WHERE failed_at IS NOT NULL),
+                count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL AND attempts > 0)
+         FROM outbox",
         [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| {
+            Ok(OutboxCounts {
+                pending: r.get(0)?,
+                sent: r.get(1)?,
+                undeliverable: r.get(2)?,
+                retrying: r.get(3)?,
+            })
+        },
     )?)
 }
 

@@ -7,12 +7,14 @@
 //! - [`registry`]: patients, contacts, devices, users, API tokens, dashboard sessions.
 //! - [`readings`]: readings, events and rejected messages.
 //! - [`alerts`]: alerts, their audit trail, and the e-mail outbox.
+//! - [`notify`]: which e-mails a red alert queues, its escalation, and "I'm handling it" links.
 //!
 //! Query functions take a `&Connection` so the CLI (a separate process) and the server share
 //! them; SQLite's WAL and a busy timeout let both work on the same file at once.
 
 pub mod alerts;
 pub mod forward;
+pub mod notify;
 pub mod pending;
 pub mod readings;
 pub mod registry;

@@ -3,7 +3,7 @@
 use super::{now_ms, Result, StoreError};
 use crate::secrets;
 use rusqlite::{params, Connection, OptionalExtension};
-use vigil_domain::{Contact, ContactRole, DeviceKind, Lang, Patient};
+use vigil_domain::{Contact, ContactRole, ContactTier, DeviceKind, Lang, Patient};
 
 /// Ids are chosen by people (`--id`) or generated; keep them safe in MQTT topics and URLs.
 pub fn check_id(id: &str) -> Result<()> {
@@ -89,6 +89,7 @@ pub fn add_contact(
     email: &str,
     lang: Lang,
     role: ContactRole,
+    tier: ContactTier,
 ) -> Result<i64> {
     require_patient(conn, patient_id)?;
     if email.parse::<lettre::Address>().is_err() {
@@ -97,14 +98,15 @@ pub fn add_contact(
         )));
     }
     conn.execute(
-        "INSERT INTO contacts (patient_id, name, email, lang, role, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO contacts (patient_id, name, email, lang, role, tier, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             patient_id,
             name,
             email,
             lang.as_str(),
             role.as_str(),
+            tier.as_str(),
             now_ms()
         ],
     )?;
@@ -113,7 +115,8 @@ pub fn add_contact(
 
 pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
     let mut st = conn.prepare(
-        "SELECT id, patient_id, name, email, lang, role FROM contacts WHERE patient_id = ?1 ORDER BY id",
+        "SELECT id, patient_id, name, email, lang, role, tier FROM contacts
+         WHERE patient_id = ?1 ORDER BY id",
     )?;
     let rows = st.query_map([patient_id], |r| {
         Ok(Contact {
@@ -123,6 +126,7 @@ pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
             email: r.get(3)?,
             lang: r.get::<_, String>(4)?.parse().unwrap_or_default(),
             role: r.get::<_, String>(5)?.parse().unwrap_or_default(),
+            tier: r.get::<_, String>(6)?.parse().unwrap_or_default(),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -229,8 +229,37 @@ CREATE TABLE pending_events (
 CREATE INDEX pending_events_due ON pending_events(due_at);
 "#;
 
+/// Version 6 (issue #5, notifications):
+/// - contacts get a `tier` (primary: told at once; secondary: when nobody acknowledges);
+/// - alerts remember the threshold crossed (`limit_text`) and the event that raised them
+///   (`event`), for e-mails, and their escalation: steps done (`notify_stage`) and when the
+///   next is due (`next_notify_at`, NULL once acknowledged or resolved);
+/// - outbox rows get an HTML alternative, the escalation step they belong to, and `failed_at`
+///   when the relay refused them for good (5xx);
+/// - `ack_links`: the "I'm handling it" links in family e-mails, stored as SHA-256 hashes of
+///   their random tokens, single-use (`used_at`) and expiring.
+const V6: &str = r#"
+ALTER TABLE contacts ADD COLUMN tier TEXT NOT NULL DEFAULT 'primary';
+ALTER TABLE alerts ADD COLUMN limit_text TEXT;
+ALTER TABLE alerts ADD COLUMN event TEXT;
+ALTER TABLE alerts ADD COLUMN notify_stage INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN next_notify_at INTEGER;
+CREATE INDEX alerts_next_notify ON alerts(next_notify_at) WHERE next_notify_at IS NOT NULL;
+ALTER TABLE outbox ADD COLUMN html TEXT;
+ALTER TABLE outbox ADD COLUMN stage INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN failed_at INTEGER;
+CREATE TABLE ack_links (
+    token_hash  TEXT PRIMARY KEY,
+    alert_id    INTEGER NOT NULL REFERENCES alerts(id),
+    contact_id  INTEGER NOT NULL REFERENCES contacts(id),
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER
+) WITHOUT ROWID;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -1,0 +1,322 @@
+//! Issue #5, notifications: red-alert e-mails through a real SMTP server (aiosmtpd, started on
+//! a free loopback port writing to a temp Maildir), checked by parsing what it received.
+
+use crate::util::{aiosmtpd_python, make_certs, register, require_tool, Device, Smtpd, Vigil};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const PUBLIC_URL: &str = "https://vigil.example";
+
+/// A patient with the fixture's primary family contact (Vietnamese), a secondary family
+/// contact (English) and an on-call clinician (English); then a red SpO₂ reading.
+fn patient_with_contacts_and_a_red_reading(v: &Vigil, patient: &str) -> crate::util::Fixture {
+    let f = register(v, patient, "pulse_oximeter");
+    for (name, email, lang, role, tier) in [
+        (
+            "Peter Pham",
+            "peter@example.org",
+            "en",
+            "family",
+            "secondary",
+        ),
+        (
+            "BS. Minh",
+            "bs.minh@example.org",
+            "en",
+            "clinician",
+            "primary",
+        ),
+    ] {
+        v.admin(&[
+            "contact",
+            "add",
+            "--patient",
+            patient,
+            "--name",
+            name,
+            "--email",
+            email,
+            "--lang",
+            lang,
+            "--role",
+            role,
+            "--tier",
+            tier,
+        ]);
+    }
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    dev.publish(
+        &format!("vigil/v1/{}/readings", f.device),
+        r#"{"metric":"spo2","value":85,"unit":"%"}"#,
+    );
+    f
+}
+
+fn to(m: &Value) -> &str {
+    m["to"].as_str().unwrap()
+}
+
+fn mail_to<'a>(msgs: &'a [Value], addr: &str) -> &'a Value {
+    msgs.iter()
+        .find(|m| to(m).contains(addr))
+        .unwrap_or_else(|| panic!("no e-mail to {addr}: {msgs:?}"))
+}
+
+fn outbox_message_ids(v: &Vigil) -> Vec<String> {
+    let db = rusqlite::Connection::open(v.data_dir().join("vigil.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT message_id FROM outbox ORDER BY message_id")
+        .unwrap();
+    let rows = st.query_map([], |r| r.get(0)).unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+fn alerts(v: &Vigil, token: &str) -> Vec<Value> {
+    let (status, body) = v.get("/api/v1/alerts", token);
+    assert_eq!(status, 200, "{body}");
+    body["alerts"].as_array().unwrap().clone()
+}
+
+fn readyz(v: &Vigil) -> Value {
+    match ureq::get(&v.url("/readyz")).call() {
+        Ok(r) => r.into_json().unwrap(),
+        Err(ureq::Error::Status(_, r)) => r.into_json().unwrap(),
+        Err(e) => panic!("/readyz: {e}"),
+    }
+}
+
+/// (status, body) of a GET or POST to an "I'm handling it" link, without any login.
+fn open_link(url: &str, post: bool) -> (u16, String) {
+    let r = if post {
+        ureq::post(url).call()
+    } else {
+        ureq::get(url).call()
+    };
+    match r {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+#[test]
+fn a_red_alert_emails_the_primary_contacts_in_their_languages_over_starttls() {
+    let Some(py) = aiosmtpd_python() else { return };
+    if !require_tool("openssl") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let smtp = Smtpd::start(&py, Some(("starttls", certs.path())));
+    let port = smtp.port.to_string();
+    let ca = certs.path().join("ca.crt").display().to_string();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_SMTP_HOST", "localhost"),
+            ("VIGIL_SMTP_PORT", &port),
+            ("VIGIL_SMTP_SECURITY", "starttls"),
+            ("VIGIL_SMTP_CA_FILE", &ca),
+            ("VIGIL_SMTP_FROM", "Vigil Phường 7 <canhbao@vigil.example>"),
+            ("VIGIL_DASHBOARD_PUBLIC_URL", PUBLIC_URL),
+        ],
+    );
+    patient_with_contacts_and_a_red_reading(&v, "pat-mail");
+
+    smtp.wait_for(2);
+    std::thread::sleep(Duration::from_millis(500));
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 2, "the secondary contact waits: {msgs:?}");
+
+    let family = mail_to(&msgs, "family.pat-mail@example.org");
+    let subject = family["subject"].as_str().unwrap();
+    assert!(subject.contains("Cảnh báo khẩn cấp (mức đỏ)"), "{subject}");
+    assert!(subject.contains("Nguyễn Văn Test"), "{subject}");
+    assert!(family["from"]
+        .as_str()
+        .unwrap()
+        .contains("canhbao@vigil.example"));
+    assert_eq!(family["content_type"], "multipart/alternative");
+    assert_eq!(
+        family["parts"],
+        serde_json::json!(["text/plain", "text/html"])
+    );
+    let text = family["text"].as_str().unwrap();
+    for want in [
+        "Người bệnh: Nguyễn Văn Test",
+        "SpO₂",
+        "85 %",
+        "Ngưỡng cảnh báo: < 90 %",
+        "(UTC+07:00)",
+        "115",
+        "Tôi đang xử lý: https://vigil.example/ack/",
+        "https://vigil.example/#alert-",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    let html = family["html"].as_str().unwrap();
+    assert!(html.contains("Tôi đang xử lý") && html.contains("href=\"https://vigil.example/ack/"));
+    assert!(!text.contains("báo động đỏ"));
+
+    let clinician = mail_to(&msgs, "bs.minh@example.org");
+    let subject = clinician["subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("[Vigil] Urgent alert (red)"),
+        "{subject}"
+    );
+    let text = clinician["text"].as_str().unwrap();
+    assert!(
+        text.contains("SpO2: 85 %") || text.contains("SpO₂: 85 %"),
+        "{text}"
+    );
+    assert!(text.contains("acknowledge it"), "{text}");
+    assert!(
+        !text.contains("/ack/"),
+        "links that acknowledge are for family: {text}"
+    );
+
+    // The Message-IDs are the ones fixed in the outbox when the e-mails were queued.
+    let mut received: Vec<String> = msgs
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .collect();
+    received.sort();
+    assert_eq!(received, outbox_message_ids(&v));
+
+    let r = readyz(&v);
+    assert_eq!(r["detail"]["email"]["transport"], "smtp", "{r}");
+    assert_eq!(r["detail"]["email"]["healthy"], true, "{r}");
+    assert!(v.metrics().contains("vigil_emails_sent_total 2"));
+    // The password of a relay never shows; nothing about the patient is logged either.
+    assert!(!v.log().contains("Nguyễn Văn Test"));
+}
+
+#[test]
+fn smtp_down_when_the_alert_fires_then_a_restart_then_delivered_exactly_once() {
+    let Some(py) = aiosmtpd_python() else { return };
+    let mut smtp = Smtpd::prepare(&py, None);
+    let port = smtp.port.to_string();
+    let mut v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_SMTP_HOST", "127.0.0.1"),
+            ("VIGIL_SMTP_PORT", &port),
+            ("VIGIL_SMTP_SECURITY", "none"),
+            ("VIGIL_SMTP_TIMEOUT_SECONDS", "5"),
+        ],
+    );
+    let f = register(&v, "pat-outage", "pulse_oximeter");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    dev.publish(
+        &format!("vigil/v1/{}/readings", f.device),
+        r#"{"metric":"spo2","value":84}"#,
+    );
+    // The first attempt fails (nothing listens); the e-mail waits in the outbox.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = readyz(&v);
+        if r["detail"]["email"]["retrying"] == 1 {
+            assert!(r["detail"]["email"]["last_error"].is_string(), "{r}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed attempt: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(alerts(&v, &f.token).len(), 1);
+
+    // The gateway crashes; the relay comes back; the gateway restarts and delivers the e-mail
+    // it had queued (its retry is due within the 10 s backoff), once.
+    v.kill();
+    smtp.launch();
+    v.launch();
+    let msgs = smtp.wait_for(1);
+    assert!(to(&msgs[0]).contains("family.pat-outage@example.org"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
+    assert_eq!(
+        vec![msgs[0]["message_id"].as_str().unwrap().to_string()],
+        outbox_message_ids(&v)
+    );
+    assert_eq!(readyz(&v)["detail"]["email"]["pending"], 0);
+}
+
+#[test]
+fn no_acknowledgement_escalates_and_the_family_link_stops_it() {
+    let Some(py) = aiosmtpd_python() else { return };
+    let smtp = Smtpd::start(&py, None);
+    let port = smtp.port.to_string();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_SMTP_HOST", "127.0.0.1"),
+            ("VIGIL_SMTP_PORT", &port),
+            ("VIGIL_SMTP_SECURITY", "none"),
+            ("VIGIL_DASHBOARD_PUBLIC_URL", PUBLIC_URL),
+            ("VIGIL_NOTIFY_ESCALATE_AFTER_SECONDS", "2"),
+            ("VIGIL_NOTIFY_REPEAT_SECONDS", "3"),
+        ],
+    );
+    let f = patient_with_contacts_and_a_red_reading(&v, "pat-esc");
+    let first = smtp.wait_for(2);
+    assert!(first.iter().all(|m| !to(m).contains("peter@example.org")));
+
+    // Nobody acknowledges: the secondary contact hears about it after the delay.
+    let msgs = smtp.wait_for(3);
+    let peter = mail_to(&msgs, "peter@example.org");
+    assert!(peter["subject"]
+        .as_str()
+        .unwrap()
+        .contains("Urgent alert (red)"));
+    let date =
+        |m: &Value| chrono::DateTime::parse_from_rfc2822(m["date"].as_str().unwrap()).unwrap();
+    let opened = date(mail_to(&msgs, "family.pat-esc@example.org"));
+    assert!(
+        date(peter) - opened >= chrono::Duration::seconds(2),
+        "secondary only after escalate_after_seconds"
+    );
+
+    // The family link: looking does not acknowledge (mail scanners open links).
+    let text = mail_to(&msgs, "family.pat-esc@example.org")["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let at = text.find("https://vigil.example/ack/").unwrap() + PUBLIC_URL.len();
+    let path = &text[at..at + "/ack/".len() + 32];
+    let link = v.url(path);
+    let (status, page) = open_link(&link, false);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Tôi đang xử lý") && page.contains("method=\"post\""),
+        "{page}"
+    );
+    assert_eq!(alerts(&v, &f.token)[0]["state"], "open");
+
+    // Pressing the button acknowledges as that contact and stops the escalation.
+    let (status, page) = open_link(&link, true);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Cảm ơn"), "{page}");
+    let a = &alerts(&v, &f.token)[0];
+    assert_eq!(a["state"], "acknowledged");
+    assert_eq!(a["acknowledged_by"], "Con gái (family, e-mail link)");
+    let sent = smtp.messages().len();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        smtp.messages().len(),
+        sent,
+        "no reminders after the acknowledgement"
+    );
+
+    // Single use; an unknown link says so plainly.
+    let (status, page) = open_link(&link, true);
+    assert_eq!(status, 410);
+    assert!(
+        page.contains("đã được dùng") && page.contains("Con gái"),
+        "{page}"
+    );
+    let (status, page) = open_link(&v.url("/ack/00000000000000000000000000000000"), false);
+    assert_eq!(status, 404);
+    assert!(
+        page.contains("not valid") && !page.contains("Nguyễn"),
+        "{page}"
+    );
+}

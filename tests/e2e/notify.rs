@@ -320,3 +320,41 @@ fn no_acknowledgement_escalates_and_the_family_link_stops_it() {
         "{page}"
     );
 }
+
+#[test]
+fn implicit_tls_with_auth_and_the_password_from_a_file_never_logged() {
+    let Some(py) = aiosmtpd_python() else { return };
+    if !require_tool("openssl") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let password = "Mật-khẩu-relay-7";
+    let smtp = Smtpd::start_smtps_auth(&py, certs.path(), "vigil", password);
+    let pw_file = certs.path().join("smtp-password");
+    std::fs::write(&pw_file, format!("{password}\n")).unwrap();
+    let port = smtp.port.to_string();
+    let ca = certs.path().join("ca.crt").display().to_string();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_SMTP_HOST", "127.0.0.1"),
+            ("VIGIL_SMTP_PORT", &port),
+            ("VIGIL_SMTP_SECURITY", "tls"),
+            ("VIGIL_SMTP_CA_FILE", &ca),
+            ("VIGIL_SMTP_USERNAME", "vigil"),
+            ("VIGIL_SMTP_PASSWORD_FILE", pw_file.to_str().unwrap()),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    let f = register(&v, "pat-auth", "pulse_oximeter");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    dev.publish(
+        &format!("vigil/v1/{}/readings", f.device),
+        r#"{"metric":"spo2","value":83}"#,
+    );
+    let msgs = smtp.wait_for(1);
+    assert!(to(&msgs[0]).contains("family.pat-auth@example.org"));
+    assert!(!smtp.log().contains("AUTH refused"), "{}", smtp.log());
+    assert!(!v.log().contains(password), "the relay password reached the log");
+}

@@ -510,6 +510,8 @@ pub struct Smtpd {
     python: String,
     dir: tempfile::TempDir,
     tls_args: Vec<String>,
+    /// `smtpd_auth.py`'s arguments after PORT and MAILDIR, when it runs instead of the CLI.
+    auth_args: Option<Vec<String>>,
     child: Option<Child>,
 }
 
@@ -543,8 +545,23 @@ impl Smtpd {
             python: python.to_string(),
             dir: tempfile::tempdir().expect("temp dir"),
             tls_args,
+            auth_args: None,
             child: None,
         }
+    }
+
+    /// Implicit TLS (SMTPS) with a required AUTH login (`smtpd_auth.py`, aiosmtpd's
+    /// Controller): what the aiosmtpd command line cannot set.
+    pub fn start_smtps_auth(python: &str, certs: &Path, user: &str, password: &str) -> Smtpd {
+        let mut s = Self::prepare(python, None);
+        s.auth_args = Some(vec![
+            certs.join("server.crt").display().to_string(),
+            certs.join("server.key").display().to_string(),
+            user.to_string(),
+            password.to_string(),
+        ]);
+        s.launch();
+        s
     }
 
     pub fn launch(&mut self) {
@@ -554,12 +571,21 @@ impl Smtpd {
             .append(true)
             .open(self.dir.path().join("smtpd.log"))
             .expect("smtpd log");
-        let child = Command::new(&self.python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(&self.tls_args)
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
+        let mut cmd = Command::new(&self.python);
+        match &self.auth_args {
+            None => cmd
+                .args(["-m", "aiosmtpd", "-n", "-l"])
+                .arg(format!("127.0.0.1:{}", self.port))
+                .args(&self.tls_args)
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(&maildir),
+            Some(args) => cmd
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/smtpd_auth.py"))
+                .arg(self.port.to_string())
+                .arg(&maildir)
+                .args(args),
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

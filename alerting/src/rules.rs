@@ -2,8 +2,8 @@
 //!
 //! A rule compares one metric with a threshold, or matches a device event. Evaluation is pure.
 //! Each rule id is a public name (it appears in the API and in e-mails): keep ids stable.
-//! The values are defaults pending clinical sign-off; per-patient overrides come with the
-//! alerting issue (#5).
+//! The values are defaults pending clinical sign-off; a patient's clinical orders change them for
+//! that patient ([`RuleSet::for_patient`]).
 
 use crate::engine::{State, Step, Threshold};
 use std::fmt::Write as _;
@@ -50,6 +50,25 @@ impl Condition {
             (AtOrBelow(a), AtOrAbove(b)) => b <= a,
             (Below(a) | AtOrBelow(a), Above(b) | AtOrAbove(b)) => b < a,
             _ => unreachable!("sorted above"),
+        }
+    }
+
+    pub fn value(self) -> f64 {
+        match self {
+            Condition::Below(t)
+            | Condition::AtOrBelow(t)
+            | Condition::Above(t)
+            | Condition::AtOrAbove(t) => t,
+        }
+    }
+
+    /// The same comparison at another value.
+    pub fn with_value(self, v: f64) -> Condition {
+        match self {
+            Condition::Below(_) => Condition::Below(v),
+            Condition::AtOrBelow(_) => Condition::AtOrBelow(v),
+            Condition::Above(_) => Condition::Above(v),
+            Condition::AtOrAbove(_) => Condition::AtOrAbove(v),
         }
     }
 
@@ -107,6 +126,36 @@ impl Rule {
             Trigger::Event(_) | Trigger::News2 { .. } => false,
         }
     }
+}
+
+/// A per-patient change to one threshold rule: what a clinical order says (issue #5: "per-patient
+/// threshold changes are clinical orders"). `None` keeps the rule file's value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub rule: String,
+    /// The new threshold, compared the same way (`spo2_low`'s `< 90` becomes `< 85`).
+    pub threshold: Option<f64>,
+    /// The new clear value (hysteresis), compared the same way as the rule's clear condition.
+    pub clear: Option<f64>,
+    /// `false`: the rule does not apply to this patient.
+    pub enabled: bool,
+}
+
+/// Why an order cannot apply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("no rule {0:?}")]
+    UnknownRule(String),
+    #[error("rule {0:?} is not a threshold rule: only thresholds change per patient")]
+    NotThreshold(String),
+    #[error("rule {rule:?}: the clear condition {clear} overlaps the alert condition {when}; set clear too")]
+    Overlap {
+        rule: String,
+        when: String,
+        clear: String,
+    },
+    #[error("rule {0:?}: values must be finite numbers")]
+    NotFinite(String),
 }
 
 /// A rule that fired, with what made it fire.
@@ -200,6 +249,66 @@ impl RuleSet {
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// `rule` with an order applied (unchanged when the order changes nothing), or why the
+    /// order cannot apply. A rule whose clear condition is simply "no longer breaching" keeps
+    /// it so: its clear value moves with the threshold.
+    pub fn overridden(&self, o: &Override) -> Result<Rule, OverrideError> {
+        let rule = self
+            .get(&o.rule)
+            .ok_or_else(|| OverrideError::UnknownRule(o.rule.clone()))?;
+        let Trigger::Threshold { metric, threshold } = rule.trigger else {
+            return Err(OverrideError::NotThreshold(o.rule.clone()));
+        };
+        if o.threshold.is_some_and(|v| !v.is_finite()) || o.clear.is_some_and(|v| !v.is_finite()) {
+            return Err(OverrideError::NotFinite(o.rule.clone()));
+        }
+        let mut t = threshold;
+        let plain_clear = t.clear == t.when.negated();
+        if let Some(v) = o.threshold {
+            t.when = t.when.with_value(v);
+            if plain_clear {
+                t.clear = t.when.negated();
+            }
+        }
+        if let Some(v) = o.clear {
+            t.clear = t.clear.with_value(v);
+        }
+        if t.when.overlaps(t.clear) {
+            return Err(OverrideError::Overlap {
+                rule: o.rule.clone(),
+                when: t.when.describe(),
+                clear: t.clear.describe(),
+            });
+        }
+        let mut r = rule.clone();
+        r.trigger = Trigger::Threshold {
+            metric,
+            threshold: t,
+        };
+        Ok(r)
+    }
+
+    /// The rules as they apply to one patient: every order applied, disabled rules left out.
+    /// Orders that cannot apply (checked when they were made; a new rule file may have changed
+    /// the rule since) are skipped with a warning, keeping the rule file's value.
+    pub fn for_patient(&self, orders: &[Override]) -> RuleSet {
+        let mut rules = Vec::with_capacity(self.rules.len());
+        for rule in &self.rules {
+            match orders.iter().rev().find(|o| o.rule == rule.id) {
+                None => rules.push(rule.clone()),
+                Some(o) if !o.enabled => {}
+                Some(o) => match self.overridden(o) {
+                    Ok(r) => rules.push(r),
+                    Err(err) => {
+                        tracing::warn!(rule = %rule.id, error = %err, "order not applied");
+                        rules.push(rule.clone());
+                    }
+                },
+            }
+        }
+        RuleSet { rules }
     }
 
     /// What the reading does to the rules of its metric, one [`Outcome`] per condition at most.
@@ -414,6 +523,100 @@ mod tests {
                 other => panic!("untimed rules never clear: {other:?}"),
             })
             .collect()
+    }
+
+    fn order(rule: &str, threshold: Option<f64>, clear: Option<f64>, enabled: bool) -> Override {
+        Override {
+            rule: rule.into(),
+            threshold,
+            clear,
+            enabled,
+        }
+    }
+
+    #[test]
+    fn a_copd_patient_order_lowers_the_spo2_limits() {
+        let base = RuleSet::defaults();
+        // COPD: target 88–92 % (BTS 2017): red below 85, no amber below 94.
+        let rs = base.for_patient(&[
+            order("spo2_low", Some(85.0), None, true),
+            order("spo2_below_target", None, None, false),
+        ]);
+        let sev = |v| {
+            breaches(&rs, &build_reading(Metric::Spo2, v))
+                .into_iter()
+                .map(|b| (b.rule, b.severity))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sev(88.0), vec![], "within the patient's target");
+        assert_eq!(sev(84.0), want("spo2_low", Severity::Red));
+        assert_eq!(
+            breaches(&rs, &build_reading(Metric::Spo2, 84.0))[0]
+                .limit
+                .as_deref(),
+            Some("< 85")
+        );
+        // Everyone else keeps the rule file's values.
+        assert_eq!(
+            breaches(&base, &build_reading(Metric::Spo2, 88.0))[0].rule,
+            "spo2_low"
+        );
+        // A later order replaces an earlier one of the same rule.
+        let rs = base.for_patient(&[
+            order("spo2_low", Some(85.0), None, true),
+            order("spo2_low", None, None, true),
+        ]);
+        assert_eq!(
+            breaches(&rs, &build_reading(Metric::Spo2, 88.0))[0].rule,
+            "spo2_low"
+        );
+    }
+
+    #[test]
+    fn orders_that_cannot_apply_are_refused() {
+        let rs = RuleSet::from_toml(
+            r#"
+[[rule]]
+id = "spo2_low"
+severity = "critical"
+metric = "spo2"
+below = 90
+clear_at_or_above = 92
+source = "test"
+
+[[rule]]
+id = "sos"
+severity = "critical"
+event = "sos"
+source = "test"
+"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            rs.overridden(&order("nope", Some(1.0), None, true)),
+            Err(OverrideError::UnknownRule(_))
+        ));
+        assert!(matches!(
+            rs.overridden(&order("sos", Some(1.0), None, true)),
+            Err(OverrideError::NotThreshold(_))
+        ));
+        // Raising the limit past the explicit clear value needs a new clear value too.
+        assert!(matches!(
+            rs.overridden(&order("spo2_low", Some(93.0), None, true)),
+            Err(OverrideError::Overlap { .. })
+        ));
+        let r = rs
+            .overridden(&order("spo2_low", Some(93.0), Some(95.0), true))
+            .unwrap();
+        let Trigger::Threshold { threshold, .. } = r.trigger else {
+            unreachable!()
+        };
+        assert_eq!(threshold.when, Condition::Below(93.0));
+        assert_eq!(threshold.clear, Condition::AtOrAbove(95.0));
+        assert!(matches!(
+            rs.overridden(&order("spo2_low", Some(f64::NAN), None, true)),
+            Err(OverrideError::NotFinite(_))
+        ));
     }
 
     fn want(rule: &str, severity: Severity) -> Vec<(String, Severity)> {

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use vigil_domain::views::{
-    AckLinkView, PatientSummary, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
+    AckLinkView, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage,
+    Resolution, ThresholdOrder,
 };
 use vigil_domain::{Alert, AlertState, Metric};
 
@@ -19,8 +20,32 @@ pub enum BackendError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The request breaks a rule of the domain (e.g. a threshold order without a reason).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     Internal(String),
+}
+
+/// A per-patient threshold change as a clinician orders it (`POST
+/// /api/v1/patients/{id}/thresholds`, docs/api.md).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdOrderRequest {
+    pub rule: String,
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub clear: Option<f64>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub reason: String,
+    #[serde(default)]
+    pub effective_from: Option<DateTime<Utc>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub type Result<T> = std::result::Result<T, BackendError>;
@@ -71,6 +96,15 @@ pub trait Backend: Send + Sync + 'static {
     fn readiness_detail(&self) -> Vec<(&'static str, serde_json::Value)> {
         Vec::new()
     }
+    /// A patient's threshold rules as they apply now, and every order ever given (oldest first).
+    fn thresholds(&self, patient_id: &str) -> Result<(Vec<PatientThreshold>, Vec<ThresholdOrder>)>;
+    /// Records a threshold order by `actor`.
+    fn order_threshold(
+        &self,
+        patient_id: &str,
+        order: ThresholdOrderRequest,
+        actor: &str,
+    ) -> Result<ThresholdOrder>;
     /// The "I'm handling it" link `token` from a family e-mail: what it stands for, and with
     /// `accept` its use (acknowledges the alert as that contact, single use).
     fn ack_link(&self, token: &str, accept: bool) -> Result<AckLinkView>;

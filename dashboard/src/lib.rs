@@ -11,5 +11,5 @@
 pub mod backend;
 pub mod http;
 
-pub use backend::{AlertAction, Backend, BackendError};
+pub use backend::{AlertAction, Backend, BackendError, ThresholdOrderRequest};
 pub use http::{router, AppState};

@@ -157,6 +157,43 @@ pub enum LiveEvent {
     },
 }
 
+/// A per-patient threshold change: a clinical order, kept for good (the table is the audit
+/// log: orders are never edited or deleted; a later order replaces an earlier one of the same
+/// rule from its `effective_from`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdOrder {
+    pub id: i64,
+    pub patient_id: String,
+    pub rule: String,
+    /// The new threshold value (same comparison as the rule); `null`: the rule file's.
+    pub threshold: Option<f64>,
+    /// The new clear value; `null`: the rule file's (or following the threshold).
+    pub clear: Option<f64>,
+    /// `false`: the rule does not apply to this patient.
+    pub enabled: bool,
+    pub reason: String,
+    pub ordered_by: String,
+    pub ordered_at: DateTime<Utc>,
+    pub effective_from: DateTime<Utc>,
+}
+
+/// A threshold rule as it applies to one patient now, beside the rule file's version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PatientThreshold {
+    pub rule: String,
+    pub metric: String,
+    pub severity: crate::Severity,
+    /// The alert condition as the rule file states it, e.g. `< 90`.
+    pub default_when: String,
+    pub default_clear: String,
+    /// As it applies to this patient.
+    pub when: String,
+    pub clear: String,
+    pub enabled: bool,
+    /// The order in force, if any.
+    pub order_id: Option<i64>,
+}
+
 /// Where an "I'm handling it" link from a family e-mail stands (issue #5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

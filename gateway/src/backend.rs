@@ -2,16 +2,17 @@
 //! calls them on the blocking pool.
 
 use crate::metrics::Metrics;
-use crate::store::{alerts, notify, readings, registry, StoreError, StoreHandle};
+use crate::store::{alerts, notify, orders, readings, registry, StoreError, StoreHandle};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use vigil_alerting::lifecycle::Action;
 use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
-use vigil_dashboard::{AlertAction, Backend, BackendError};
+use vigil_dashboard::{AlertAction, Backend, BackendError, ThresholdOrderRequest};
 use vigil_domain::views::{
-    AckLinkView, PatientSummary, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
+    AckLinkView, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage,
+    Resolution, ThresholdOrder,
 };
 use vigil_domain::{Alert, AlertState, Metric};
 
@@ -23,6 +24,8 @@ pub struct StoreBackend {
     pub session_ttl_ms: i64,
     /// The InfluxDB sink is on: alert acknowledgements and resolutions are queued for it.
     pub forward: bool,
+    /// The rule file's rules (threshold orders are checked against them).
+    pub rules: Arc<vigil_alerting::RuleSet>,
     /// How e-mail delivery goes (the outbox loop updates it).
     pub mail_health: vigil_alerting::outbox::Health,
     /// `smtp` or `file`.
@@ -34,6 +37,7 @@ impl From<StoreError> for BackendError {
         match e {
             StoreError::NotFound(w) => BackendError::NotFound(w),
             StoreError::Conflict(m) => BackendError::Conflict(m),
+            StoreError::Invalid(m) => BackendError::Invalid(m),
             other => BackendError::Internal(other.to_string()),
         }
     }
@@ -215,6 +219,37 @@ impl Backend for StoreBackend {
             }),
         ));
         detail
+    }
+
+    fn thresholds(&self, patient_id: &str) -> R<(Vec<PatientThreshold>, Vec<ThresholdOrder>)> {
+        let now = crate::store::now_ms();
+        Ok(self.store.read_blocking(|c| {
+            Ok((
+                orders::thresholds(c, patient_id, &self.rules, now)?,
+                orders::list(c, patient_id)?,
+            ))
+        })?)
+    }
+
+    fn order_threshold(
+        &self,
+        patient_id: &str,
+        o: ThresholdOrderRequest,
+        actor: &str,
+    ) -> R<ThresholdOrder> {
+        let order = orders::NewOrder {
+            rule: o.rule,
+            threshold: o.threshold,
+            clear: o.clear,
+            enabled: o.enabled,
+            reason: o.reason,
+            ordered_by: actor.to_string(),
+            effective_from: o.effective_from.map(|t| t.timestamp_millis()),
+        };
+        let (rules, pid) = (self.rules.clone(), patient_id.to_string());
+        Ok(self.store.write_blocking(move |c| {
+            orders::add(c, &pid, &order, &rules, crate::store::now_ms())
+        })?)
     }
 
     fn ack_link(&self, token: &str, accept: bool) -> R<AckLinkView> {

@@ -46,6 +46,9 @@ pub enum Command {
     /// Alert rule files (docs/rules.md).
     #[command(subcommand)]
     Rules(RulesCmd),
+    /// Per-patient threshold orders (docs/rules.md, "Per-patient thresholds").
+    #[command(subcommand)]
+    Threshold(ThresholdCmd),
     /// Copy the database to FILE while the gateway runs (a consistent snapshot; see
     /// docs/storage.md for restoring).
     Backup {
@@ -171,6 +174,49 @@ pub enum DeviceCmd {
     RotateSecret {
         #[arg(long)]
         id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ThresholdCmd {
+    /// Order a change to one threshold rule for one patient: who, why and from when are kept
+    /// for good. The rule file (`[rules] file`, or the built-in one) checks it.
+    Set {
+        #[arg(long)]
+        patient: String,
+        /// The rule's id (`vigil rules defaults` lists them), e.g. `spo2_low`.
+        #[arg(long)]
+        rule: String,
+        /// New threshold, compared as the rule compares (`spo2_low`: below VALUE).
+        #[arg(long, allow_negative_numbers = true)]
+        value: Option<f64>,
+        /// New clear value (hysteresis), compared as the rule's clear condition.
+        #[arg(long, allow_negative_numbers = true)]
+        clear: Option<f64>,
+        /// The rule does not apply to this patient.
+        #[arg(long, conflicts_with_all = ["value", "clear", "default"])]
+        disable: bool,
+        /// Back to the rule file's values.
+        #[arg(long, conflicts_with_all = ["value", "clear"])]
+        default: bool,
+        /// Why (required): the clinical reason for the change.
+        #[arg(long)]
+        reason: String,
+        /// Who ordered it (required), e.g. the clinician's dashboard user name.
+        #[arg(long)]
+        by: String,
+        /// When it begins (RFC 3339); now when absent.
+        #[arg(long)]
+        effective_from: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// A patient's threshold rules as they apply now, and every order given.
+    List {
+        #[arg(long)]
+        patient: String,
         #[command(flatten)]
         admin: AdminArgs,
     },

@@ -98,6 +98,8 @@ pub struct Ingest {
     pub store: StoreHandle,
     pub metrics: Arc<Metrics>,
     pub rules: Arc<RuleSet>,
+    /// The rules per patient: `rules` with each patient's threshold orders applied.
+    pub patient_rules: Arc<crate::store::orders::PatientRules>,
     pub notify: Arc<NotifySettings>,
     pub devices: Arc<DeviceCache>,
     pub limits: decode::Limits,
@@ -190,6 +192,7 @@ impl Ingest {
         let prepared: Vec<Prepared> = msgs.into_iter().map(|m| prepare(m, &self.limits)).collect();
         let ctx = Ctx {
             rules: self.rules.clone(),
+            patient_rules: self.patient_rules.clone(),
             notify: self.notify.clone(),
             devices: self.devices.clone(),
             timing: self.timing,
@@ -310,6 +313,7 @@ fn news2(
 /// What a write job needs besides the messages.
 struct Ctx {
     rules: Arc<RuleSet>,
+    patient_rules: Arc<crate::store::orders::PatientRules>,
     notify: Arc<NotifySettings>,
     devices: Arc<DeviceCache>,
     timing: validate::Timing,
@@ -341,6 +345,8 @@ fn apply_batch(
     let mut rollups = Rollups::default();
     // What the InfluxDB sink gets from this job (store-and-forward), when it is on.
     let mut queue = ctx.forward.then(forward::Batch::default);
+    // Threshold orders added since the last job (API or CLI) apply from this one.
+    ctx.patient_rules.refresh(conn, crate::store::now_ms())?;
     for p in prepared {
         let received_ms = p.msg.received.timestamp_millis();
         let mut c = Committed::default();
@@ -460,7 +466,15 @@ fn apply(
             let live: Vec<&Reading> = fresh.iter().filter(|r| !r.is_late()).collect();
             // Timed rules' states for this patient: read once, written with this job.
             let mut states = StoreRuleStates::new(conn, device.patient_num);
+            let patient_rules = if live.is_empty() {
+                None
+            } else {
+                Some(ctx.patient_rules.get(&device.patient_id))
+            };
             for &r in &live {
+                let rules = patient_rules
+                    .as_deref()
+                    .expect("set when live is not empty");
                 for outcome in rules.evaluate_reading(r, &mut states) {
                     out.raised.push(match outcome {
                         RuleOutcome::Breach(b) => {

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         Command::User(c) => admin::user(c),
         Command::Mosquitto(c) => admin::mosquitto(c),
         Command::Rules(c) => admin::rules(c),
+        Command::Threshold(c) => admin::threshold(c),
         Command::Backup { out, admin } => admin::backup(&out, &admin),
     };
     match result {

@@ -117,10 +117,13 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let (live, _) = broadcast::channel(LIVE_BUFFER);
     let outbox_wake = Arc::new(Notify::new());
+    let rules = Arc::new(rules);
+    let patient_rules = Arc::new(crate::store::orders::PatientRules::new(rules.clone()));
     let ingest = Ingest {
         store: store.clone(),
         metrics: metrics.clone(),
-        rules: Arc::new(rules),
+        rules: rules.clone(),
+        patient_rules,
         notify: Arc::new(notify_settings(&cfg)),
         devices: Default::default(),
         limits: crate::decode::Limits {
@@ -226,6 +229,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             outbox_dir: outbox_dir.clone(),
             session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
             forward: cfg.influxdb.enabled(),
+            rules: rules.clone(),
             mail_health,
             mail_transport,
         }),

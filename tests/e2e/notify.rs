@@ -356,5 +356,8 @@ fn implicit_tls_with_auth_and_the_password_from_a_file_never_logged() {
     let msgs = smtp.wait_for(1);
     assert!(to(&msgs[0]).contains("family.pat-auth@example.org"));
     assert!(!smtp.log().contains("AUTH refused"), "{}", smtp.log());
-    assert!(!v.log().contains(password), "the relay password reached the log");
+    assert!(
+        !v.log().contains(password),
+        "the relay password reached the log"
+    );
 }

@@ -367,3 +367,98 @@ fn rules_check_reads_the_defaults_and_names_a_mistake() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("rule \"x\": unknown event \"fell\""), "{err}");
 }
+
+#[test]
+fn a_threshold_order_changes_one_patient_only_and_is_kept_with_who_and_why() {
+    let v = Vigil::start();
+    let copd = register(&v, "pat-copd", "pulse_oximeter");
+    let other = register(&v, "pat-other", "pulse_oximeter");
+    // From the command line (another process than the gateway)...
+    let o = v.admin(&[
+        "threshold",
+        "set",
+        "--patient",
+        "pat-copd",
+        "--rule",
+        "spo2_low",
+        "--value",
+        "85",
+        "--reason",
+        "COPD: target 88–92 % (BTS 2017)",
+        "--by",
+        "bs.lan",
+    ]);
+    assert_eq!(o["order"]["ordered_by"], "bs.lan");
+    // ... and through the API, as the caller.
+    let (status, body) = v.post(
+        "/api/v1/patients/pat-copd/thresholds",
+        &copd.token,
+        serde_json::json!({"rule": "spo2_below_target", "enabled": false, "reason": "COPD"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["order"]["ordered_by"], "token:test-pat-copd");
+    for (bad, why) in [
+        (
+            serde_json::json!({"rule": "spo2_low", "threshold": 80, "reason": " "}),
+            "reason",
+        ),
+        (
+            serde_json::json!({"rule": "nope", "threshold": 80, "reason": "x"}),
+            "no rule",
+        ),
+        (
+            serde_json::json!({"rule": "sos", "threshold": 1, "reason": "x"}),
+            "not a threshold",
+        ),
+    ] {
+        let (status, body) = v.post("/api/v1/patients/pat-copd/thresholds", &copd.token, bad);
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error"].as_str().unwrap().contains(why), "{body}");
+    }
+
+    let publish = |f: &crate::util::Fixture, value: f64| {
+        let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+        dev.publish(
+            &format!("vigil/v1/{}/readings", f.device),
+            &format!(r#"{{"metric":"spo2","value":{value}}}"#),
+        );
+    };
+    publish(&copd, 88.0);
+    publish(&other, 88.0);
+    let a = alerts(&v, &copd.token);
+    assert_eq!(a.len(), 1, "only the other patient alerts at 88 %: {a:?}");
+    assert_eq!(
+        (a[0]["patient_id"].as_str(), a[0]["rule"].as_str()),
+        (Some("pat-other"), Some("spo2_low"))
+    );
+    publish(&copd, 84.0);
+    let a = alerts(&v, &copd.token);
+    let mine: Vec<&Value> = a.iter().filter(|a| a["patient_id"] == "pat-copd").collect();
+    assert_eq!(mine.len(), 1, "{a:?}");
+    assert_eq!(mine[0]["rule"], "spo2_low");
+    assert!(
+        mine[0]["message"].as_str().unwrap().contains("< 85"),
+        "{a:?}"
+    );
+
+    let (status, t) = v.get("/api/v1/patients/pat-copd/thresholds", &copd.token);
+    assert_eq!(status, 200, "{t}");
+    let rule = |id: &str| {
+        t["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(rule("spo2_low")["when"], "< 85");
+    assert_eq!(rule("spo2_low")["default_when"], "< 90");
+    assert_eq!(rule("spo2_below_target")["enabled"], false);
+    assert_eq!(rule("heart_rate_high")["order_id"], Value::Null);
+    let orders = t["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 2);
+    assert_eq!(orders[0]["reason"], "COPD: target 88–92 % (BTS 2017)");
+    let (_, t) = v.get("/api/v1/patients/pat-other/thresholds", &other.token);
+    assert!(t["orders"].as_array().unwrap().is_empty());
+}

@@ -30,6 +30,7 @@ impl From<BackendError> for ApiError {
         match e {
             BackendError::NotFound(w) => ApiError::NotFound(w),
             BackendError::Conflict(m) => ApiError::Conflict(m),
+            BackendError::Invalid(m) => ApiError::BadRequest(m),
             BackendError::Internal(m) => ApiError::Internal(m),
         }
     }

@@ -1,8 +1,11 @@
-//! `GET /api/v1/patients` and `GET /api/v1/patients/{id}/readings` (docs/api.md).
+//! `GET /api/v1/patients`, `GET /api/v1/patients/{id}/readings` and the per-patient threshold
+//! orders `GET|POST /api/v1/patients/{id}/thresholds` (docs/api.md).
 
 use super::auth::Principal;
 use super::{ApiError, AppState};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
@@ -19,6 +22,45 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/patients", get(list))
         .route("/patients/{id}/readings", get(readings))
+        .route(
+            "/patients/{id}/thresholds",
+            get(thresholds).post(order_threshold),
+        )
+}
+
+async fn thresholds(
+    _who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let pid = id.clone();
+    let (rules, orders) = state.call(move |b| b.thresholds(&pid)).await?;
+    Ok(Json(
+        json!({ "patient_id": id, "thresholds": rules, "orders": orders }),
+    ))
+}
+
+/// A threshold change is a clinical order: the author is the signed-in user (or API token),
+/// the reason is required, and it is kept for good.
+async fn order_threshold(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: crate::ThresholdOrderRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
+    if req.reason.len() > 2000 {
+        return Err(ApiError::BadRequest(
+            "reason is longer than 2000 bytes".into(),
+        ));
+    }
+    let actor = who.name.clone();
+    let order = state
+        .call(move |b| b.order_threshold(&id, req, &actor))
+        .await?;
+    tracing::info!(order_id = order.id, actor = %who.name, rule = %order.rule, "threshold order");
+    Ok((StatusCode::CREATED, Json(json!({ "order": order }))))
 }
 
 async fn list(_who: Principal, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

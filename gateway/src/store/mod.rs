@@ -7,6 +7,7 @@
 //! - [`registry`]: patients, contacts, devices, users, API tokens, dashboard sessions.
 //! - [`readings`]: readings, events and rejected messages.
 //! - [`alerts`]: alerts, their audit trail, and the e-mail outbox.
+//! - [`orders`]: per-patient threshold orders, and each patient's rule set.
 //! - [`notify`]: which e-mails a red alert queues, its escalation, and "I'm handling it" links.
 //!
 //! Query functions take a `&Connection` so the CLI (a separate process) and the server share
@@ -15,6 +16,7 @@
 pub mod alerts;
 pub mod forward;
 pub mod notify;
+pub mod orders;
 pub mod pending;
 pub mod readings;
 pub mod registry;

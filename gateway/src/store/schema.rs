@@ -258,8 +258,27 @@ CREATE TABLE ack_links (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 7 (issue #5): per-patient threshold changes as clinical orders — who, when, why,
+/// effective from. Append-only: the table is the audit log; the order in force for a (patient,
+/// rule) is the latest by `effective_from` (then `id`) that has begun.
+const V7: &str = r#"
+CREATE TABLE threshold_orders (
+    id              INTEGER PRIMARY KEY,
+    patient_id      TEXT NOT NULL REFERENCES patients(id),
+    rule            TEXT NOT NULL,
+    threshold       REAL,
+    clear           REAL,
+    enabled         INTEGER NOT NULL DEFAULT 1,
+    reason          TEXT NOT NULL,
+    ordered_by      TEXT NOT NULL,
+    ordered_at      INTEGER NOT NULL,
+    effective_from  INTEGER NOT NULL
+);
+CREATE INDEX threshold_orders_patient ON threshold_orders(patient_id, rule, effective_from);
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -11,7 +11,9 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-use vigil_domain::{ContactRole, EventKind, Lang, Metric, Severity, DISPLAY_TZ_OFFSET_SECS};
+use vigil_domain::{
+    AlertState, ContactRole, EventKind, Lang, Metric, Severity, DISPLAY_TZ_OFFSET_SECS,
+};
 
 /// What an alert e-mail says.
 #[derive(Debug, Clone)]
@@ -295,6 +297,102 @@ pub fn render(lang: Lang, f: &AlertFacts<'_>) -> Rendered {
     }
 }
 
+fn state_label(s: AlertState, lang: Lang) -> &'static str {
+    match (s, lang) {
+        (AlertState::Open, Lang::Vi) => "chưa xác nhận",
+        (AlertState::Open, Lang::En) => "not yet acknowledged",
+        (AlertState::Acknowledged, Lang::Vi) => "đã tiếp nhận",
+        (AlertState::Acknowledged, Lang::En) => "acknowledged",
+        (AlertState::Resolved, Lang::Vi) => "đã xử lý",
+        (AlertState::Resolved, Lang::En) => "resolved",
+    }
+}
+
+/// One e-mail for several non-critical alerts of one patient (anti-flood, `digest`): what
+/// happened, when, and where each alert stands now. One item reads as an ordinary alert e-mail.
+pub fn render_digest(
+    lang: Lang,
+    items: &[(AlertFacts<'_>, AlertState)],
+    alert_url: Option<&str>,
+) -> Rendered {
+    let (first, _) = &items[0];
+    if items.len() == 1 {
+        return render(lang, first);
+    }
+    let patient = first.patient_name;
+    let n = items.len();
+    let (subject, intro, patient_l) = match lang {
+        Lang::Vi => (
+            format!("[Vigil] Tóm tắt {n} cảnh báo: {patient}"),
+            format!("{n} cảnh báo (không khẩn cấp) từ lần gửi thư trước:"),
+            "Người bệnh",
+        ),
+        Lang::En => (
+            format!("[Vigil] {n} alerts for {patient}"),
+            format!("{n} alerts (not urgent) since the last e-mail:"),
+            "Patient",
+        ),
+    };
+    let lines: Vec<String> = items
+        .iter()
+        .map(|(f, st)| {
+            let (what, limit) = what(lang, f);
+            let mut l = format!(
+                "{} — {} — {what}",
+                local(f.at),
+                severity_label(f.severity, lang)
+            );
+            if let Some(limit) = limit {
+                l += &format!(" ({limit})");
+            }
+            l += &format!(" — {}", state_label(*st, lang));
+            l
+        })
+        .collect();
+    let footer = match lang {
+        Lang::Vi => "Thư này gộp các cảnh báo không khẩn cấp để tránh gửi quá nhiều thư. Cảnh báo khẩn cấp (mức đỏ) luôn được gửi ngay.\n— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động.",
+        Lang::En => "Non-urgent alerts are grouped to avoid a flood of e-mails. Urgent (red) alerts are always sent at once.\n— Vigil home monitoring. This is an automatic message.",
+    };
+    let see = match lang {
+        Lang::Vi => "Xem trên bảng theo dõi:",
+        Lang::En => "See the dashboard:",
+    };
+    let mut text = format!("{patient_l}: {patient}\n{intro}\n\n");
+    for l in &lines {
+        text += &format!("- {l}\n");
+    }
+    if let Some(u) = alert_url {
+        text += &format!("\n{see} {u}\n");
+    }
+    text += &format!("\n{footer}\n");
+    let e = escape_html;
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\n\
+         <body style=\"font-family:sans-serif;font-size:16px;line-height:1.5;color:#222\">\n\
+         <p>{patient_l}: <strong>{}</strong><br>{}</p>\n<ul>\n",
+        lang.as_str(),
+        e(&subject),
+        e(patient),
+        e(&intro)
+    );
+    for l in &lines {
+        html += &format!("<li>{}</li>\n", e(l));
+    }
+    html += "</ul>\n";
+    if let Some(u) = alert_url {
+        html += &format!("<p>{} <a href=\"{}\">{}</a></p>\n", e(see), e(u), e(u));
+    }
+    html += &format!(
+        "<p style=\"color:#666;font-size:13px\">{}</p>\n</body></html>\n",
+        e(footer).replace('\n', "<br>")
+    );
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
 /// A Message-ID fixed when the e-mail is queued, so that a retry after a crash is recognisably
 /// the same message (design invariant 4; RFC 5322 §3.6.4).
 pub fn new_message_id(alert_id: i64, domain: &str) -> String {
@@ -447,6 +545,31 @@ mod tests {
         assert!(r.subject.contains("Reminder"), "{}", r.subject);
         assert!(r.text.contains("acknowledge it"));
         assert!(!r.text.contains("carer"));
+    }
+
+    #[test]
+    fn a_digest_lists_each_alert_with_its_state() {
+        let mut a = build_facts();
+        a.severity = Severity::Amber;
+        a.value = Some(92.0);
+        a.limit = Some("< 94");
+        let mut b = a.clone();
+        b.metric = Some(Metric::Temperature);
+        b.value = Some(38.2);
+        b.limit = Some("> 38");
+        let items = [(a, AlertState::Resolved), (b, AlertState::Open)];
+        let r = render_digest(Lang::Vi, &items, Some("https://v.example/"));
+        assert_eq!(r.subject, "[Vigil] Tóm tắt 2 cảnh báo: Nguyễn Văn An");
+        assert!(
+            r.text
+                .contains(": 92 % (Ngưỡng cảnh báo: < 94 %) — đã xử lý"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("38,2 °C"), "{}", r.text);
+        assert!(r.text.contains("chưa xác nhận"));
+        let one = render_digest(Lang::En, &items[..1], None);
+        assert!(one.subject.contains("Alert (amber)"), "{}", one.subject);
     }
 
     #[test]

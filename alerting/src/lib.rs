@@ -16,6 +16,7 @@
 //! Persistence is not here: the gateway's store keeps alerts and the outbox and implements
 //! [`outbox::OutboxStore`]. This crate only decides and renders.
 
+pub mod digest;
 pub mod email;
 pub mod engine;
 pub mod escalation;

@@ -105,4 +105,20 @@ pub struct Contact {
     pub lang: Lang,
     pub role: ContactRole,
     pub tier: ContactTier,
+    /// The least severe alert e-mailed to them; `None`: by role (family red, clinician amber).
+    pub min_severity: Option<crate::Severity>,
+    /// Their quiet hours (`22:00-06:00`, or `none`); `None`: `notify.quiet_hours`.
+    pub quiet_hours: Option<String>,
+    /// Their IANA time zone; `None`: `notify.timezone`.
+    pub timezone: Option<String>,
+}
+
+impl Contact {
+    /// The least severe alert this contact is e-mailed about.
+    pub fn notified_from(&self) -> crate::Severity {
+        self.min_severity.unwrap_or(match self.role {
+            ContactRole::Family => crate::Severity::Red,
+            ContactRole::Clinician => crate::Severity::Amber,
+        })
+    }
 }

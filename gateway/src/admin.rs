@@ -10,7 +10,7 @@ use anyhow::Context;
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use std::io::BufRead;
-use vigil_domain::{ContactRole, ContactTier, DeviceKind, Lang};
+use vigil_domain::{ContactRole, ContactTier, DeviceKind, Lang, Severity};
 
 fn config(admin: &AdminArgs) -> anyhow::Result<Config> {
     let mut cfg = Config::load(admin.config.as_deref(), std::env::vars())?;
@@ -63,6 +63,9 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
         lang,
         role,
         tier,
+        notify,
+        quiet_hours,
+        timezone,
         admin,
     } = cmd;
     let c = open(&admin)?;
@@ -75,7 +78,33 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
     let tier: ContactTier = tier
         .parse()
         .map_err(|_| anyhow::anyhow!("--tier: primary or secondary"))?;
-    let id = registry::add_contact(&c, &patient, &name, &email, lang, role, tier)?;
+    let min_severity = notify.map(|n| match n.as_str() {
+        "critical" => Severity::Red,
+        "warning" => Severity::Amber,
+        _ => Severity::Yellow,
+    });
+    if let Some(q) = &quiet_hours {
+        vigil_alerting::digest::QuietHours::parse_setting(q)
+            .map_err(|e| anyhow::anyhow!("--quiet-hours {e}"))?;
+    }
+    if let Some(tz) = &timezone {
+        tz.parse::<chrono_tz::Tz>()
+            .map_err(|_| anyhow::anyhow!("--timezone {tz:?}: not an IANA time zone"))?;
+    }
+    let id = registry::add_contact(
+        &c,
+        &patient,
+        &registry::NewContact {
+            name: &name,
+            email: &email,
+            lang,
+            role,
+            tier,
+            min_severity,
+            quiet_hours: quiet_hours.as_deref(),
+            timezone: timezone.as_deref(),
+        },
+    )?;
     print(
         &admin,
         json!({ "id": id }),

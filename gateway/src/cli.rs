@@ -130,6 +130,18 @@ pub enum ContactCmd {
         /// acknowledged it after `notify.escalate_after_seconds`.
         #[arg(long, default_value = "primary", value_parser = ["primary", "secondary"])]
         tier: String,
+        /// The least severe alert e-mailed to them: `critical` (red only; the family default),
+        /// `warning` (the clinician default) or `info`. Below critical, e-mails are grouped
+        /// into digests and wait for the end of quiet hours.
+        #[arg(long, value_parser = ["critical", "warning", "info"])]
+        notify: Option<String>,
+        /// Their quiet hours in their local time, `HH:MM-HH:MM` or `none`; default
+        /// `notify.quiet_hours`. Red alerts ignore quiet hours.
+        #[arg(long)]
+        quiet_hours: Option<String>,
+        /// Their IANA time zone (e.g. `Europe/Berlin`); default `notify.timezone`.
+        #[arg(long)]
+        timezone: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },

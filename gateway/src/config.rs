@@ -98,6 +98,14 @@ pub struct NotifyConfig {
     pub link_valid_hours: u32,
     /// Leave vital values and thresholds out of e-mails (they say a reading needs attention).
     pub minimal_phi: bool,
+    /// Non-critical alerts: at most one e-mail per patient per contact per this duration
+    /// (`30m`, `1h`), what happened meanwhile grouped into one digest.
+    pub min_interval: String,
+    /// No non-critical e-mail in these hours of the contact's local time (`HH:MM-HH:MM`, or
+    /// `none`); critical alerts ignore them.
+    pub quiet_hours: String,
+    /// Contacts' time zone unless they have their own (IANA name).
+    pub timezone: String,
 }
 
 impl Default for NotifyConfig {
@@ -107,6 +115,9 @@ impl Default for NotifyConfig {
             repeat_seconds: 900,
             link_valid_hours: 24,
             minimal_phi: false,
+            min_interval: "1h".into(),
+            quiet_hours: "22:00-06:00".into(),
+            timezone: "Asia/Ho_Chi_Minh".into(),
         }
     }
 }
@@ -514,6 +525,20 @@ impl Config {
             return Err(
                 "keys notify.repeat_seconds, notify.link_valid_hours: must be positive".into(),
             );
+        }
+        if vigil_alerting::rulefile::duration_ms(&self.notify.min_interval).is_none() {
+            return Err(format!(
+                "key notify.min_interval: {:?} is not a duration such as 30m or 1h",
+                self.notify.min_interval
+            ));
+        }
+        vigil_alerting::digest::QuietHours::parse_setting(&self.notify.quiet_hours)
+            .map_err(|e| format!("key notify.quiet_hours: {e}"))?;
+        if self.notify.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!(
+                "key notify.timezone: {:?} is not an IANA time zone",
+                self.notify.timezone
+            ));
         }
         let url = self.public_url();
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {

@@ -12,7 +12,7 @@ use rusqlite::params;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use vigil_domain::{ContactRole, ContactTier, DeviceKind, Lang};
+use vigil_domain::{DeviceKind, Lang};
 use vigil_simulators::{DeviceSim, Profile, Trend, Vitals};
 
 pub const DEMO_USER: &str = "demo";
@@ -114,11 +114,7 @@ pub async fn seed(store: &StoreHandle) -> anyhow::Result<Seeded> {
                     registry::add_contact(
                         c,
                         id,
-                        cname,
-                        email,
-                        *lang,
-                        ContactRole::Family,
-                        ContactTier::Primary,
+                        &registry::NewContact::family(cname, email, *lang),
                     )?;
                 }
                 let dev = format!("{id}-hub");

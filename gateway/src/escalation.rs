@@ -1,8 +1,9 @@
-//! The escalation loop (issue #5): once a second, runs the escalation steps that are due —
+//! The notification loop (issue #5): once a second, runs the escalation steps that are due —
 //! secondary contacts after `notify.escalate_after_seconds`, reminders every
-//! `notify.repeat_seconds` — for red alerts nobody has acknowledged, and wakes the outbox.
-//! The schedule is in the store (`alerts.next_notify_at`), so it survives a restart; the logic
-//! is `store::notify::escalate_due`, tested there with a simulated clock.
+//! `notify.repeat_seconds` — for red alerts nobody has acknowledged, sends the digests of
+//! non-critical alerts that may go (`notify.min_interval`, quiet hours), and wakes the outbox.
+//! Everything it works from is in the store (`alerts.next_notify_at`, `digest_items`), so it
+//! survives a restart; the logic is in `store::notify`, tested there with a simulated clock.
 
 use crate::ingest::Ingest;
 use crate::store::{notify, now_ms};
@@ -18,10 +19,27 @@ pub async fn run(ingest: Ingest, mut shutdown: watch::Receiver<bool>) {
             _ = tokio::time::sleep(TICK) => {}
             _ = shutdown.changed() => return,
         }
+        // A read first: an idle loop never takes the writer.
+        match ingest
+            .store
+            .read(|c| notify::anything_due(c, now_ms()))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot look for due notifications");
+                continue;
+            }
+        }
         let settings = ingest.notify.clone();
         match ingest
             .store
-            .write(move |c| notify::escalate_due(c, now_ms(), &settings))
+            .write(move |c| {
+                let now = now_ms();
+                Ok(notify::escalate_due(c, now, &settings)?
+                    + notify::flush_digests(c, now, &settings)?)
+            })
             .await
         {
             Ok(0) => {}

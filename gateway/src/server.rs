@@ -49,6 +49,11 @@ pub fn notify_settings(cfg: &Config) -> NotifySettings {
         },
         link_valid_ms: i64::from(n.link_valid_hours) * 3_600_000,
         minimal_phi: n.minimal_phi,
+        min_interval_ms: vigil_alerting::rulefile::duration_ms(&n.min_interval)
+            .expect("validated with the config"),
+        quiet_hours: vigil_alerting::digest::QuietHours::parse_setting(&n.quiet_hours)
+            .expect("validated with the config"),
+        timezone: n.timezone.parse().expect("validated with the config"),
     }
 }
 

@@ -361,3 +361,70 @@ fn implicit_tls_with_auth_and_the_password_from_a_file_never_logged() {
         "the relay password reached the log"
     );
 }
+
+#[test]
+fn non_critical_alerts_reach_the_clinician_as_one_digest_per_interval_families_not_at_all() {
+    let Some(py) = aiosmtpd_python() else { return };
+    let smtp = Smtpd::start(&py, None);
+    let port = smtp.port.to_string();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_SMTP_HOST", "127.0.0.1"),
+            ("VIGIL_SMTP_PORT", &port),
+            ("VIGIL_SMTP_SECURITY", "none"),
+            ("VIGIL_NOTIFY_MIN_INTERVAL", "4s"),
+            // The test must not depend on the hour it runs at.
+            ("VIGIL_NOTIFY_QUIET_HOURS", "none"),
+        ],
+    );
+    let f = register(&v, "pat-digest", "hub");
+    v.admin(&[
+        "contact",
+        "add",
+        "--patient",
+        "pat-digest",
+        "--name",
+        "BS. Minh",
+        "--email",
+        "bs.minh@example.org",
+        "--lang",
+        "en",
+        "--role",
+        "clinician",
+        "--notify",
+        "warning",
+    ]);
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    let topic = format!("vigil/v1/{}/readings", f.device);
+    dev.publish(&topic, r#"{"metric":"spo2","value":92}"#);
+    let first = smtp.wait_for(1);
+    assert!(to(&first[0]).contains("bs.minh@example.org"), "{first:?}");
+    assert!(first[0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("Alert (amber)"));
+    // Two more amber alerts within the interval: one e-mail with both, after it.
+    dev.publish(&topic, r#"{"metric":"temperature","value":38.4}"#);
+    dev.publish(&topic, r#"{"metric":"glucose","value":3.5}"#);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(smtp.messages().len(), 1, "held for the interval");
+    let msgs = smtp.wait_for(2);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        smtp.messages().len(),
+        2,
+        "one digest, then nothing: {msgs:?}"
+    );
+    let digest = msgs
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap().contains("2 alerts"))
+        .unwrap_or_else(|| panic!("{msgs:?}"));
+    let text = digest["text"].as_str().unwrap();
+    assert!(
+        text.contains("38.4 °C") && text.contains("3.5 mmol/L"),
+        "{text}"
+    );
+    // The family contact (red alerts only, the default) got none of them.
+    assert!(msgs.iter().all(|m| !to(m).contains("family.pat-digest")));
+}

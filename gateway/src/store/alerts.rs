@@ -181,11 +181,12 @@ pub fn raise(
             alert_id
         }
     };
-    // Families and on-call clinicians are e-mailed about red alerts only; amber and yellow
-    // are for clinicians on the dashboard (alarm fatigue, clinical reference §6).
+    // Red alerts e-mail the patient's contacts at once and escalate (docs/notifications.md).
+    // Less severe alerts wait for the digests of the contacts who want them (anti-flood).
     let emails = if breach.severity == Severity::Red {
         super::notify::start(conn, alert_id, notify, now_ms())?
     } else {
+        super::notify::queue_for_digest(conn, alert_id, now_ms())?;
         0
     };
     let alert = get(conn, alert_id)?.expect("written in this transaction");

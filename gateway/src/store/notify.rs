@@ -8,6 +8,7 @@
 
 use super::{alerts, ms_to_time, registry, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
+use vigil_alerting::digest::{self, QuietHours};
 use vigil_alerting::email::{self, AlertFacts};
 use vigil_alerting::escalation::{self, Policy};
 use vigil_alerting::lifecycle::Action;
@@ -26,6 +27,12 @@ pub struct NotifySettings {
     pub link_valid_ms: i64,
     /// Leave vital values and thresholds out of e-mails.
     pub minimal_phi: bool,
+    /// Non-critical alerts: one digest per patient per contact per this.
+    pub min_interval_ms: i64,
+    /// Contacts' quiet hours unless they have their own.
+    pub quiet_hours: Option<QuietHours>,
+    /// Contacts' time zone unless they have their own.
+    pub timezone: chrono_tz::Tz,
 }
 
 impl Default for NotifySettings {
@@ -36,6 +43,9 @@ impl Default for NotifySettings {
             policy: Policy::default(),
             link_valid_ms: 24 * 3_600_000,
             minimal_phi: false,
+            min_interval_ms: 3_600_000,
+            quiet_hours: None,
+            timezone: chrono_tz::Asia::Ho_Chi_Minh,
         }
     }
 }
@@ -218,6 +228,158 @@ fn queue_step(
     Ok(queued)
 }
 
+/// Whether the notification loop has anything to do at `now` (a read, so an idle loop never
+/// takes the writer).
+pub fn anything_due(conn: &Connection, now: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM alerts WHERE next_notify_at <= ?1)
+                 OR EXISTS (SELECT 1 FROM digest_items)",
+        )?
+        .query_row([now], |r| r.get(0))?)
+}
+
+/// A non-critical alert opened (or became more severe): it waits for the next digest of each
+/// contact who is e-mailed about alerts this severe (anti-flood, `vigil_alerting::digest`).
+pub fn queue_for_digest(conn: &Connection, alert_id: i64, now: i64) -> Result<usize> {
+    let Some(a) = alert_row(conn, alert_id)? else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for c in registry::contacts(conn, &a.patient_id)? {
+        // Lower rank is more severe.
+        if a.severity.rank() > c.notified_from().rank() {
+            continue;
+        }
+        conn.execute(
+            "INSERT INTO digest_items (contact_id, patient_id, alert_id, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![c.id, a.patient_id, alert_id, now],
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Sends every digest that may go at `now`: one e-mail per (contact, patient) with all the
+/// alerts waiting for it, unless the contact had one within `min_interval` or is in their
+/// quiet hours. Returns the e-mails queued.
+pub fn flush_digests(conn: &Connection, now: i64, s: &NotifySettings) -> Result<usize> {
+    let groups: Vec<(i64, String)> = {
+        let mut st = conn.prepare_cached(
+            "SELECT DISTINCT contact_id, patient_id FROM digest_items ORDER BY contact_id",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut queued = 0;
+    for (contact_id, patient_id) in groups {
+        let Some(c) = registry::contacts(conn, &patient_id)?
+            .into_iter()
+            .find(|c| c.id == contact_id)
+        else {
+            // The contact is gone: nobody to tell.
+            conn.execute(
+                "DELETE FROM digest_items WHERE contact_id = ?1",
+                [contact_id],
+            )?;
+            continue;
+        };
+        let last: Option<i64> = conn
+            .prepare_cached(
+                "SELECT sent_at FROM digest_sent WHERE contact_id = ?1 AND patient_id = ?2",
+            )?
+            .query_row(params![contact_id, patient_id], |r| r.get(0))
+            .optional()?;
+        let quiet = match &c.quiet_hours {
+            Some(q) => QuietHours::parse_setting(q).unwrap_or(s.quiet_hours),
+            None => s.quiet_hours,
+        };
+        let tz = c
+            .timezone
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(s.timezone);
+        let at = digest::send_at(
+            ms_to_time(now),
+            last.map(ms_to_time),
+            chrono::Duration::milliseconds(s.min_interval_ms),
+            quiet,
+            tz,
+        );
+        if at.timestamp_millis() > now {
+            continue;
+        }
+        let alert_ids: Vec<i64> = {
+            let mut st = conn.prepare_cached(
+                "SELECT DISTINCT alert_id FROM digest_items
+                 WHERE contact_id = ?1 AND patient_id = ?2 ORDER BY alert_id",
+            )?;
+            let rows = st.query_map(params![contact_id, patient_id], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let rows: Vec<AlertRow> = alert_ids
+            .iter()
+            .filter_map(|id| alert_row(conn, *id).transpose())
+            .collect::<Result<_>>()?;
+        let items: Vec<(AlertFacts<'_>, AlertState)> = rows
+            .iter()
+            .map(|a| {
+                (
+                    AlertFacts {
+                        patient_name: &a.patient_name,
+                        rule: &a.rule,
+                        severity: a.severity,
+                        metric: a.metric,
+                        value: a.value,
+                        limit: a.limit.as_deref(),
+                        event: a.event,
+                        at: ms_to_time(a.at),
+                        alert_url: None,
+                        ack_url: None,
+                        minimal_phi: s.minimal_phi,
+                        reminder: 0,
+                        role: c.role,
+                    },
+                    a.state,
+                )
+            })
+            .collect();
+        if !items.is_empty() {
+            let url = s.public_url.as_ref().map(|u| format!("{u}/"));
+            let r = email::render_digest(c.lang, &items, url.as_deref());
+            conn.execute(
+                "INSERT INTO outbox (message_id, alert_id, contact_id, to_name, to_addr, subject,
+                                     body, html, stage, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?9)",
+                params![
+                    email::new_message_id(alert_ids[0], &s.message_id_domain),
+                    // One alert: the e-mail is about it; several: a digest about none alone.
+                    (alert_ids.len() == 1).then_some(alert_ids[0]),
+                    c.id,
+                    c.name,
+                    c.email,
+                    r.subject,
+                    r.text,
+                    r.html,
+                    now
+                ],
+            )?;
+            queued += 1;
+        }
+        conn.execute(
+            "DELETE FROM digest_items WHERE contact_id = ?1 AND patient_id = ?2",
+            params![contact_id, patient_id],
+        )?;
+        conn.execute(
+            "INSERT INTO digest_sent (contact_id, patient_id, sent_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (contact_id, patient_id) DO UPDATE SET sent_at = excluded.sent_at",
+            params![contact_id, patient_id, now],
+        )?;
+    }
+    Ok(queued)
+}
+
 /// Called when outbox row `outbox_id` was refused for good: if no e-mail about its alert can
 /// reach anyone any more, the clinicians get an alert about that (issue #5, delivery health).
 pub fn check_delivered(conn: &Connection, outbox_id: i64, now: i64) -> Result<()> {
@@ -389,6 +551,7 @@ pub fn use_ack_link(
 mod tests {
     use super::*;
     use crate::store::schema;
+    use chrono::TimeZone;
 
     const MIN: i64 = 60_000;
 
@@ -559,6 +722,83 @@ mod tests {
         c.execute("UPDATE outbox SET sent_at = 1", []).unwrap();
         escalate_due(&c, 10 * MIN, &settings()).unwrap();
         assert_eq!(alert_rules(&c).len(), 1);
+    }
+
+    /// Amber alert `id` for patient p1, opened at `at` (ms), queued for digests.
+    fn amber(c: &Connection, id: i64, metric: &str, value: f64, at: i64) {
+        c.execute(
+            "INSERT INTO alerts (id, patient_id, rule, condition, severity, state, opened_at,
+                                 metric, value, message, last_value, last_at, limit_text)
+             VALUES (?1, 'p1', ?2, ?2, 'amber', 'open', ?3, ?4, ?5, 'm', ?5, ?3, '< 94')",
+            params![id, format!("{metric}_amber_{id}"), at, metric, value],
+        )
+        .unwrap();
+        queue_for_digest(c, id, at).unwrap();
+    }
+
+    #[test]
+    fn non_critical_alerts_reach_who_wants_them_at_most_once_an_hour_as_a_digest() {
+        let c = store();
+        let s = settings();
+        let before = outbox(&c).len();
+        amber(&c, 10, "spo2", 92.0, MIN);
+        assert_eq!(
+            flush_digests(&c, MIN, &s).unwrap(),
+            1,
+            "the first goes at once"
+        );
+        let sent = outbox(&c);
+        assert_eq!(sent.len(), before + 1);
+        assert_eq!(
+            sent[before].0, 3,
+            "to the clinician; families hear of red alerts only"
+        );
+        amber(&c, 11, "temperature", 38.3, 5 * MIN);
+        amber(&c, 12, "spo2", 91.0, 10 * MIN);
+        assert_eq!(
+            flush_digests(&c, 30 * MIN, &s).unwrap(),
+            0,
+            "within the hour"
+        );
+        assert_eq!(
+            flush_digests(&c, 61 * MIN, &s).unwrap(),
+            1,
+            "one digest of two"
+        );
+        let last = outbox(&c).pop().unwrap();
+        assert!(last.1.contains("Tóm tắt 2 cảnh báo"), "{}", last.1);
+        assert_eq!(flush_digests(&c, 200 * MIN, &s).unwrap(), 0, "nothing left");
+    }
+
+    #[test]
+    fn quiet_hours_hold_digests_but_never_red_alerts() {
+        let c = store();
+        c.execute(
+            "UPDATE contacts SET quiet_hours = '22:00-06:00' WHERE id = 3",
+            [],
+        )
+        .unwrap();
+        let s = settings();
+        // 2026-11-28 16:00 UTC is 23:00 in Ho Chi Minh City.
+        let night = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 28, 16, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        amber(&c, 10, "spo2", 92.0, night);
+        assert_eq!(flush_digests(&c, night, &s).unwrap(), 0);
+        assert_eq!(
+            flush_digests(&c, night + 6 * 60 * MIN, &s).unwrap(),
+            0,
+            "05:00"
+        );
+        assert_eq!(
+            flush_digests(&c, night + 7 * 60 * MIN, &s).unwrap(),
+            1,
+            "06:00"
+        );
+        // A red alert at night e-mails the clinician at once (store() started one at t = 0,
+        // whatever the hour).
+        assert!(outbox(&c).iter().filter(|e| e.0 == 3).count() >= 2);
     }
 
     #[test]

@@ -82,15 +82,45 @@ fn require_patient(conn: &Connection, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn add_contact(
-    conn: &Connection,
-    patient_id: &str,
-    name: &str,
-    email: &str,
-    lang: Lang,
-    role: ContactRole,
-    tier: ContactTier,
-) -> Result<i64> {
+/// A person to notify about a patient. `None`s take the defaults (by role, `[notify]`).
+#[derive(Debug, Clone)]
+pub struct NewContact<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub lang: Lang,
+    pub role: ContactRole,
+    pub tier: ContactTier,
+    /// The least severe alert they are e-mailed about.
+    pub min_severity: Option<vigil_domain::Severity>,
+    pub quiet_hours: Option<&'a str>,
+    pub timezone: Option<&'a str>,
+}
+
+impl<'a> NewContact<'a> {
+    /// A primary family contact with the defaults.
+    pub fn family(name: &'a str, email: &'a str, lang: Lang) -> NewContact<'a> {
+        NewContact {
+            name,
+            email,
+            lang,
+            role: ContactRole::Family,
+            tier: ContactTier::Primary,
+            min_severity: None,
+            quiet_hours: None,
+            timezone: None,
+        }
+    }
+}
+
+pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> Result<i64> {
+    let NewContact {
+        name,
+        email,
+        lang,
+        role,
+        tier,
+        ..
+    } = *c;
     require_patient(conn, patient_id)?;
     if email.parse::<lettre::Address>().is_err() {
         return Err(StoreError::Invalid(format!(
@@ -98,8 +128,9 @@ pub fn add_contact(
         )));
     }
     conn.execute(
-        "INSERT INTO contacts (patient_id, name, email, lang, role, tier, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO contacts (patient_id, name, email, lang, role, tier, created_at,
+                               min_severity, quiet_hours, timezone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             patient_id,
             name,
@@ -107,7 +138,10 @@ pub fn add_contact(
             lang.as_str(),
             role.as_str(),
             tier.as_str(),
-            now_ms()
+            now_ms(),
+            c.min_severity.map(|s| s.as_str()),
+            c.quiet_hours,
+            c.timezone,
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -115,8 +149,9 @@ pub fn add_contact(
 
 pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
     let mut st = conn.prepare(
-        "SELECT id, patient_id, name, email, lang, role, tier FROM contacts
-         WHERE patient_id = ?1 ORDER BY id",
+        "SELECT id, patient_id, name, email, lang, role, tier, min_severity, quiet_hours,
+                timezone
+         FROM contacts WHERE patient_id = ?1 ORDER BY id",
     )?;
     let rows = st.query_map([patient_id], |r| {
         Ok(Contact {
@@ -127,6 +162,9 @@ pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
             lang: r.get::<_, String>(4)?.parse().unwrap_or_default(),
             role: r.get::<_, String>(5)?.parse().unwrap_or_default(),
             tier: r.get::<_, String>(6)?.parse().unwrap_or_default(),
+            min_severity: r.get::<_, Option<String>>(7)?.and_then(|s| s.parse().ok()),
+            quiet_hours: r.get(8)?,
+            timezone: r.get(9)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

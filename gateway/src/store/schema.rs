@@ -277,8 +277,32 @@ CREATE TABLE threshold_orders (
 CREATE INDEX threshold_orders_patient ON threshold_orders(patient_id, rule, effective_from);
 "#;
 
+/// Version 8 (issue #5, anti-flood): per contact, the least severe alert they are e-mailed
+/// about (`min_severity`; NULL: by role), their quiet hours and time zone (NULL: `[notify]`'s);
+/// non-critical alerts waiting for a contact's next digest (`digest_items`) and when each
+/// contact last had one per patient (`digest_sent`).
+const V8: &str = r#"
+ALTER TABLE contacts ADD COLUMN min_severity TEXT;
+ALTER TABLE contacts ADD COLUMN quiet_hours TEXT;
+ALTER TABLE contacts ADD COLUMN timezone TEXT;
+CREATE TABLE digest_items (
+    id          INTEGER PRIMARY KEY,
+    contact_id  INTEGER NOT NULL REFERENCES contacts(id),
+    patient_id  TEXT NOT NULL,
+    alert_id    INTEGER NOT NULL REFERENCES alerts(id),
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX digest_items_contact ON digest_items(contact_id, patient_id);
+CREATE TABLE digest_sent (
+    contact_id  INTEGER NOT NULL,
+    patient_id  TEXT NOT NULL,
+    sent_at     INTEGER NOT NULL,
+    PRIMARY KEY (contact_id, patient_id)
+) WITHOUT ROWID;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

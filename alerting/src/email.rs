@@ -141,10 +141,14 @@ fn what(lang: Lang, f: &AlertFacts<'_>) -> (String, Option<String>) {
             }
             let unit = m.display_unit();
             let limit = f.limit.map(|l| {
-                let l = decimal(l.to_string(), lang);
+                let mut l = decimal(l.to_string(), lang);
+                // A plain threshold (`< 90`) takes the unit; a trend limit carries its own.
+                if l.ends_with(|c: char| c.is_ascii_digit()) {
+                    l = format!("{l} {unit}");
+                }
                 match lang {
-                    Lang::Vi => format!("Ngưỡng cảnh báo: {l} {unit}"),
-                    Lang::En => format!("Alert threshold: {l} {unit}"),
+                    Lang::Vi => format!("Ngưỡng cảnh báo: {l}"),
+                    Lang::En => format!("Alert threshold: {l}"),
                 }
             });
             (format!("{label}: {} {unit}", number(v, lang)), limit)

@@ -50,6 +50,14 @@ struct RawRule {
     news2_at_least: Option<u8>,
     #[serde(default)]
     news2_single_three: bool,
+    rise: Option<f64>,
+    fall: Option<f64>,
+    within: Option<String>,
+    above_baseline: Option<f64>,
+    below_baseline: Option<f64>,
+    baseline: Option<String>,
+    silent_intervals: Option<f64>,
+    expect_by: Option<String>,
     #[serde(default)]
     source: String,
 }
@@ -134,6 +142,111 @@ impl RawRule {
                 }),
             }
         };
+        let trend_keys = [
+            self.rise.is_some(),
+            self.fall.is_some(),
+            self.above_baseline.is_some(),
+            self.below_baseline.is_some(),
+            self.expect_by.is_some(),
+        ];
+        if trend_keys.iter().filter(|k| **k).count() > 1 {
+            return Err("give one of rise, fall, above_baseline, below_baseline, expect_by".into());
+        }
+        let timing_given = self.for_.is_some()
+            || self.clear_for.is_some()
+            || self.max_gap.is_some()
+            || self.confirm_within.is_some()
+            || clear.is_some();
+        if let Some(intervals) = self.silent_intervals {
+            if self.metric.is_some()
+                || self.event.is_some()
+                || when.is_some()
+                || timing_given
+                || trend_keys.contains(&true)
+            {
+                return Err("a silent_intervals rule takes nothing else".into());
+            }
+            if !(intervals.is_finite() && intervals >= 1.0) {
+                return Err("silent_intervals must be at least 1".into());
+            }
+            return Ok(Rule {
+                id: self.id,
+                severity,
+                trigger: Trigger::Silent { intervals },
+                source: self.source,
+                // The alert resolves when the device is heard again.
+                resolves: true,
+            });
+        }
+        if trend_keys.contains(&true) {
+            let m = self
+                .metric
+                .as_deref()
+                .ok_or("rise, fall, baselines and expect_by need a metric")?;
+            let metric: Metric = m.parse().map_err(|_| format!("unknown metric {m:?}"))?;
+            if when.is_some() || self.event.is_some() || timing_given {
+                return Err(
+                    "a trend or adherence rule takes no comparison, event or timing".into(),
+                );
+            }
+            let positive = |key: &str, v: f64| {
+                if v.is_finite() && v > 0.0 {
+                    Ok(v)
+                } else {
+                    Err(format!("{key} must be a positive number"))
+                }
+            };
+            let trigger = if let Some(by) = self.expect_by.as_deref() {
+                if self.within.is_some() || self.baseline.is_some() {
+                    return Err("expect_by takes no within or baseline".into());
+                }
+                let by = chrono::NaiveTime::parse_from_str(by, "%H:%M")
+                    .map_err(|_| format!("expect_by {by:?}: use HH:MM, e.g. \"10:00\""))?;
+                Trigger::ExpectBy { metric, by }
+            } else if let Some(by) = self.rise.or(self.fall) {
+                if self.baseline.is_some() {
+                    return Err("rise and fall take within, not baseline".into());
+                }
+                let within = self.within.as_deref().ok_or("rise and fall need within")?;
+                Trigger::Change {
+                    metric,
+                    rise: self.rise.is_some(),
+                    by: positive(if self.rise.is_some() { "rise" } else { "fall" }, by)?,
+                    within_ms: duration_ms(within).filter(|d| *d > 0).ok_or_else(|| {
+                        format!("within {within:?}: use a duration such as \"3d\"")
+                    })?,
+                }
+            } else {
+                if self.within.is_some() {
+                    return Err("baselines take baseline (its window), not within".into());
+                }
+                let above = self.above_baseline.is_some();
+                let by = self
+                    .above_baseline
+                    .or(self.below_baseline)
+                    .expect("one given");
+                let window = self.baseline.as_deref().unwrap_or("7d");
+                Trigger::Baseline {
+                    metric,
+                    above,
+                    by: positive("above_baseline / below_baseline", by)?,
+                    window_ms: duration_ms(window).filter(|d| *d > 0).ok_or_else(|| {
+                        format!("baseline {window:?}: use a duration such as \"7d\"")
+                    })?,
+                }
+            };
+            return Ok(Rule {
+                id: self.id,
+                severity,
+                // Adherence alerts resolve when the reading comes; trends latch.
+                resolves: matches!(trigger, Trigger::ExpectBy { .. }),
+                trigger,
+                source: self.source,
+            });
+        }
+        if self.within.is_some() || self.baseline.is_some() {
+            return Err("within and baseline go with rise, fall or a baseline comparison".into());
+        }
         if let Some(at_least) = self.news2_at_least {
             if self.metric.is_some() || self.event.is_some() || when.is_some() || clear.is_some() {
                 return Err("a NEWS2 rule takes no metric, event or comparison".into());
@@ -246,7 +359,7 @@ mod tests {
     #[test]
     fn the_built_in_file_parses() {
         let rules = parse(DEFAULT).unwrap();
-        assert_eq!(rules.len(), 21);
+        assert_eq!(rules.len(), 24);
         assert!(
             rules.iter().all(|r| !r.source.is_empty()),
             "every default cites a source"
@@ -285,6 +398,89 @@ mod tests {
             }
         );
         assert_eq!(rules[0].severity, Severity::Red);
+    }
+
+    #[test]
+    fn trends_silence_and_adherence_are_read() {
+        let rules = parse(
+            r#"
+            [[rule]]
+            id = "weight_gain"
+            severity = "warning"
+            metric = "weight"
+            rise = 2
+            within = "3d"
+
+            [[rule]]
+            id = "fever"
+            severity = "warning"
+            metric = "temperature"
+            above_baseline = 1.1
+
+            [[rule]]
+            id = "silent"
+            severity = "info"
+            silent_intervals = 2
+
+            [[rule]]
+            id = "bp_morning"
+            severity = "info"
+            metric = "bp_systolic"
+            expect_by = "10:00"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            rules[0].trigger,
+            Trigger::Change {
+                metric: Metric::Weight,
+                rise: true,
+                by: 2.0,
+                within_ms: 3 * 86_400_000
+            }
+        );
+        assert_eq!(
+            rules[1].trigger,
+            Trigger::Baseline {
+                metric: Metric::Temperature,
+                above: true,
+                by: 1.1,
+                window_ms: 7 * 86_400_000
+            }
+        );
+        assert_eq!(rules[2].trigger, Trigger::Silent { intervals: 2.0 });
+        assert!(rules[2].resolves && rules[3].resolves && !rules[0].resolves);
+        assert!(matches!(
+            rules[3].trigger,
+            Trigger::ExpectBy {
+                metric: Metric::BpSystolic,
+                ..
+            }
+        ));
+        let base = "[[rule]]\nid = \"x\"\nseverity = \"warning\"\n";
+        assert!(problem(&format!("{base}metric = \"weight\"\nrise = 2\n")).contains("need within"));
+        assert!(problem(&format!("{base}rise = 2\nwithin = \"3d\"\n")).contains("need a metric"));
+        assert!(problem(&format!(
+            "{base}metric = \"weight\"\nrise = 2\nwithin = \"3d\"\nabove = 1\n"
+        ))
+        .contains("no comparison"));
+        assert!(problem(&format!(
+            "{base}metric = \"weight\"\nrise = -2\nwithin = \"3d\"\n"
+        ))
+        .contains("positive"));
+        assert!(problem(&format!(
+            "{base}metric = \"bp_systolic\"\nexpect_by = \"10h\"\n"
+        ))
+        .contains("HH:MM"));
+        assert!(problem(&format!("{base}silent_intervals = 0.5\n")).contains("at least 1"));
+        assert!(
+            problem(&format!("{base}silent_intervals = 2\nmetric = \"spo2\"\n"))
+                .contains("nothing else")
+        );
+        assert!(problem(&format!(
+            "{base}metric = \"spo2\"\nbelow = 90\nwithin = \"1d\"\n"
+        ))
+        .contains("within and baseline"));
     }
 
     #[test]

@@ -97,6 +97,57 @@ pub enum Trigger {
         at_least: u8,
         single_three: bool,
     },
+    /// Rate of change: the reading differs from the lowest (`rise`) or highest (`fall`) of the
+    /// patient's readings of the metric in the `within_ms` before it by at least `by` (heart
+    /// failure: weight +2 kg in 3 days).
+    Change {
+        metric: Metric,
+        rise: bool,
+        by: f64,
+        within_ms: i64,
+    },
+    /// The reading is `by` above (or below) the patient's own baseline: the mean of their
+    /// readings in the `window_ms` before the last day (older adults: fever is +1.1 °C over
+    /// baseline). No baseline yet (fewer than [`BASELINE_MIN_READINGS`]): no alert.
+    Baseline {
+        metric: Metric,
+        above: bool,
+        by: f64,
+        window_ms: i64,
+    },
+    /// A device sent nothing for `intervals` times its expected interval (missing data, device
+    /// offline). Checked by the gateway's clock, not by readings.
+    Silent {
+        intervals: f64,
+    },
+    /// Adherence: a reading of `metric` is expected every day by `by` (the patient's local
+    /// time), from patients who measured it in the past week. Checked by the gateway's clock.
+    ExpectBy {
+        metric: Metric,
+        by: chrono::NaiveTime,
+    },
+}
+
+/// Readings needed before a baseline counts.
+pub const BASELINE_MIN_READINGS: u64 = 3;
+/// The most recent stretch left out of a baseline, so a fever that began yesterday does not
+/// raise the baseline it is measured against.
+pub const BASELINE_GAP_MS: i64 = 24 * 3_600_000;
+
+/// Summary of a patient's readings of one metric over a time range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RangeStats {
+    pub n: u64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// A patient's past readings, wherever they are kept (the gateway: its store's rollups).
+pub trait History {
+    /// Stats of the patient's readings of `metric` with `from_ms <= ts < to_ms`; `None` when
+    /// there are none.
+    fn range(&mut self, metric: Metric, from_ms: i64, to_ms: i64) -> Option<RangeStats>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,7 +174,12 @@ impl Rule {
                     || threshold.max_gap_ms > 0
                     || threshold.confirm_within_ms > 0
             }
-            Trigger::Event(_) | Trigger::News2 { .. } => false,
+            Trigger::Event(_)
+            | Trigger::News2 { .. }
+            | Trigger::Change { .. }
+            | Trigger::Baseline { .. }
+            | Trigger::Silent { .. }
+            | Trigger::ExpectBy { .. } => false,
         }
     }
 }
@@ -428,6 +484,129 @@ impl RuleSet {
     }
 
     /// Whether any rule watches NEWS2 (the gateway then keeps each patient's latest vitals).
+    /// Whether a reading of `metric` is compared with the patient's history (rate of change,
+    /// baseline): only then does the store need to look it up.
+    pub fn has_trends(&self, metric: Metric) -> bool {
+        self.rules.iter().any(|r| match r.trigger {
+            Trigger::Change { metric: m, .. } | Trigger::Baseline { metric: m, .. } => m == metric,
+            _ => false,
+        })
+    }
+
+    /// What the reading does to the rate-of-change and baseline rules of its metric.
+    /// Untimed: each breaching reading breaches (updating the condition's open alert).
+    pub fn evaluate_trends(&self, r: &Reading, history: &mut dyn History) -> Vec<Breach> {
+        let ts = r.ts.timestamp_millis();
+        let mut out: Vec<Breach> = Vec::new();
+        for rule in &self.rules {
+            let (condition, limit, message) = match rule.trigger {
+                Trigger::Change {
+                    metric,
+                    rise,
+                    by,
+                    within_ms,
+                } if metric == r.metric => {
+                    let Some(past) = history.range(metric, ts - within_ms, ts) else {
+                        continue;
+                    };
+                    let change = if rise {
+                        r.value - past.min
+                    } else {
+                        past.max - r.value
+                    };
+                    if change < by {
+                        continue;
+                    }
+                    let days = within_ms as f64 / 86_400_000.0;
+                    let sign = if rise { "+" } else { "-" };
+                    (
+                        format!("{metric}_{}", if rise { "rise" } else { "fall" }),
+                        format!("{sign}{by} {} / {days} d", metric.display_unit()),
+                        format!(
+                            "{metric} {} {} {sign}{:.1} in {days} d (limit {sign}{by})",
+                            r.value,
+                            metric.display_unit(),
+                            change
+                        ),
+                    )
+                }
+                Trigger::Baseline {
+                    metric,
+                    above,
+                    by,
+                    window_ms,
+                } if metric == r.metric => {
+                    let to = ts - BASELINE_GAP_MS;
+                    let Some(base) = history.range(metric, to - window_ms, to) else {
+                        continue;
+                    };
+                    if base.n < BASELINE_MIN_READINGS {
+                        continue;
+                    }
+                    let diff = if above {
+                        r.value - base.mean
+                    } else {
+                        base.mean - r.value
+                    };
+                    if diff < by {
+                        continue;
+                    }
+                    let sign = if above { "+" } else { "-" };
+                    (
+                        format!("{metric}_{}_baseline", if above { "above" } else { "below" }),
+                        format!(
+                            "{sign}{by} {unit} over baseline {:.1} {unit}",
+                            base.mean,
+                            unit = metric.display_unit()
+                        ),
+                        format!(
+                            "{metric} {} {} is {sign}{:.1} over the patient's baseline {:.1} (limit {sign}{by})",
+                            r.value,
+                            metric.display_unit(),
+                            diff,
+                            base.mean
+                        ),
+                    )
+                }
+                _ => continue,
+            };
+            let breach = Breach {
+                rule: rule.id.clone(),
+                condition,
+                severity: rule.severity,
+                metric: Some(r.metric),
+                value: Some(r.value),
+                limit: Some(limit),
+                message,
+            };
+            match out.iter_mut().find(|b| b.condition == breach.condition) {
+                Some(b) if b.severity.rank() > breach.severity.rank() => *b = breach,
+                Some(_) => {}
+                None => out.push(breach),
+            }
+        }
+        out
+    }
+
+    /// The device-silence rule, if the rule file has one (the most severe).
+    pub fn silent_rule(&self) -> Option<(&Rule, f64)> {
+        self.rules
+            .iter()
+            .filter_map(|r| match r.trigger {
+                Trigger::Silent { intervals } => Some((r, intervals)),
+                _ => None,
+            })
+            .min_by_key(|(r, _)| r.severity.rank())
+    }
+
+    /// The adherence rules.
+    pub fn expect_by_rules(&self) -> impl Iterator<Item = (&Rule, Metric, chrono::NaiveTime)> {
+        self.rules.iter().filter_map(|r| match r.trigger {
+            Trigger::ExpectBy { metric, by } => Some((r, metric, by)),
+            _ => None,
+        })
+    }
+
     pub fn has_news2(&self) -> bool {
         self.rules
             .iter()
@@ -617,6 +796,69 @@ source = "test"
             rs.overridden(&order("spo2_low", Some(f64::NAN), None, true)),
             Err(OverrideError::NotFinite(_))
         ));
+    }
+
+    /// Readings in memory: (metric, ts ms, value).
+    struct Past(Vec<(Metric, i64, f64)>);
+
+    impl History for Past {
+        fn range(&mut self, metric: Metric, from: i64, to: i64) -> Option<RangeStats> {
+            let v: Vec<f64> = self
+                .0
+                .iter()
+                .filter(|(m, t, _)| *m == metric && *t >= from && *t < to)
+                .map(|x| x.2)
+                .collect();
+            (!v.is_empty()).then(|| RangeStats {
+                n: v.len() as u64,
+                min: v.iter().copied().fold(f64::INFINITY, f64::min),
+                max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                mean: v.iter().sum::<f64>() / v.len() as f64,
+            })
+        }
+    }
+
+    #[test]
+    fn weight_gain_over_three_days_and_fever_over_the_baseline() {
+        let rs = RuleSet::defaults();
+        let day = 86_400_000;
+        let mut r = build_reading(Metric::Weight, 71.9);
+        let now = r.ts.timestamp_millis();
+        // 70.0 four days ago is outside the window; 70.2 two days ago is in it.
+        let mut past = Past(vec![
+            (Metric::Weight, now - 4 * day, 70.0),
+            (Metric::Weight, now - 2 * day, 70.2),
+        ]);
+        assert!(rs.evaluate_trends(&r, &mut past).is_empty(), "+1.7 kg");
+        r.value = 72.3;
+        let b = rs.evaluate_trends(&r, &mut past);
+        assert_eq!(b.len(), 1);
+        assert_eq!(
+            (b[0].rule.as_str(), b[0].condition.as_str()),
+            ("weight_gain", "weight_rise")
+        );
+        assert_eq!(b[0].severity, Severity::Amber);
+
+        let mut t = build_reading(Metric::Temperature, 37.6);
+        let mut past = Past(vec![(Metric::Temperature, now - 3 * day, 36.3)]);
+        assert!(
+            rs.evaluate_trends(&t, &mut past).is_empty(),
+            "one reading is no baseline"
+        );
+        past.0.push((Metric::Temperature, now - 4 * day, 36.4));
+        past.0.push((Metric::Temperature, now - 5 * day, 36.5));
+        // Yesterday's fever does not count in the baseline.
+        past.0.push((Metric::Temperature, now - 3_600_000, 38.0));
+        let b = rs.evaluate_trends(&t, &mut past);
+        assert_eq!(
+            b.len(),
+            1,
+            "37.6 is 1.2 above a baseline of 36.4, under the 37.8 rule"
+        );
+        assert_eq!(b[0].condition, "temperature_above_baseline");
+        t.value = 37.4;
+        assert!(rs.evaluate_trends(&t, &mut past).is_empty());
+        assert!(!rs.has_trends(Metric::Spo2) && rs.has_trends(Metric::Weight));
     }
 
     fn want(rule: &str, severity: Severity) -> Vec<(String, Severity)> {

@@ -44,6 +44,22 @@ impl DeviceKind {
         }
     }
 
+    /// How often a device of this kind is normally heard from, in seconds, when it was not
+    /// registered with its own interval: streaming devices every few seconds (5 min leaves room
+    /// for a reconnect), fall detectors by their supervision message, spot-check devices at
+    /// least daily (clinical reference §7). Missing-data rules count in these.
+    pub fn default_interval_s(self) -> i64 {
+        match self {
+            DeviceKind::Wearable | DeviceKind::Hub => 300,
+            DeviceKind::FallDetector => 3_600,
+            DeviceKind::PulseOximeter
+            | DeviceKind::BpMonitor
+            | DeviceKind::Thermometer
+            | DeviceKind::GlucoseMeter
+            | DeviceKind::Scale => 86_400,
+        }
+    }
+
     /// Whether a device of this kind may report `metric`. A reading of another metric is
     /// rejected (`metric_not_allowed`): it points at a misconfigured device or a wrong topic.
     /// IEEE 11073 specialisations (clinical reference §5) decide what each kind measures.

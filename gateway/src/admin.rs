@@ -119,9 +119,18 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
             patient,
             kind,
             id,
+            interval,
             admin,
         } => {
             let kind: DeviceKind = kind.parse().map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
+            let interval_s = interval
+                .map(|i| {
+                    vigil_alerting::rulefile::duration_ms(&i)
+                        .filter(|ms| *ms >= 1000)
+                        .map(|ms| ms / 1000)
+                        .ok_or_else(|| anyhow::anyhow!("--interval {i:?}: a duration such as 5m"))
+                })
+                .transpose()?;
             let c = open(&admin)?;
             let secret = secrets::new_device_secret();
             let id = registry::add_device(
@@ -131,6 +140,12 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
                 kind,
                 &registry::SecretHashes::of(&secret),
             )?;
+            if let Some(s) = interval_s {
+                c.execute(
+                    "UPDATE devices SET expected_interval_s = ?2 WHERE id = ?1",
+                    rusqlite::params![id, s],
+                )?;
+            }
             print(
                 &admin,
                 json!({ "id": id, "password": secret }),
@@ -540,6 +555,32 @@ pub fn rules(cmd: crate::cli::RulesCmd) -> anyhow::Result<()> {
                         "NEWS2 ≥ {at_least}{}",
                         if *single_three { " or a single 3" } else { "" }
                     ),
+                    Trigger::Change {
+                        metric,
+                        rise,
+                        by,
+                        within_ms,
+                    } => format!(
+                        "{metric} {}{by} within {} h",
+                        if *rise { "+" } else { "-" },
+                        within_ms / 3_600_000
+                    ),
+                    Trigger::Baseline {
+                        metric,
+                        above,
+                        by,
+                        window_ms,
+                    } => format!(
+                        "{metric} {}{by} over the mean of {} d (before the last day)",
+                        if *above { "+" } else { "-" },
+                        window_ms / 86_400_000
+                    ),
+                    Trigger::Silent { intervals } => {
+                        format!("a device silent for {intervals} × its expected interval")
+                    }
+                    Trigger::ExpectBy { metric, by } => {
+                        format!("a {metric} reading every day by {}", by.format("%H:%M"))
+                    }
                 };
                 println!("{:<24} {:<6} {what}", r.id, r.severity.as_str());
             }

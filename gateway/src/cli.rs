@@ -160,6 +160,10 @@ pub enum DeviceCmd {
         /// Id to use (the MQTT user name); generated when absent.
         #[arg(long)]
         id: Option<String>,
+        /// How often the device is normally heard from (`30s`, `5m`, `12h`); default by kind.
+        /// Missing-data rules flag it after `silent_intervals` of these (docs/rules.md).
+        #[arg(long)]
+        interval: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },

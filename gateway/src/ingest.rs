@@ -499,6 +499,29 @@ fn apply(
                 }
             }
             states.finish()?;
+            // Rate of change and baselines: only metrics that have such rules look back.
+            if let Some(prules) = patient_rules.as_deref() {
+                let mut history = crate::store::rollups::RollupHistory {
+                    conn,
+                    patient_num: device.patient_num,
+                    error: None,
+                };
+                for &r in live.iter().filter(|r| prules.has_trends(r.metric)) {
+                    for b in prules.evaluate_trends(r, &mut history) {
+                        out.raised.push(alerts::raise(
+                            conn,
+                            &r.patient_id,
+                            &b,
+                            None,
+                            r.ts,
+                            notify,
+                        )?);
+                    }
+                }
+                if let Some(e) = history.error {
+                    return Err(e.into());
+                }
+            }
             if rules.has_news2() {
                 if let Some(b) = news2(conn, device, &live, &ctx.vitals, rules)? {
                     let at = live.iter().map(|r| r.ts).max().unwrap_or(received);

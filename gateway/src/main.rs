@@ -20,6 +20,7 @@ mod server;
 mod shutdown;
 mod store;
 mod validate;
+mod watch;
 
 use clap::Parser;
 

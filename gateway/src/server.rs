@@ -195,8 +195,14 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         mail_health.clone(),
         stop_rx.clone(),
     ));
-    // Escalation of unacknowledged red alerts.
+    // Escalation of unacknowledged red alerts, digests.
     tasks.spawn(crate::escalation::run(ingest.clone(), stop_rx.clone()));
+    // Missing data and adherence.
+    tasks.spawn(crate::watch::run(
+        ingest.clone(),
+        ingest.notify.timezone,
+        stop_rx.clone(),
+    ));
 
     // InfluxDB sink: the client is built before anything starts, so a bad setting stops
     // start-up with a clear error instead of failing later.

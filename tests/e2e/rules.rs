@@ -352,7 +352,8 @@ fn rules_check_reads_the_defaults_and_names_a_mistake() {
     let ok = vigil(&["rules", "check", file.to_str().unwrap()]);
     let out = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{out}");
-    assert!(out.contains("21 rules, valid"), "{out}");
+    assert!(out.contains("24 rules, valid"), "{out}");
+    assert!(out.contains("weight +2 within 72 h"), "{out}");
     assert!(
         out.contains("bp_systolic_high") && out.contains("confirmed within 300 s"),
         "{out}"
@@ -461,4 +462,72 @@ fn a_threshold_order_changes_one_patient_only_and_is_kept_with_who_and_why() {
     assert_eq!(orders[0]["reason"], "COPD: target 88–92 % (BTS 2017)");
     let (_, t) = v.get("/api/v1/patients/pat-other/thresholds", &other.token);
     assert!(t["orders"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn weight_gain_is_measured_against_the_stored_history() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-hf", "scale");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    let topic = format!("vigil/v1/{}/readings", f.device);
+    // Two days ago (stored as history; late readings raise nothing themselves).
+    let then = (Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    dev.publish(
+        &topic,
+        &format!(r#"{{"metric":"weight","value":70.1,"ts":"{then}"}}"#),
+    );
+    dev.publish(&topic, r#"{"metric":"weight","value":71.5}"#);
+    assert!(alerts(&v, &f.token).is_empty(), "+1.4 kg");
+    dev.publish(&topic, r#"{"metric":"weight","value":72.3}"#);
+    let a = alerts(&v, &f.token);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(
+        (a[0]["rule"].as_str(), a[0]["severity"].as_str()),
+        (Some("weight_gain"), Some("amber"))
+    );
+    assert!(
+        a[0]["message"].as_str().unwrap().contains("+2.2 in 3 d"),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_silent_device_raises_an_alert_and_speaking_again_resolves_it() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-quiet", "hub");
+    let d = v.admin(&[
+        "device",
+        "add",
+        "--patient",
+        "pat-quiet",
+        "--kind",
+        "wearable",
+        "--interval",
+        "1s",
+    ]);
+    let id = d["id"].as_str().unwrap().to_string();
+    wait_until("the device_silent alert", || {
+        alerts(&v, &f.token)
+            .iter()
+            .any(|a| a["rule"] == "device_silent" && a["state"] == "open")
+    });
+    let a = alerts(&v, &f.token);
+    let mine: Vec<&Value> = a.iter().filter(|a| a["rule"] == "device_silent").collect();
+    assert_eq!(mine.len(), 1, "one per device, not one per look: {a:?}");
+    assert!(mine[0]["message"].as_str().unwrap().contains(&id));
+    // The hub (5 min by kind) is not silent.
+    assert!(!a
+        .iter()
+        .any(|a| a["message"].as_str().unwrap().contains(&f.device)));
+    // Heard again: resolved by the system.
+    let mut dev = Device::connect(v.mqtt, &id, d["password"].as_str().unwrap()).unwrap();
+    dev.publish(&format!("vigil/v1/{id}/status"), r#"{"online":true}"#);
+    wait_until("the automatic resolution", || {
+        let (_, body) = v.get("/api/v1/alerts?state=resolved", &f.token);
+        body["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["rule"] == "device_silent")
+    });
 }

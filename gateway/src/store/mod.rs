@@ -25,6 +25,7 @@ pub mod rule_states;
 pub mod schema;
 #[cfg(test)]
 pub mod testing;
+pub mod watch;
 mod writer;
 
 use rusqlite::{Connection, OpenFlags};

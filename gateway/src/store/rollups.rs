@@ -151,6 +151,62 @@ pub fn prune_patient(
     Ok(n)
 }
 
+/// A patient's history as rate-of-change and baseline rules ask for it (issue #5), from the
+/// minute rollups: one indexed range read per question, whatever the device's rate. Minute
+/// rollups live as long as raw readings (`storage.raw_retention_days`), which bounds the
+/// windows rules can look back over.
+pub struct RollupHistory<'c> {
+    pub conn: &'c Connection,
+    pub patient_num: i64,
+    /// The first storage error; the caller fails the job with it (the trait cannot return it).
+    pub error: Option<rusqlite::Error>,
+}
+
+impl vigil_alerting::rules::History for RollupHistory<'_> {
+    fn range(
+        &mut self,
+        metric: vigil_domain::Metric,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Option<vigil_alerting::rules::RangeStats> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT sum(n), min(min), max(max), sum(sum) FROM rollups
+                 WHERE patient = ?1 AND metric = ?2 AND res = 60000
+                   AND bucket >= ?3 AND bucket < ?4",
+            )
+            .and_then(|mut st| {
+                st.query_row(
+                    rusqlite::params![self.patient_num, metric.code(), from_ms, to_ms],
+                    |r| {
+                        Ok((
+                            r.get::<_, Option<i64>>(0)?,
+                            r.get::<_, Option<f64>>(1)?,
+                            r.get::<_, Option<f64>>(2)?,
+                            r.get::<_, Option<f64>>(3)?,
+                        ))
+                    },
+                )
+            });
+        match row {
+            Ok((Some(n), Some(min), Some(max), Some(sum))) if n > 0 => {
+                Some(vigil_alerting::rules::RangeStats {
+                    n: n as u64,
+                    min,
+                    max,
+                    mean: sum / n as f64,
+                })
+            }
+            Ok(_) => None,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -301,8 +301,14 @@ CREATE TABLE digest_sent (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 9 (issue #5, missing data): a device's expected interval between messages, in
+/// seconds; NULL: its kind's (`DeviceKind::default_interval_s`).
+const V9: &str = r#"
+ALTER TABLE devices ADD COLUMN expected_interval_s INTEGER;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

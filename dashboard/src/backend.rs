@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use vigil_domain::views::{
-    AckLinkView, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage,
-    Resolution, ThresholdOrder,
+    AckLinkView, AlertDetail, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint,
+    RejectedMessage, Resolution, ThresholdOrder,
 };
 use vigil_domain::{Alert, AlertState, Metric};
 
@@ -72,6 +72,9 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ReadingBucket>>;
     fn alerts(&self, state: Option<AlertState>, limit: usize) -> Result<Vec<Alert>>;
+    /// One alert with its audit trail, the readings that breached its rule (oldest first, at
+    /// most `readings_limit`) and its e-mails; `None` when there is no such alert.
+    fn alert_detail(&self, id: i64, readings_limit: usize) -> Result<Option<AlertDetail>>;
     fn alert_action(
         &self,
         id: i64,

@@ -157,6 +157,50 @@ pub enum LiveEvent {
     },
 }
 
+/// One entry of an alert's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// `open`, `escalate`, `acknowledge`, `resolve`.
+    pub action: String,
+    pub note: Option<String>,
+}
+
+/// A reading that breached an alert's rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertReading {
+    pub ts: DateTime<Utc>,
+    pub metric: String,
+    pub value: f64,
+    pub unit: &'static str,
+    pub device_id: String,
+}
+
+/// An e-mail about an alert and where its delivery stands (addresses are left out).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertEmail {
+    pub to_name: String,
+    /// Escalation step: 0 first e-mails, 1 secondary contacts, 2… reminders.
+    pub stage: u32,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub attempts: u32,
+    /// Refused for good (SMTP 5xx).
+    pub failed_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// An alert with everything a reviewer needs: its audit trail, the readings that breached
+/// its rule, and the e-mails it sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertDetail {
+    pub alert: crate::Alert,
+    pub audit: Vec<AuditEntry>,
+    pub readings: Vec<AlertReading>,
+    pub emails: Vec<AlertEmail>,
+}
+
 /// A per-patient threshold change: a clinical order, kept for good (the table is the audit
 /// log: orders are never edited or deleted; a later order replaces an earlier one of the same
 /// rule from its `effective_from`).

@@ -11,8 +11,8 @@ use vigil_alerting::lifecycle::Action;
 use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
 use vigil_dashboard::{AlertAction, Backend, BackendError, ThresholdOrderRequest};
 use vigil_domain::views::{
-    AckLinkView, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage,
-    Resolution, ThresholdOrder,
+    AckLinkView, AlertDetail, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint,
+    RejectedMessage, Resolution, ThresholdOrder,
 };
 use vigil_domain::{Alert, AlertState, Metric};
 
@@ -103,6 +103,12 @@ impl Backend for StoreBackend {
         Ok(self
             .store
             .read_blocking(|c| alerts::list(c, state, limit))?)
+    }
+
+    fn alert_detail(&self, id: i64, readings_limit: usize) -> R<Option<AlertDetail>> {
+        Ok(self
+            .store
+            .read_blocking(|c| alerts::detail(c, id, readings_limit))?)
     }
 
     fn alert_action(

@@ -478,7 +478,12 @@ fn apply(
                 for outcome in rules.evaluate_reading(r, &mut states) {
                     out.raised.push(match outcome {
                         RuleOutcome::Breach(b) => {
-                            alerts::raise(conn, &r.patient_id, &b, None, r.ts, notify)?
+                            let raised =
+                                alerts::raise(conn, &r.patient_id, &b, None, r.ts, notify)?;
+                            if let Some(id) = raised.breached_alert() {
+                                alerts::link_reading(conn, id, r, device.num)?;
+                            }
+                            raised
                         }
                         RuleOutcome::Cleared {
                             condition, message, ..
@@ -508,14 +513,11 @@ fn apply(
                 };
                 for &r in live.iter().filter(|r| prules.has_trends(r.metric)) {
                     for b in prules.evaluate_trends(r, &mut history) {
-                        out.raised.push(alerts::raise(
-                            conn,
-                            &r.patient_id,
-                            &b,
-                            None,
-                            r.ts,
-                            notify,
-                        )?);
+                        let raised = alerts::raise(conn, &r.patient_id, &b, None, r.ts, notify)?;
+                        if let Some(id) = raised.breached_alert() {
+                            alerts::link_reading(conn, id, r, device.num)?;
+                        }
+                        out.raised.push(raised);
                     }
                 }
                 if let Some(e) = history.error {
@@ -525,14 +527,17 @@ fn apply(
             if rules.has_news2() {
                 if let Some(b) = news2(conn, device, &live, &ctx.vitals, rules)? {
                     let at = live.iter().map(|r| r.ts).max().unwrap_or(received);
-                    out.raised.push(alerts::raise(
-                        conn,
-                        &device.patient_id,
-                        &b,
-                        None,
-                        at,
-                        notify,
-                    )?);
+                    let raised = alerts::raise(conn, &device.patient_id, &b, None, at, notify)?;
+                    // The vitals of this message that went into the score.
+                    if let Some(id) = raised.breached_alert() {
+                        for &r in live
+                            .iter()
+                            .filter(|r| readings::NEWS2_METRICS.contains(&r.metric))
+                        {
+                            alerts::link_reading(conn, id, r, device.num)?;
+                        }
+                    }
+                    out.raised.push(raised);
                 }
             }
             out.fresh = fresh;

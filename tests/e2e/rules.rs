@@ -531,3 +531,67 @@ fn a_silent_device_raises_an_alert_and_speaking_again_resolves_it() {
             .any(|a| a["rule"] == "device_silent")
     });
 }
+
+#[test]
+fn repeated_breaches_make_one_alert_with_every_reading_linked_and_an_audit_trail() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-review", "pulse_oximeter");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    let topic = format!("vigil/v1/{}/readings", f.device);
+    let t0 = Utc::now() - chrono::Duration::minutes(3);
+    for (i, value) in [85.0, 95.0, 86.0, 84.0].iter().enumerate() {
+        let ts = (t0 + chrono::Duration::seconds(30 * i as i64)).to_rfc3339();
+        dev.publish(
+            &topic,
+            &format!(r#"{{"metric":"spo2","value":{value},"ts":"{ts}"}}"#),
+        );
+    }
+    let a = alerts(&v, &f.token);
+    assert_eq!(a.len(), 1, "one alert for three breaches: {a:?}");
+    let id = a[0]["id"].as_i64().unwrap();
+    let (status, _) = v.post(
+        &format!("/api/v1/alerts/{id}/ack"),
+        &f.token,
+        serde_json::json!({"note": "gọi cho con gái"}),
+    );
+    assert_eq!(status, 200);
+    wait_until("the family e-mail", || !v.outbox_files().is_empty());
+    let (status, d) = v.get(&format!("/api/v1/alerts/{id}"), &f.token);
+    assert_eq!(status, 200, "{d}");
+    let values: Vec<f64> = d["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        vec![85.0, 86.0, 84.0],
+        "every breaching reading, not the normal one"
+    );
+    assert_eq!(d["readings"][0]["device_id"], f.device.as_str());
+    let audit: Vec<(String, String)> = d["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().into(),
+                e["actor"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        audit,
+        vec![
+            ("open".to_string(), "system".to_string()),
+            (
+                "acknowledge".to_string(),
+                "token:test-pat-review".to_string()
+            )
+        ]
+    );
+    assert_eq!(d["emails"][0]["to_name"], "Con gái");
+    let (status, _) = v.get("/api/v1/alerts/999999", &f.token);
+    assert_eq!(status, 404);
+}

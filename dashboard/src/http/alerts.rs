@@ -1,4 +1,5 @@
-//! `GET /api/v1/alerts`, `POST /api/v1/alerts/{id}/ack`, `POST /api/v1/alerts/{id}/resolve`.
+//! `GET /api/v1/alerts`, `GET /api/v1/alerts/{id}`, `POST /api/v1/alerts/{id}/ack`,
+//! `POST /api/v1/alerts/{id}/resolve`.
 
 use super::auth::Principal;
 use super::{ApiError, AppState};
@@ -18,6 +19,7 @@ const LIMIT: usize = 1000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/alerts", get(list))
+        .route("/alerts/{id}", get(detail))
         .route("/alerts/{id}/ack", post(ack))
         .route("/alerts/{id}/resolve", post(resolve))
 }
@@ -40,6 +42,26 @@ async fn list(
     };
     let alerts = state.call(move |b| b.alerts(filter, LIMIT)).await?;
     Ok(Json(json!({ "alerts": alerts })))
+}
+
+/// Linked readings in one answer: a long episode of a 1 Hz device can link many.
+const READINGS_LIMIT: usize = 10_000;
+
+async fn detail(
+    _who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let d = state
+        .call(move |b| b.alert_detail(id, READINGS_LIMIT))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("alert {id}")))?;
+    Ok(Json(json!({
+        "alert": d.alert,
+        "audit": d.audit,
+        "readings": d.readings,
+        "emails": d.emails,
+    })))
 }
 
 #[derive(Deserialize, Default)]

@@ -27,6 +27,17 @@ pub enum Raised {
     },
 }
 
+impl Raised {
+    /// The alert a breach opened or updated (none for a resolution).
+    pub fn breached_alert(&self) -> Option<i64> {
+        match self {
+            Raised::Opened { alert, .. } => Some(alert.id),
+            Raised::Updated { alert_id } => Some(*alert_id),
+            Raised::Resolved { .. } => None,
+        }
+    }
+}
+
 pub use super::notify::NotifySettings;
 
 const ALERT_COLUMNS: &str = "a.id, a.patient_id, p.name, a.rule, a.severity, a.state, a.opened_at,
@@ -271,6 +282,95 @@ pub fn act(
         super::forward::enqueue_transition(conn, &alert, to.as_str(), now)?;
     }
     Ok(get(conn, id)?.expect("exists: read above in this transaction"))
+}
+
+/// Links a reading that breached an alert's rule to the alert (idempotent).
+pub fn link_reading(
+    conn: &Connection,
+    alert_id: i64,
+    r: &vigil_domain::Reading,
+    device_num: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO alert_readings (alert_id, device, metric, ts, value)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        alert_id,
+        device_num,
+        r.metric.code(),
+        r.ts.timestamp_millis(),
+        r.value
+    ])?;
+    Ok(())
+}
+
+/// An alert with its audit trail, linked readings (oldest first, at most `limit`) and e-mails.
+pub fn detail(
+    conn: &Connection,
+    id: i64,
+    limit: usize,
+) -> Result<Option<vigil_domain::views::AlertDetail>> {
+    use vigil_domain::views::{AlertDetail, AlertEmail, AlertReading, AuditEntry};
+    let Some(alert) = get(conn, id)? else {
+        return Ok(None);
+    };
+    let audit = {
+        let mut st = conn.prepare_cached(
+            "SELECT at, actor, action, note FROM alert_audit WHERE alert_id = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([id], |r| {
+            Ok(AuditEntry {
+                at: ms_to_time(r.get(0)?),
+                actor: r.get(1)?,
+                action: r.get(2)?,
+                note: r.get(3)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let readings = {
+        let mut st = conn.prepare_cached(
+            "SELECT l.ts, l.metric, l.value, d.id FROM alert_readings l
+             JOIN devices d ON d.num = l.device
+             WHERE l.alert_id = ?1 ORDER BY l.ts LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![id, limit as i64], |r| {
+            let metric = vigil_domain::Metric::from_code(r.get(1)?);
+            Ok(AlertReading {
+                ts: ms_to_time(r.get(0)?),
+                metric: metric.map(|m| m.as_str()).unwrap_or("unknown").to_string(),
+                value: r.get(2)?,
+                unit: metric.map(|m| m.unit()).unwrap_or(""),
+                device_id: r.get(3)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let emails = {
+        let mut st = conn.prepare_cached(
+            "SELECT to_name, stage, created_at, sent_at, attempts, failed_at, last_error
+             FROM outbox WHERE alert_id = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([id], |r| {
+            Ok(AlertEmail {
+                to_name: r.get(0)?,
+                stage: r.get(1)?,
+                created_at: ms_to_time(r.get(2)?),
+                sent_at: r.get::<_, Option<i64>>(3)?.map(ms_to_time),
+                attempts: r.get(4)?,
+                failed_at: r.get::<_, Option<i64>>(5)?.map(ms_to_time),
+                last_error: r.get(6)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    Ok(Some(AlertDetail {
+        alert,
+        audit,
+        readings,
+        emails,
+    }))
 }
 
 pub fn outbox_due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedEmail>> {

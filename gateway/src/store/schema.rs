@@ -307,8 +307,22 @@ const V9: &str = r#"
 ALTER TABLE devices ADD COLUMN expected_interval_s INTEGER;
 "#;
 
+/// Version 10 (issue #5): every reading that breached an alert's rule, linked to the alert for
+/// review ("repeated breaches update it … but every triggering reading stays linked"). The
+/// value is copied so the link outlives raw-reading retention.
+const V10: &str = r#"
+CREATE TABLE alert_readings (
+    alert_id  INTEGER NOT NULL REFERENCES alerts(id),
+    device    INTEGER NOT NULL,
+    metric    INTEGER NOT NULL,
+    ts        INTEGER NOT NULL,
+    value     REAL NOT NULL,
+    PRIMARY KEY (alert_id, device, metric, ts)
+) WITHOUT ROWID;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

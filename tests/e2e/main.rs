@@ -12,5 +12,6 @@ mod influx;
 mod mosquitto_acl;
 mod notify;
 mod rules;
+mod scenarios;
 mod slice;
 mod storage;

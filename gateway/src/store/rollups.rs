@@ -178,7 +178,14 @@ impl vigil_alerting::rules::History for RollupHistory<'_> {
             )
             .and_then(|mut st| {
                 st.query_row(
-                    rusqlite::params![self.patient_num, metric.code(), from_ms, to_ms],
+                    // The minute holding `from` counts: a daily weight taken at 07:20:31 three
+                    // days ago is "within 3 days" of one taken at 07:20:05 today.
+                    rusqlite::params![
+                        self.patient_num,
+                        metric.code(),
+                        from_ms - from_ms.rem_euclid(60_000),
+                        to_ms
+                    ],
                     |r| {
                         Ok((
                             r.get::<_, Option<i64>>(0)?,

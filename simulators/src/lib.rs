@@ -10,6 +10,7 @@
 //! Scripted emergencies and realistic faults come with the simulators issue (#7).
 
 pub mod load;
+pub mod probe;
 
 use chrono::Utc;
 use rand::{Rng, SeedableRng};

@@ -428,3 +428,51 @@ fn non_critical_alerts_reach_the_clinician_as_one_digest_per_interval_families_n
     // The family contact (red alerts only, the default) got none of them.
     assert!(msgs.iter().all(|m| !to(m).contains("family.pat-digest")));
 }
+
+/// The latency probe behind `scripts/bench-alert-latency.sh` sees every alert and e-mail it
+/// causes (the benchmark's numbers are only as good as its accounting).
+#[test]
+fn the_latency_probe_times_each_alert_and_email() {
+    let Some(py) = aiosmtpd_python() else { return };
+    let smtp = Smtpd::start(&py, None);
+    let port = smtp.port.to_string();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_SMTP_HOST", "127.0.0.1"),
+            ("VIGIL_SMTP_PORT", &port),
+            ("VIGIL_SMTP_SECURITY", "none"),
+        ],
+    );
+    let mut probes = Vec::new();
+    let mut token = String::new();
+    for i in 0..3 {
+        let f = register(&v, &format!("probe-{i}"), "pulse_oximeter");
+        token = f.token.clone();
+        probes.push(vigil_simulators::probe::Probe {
+            device: f.device,
+            password: f.password,
+            patient: f.patient,
+            tag: format!("family.probe-{i}@"),
+        });
+    }
+    let r = vigil_simulators::probe::run(vigil_simulators::probe::ProbeConfig {
+        host: "127.0.0.1".into(),
+        port: v.mqtt,
+        http: v.url(""),
+        token,
+        probes,
+        interval: Duration::from_millis(100),
+        maildir: Some(smtp.maildir()),
+        settle: Duration::from_secs(15),
+    })
+    .unwrap();
+    assert_eq!((r.alert_ms.len(), r.email_ms.len()), (3, 3), "{r:?}");
+    assert!(
+        r.alert_ms
+            .iter()
+            .chain(&r.email_ms)
+            .all(|ms| *ms > 0.0 && *ms < 15_000.0),
+        "{r:?}"
+    );
+}

@@ -613,6 +613,11 @@ impl Smtpd {
         std::fs::read_to_string(self.dir.path().join("smtpd.log")).unwrap_or_default()
     }
 
+    /// Where the server writes what it receives.
+    pub fn maildir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
     /// Every message received so far, decoded by `maildir.py` (headers, text and HTML parts),
     /// sorted by Message-ID.
     pub fn messages(&self) -> Vec<Value> {

@@ -25,6 +25,35 @@ enum Command {
     Device(DeviceArgs),
     /// Publish readings from many devices and report the acknowledged rate.
     Load(LoadArgs),
+    /// Measure publish → alert visible and publish → e-mail at the SMTP server, with probe
+    /// devices that each publish one critical reading.
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// Broker address, `mqtt://host:port`.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    broker: String,
+    /// The dashboard, `http://host:port`.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    http: String,
+    /// API token (`vigil token create`); defaults to $VIGIL_TOKEN.
+    #[arg(long, env = "VIGIL_TOKEN", hide_env_values = true)]
+    token: String,
+    /// JSON lines `{"id": …, "password": …, "patient": …, "tag": …}`: one probe device each,
+    /// of its own patient, whose family contact's address contains `tag`.
+    #[arg(long)]
+    credentials: std::path::PathBuf,
+    /// Milliseconds between two probes' readings.
+    #[arg(long, default_value_t = 100)]
+    interval_ms: u64,
+    /// The SMTP server's Maildir, to time e-mails too.
+    #[arg(long)]
+    maildir: Option<std::path::PathBuf>,
+    /// Seconds to wait for late alerts and e-mails after the last reading.
+    #[arg(long, default_value_t = 15)]
+    settle_s: u64,
 }
 
 #[derive(Args)]
@@ -103,7 +132,64 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Device(a) => device(a).await,
         Command::Load(a) => load_cmd(a).await,
+        Command::Probe(a) => tokio::task::spawn_blocking(move || probe_cmd(a)).await?,
     }
+}
+
+fn probe_cmd(a: ProbeArgs) -> anyhow::Result<()> {
+    use vigil_simulators::probe::{self, quantile, Probe, ProbeConfig};
+    let (host, port) = host_port(&a.broker)?;
+    let mut probes = Vec::new();
+    for line in std::fs::read_to_string(&a.credentials)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let f = |k: &str| {
+            v[k].as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow::anyhow!("--credentials: a line without {k}"))
+        };
+        probes.push(Probe {
+            device: f("id")?,
+            password: f("password")?,
+            patient: f("patient")?,
+            tag: f("tag")?,
+        });
+    }
+    let r = probe::run(ProbeConfig {
+        host,
+        port,
+        http: a.http.trim_end_matches('/').to_string(),
+        token: a.token,
+        probes,
+        interval: Duration::from_millis(a.interval_ms),
+        maildir: a.maildir,
+        settle: Duration::from_secs(a.settle_s),
+    })?;
+    let q = |v: &[f64], x: f64| {
+        let n = quantile(v, x);
+        if n.is_nan() {
+            serde_json::Value::Null
+        } else {
+            serde_json::json!((n * 10.0).round() / 10.0)
+        }
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "probes": r.probes,
+            "alerts_seen": r.alert_ms.len(),
+            "alert_p50_ms": q(&r.alert_ms, 0.5),
+            "alert_p99_ms": q(&r.alert_ms, 0.99),
+            "alert_max_ms": q(&r.alert_ms, 1.0),
+            "emails_seen": r.email_ms.len(),
+            "email_p50_ms": q(&r.email_ms, 0.5),
+            "email_p99_ms": q(&r.email_ms, 0.99),
+            "email_max_ms": q(&r.email_ms, 1.0),
+        })
+    );
+    Ok(())
 }
 
 async fn device(args: DeviceArgs) -> anyhow::Result<()> {

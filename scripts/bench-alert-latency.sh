@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Issue #5's alerting latency: p99 from MQTT publish to alert persisted (seen on the live
+# stream: an upper bound) while ingesting RATE readings/s, and p99 from publish to the family
+# e-mail handed to a real SMTP server (aiosmtpd). A release `vigil run` with its embedded
+# broker; LOAD devices publish RATE single readings/s of normal heart rates (every one evaluated
+# by the rules: times are live, not late); PROBES patients each get one SpO2 85 % reading,
+# INTERVAL_MS apart, from their own device.
+# Usage: RATE=10000 PROBES=200 bash scripts/bench-alert-latency.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RATE=${RATE:-10000}
+PROBES=${PROBES:-200}
+LOAD=${LOAD:-20}
+INTERVAL_MS=${INTERVAL_MS:-100}
+cargo build --release --locked -q -p vigil-gateway -p vigil-simulators
+B=$PWD/target/release/vigil
+SIM=$PWD/target/release/vigil-sim
+PY=python3; $PY -c 'import aiosmtpd' 2>/dev/null || PY=/usr/bin/python3
+T=$(mktemp -d)
+PIDS=()
+trap 'kill ${PIDS[@]} 2>/dev/null || true; rm -rf "$T"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MQ=$(port); HTTP=$(port); SMTP=$(port)
+$PY -m aiosmtpd -n -l "127.0.0.1:$SMTP" -c aiosmtpd.handlers.Mailbox "$T/mail" 2>/dev/null & PIDS+=($!)
+
+D="$T/d"
+$B patient add --name "Load" --id load --data-dir "$D" --json >/dev/null
+seq 0 $((LOAD - 1)) | xargs -P "$(nproc)" -I{} "$B" device add --patient load --kind hub --id "load-{}" --data-dir "$D" --json > "$T/load.jsonl"
+provision() {
+  "$B" patient add --name "Probe $1" --id "probe-$1" --data-dir "$D" --json >/dev/null
+  "$B" contact add --patient "probe-$1" --name "Probe family $1" --email "probe-$1@example.org" --data-dir "$D" --json >/dev/null
+  "$B" device add --patient "probe-$1" --kind pulse_oximeter --id "probe-dev-$1" --data-dir "$D" --json
+}
+export -f provision; export B D
+seq 0 $((PROBES - 1)) | xargs -P "$(nproc)" -I{} bash -c 'provision {}' > "$T/probe-devices.jsonl"
+python3 - "$T/probe-devices.jsonl" > "$T/probes.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line); i = d["id"].rsplit("-", 1)[1]
+    print(json.dumps({"id": d["id"], "password": d["password"], "patient": f"probe-{i}", "tag": f"probe-{i}@"}))
+PY
+TOKEN=$($B token create --name bench --data-dir "$D" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+
+export VIGIL_SMTP_HOST=127.0.0.1 VIGIL_SMTP_PORT=$SMTP VIGIL_SMTP_SECURITY=none RUST_LOG=warn
+$B run --data-dir "$D" --http-addr "127.0.0.1:$HTTP" --mqtt-addr "127.0.0.1:$MQ" >/dev/null 2>"$T/log" &
+VPID=$!; PIDS+=($VPID)
+until curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null; do sleep 0.1; done
+
+# Background load for the whole probe run (plus ramp-up and settling), with live times: each
+# device publishes RATE/LOAD readings a second, so step the readings' times by LOAD*1000/RATE ms.
+SECS=$(( PROBES * INTERVAL_MS / 1000 + 25 ))
+STEP=$(( LOAD * 1000 / RATE )); [ "$STEP" -ge 1 ] || STEP=1
+$SIM load --broker "mqtt://127.0.0.1:$MQ" --credentials "$T/load.jsonl" --rate "$RATE" \
+  --messages $(( RATE * SECS / LOAD )) --start-ms "$(date +%s%3N)" --step-ms "$STEP" >"$T/load.json" &
+LPID=$!; PIDS+=($LPID)
+sleep 3
+s0=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}'); t0=$(date +%s%3N)
+$SIM probe --broker "mqtt://127.0.0.1:$MQ" --http "http://127.0.0.1:$HTTP" --token "$TOKEN" \
+  --credentials "$T/probes.jsonl" --interval-ms "$INTERVAL_MS" --maildir "$T/mail" | tee "$T/probe.json"
+s1=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}'); t1=$(date +%s%3N)
+echo "background ingest during the probes: $(( (s1 - s0) * 1000 / (t1 - t0) )) readings/s stored (target $RATE)"
+kill $LPID 2>/dev/null || true

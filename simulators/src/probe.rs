@@ -1,0 +1,241 @@
+//! Alert latency probe (issue #5's benchmark; issue #7's "publish → alert visible"): probe
+//! devices publish one critical reading each (SpO₂ 85 %), and the probe measures, per reading,
+//! the time until
+//! - its alert appears on the dashboard's live stream (`GET /api/v1/stream`): the gateway sends
+//!   it after the transaction that stored the reading and opened the alert commits, so this is
+//!   "publish → alert persisted" plus one in-process broadcast and an HTTP write — an upper
+//!   bound on the persistence latency;
+//! - its family e-mail lands in the SMTP server's Maildir (`new/`), which the server writes at
+//!   the end of the SMTP transaction: "publish → e-mail handed to SMTP", plus a file write.
+//!
+//! Run it beside a background load (`vigil-sim load --rate …`) to measure under load; see
+//! `scripts/bench-alert-latency.sh`.
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// One probe: a device of its own patient, whose family contact's address contains `tag`.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub device: String,
+    pub password: String,
+    pub patient: String,
+    /// Found in the e-mail's `To:` header (e.g. `probe-7@`).
+    pub tag: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    pub host: String,
+    pub port: u16,
+    /// The dashboard, e.g. `http://127.0.0.1:8080`.
+    pub http: String,
+    /// An API token (`vigil token create`).
+    pub token: String,
+    pub probes: Vec<Probe>,
+    /// Between two probes' readings.
+    pub interval: Duration,
+    /// The SMTP server's Maildir, to time e-mails; `None`: alerts only.
+    pub maildir: Option<PathBuf>,
+    /// How long to wait for stragglers after the last publish.
+    pub settle: Duration,
+}
+
+/// Latencies in milliseconds, one per probe that was seen; the rest were missed.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeReport {
+    pub alert_ms: Vec<f64>,
+    pub email_ms: Vec<f64>,
+    pub probes: usize,
+}
+
+/// The `q`-quantile (0–1) of `v` by the nearest-rank method; `NaN` when empty.
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}
+
+enum Seen {
+    Alert(String, Instant),
+    Email(String, Instant),
+}
+
+/// Patient ids of alerts on the live stream, as they arrive.
+fn watch_stream(http: String, token: String, tx: mpsc::Sender<Seen>) -> anyhow::Result<()> {
+    let resp = ureq::get(&format!("{http}/api/v1/stream"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()?;
+    let reader = std::io::BufReader::new(resp.into_reader());
+    for line in reader.lines() {
+        let line = line?;
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        let at = Instant::now();
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
+            continue;
+        };
+        if v["type"] == "alert" && v["alert"]["state"] == "open" {
+            if let Some(p) = v["alert"]["patient_id"].as_str() {
+                if tx.send(Seen::Alert(p.to_string(), at)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `To:` headers of e-mails as they land in `maildir/new`.
+fn watch_maildir(dir: PathBuf, tags: Vec<String>, tx: mpsc::Sender<Seen>) {
+    let mut seen = std::collections::HashSet::new();
+    let new = dir.join("new");
+    loop {
+        if let Ok(entries) = std::fs::read_dir(&new) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                if !seen.insert(name) {
+                    continue;
+                }
+                let at = Instant::now();
+                let Ok(text) = std::fs::read_to_string(e.path()) else {
+                    continue;
+                };
+                let to = text
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+                    .unwrap_or("");
+                if let Some(tag) = tags.iter().find(|t| to.contains(t.as_str())) {
+                    if tx.send(Seen::Email(tag.clone(), at)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Records a sighting against its publish time; only the first per probe counts.
+fn absorb(
+    s: Seen,
+    published: &mut HashMap<String, Instant>,
+    by_tag: &mut HashMap<String, Instant>,
+    r: &mut ProbeReport,
+) {
+    match s {
+        Seen::Alert(p, at) => {
+            if let Some(t) = published.remove(&p) {
+                r.alert_ms.push(at.duration_since(t).as_secs_f64() * 1000.0);
+            }
+        }
+        Seen::Email(tag, at) => {
+            if let Some(t) = by_tag.remove(&tag) {
+                r.email_ms.push(at.duration_since(t).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+}
+
+/// Connects a device and waits for the broker's CONNACK.
+fn connect(cfg: &ProbeConfig, p: &Probe) -> anyhow::Result<Client> {
+    let mut o = MqttOptions::new(format!("probe-{}", p.device), cfg.host.clone(), cfg.port);
+    o.set_credentials(p.device.clone(), p.password.clone());
+    o.set_keep_alive(Duration::from_secs(30));
+    let (client, mut conn) = Client::new(o, 10);
+    loop {
+        match conn.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => break,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => anyhow::bail!("{}: {e}", p.device),
+            Err(_) => anyhow::bail!("{}: no CONNACK", p.device),
+        }
+    }
+    // Drive the connection (PUBACKs, pings) for as long as the client lives.
+    std::thread::spawn(move || for _ in conn.iter() {});
+    Ok(client)
+}
+
+pub fn run(cfg: ProbeConfig) -> anyhow::Result<ProbeReport> {
+    let (tx, rx) = mpsc::channel();
+    {
+        let (http, token, tx) = (cfg.http.clone(), cfg.token.clone(), tx.clone());
+        std::thread::spawn(move || {
+            if let Err(e) = watch_stream(http, token, tx) {
+                eprintln!("live stream: {e}");
+            }
+        });
+    }
+    if let Some(dir) = cfg.maildir.clone() {
+        let tags = cfg.probes.iter().map(|p| p.tag.clone()).collect();
+        let tx = tx.clone();
+        std::thread::spawn(move || watch_maildir(dir, tags, tx));
+    }
+    drop(tx);
+    // Connect every probe first: connection set-up is not part of the latency.
+    let clients: Vec<Client> = cfg
+        .probes
+        .iter()
+        .map(|p| connect(&cfg, p))
+        .collect::<anyhow::Result<_>>()?;
+    // Let the stream subscription settle.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut published: HashMap<String, Instant> = HashMap::new();
+    let mut by_tag: HashMap<String, Instant> = HashMap::new();
+    let mut report = ProbeReport {
+        probes: cfg.probes.len(),
+        ..Default::default()
+    };
+    for (p, client) in cfg.probes.iter().zip(&clients) {
+        let payload = format!(
+            r#"{{"metric":"spo2","value":85,"unit":"%","ts":{}}}"#,
+            chrono::Utc::now().timestamp_millis()
+        );
+        let t = Instant::now();
+        published.insert(p.patient.clone(), t);
+        by_tag.insert(p.tag.clone(), t);
+        client.publish(
+            format!("{}/{}/readings", vigil_domain::TOPIC_PREFIX, p.device),
+            QoS::AtLeastOnce,
+            false,
+            payload,
+        )?;
+        let until = Instant::now() + cfg.interval;
+        while let Ok(s) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            absorb(s, &mut published, &mut by_tag, &mut report);
+        }
+    }
+    let until = Instant::now() + cfg.settle;
+    let want = cfg.probes.len() * if cfg.maildir.is_some() { 2 } else { 1 };
+    while report.alert_ms.len() + report.email_ms.len() < want {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(s) => absorb(s, &mut published, &mut by_tag, &mut report),
+            Err(_) => break,
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 50.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&v, 1.0), 100.0);
+        assert_eq!(quantile(&[7.0], 0.99), 7.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+}

@@ -157,9 +157,18 @@ async function api(path, opts) {
   return res.json();
 }
 
+// The session's CSRF token (issue #6): set at sign-in in a cookie this script can read;
+// every state-changing request echoes it in X-CSRF-Token.
+function csrf() {
+  const m = document.cookie.match(/(?:^|;\s*)vigil_csrf=([^;]*)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
 async function act(id, what) {
   await api("/alerts/" + id + "/" + what, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+    body: "{}",
   });
   await refresh();
 }

@@ -6,7 +6,7 @@ use vigil_domain::views::{
     AckLinkView, AlertDetail, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint,
     RejectedMessage, Resolution, ThresholdOrder,
 };
-use vigil_domain::{Alert, AlertState, Metric};
+use vigil_domain::{Access, Alert, AlertState, Metric, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertAction {
@@ -51,8 +51,13 @@ fn yes() -> bool {
 pub type Result<T> = std::result::Result<T, BackendError>;
 
 pub trait Backend: Send + Sync + 'static {
-    fn patients(&self) -> Result<Vec<PatientSummary>>;
-    fn patient_exists(&self, id: &str) -> Result<bool>;
+    /// The patients of the facilities `scope` allows.
+    fn patients(&self, scope: &Scope) -> Result<Vec<PatientSummary>>;
+    /// The facility of a patient (`None`: no such patient); handlers check it against the
+    /// caller's scope and answer 404 either way, so ids of other facilities stay unknown.
+    fn patient_facility(&self, patient_id: &str) -> Result<Option<String>>;
+    /// The facility of an alert's patient.
+    fn alert_facility(&self, alert_id: i64) -> Result<Option<String>>;
     fn readings(
         &self,
         patient_id: &str,
@@ -71,7 +76,7 @@ pub trait Backend: Send + Sync + 'static {
         to: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ReadingBucket>>;
-    fn alerts(&self, state: Option<AlertState>, limit: usize) -> Result<Vec<Alert>>;
+    fn alerts(&self, scope: &Scope, state: Option<AlertState>, limit: usize) -> Result<Vec<Alert>>;
     /// One alert with its audit trail, the readings that breached its rule (oldest first, at
     /// most `readings_limit`) and its e-mails; `None` when there is no such alert.
     fn alert_detail(&self, id: i64, readings_limit: usize) -> Result<Option<AlertDetail>>;
@@ -83,12 +88,12 @@ pub trait Backend: Send + Sync + 'static {
         note: Option<&str>,
     ) -> Result<Alert>;
     fn rejected(&self, limit: usize) -> Result<Vec<RejectedMessage>>;
-    /// The name of a valid API token.
-    fn token_name(&self, token: &str) -> Result<Option<String>>;
-    /// A new session token when the name and password are right.
-    fn login(&self, user: &str, password: &str) -> Result<Option<String>>;
-    /// The user behind a live session token.
-    fn session_user(&self, token: &str) -> Result<Option<String>>;
+    /// Who a valid API token speaks for.
+    fn token_access(&self, token: &str) -> Result<Option<Access>>;
+    /// A new session when the name and password are right: (session token, CSRF token).
+    fn login(&self, user: &str, password: &str) -> Result<Option<(String, String)>>;
+    /// Who is behind a live session token.
+    fn session_access(&self, token: &str) -> Result<Option<Access>>;
     fn logout(&self, token: &str) -> Result<()>;
     /// Prometheus text for `/metrics`.
     fn metrics_text(&self) -> String;

@@ -11,6 +11,7 @@
 //! This crate does no I/O. It depends only on serde and chrono so that the gateway, the alerting
 //! engine, the dashboard and the simulators can share it without pulling each other in.
 
+pub mod access;
 pub mod alert;
 pub mod device;
 pub mod event;
@@ -19,6 +20,7 @@ pub mod patient;
 pub mod reading;
 pub mod views;
 
+pub use access::{Access, Scope, DEFAULT_FACILITY};
 pub use alert::{Alert, AlertState, Severity};
 pub use device::DeviceKind;
 pub use event::EventKind;

@@ -7,6 +7,8 @@ use std::str::FromStr;
 pub struct Patient {
     pub id: String,
     pub name: String,
+    /// The facility the patient belongs to (issue #6).
+    pub facility_id: String,
 }
 
 /// Language of a contact's e-mails. Vietnamese first: the first deployment is in Vietnam.

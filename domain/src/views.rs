@@ -99,6 +99,8 @@ pub struct LatestValue {
 pub struct PatientSummary {
     pub id: String,
     pub name: String,
+    /// The facility the patient belongs to.
+    pub facility_id: String,
     /// Latest value per metric name.
     pub latest: BTreeMap<String, LatestValue>,
     /// Worst active alert: `red`, `amber`, `yellow`, or `ok`.

@@ -2,7 +2,9 @@
 //! running server) and prints a human line, or with `--json` one JSON object and nothing else
 //! on stdout.
 
-use crate::cli::{AdminArgs, ContactCmd, DeviceCmd, MosquittoCmd, PatientCmd, TokenCmd, UserCmd};
+use crate::cli::{
+    AdminArgs, ContactCmd, DeviceCmd, FacilityCmd, MosquittoCmd, PatientCmd, TokenCmd, UserCmd,
+};
 use crate::config::Config;
 use crate::secrets;
 use crate::store::{self, registry};
@@ -34,19 +36,53 @@ fn print(admin: &AdminArgs, value: Value, human: String) {
     }
 }
 
+pub fn facility(cmd: FacilityCmd) -> anyhow::Result<()> {
+    match cmd {
+        FacilityCmd::Add { id, name, admin } => {
+            let c = open(&admin)?;
+            registry::add_facility(&c, &id, &name)?;
+            print(
+                &admin,
+                json!({ "id": id }),
+                format!("facility {id} created"),
+            );
+        }
+        FacilityCmd::List { admin } => {
+            let c = open(&admin)?;
+            let list = registry::facilities(&c)?;
+            let human = list
+                .iter()
+                .map(|(id, name, n)| format!("{id}\t{name}\t{n} patients"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let json: Vec<Value> = list
+                .iter()
+                .map(|(id, name, n)| json!({"id": id, "name": name, "patients": n}))
+                .collect();
+            print(&admin, json!({ "facilities": json }), human);
+        }
+    }
+    Ok(())
+}
+
 pub fn patient(cmd: PatientCmd) -> anyhow::Result<()> {
     match cmd {
-        PatientCmd::Add { name, id, admin } => {
+        PatientCmd::Add {
+            name,
+            id,
+            facility,
+            admin,
+        } => {
             let c = open(&admin)?;
-            let id = registry::add_patient(&c, id.as_deref(), &name)?;
+            let id = registry::add_patient(&c, id.as_deref(), &name, &facility)?;
             print(&admin, json!({ "id": id }), format!("patient {id} created"));
         }
         PatientCmd::List { admin } => {
             let c = open(&admin)?;
-            let list = registry::patients(&c)?;
+            let list = registry::patients(&c, &vigil_domain::Scope::All)?;
             let human = list
                 .iter()
-                .map(|p| format!("{}\t{}", p.id, p.name))
+                .map(|p| format!("{}\t{}\t{}", p.id, p.name, p.facility_id))
                 .collect::<Vec<_>>()
                 .join("\n");
             print(&admin, json!({ "patients": list }), human);
@@ -355,10 +391,14 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 }
 
 pub fn token(cmd: TokenCmd) -> anyhow::Result<()> {
-    let TokenCmd::Create { name, admin } = cmd;
+    let TokenCmd::Create {
+        name,
+        facility,
+        admin,
+    } = cmd;
     let c = open(&admin)?;
     let token = secrets::new_api_token();
-    registry::add_api_token(&c, &name, &token)?;
+    registry::add_api_token(&c, &name, &token, facility.as_deref())?;
     print(
         &admin,
         json!({ "token": token }),
@@ -371,9 +411,13 @@ pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
     let UserCmd::Add {
         name,
         admin,
+        mut facilities,
         password_stdin,
         common,
     } = cmd;
+    if facilities.is_empty() && !admin {
+        facilities.push(vigil_domain::DEFAULT_FACILITY.to_string());
+    }
     let password = if password_stdin {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
@@ -389,7 +433,13 @@ pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
         "the password must have at least 8 characters"
     );
     let c = open(&common)?;
-    let id = registry::add_user(&c, &name, &secrets::hash_password(&password), admin)?;
+    let id = registry::add_user(
+        &c,
+        &name,
+        &secrets::hash_password(&password),
+        admin,
+        &facilities,
+    )?;
     print(&common, json!({ "id": id }), format!("user {name} created"));
     Ok(())
 }

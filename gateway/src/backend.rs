@@ -14,7 +14,7 @@ use vigil_domain::views::{
     AckLinkView, AlertDetail, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint,
     RejectedMessage, Resolution, ThresholdOrder,
 };
-use vigil_domain::{Alert, AlertState, Metric};
+use vigil_domain::{Access, Alert, AlertState, Metric, Scope};
 
 pub struct StoreBackend {
     pub store: StoreHandle,
@@ -46,15 +46,22 @@ impl From<StoreError> for BackendError {
 type R<T> = Result<T, BackendError>;
 
 impl Backend for StoreBackend {
-    fn patients(&self) -> R<Vec<PatientSummary>> {
-        Ok(self.store.read_blocking(readings::patient_summaries)?)
-    }
-
-    fn patient_exists(&self, id: &str) -> R<bool> {
+    fn patients(&self, scope: &Scope) -> R<Vec<PatientSummary>> {
         Ok(self
             .store
-            .read_blocking(|c| registry::patient(c, id))?
-            .is_some())
+            .read_blocking(|c| readings::patient_summaries(c, scope))?)
+    }
+
+    fn patient_facility(&self, patient_id: &str) -> R<Option<String>> {
+        Ok(self
+            .store
+            .read_blocking(|c| registry::patient_facility(c, patient_id))?)
+    }
+
+    fn alert_facility(&self, alert_id: i64) -> R<Option<String>> {
+        Ok(self
+            .store
+            .read_blocking(|c| registry::alert_facility(c, alert_id))?)
     }
 
     fn readings(
@@ -99,10 +106,10 @@ impl Backend for StoreBackend {
         })?)
     }
 
-    fn alerts(&self, state: Option<AlertState>, limit: usize) -> R<Vec<Alert>> {
+    fn alerts(&self, scope: &Scope, state: Option<AlertState>, limit: usize) -> R<Vec<Alert>> {
         Ok(self
             .store
-            .read_blocking(|c| alerts::list(c, state, limit))?)
+            .read_blocking(|c| alerts::list(c, scope, state, limit))?)
     }
 
     fn alert_detail(&self, id: i64, readings_limit: usize) -> R<Option<AlertDetail>> {
@@ -134,13 +141,13 @@ impl Backend for StoreBackend {
         Ok(self.store.read_blocking(|c| readings::rejected(c, limit))?)
     }
 
-    fn token_name(&self, token: &str) -> R<Option<String>> {
+    fn token_access(&self, token: &str) -> R<Option<Access>> {
         Ok(self
             .store
-            .read_blocking(|c| registry::api_token_name(c, token))?)
+            .read_blocking(|c| registry::api_token_access(c, token))?)
     }
 
-    fn login(&self, user: &str, password: &str) -> R<Option<String>> {
+    fn login(&self, user: &str, password: &str) -> R<Option<(String, String)>> {
         let Some((id, hash, _admin)) = self
             .store
             .read_blocking(|c| registry::user_by_name(c, user))?
@@ -153,17 +160,18 @@ impl Backend for StoreBackend {
             return Ok(None);
         }
         let token = crate::secrets::new_session_token();
-        let t = token.clone();
+        let csrf = crate::secrets::random_hex(16);
+        let (t, x) = (token.clone(), csrf.clone());
         let ttl = self.session_ttl_ms;
         self.store
-            .write_blocking(move |c| registry::create_session(c, id, &t, ttl))?;
-        Ok(Some(token))
+            .write_blocking(move |c| registry::create_session(c, id, &t, &x, ttl))?;
+        Ok(Some((token, csrf)))
     }
 
-    fn session_user(&self, token: &str) -> R<Option<String>> {
+    fn session_access(&self, token: &str) -> R<Option<Access>> {
         Ok(self
             .store
-            .read_blocking(|c| registry::session_user(c, token))?)
+            .read_blocking(|c| registry::session_access(c, token))?)
     }
 
     fn logout(&self, token: &str) -> R<()> {

@@ -25,6 +25,9 @@ pub enum Command {
     Demo(ServerArgs),
     /// Run the gateway (embedded broker, or an external one with `[mqtt] broker_url`).
     Run(ServerArgs),
+    /// Manage facilities (commune health stations, district centres, care homes).
+    #[command(subcommand)]
+    Facility(FacilityCmd),
     /// Manage patients.
     #[command(subcommand)]
     Patient(PatientCmd),
@@ -91,6 +94,25 @@ pub struct AdminArgs {
 }
 
 #[derive(Subcommand)]
+pub enum FacilityCmd {
+    /// Create a facility; patients and users are assigned to facilities.
+    Add {
+        /// Id (letters, digits, '-', '_', '.').
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// List facilities with their number of patients.
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum PatientCmd {
     /// Create a patient.
     Add {
@@ -99,6 +121,9 @@ pub enum PatientCmd {
         /// Id to use (letters, digits, '-', '_', '.'); generated when absent.
         #[arg(long)]
         id: Option<String>,
+        /// The facility the patient belongs to.
+        #[arg(long, default_value = vigil_domain::DEFAULT_FACILITY)]
+        facility: String,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -265,10 +290,13 @@ pub enum MosquittoCmd {
 
 #[derive(Subcommand)]
 pub enum TokenCmd {
-    /// Create an API bearer token; prints it once.
+    /// Create an API bearer token; prints it once. Without --facility it sees every facility
+    /// and may use admin routes (an operator's token); with it, one facility as a clinician.
     Create {
         #[arg(long)]
         name: String,
+        #[arg(long)]
+        facility: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -280,9 +308,12 @@ pub enum UserCmd {
     Add {
         #[arg(long)]
         name: String,
-        /// Administrator (may manage users and devices from the dashboard later).
+        /// Administrator: sees every facility and may use the admin routes.
         #[arg(long)]
         admin: bool,
+        /// A facility the (clinician) user sees; repeat for several. Default: `default`.
+        #[arg(long = "facility")]
+        facilities: Vec<String>,
         /// Read the password from the first line of stdin instead of prompting.
         #[arg(long)]
         password_stdin: bool,

@@ -110,7 +110,7 @@ pub async fn seed(store: &StoreHandle) -> anyhow::Result<Seeded> {
         .write(move |c| {
             for (id, name, (cname, email, lang), hash) in &hashes {
                 if registry::patient(c, id)?.is_none() {
-                    registry::add_patient(c, Some(id), name)?;
+                    registry::add_patient(c, Some(id), name, vigil_domain::DEFAULT_FACILITY)?;
                     registry::add_contact(
                         c,
                         id,
@@ -125,7 +125,7 @@ pub async fn seed(store: &StoreHandle) -> anyhow::Result<Seeded> {
                     registry::set_device_enabled(c, &dev, true)?;
                 }
             }
-            match registry::add_user(c, DEMO_USER, &user_hash, true) {
+            match registry::add_user(c, DEMO_USER, &user_hash, true, &[]) {
                 Ok(_) => {}
                 Err(StoreError::Conflict(_)) => {
                     c.execute(

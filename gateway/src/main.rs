@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => serve(args, true),
         Command::Run(args) => serve(args, false),
         Command::Patient(c) => admin::patient(c),
+        Command::Facility(c) => admin::facility(c),
         Command::Contact(c) => admin::contact(c),
         Command::Device(c) => admin::device(c),
         Command::Token(c) => admin::token(c),

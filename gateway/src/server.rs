@@ -248,6 +248,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         session_ttl: Duration::from_secs(u64::from(cfg.http.session_ttl_hours) * 3600),
         // Behind a TLS-terminating proxy the public URL says so.
         secure_cookie: cfg.public_url().starts_with("https://"),
+        logins: Default::default(),
     };
     let rx = stop_rx.clone();
     tasks.spawn(async move {

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod access;
 mod bad_input;
 mod browser;
 mod cli;

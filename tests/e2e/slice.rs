@@ -308,11 +308,25 @@ fn dashboard_login_gives_a_session_that_the_api_accepts() {
         .send_form(&[("username", "bs.lan"), ("password", "mật-khẩu-dài")])
         .expect("login");
     assert_eq!(r.status(), 303);
-    let cookie = r.header("set-cookie").expect("session cookie").to_string();
+    let cookies = r.all("set-cookie");
+    let cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("vigil_session="))
+        .expect("session cookie")
+        .to_string();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    let csrf_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("vigil_csrf="))
+        .expect("CSRF cookie");
+    assert!(
+        !csrf_cookie.contains("HttpOnly"),
+        "the page's script reads it"
+    );
+    let csrf = csrf_cookie.split(';').next().unwrap()["vigil_csrf=".len()..].to_string();
     let pair = cookie.split(';').next().unwrap().to_string();
     let page = agent.get(&v.url("/")).set("Cookie", &pair).call().unwrap();
     assert_eq!(page.status(), 200);
@@ -323,6 +337,40 @@ fn dashboard_login_gives_a_session_that_the_api_accepts() {
         .call()
         .unwrap();
     assert_eq!(api.status(), 200);
+    // A state-changing request on the cookie needs the session's CSRF token (issue #6).
+    let post = |token: Option<&str>| {
+        let mut req = agent
+            .post(&v.url("/api/v1/alerts/999/ack"))
+            .set("Cookie", &pair);
+        if let Some(t) = token {
+            req = req.set("X-CSRF-Token", t);
+        }
+        match req.send_string("{}") {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(post(None), 403, "no token");
+    assert_eq!(
+        post(Some("0123456789abcdef0123456789abcdef")),
+        403,
+        "a wrong token"
+    );
+    assert_eq!(
+        post(Some(&csrf)),
+        404,
+        "the right token reaches the handler"
+    );
+    // A login form posted from another site is refused.
+    match agent
+        .post(&v.url("/login"))
+        .set("Origin", "https://evil.example")
+        .send_form(&[("username", "bs.lan"), ("password", "mật-khẩu-dài")])
+    {
+        Err(ureq::Error::Status(403, _)) => {}
+        other => panic!("expected 403, got {other:?}"),
+    }
     // Without the cookie the dashboard sends you to the login page.
     let anon = agent.get(&v.url("/")).call().unwrap();
     assert_eq!(anon.status(), 303);

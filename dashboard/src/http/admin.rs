@@ -62,11 +62,13 @@ struct RejectedQuery {
     limit: Option<usize>,
 }
 
+/// Administration (issue #6): support staff fixing a misconfigured hub; admins only.
 async fn rejected(
-    _who: Principal,
+    who: Principal,
     State(state): State<AppState>,
     Query(q): Query<RejectedQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    who.require_admin()?;
     let limit = q.limit.unwrap_or(100).min(1000);
     let rows = state.call(move |b| b.rejected(limit)).await?;
     Ok(Json(json!({ "rejected": rows })))

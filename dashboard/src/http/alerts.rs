@@ -30,7 +30,7 @@ struct ListQuery {
 }
 
 async fn list(
-    _who: Principal,
+    who: Principal,
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -40,7 +40,9 @@ async fn list(
             ApiError::BadRequest("state must be open, acknowledged or resolved".into())
         })?),
     };
-    let alerts = state.call(move |b| b.alerts(filter, LIMIT)).await?;
+    let alerts = state
+        .call(move |b| b.alerts(&who.scope, filter, LIMIT))
+        .await?;
     Ok(Json(json!({ "alerts": alerts })))
 }
 
@@ -48,10 +50,11 @@ async fn list(
 const READINGS_LIMIT: usize = 10_000;
 
 async fn detail(
-    _who: Principal,
+    who: Principal,
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
+    who.require_alert(&state, id).await?;
     let d = state
         .call(move |b| b.alert_detail(id, READINGS_LIMIT))
         .await?
@@ -85,6 +88,7 @@ async fn act(
     action: AlertAction,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    who.require_alert(&state, id).await?;
     let note = parse_body(&body)?.note.filter(|n| !n.trim().is_empty());
     if note.as_ref().is_some_and(|n| n.len() > 2000) {
         return Err(ApiError::BadRequest(

@@ -1,22 +1,85 @@
 //! Who is asking: an API bearer token (`Authorization: Bearer …`) or a dashboard session
 //! cookie. [`Principal`] is the extractor every protected handler takes; without valid
 //! credentials it answers 401 before the handler runs.
+//!
+//! CSRF (issue #6): a session cookie is sent by the browser on any request, so a
+//! state-changing request (not GET/HEAD/OPTIONS) authenticated by the cookie must also carry
+//! the session's CSRF token in `X-CSRF-Token` (the synchronizer-token pattern, OWASP CSRF
+//! cheat sheet); the dashboard's script reads it from the `vigil_csrf` cookie, which another
+//! site can neither read nor set (SameSite=Strict, and it must equal the value stored with the
+//! session). Bearer tokens are not ambient, so they need none. The login form is checked by
+//! its `Origin` header (login CSRF), and failed logins are rate-limited per user name.
 
 use super::{ApiError, AppState};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
+use vigil_domain::{Access, Scope};
 
 pub const SESSION_COOKIE: &str = "vigil_session";
+/// Readable by the dashboard's script, which echoes it in `X-CSRF-Token`.
+pub const CSRF_COOKIE: &str = "vigil_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// An authenticated caller; `name` goes into audit records.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub name: String,
+    pub admin: bool,
+    pub scope: Scope,
+}
+
+impl Principal {
+    /// 403 unless an administrator.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("administrators only".into()))
+        }
+    }
+
+    /// 404 unless the patient exists in a facility the caller may see.
+    pub async fn require_patient(
+        &self,
+        state: &AppState,
+        patient_id: &str,
+    ) -> Result<(), ApiError> {
+        let pid = patient_id.to_string();
+        match state.call(move |b| b.patient_facility(&pid)).await? {
+            Some(f) if self.scope.allows(&f) => Ok(()),
+            _ => Err(ApiError::NotFound(format!("patient {patient_id}"))),
+        }
+    }
+
+    /// 404 unless the alert exists and its patient is in a facility the caller may see.
+    pub async fn require_alert(&self, state: &AppState, alert_id: i64) -> Result<(), ApiError> {
+        match state.call(move |b| b.alert_facility(alert_id)).await? {
+            Some(f) if self.scope.allows(&f) => Ok(()),
+            _ => Err(ApiError::NotFound(format!("alert {alert_id}"))),
+        }
+    }
+}
+
+fn from_access(a: Access) -> Principal {
+    Principal {
+        name: a.name,
+        admin: a.admin,
+        scope: a.scope,
+    }
+}
+
+/// Constant-time comparison, so the check does not leak how much of a guess was right.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -42,16 +105,26 @@ impl FromRequestParts<AppState> for Principal {
                 .map(str::trim)
                 .ok_or(ApiError::Unauthorized)?
                 .to_string();
-            let name = state.call(move |b| b.token_name(&token)).await?;
-            return name
-                .map(|n| Principal {
-                    name: format!("token:{n}"),
-                })
-                .ok_or(ApiError::Unauthorized);
+            let access = state.call(move |b| b.token_access(&token)).await?;
+            return access.map(from_access).ok_or(ApiError::Unauthorized);
         }
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
-            if let Some(name) = state.call(move |b| b.session_user(&token)).await? {
-                return Ok(Principal { name });
+            if let Some(access) = state.call(move |b| b.session_access(&token)).await? {
+                let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+                if !safe {
+                    let sent = parts
+                        .headers
+                        .get(CSRF_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    let expected = access.csrf.as_deref().unwrap_or("");
+                    if expected.is_empty() || !same(sent, expected) {
+                        return Err(ApiError::Forbidden(
+                            "missing or wrong CSRF token (X-CSRF-Token)".into(),
+                        ));
+                    }
+                }
+                return Ok(from_access(access));
             }
         }
         Err(ApiError::Unauthorized)
@@ -74,25 +147,65 @@ struct LoginForm {
     password: String,
 }
 
+/// Whether a form post comes from this site: browsers send `Origin` on POST; when they do,
+/// its host must be the one the request was sent to (login CSRF, OWASP).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true; // not a browser form post, or an old browser: SameSite still applies
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    origin != "null" && !host.is_empty() && origin_host == host
+}
+
 async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
+    if !same_origin(&headers) {
+        return Err(ApiError::Forbidden("cross-site login refused".into()));
+    }
     let user = form.username.clone();
-    let token = state
+    if let Some(wait) = state.logins.blocked(&user) {
+        tracing::warn!(user = %user, "dashboard login rate-limited");
+        let minutes = wait.as_secs().div_ceil(60);
+        return Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, wait.as_secs().to_string())],
+            Html(super::pages::login_html(Some(&format!(
+                "Đăng nhập sai quá nhiều lần, xin thử lại sau {minutes} phút / \
+                 Too many failed sign-ins, try again in {minutes} min"
+            )))),
+        )
+            .into_response());
+    }
+    let session = state
         .call(move |b| b.login(&form.username, &form.password))
         .await?;
-    match token {
-        Some(token) => {
+    match session {
+        Some((token, csrf)) => {
+            state.logins.succeeded(&user);
             tracing::info!(user = %user, "dashboard login");
-            let cookie = format!(
-                "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
-                state.session_ttl.as_secs(),
-                if state.secure_cookie { "; Secure" } else { "" }
+            let secure = if state.secure_cookie { "; Secure" } else { "" };
+            let ttl = state.session_ttl.as_secs();
+            let session = format!(
+                "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ttl}{secure}"
             );
-            Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
+            let csrf =
+                format!("{CSRF_COOKIE}={csrf}; SameSite=Strict; Path=/; Max-Age={ttl}{secure}");
+            // Appended: a plain header array would keep only the last Set-Cookie.
+            Ok((
+                AppendHeaders([(header::SET_COOKIE, session), (header::SET_COOKIE, csrf)]),
+                Redirect::to("/"),
+            )
+                .into_response())
         }
         None => {
+            state.logins.failed(&user);
             tracing::warn!(user = %user, "dashboard login refused");
             Ok((
                 StatusCode::UNAUTHORIZED,
@@ -106,9 +219,20 @@ async fn login(
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !same_origin(&headers) {
+        return Err(ApiError::Forbidden("cross-site sign-out refused".into()));
+    }
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.call(move |b| b.logout(&token)).await?;
     }
     let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+    let clear_csrf = format!("{CSRF_COOKIE}=; SameSite=Strict; Path=/; Max-Age=0");
+    Ok((
+        AppendHeaders([
+            (header::SET_COOKIE, clear),
+            (header::SET_COOKIE, clear_csrf),
+        ]),
+        Redirect::to("/login"),
+    )
+        .into_response())
 }

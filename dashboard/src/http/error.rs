@@ -14,6 +14,9 @@ pub enum ApiError {
     /// 400: the request is malformed; the message says why.
     #[error("{0}")]
     BadRequest(String),
+    /// 403: authenticated, but not allowed (a clinician on an admin route, a missing CSRF token).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404.
     #[error("{0} not found")]
     NotFound(String),
@@ -41,6 +44,7 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(detail) => {

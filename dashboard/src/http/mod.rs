@@ -6,6 +6,7 @@ mod admin;
 mod alerts;
 mod auth;
 mod error;
+mod limit;
 mod pages;
 mod patients;
 mod stream;
@@ -18,8 +19,9 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use vigil_domain::views::LiveEvent;
 
-pub use auth::SESSION_COOKIE;
+pub use auth::{CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
+pub use limit::LoginLimiter;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -31,6 +33,8 @@ pub struct AppState {
     pub session_ttl: Duration,
     /// Mark the session cookie `Secure` (the dashboard is reached over HTTPS).
     pub secure_cookie: bool,
+    /// Failed sign-ins per user name.
+    pub logins: Arc<limit::LoginLimiter>,
 }
 
 impl AppState {
@@ -74,9 +78,12 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // `same-origin`, not `no-referrer`: no address (with patient ids in it) leaks to another
+    // site either way, but under `no-referrer` browsers send `Origin: null` on the dashboard's
+    // own form posts (Fetch standard), and the login's CSRF check needs the real origin.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,

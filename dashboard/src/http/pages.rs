@@ -36,7 +36,7 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(token) = cookie(&headers, SESSION_COOKIE) else {
         return Redirect::to("/login").into_response();
     };
-    match state.call(move |b| b.session_user(&token)).await {
+    match state.call(move |b| b.session_access(&token)).await {
         Ok(Some(_)) => Html(INDEX_HTML).into_response(),
         Ok(None) => Redirect::to("/login").into_response(),
         Err(e) => e.into_response(),

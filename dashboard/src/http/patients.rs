@@ -29,10 +29,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn thresholds(
-    _who: Principal,
+    who: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    who.require_patient(&state, &id).await?;
     let pid = id.clone();
     let (rules, orders) = state.call(move |b| b.thresholds(&pid)).await?;
     Ok(Json(
@@ -48,6 +49,7 @@ async fn order_threshold(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    who.require_patient(&state, &id).await?;
     let req: crate::ThresholdOrderRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
     if req.reason.len() > 2000 {
@@ -63,8 +65,8 @@ async fn order_threshold(
     Ok((StatusCode::CREATED, Json(json!({ "order": order }))))
 }
 
-async fn list(_who: Principal, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let patients = state.call(|b| b.patients()).await?;
+async fn list(who: Principal, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let patients = state.call(move |b| b.patients(&who.scope)).await?;
     Ok(Json(json!({ "patients": patients })))
 }
 
@@ -88,7 +90,7 @@ fn time_param(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiE
 }
 
 async fn readings(
-    _who: Principal,
+    who: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<RangeQuery>,
@@ -110,6 +112,8 @@ async fn readings(
     let resolution = Resolution::parse(q.resolution.as_deref().unwrap_or("raw"))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?
         .unwrap_or_else(|| Resolution::auto(to - from));
+    // A patient of another facility is as unknown as one that does not exist.
+    who.require_patient(&state, &id).await?;
     let pid = id.clone();
     let mut body = json!({
         "patient_id": id,
@@ -121,22 +125,12 @@ async fn readings(
     });
     if resolution == Resolution::Raw {
         let rows = state
-            .call(move |b| {
-                if !b.patient_exists(&pid)? {
-                    return Err(crate::BackendError::NotFound("patient".into()));
-                }
-                b.readings(&pid, metric, from, to, limit)
-            })
+            .call(move |b| b.readings(&pid, metric, from, to, limit))
             .await?;
         body["readings"] = json!(rows);
     } else {
         let rows = state
-            .call(move |b| {
-                if !b.patient_exists(&pid)? {
-                    return Err(crate::BackendError::NotFound("patient".into()));
-                }
-                b.reading_buckets(&pid, metric, resolution, from, to, limit)
-            })
+            .call(move |b| b.reading_buckets(&pid, metric, resolution, from, to, limit))
             .await?;
         body["buckets"] = json!(rows);
     }

@@ -1,6 +1,8 @@
 //! `GET /api/v1/stream`: Server-Sent Events of committed readings and alert changes, so the
 //! dashboard updates without a reload. A slow client that falls behind the broadcast buffer
-//! gets a `resync` event and reloads its lists instead of blocking anyone.
+//! gets a `resync` event and reloads its lists instead of blocking anyone. A caller limited to
+//! some facilities (issue #6) gets only their patients' events: each patient's facility is
+//! looked up once per connection.
 
 use super::auth::Principal;
 use super::AppState;
@@ -9,34 +11,79 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::Router;
 use futures::stream::Stream;
+use std::collections::HashMap;
 use std::convert::Infallible;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use vigil_domain::views::LiveEvent;
+use vigil_domain::Scope;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/stream", get(stream))
 }
 
+struct Follow {
+    rx: broadcast::Receiver<LiveEvent>,
+    scope: Scope,
+    /// Patient id → whether the caller may see them.
+    allowed: HashMap<String, bool>,
+    state: AppState,
+}
+
+impl Follow {
+    async fn may_see(&mut self, ev: &LiveEvent) -> bool {
+        if self.scope == Scope::All {
+            return true;
+        }
+        let pid = match ev {
+            LiveEvent::Reading { patient_id, .. } => patient_id,
+            LiveEvent::Alert { alert } => &alert.patient_id,
+        };
+        if let Some(ok) = self.allowed.get(pid) {
+            return *ok;
+        }
+        let p = pid.clone();
+        let facility = self
+            .state
+            .call(move |b| b.patient_facility(&p))
+            .await
+            .ok()
+            .flatten();
+        let ok = facility.is_some_and(|f| self.scope.allows(&f));
+        self.allowed.insert(pid.clone(), ok);
+        ok
+    }
+}
+
 async fn stream(
-    _who: Principal,
+    who: Principal,
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = state.live.subscribe();
-    let s = futures::stream::unfold(rx, |mut rx| async move {
-        let ev = match rx.recv().await {
-            Ok(ev) => {
-                let name = match &ev {
-                    LiveEvent::Reading { .. } => "reading",
-                    LiveEvent::Alert { .. } => "alert",
-                };
-                Event::default()
-                    .event(name)
-                    .data(serde_json::to_string(&ev).unwrap_or_default())
+    let follow = Follow {
+        rx: state.live.subscribe(),
+        scope: who.scope,
+        allowed: HashMap::new(),
+        state: state.clone(),
+    };
+    let s = futures::stream::unfold(follow, |mut f| async move {
+        let ev = loop {
+            match f.rx.recv().await {
+                Ok(ev) => {
+                    if !f.may_see(&ev).await {
+                        continue;
+                    }
+                    let name = match &ev {
+                        LiveEvent::Reading { .. } => "reading",
+                        LiveEvent::Alert { .. } => "alert",
+                    };
+                    break Event::default()
+                        .event(name)
+                        .data(serde_json::to_string(&ev).unwrap_or_default());
+                }
+                Err(RecvError::Lagged(_)) => break Event::default().event("resync").data("{}"),
+                Err(RecvError::Closed) => return None,
             }
-            Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
-            Err(RecvError::Closed) => return None,
         };
-        Some((Ok(ev), rx))
+        Some((Ok(ev), f))
     });
     Sse::new(s).keep_alive(KeepAlive::default())
 }

@@ -77,17 +77,29 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Alert>> {
         .optional()?)
 }
 
-/// Alerts, most urgent first (severity, then newest), optionally of one state.
-pub fn list(conn: &Connection, state: Option<AlertState>, limit: usize) -> Result<Vec<Alert>> {
+/// Alerts of the facilities `scope` allows, most urgent first (severity, then newest),
+/// optionally of one state.
+pub fn list(
+    conn: &Connection,
+    scope: &vigil_domain::Scope,
+    state: Option<AlertState>,
+    limit: usize,
+) -> Result<Vec<Alert>> {
+    // The facility list as JSON: one statement whatever the number of facilities.
+    let facilities = match scope {
+        vigil_domain::Scope::All => None,
+        vigil_domain::Scope::Only(f) => Some(serde_json::to_string(f).expect("strings")),
+    };
     let sql = format!(
         "SELECT {ALERT_COLUMNS} FROM alerts a JOIN patients p ON p.id = a.patient_id
          WHERE (?1 IS NULL OR a.state = ?1)
+           AND (?3 IS NULL OR p.facility_id IN (SELECT value FROM json_each(?3)))
          ORDER BY CASE a.severity WHEN 'red' THEN 0 WHEN 'amber' THEN 1 ELSE 2 END, a.opened_at DESC
          LIMIT ?2"
     );
     let mut st = conn.prepare_cached(&sql)?;
     let rows = st.query_map(
-        params![state.map(|s| s.as_str()), limit as i64],
+        params![state.map(|s| s.as_str()), limit as i64, facilities],
         alert_from_row,
     )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -287,13 +287,17 @@ fn news2_of(latest: &BTreeMap<String, LatestValue>) -> Option<News2View> {
     })
 }
 
-pub fn patient_summaries(conn: &Connection) -> Result<Vec<PatientSummary>> {
+/// The ward view's rows: the patients `scope` allows, with their latest values and alerts.
+pub fn patient_summaries(
+    conn: &Connection,
+    scope: &vigil_domain::Scope,
+) -> Result<Vec<PatientSummary>> {
     let mut out = Vec::new();
     let mut alert_st = conn.prepare_cached(
         "SELECT severity, count(*) FROM alerts WHERE patient_id = ?1 AND state <> 'resolved'
          GROUP BY severity",
     )?;
-    for p in super::registry::patients(conn)? {
+    for p in super::registry::patients(conn, scope)? {
         let mut latest = BTreeMap::new();
         for (m, best) in Metric::ALL
             .into_iter()
@@ -329,6 +333,7 @@ pub fn patient_summaries(conn: &Connection) -> Result<Vec<PatientSummary>> {
         out.push(PatientSummary {
             id: p.id,
             name: p.name,
+            facility_id: p.facility_id,
             latest,
             status: worst.map(|s| s.as_str()).unwrap_or("ok"),
             open_alerts: open,

@@ -3,7 +3,7 @@
 use super::{now_ms, Result, StoreError};
 use crate::secrets;
 use rusqlite::{params, Connection, OptionalExtension};
-use vigil_domain::{Contact, ContactRole, ContactTier, DeviceKind, Lang, Patient};
+use vigil_domain::{Access, Contact, ContactRole, ContactTier, DeviceKind, Lang, Patient, Scope};
 
 /// Ids are chosen by people (`--id`) or generated; keep them safe in MQTT topics and URLs.
 pub fn check_id(id: &str) -> Result<()> {
@@ -39,15 +39,77 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", &secrets::random_hex(4))
 }
 
-pub fn add_patient(conn: &Connection, id: Option<&str>, name: &str) -> Result<String> {
+/// Adds a facility (issue #6): a commune health station, a district centre, a care home.
+pub fn add_facility(conn: &Connection, id: &str, name: &str) -> Result<()> {
+    check_id(id)?;
+    if name.trim().is_empty() {
+        return Err(StoreError::Invalid("name must not be empty".into()));
+    }
+    conn.execute(
+        "INSERT INTO facilities (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![id, name.trim(), now_ms()],
+    )
+    .map_err(on_unique(|| format!("facility {id} already exists")))?;
+    Ok(())
+}
+
+/// (id, name, patients) of every facility.
+pub fn facilities(conn: &Connection) -> Result<Vec<(String, String, i64)>> {
+    let mut st = conn.prepare(
+        "SELECT f.id, f.name, (SELECT count(*) FROM patients p WHERE p.facility_id = f.id)
+         FROM facilities f ORDER BY f.id",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn require_facility(conn: &Connection, id: &str) -> Result<()> {
+    let found: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM facilities WHERE id = ?1)",
+        [id],
+        |r| r.get(0),
+    )?;
+    if found {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("facility {id}")))
+    }
+}
+
+/// The facility of a patient.
+pub fn patient_facility(conn: &Connection, patient_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT facility_id FROM patients WHERE id = ?1")?
+        .query_row([patient_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// The facility of an alert's patient.
+pub fn alert_facility(conn: &Connection, alert_id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT p.facility_id FROM alerts a JOIN patients p ON p.id = a.patient_id
+             WHERE a.id = ?1",
+        )?
+        .query_row([alert_id], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn add_patient(
+    conn: &Connection,
+    id: Option<&str>,
+    name: &str,
+    facility: &str,
+) -> Result<String> {
     let id = id.map(str::to_string).unwrap_or_else(|| new_id("p"));
     check_id(&id)?;
     if name.trim().is_empty() {
         return Err(StoreError::Invalid("name must not be empty".into()));
     }
+    require_facility(conn, facility)?;
     conn.execute(
-        "INSERT INTO patients (id, name, created_at) VALUES (?1, ?2, ?3)",
-        params![id, name.trim(), now_ms()],
+        "INSERT INTO patients (id, name, created_at, facility_id) VALUES (?1, ?2, ?3, ?4)",
+        params![id, name.trim(), now_ms(), facility],
     )
     .map_err(on_unique(|| format!("patient {id} already exists")))?;
     Ok(id)
@@ -55,24 +117,38 @@ pub fn add_patient(conn: &Connection, id: Option<&str>, name: &str) -> Result<St
 
 pub fn patient(conn: &Connection, id: &str) -> Result<Option<Patient>> {
     Ok(conn
-        .query_row("SELECT id, name FROM patients WHERE id = ?1", [id], |r| {
-            Ok(Patient {
-                id: r.get(0)?,
-                name: r.get(1)?,
-            })
-        })
+        .query_row(
+            "SELECT id, name, facility_id FROM patients WHERE id = ?1",
+            [id],
+            |r| {
+                Ok(Patient {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    facility_id: r.get(2)?,
+                })
+            },
+        )
         .optional()?)
 }
 
-pub fn patients(conn: &Connection) -> Result<Vec<Patient>> {
-    let mut st = conn.prepare("SELECT id, name FROM patients ORDER BY name, id")?;
+/// The patients of the facilities `scope` allows, by name.
+pub fn patients(conn: &Connection, scope: &Scope) -> Result<Vec<Patient>> {
+    let mut st = conn.prepare("SELECT id, name, facility_id FROM patients ORDER BY name, id")?;
     let rows = st.query_map([], |r| {
         Ok(Patient {
             id: r.get(0)?,
             name: r.get(1)?,
+            facility_id: r.get(2)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut out = Vec::new();
+    for p in rows {
+        let p = p?;
+        if scope.allows(&p.facility_id) {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 fn require_patient(conn: &Connection, id: &str) -> Result<()> {
@@ -330,16 +406,47 @@ pub fn mark_clock_skew(conn: &Connection, id: &str, at: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn add_user(conn: &Connection, name: &str, password_hash: &str, admin: bool) -> Result<i64> {
+/// Adds a dashboard user. A clinician sees the patients of `facilities`; an admin sees all
+/// (their list is ignored).
+pub fn add_user(
+    conn: &Connection,
+    name: &str,
+    password_hash: &str,
+    admin: bool,
+    facilities: &[String],
+) -> Result<i64> {
     if name.trim().is_empty() {
         return Err(StoreError::Invalid("name must not be empty".into()));
+    }
+    for f in facilities {
+        require_facility(conn, f)?;
     }
     conn.execute(
         "INSERT INTO users (name, password_hash, admin, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![name, password_hash, admin, now_ms()],
     )
     .map_err(on_unique(|| format!("user {name} already exists")))?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    if !admin {
+        for f in facilities {
+            conn.execute(
+                "INSERT OR IGNORE INTO user_facilities (user_id, facility_id) VALUES (?1, ?2)",
+                params![id, f],
+            )?;
+        }
+    }
+    Ok(id)
+}
+
+fn user_scope(conn: &Connection, user_id: i64, admin: bool) -> Result<Scope> {
+    if admin {
+        return Ok(Scope::All);
+    }
+    let mut st = conn.prepare_cached(
+        "SELECT facility_id FROM user_facilities WHERE user_id = ?1 ORDER BY facility_id",
+    )?;
+    let rows = st.query_map([user_id], |r| r.get(0))?;
+    Ok(Scope::Only(rows.collect::<rusqlite::Result<_>>()?))
 }
 
 /// (user id, password hash, admin) for a login attempt.
@@ -357,45 +464,85 @@ pub fn user_count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }
 
-pub fn add_api_token(conn: &Connection, name: &str, token: &str) -> Result<i64> {
+/// An API token: without `facility` an operator's (every facility, admin); with one, a
+/// clinician-level token for that facility.
+pub fn add_api_token(
+    conn: &Connection,
+    name: &str,
+    token: &str,
+    facility: Option<&str>,
+) -> Result<i64> {
+    if let Some(f) = facility {
+        require_facility(conn, f)?;
+    }
     conn.execute(
-        "INSERT INTO api_tokens (name, token_hash, created_at) VALUES (?1, ?2, ?3)",
-        params![name, secrets::sha256_hex(token), now_ms()],
+        "INSERT INTO api_tokens (name, token_hash, created_at, facility_id) VALUES (?1, ?2, ?3, ?4)",
+        params![name, secrets::sha256_hex(token), now_ms(), facility],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
-/// The token's name when it is valid.
-pub fn api_token_name(conn: &Connection, token: &str) -> Result<Option<String>> {
+/// Who a valid API token speaks for.
+pub fn api_token_access(conn: &Connection, token: &str) -> Result<Option<Access>> {
     Ok(conn
         .query_row(
-            "SELECT name FROM api_tokens WHERE token_hash = ?1",
+            "SELECT name, facility_id FROM api_tokens WHERE token_hash = ?1",
             [secrets::sha256_hex(token)],
-            |r| r.get(0),
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
         )
-        .optional()?)
+        .optional()?
+        .map(|(name, facility)| Access {
+            name: format!("token:{name}"),
+            admin: facility.is_none(),
+            scope: facility.map_or(Scope::All, |f| Scope::Only(vec![f])),
+            csrf: None,
+        }))
 }
 
-pub fn create_session(conn: &Connection, user_id: i64, token: &str, ttl_ms: i64) -> Result<()> {
+pub fn create_session(
+    conn: &Connection,
+    user_id: i64,
+    token: &str,
+    csrf: &str,
+    ttl_ms: i64,
+) -> Result<()> {
     let now = now_ms();
     conn.execute("DELETE FROM sessions WHERE expires_at < ?1", [now])?;
     conn.execute(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![secrets::sha256_hex(token), user_id, now, now + ttl_ms],
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, csrf)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![secrets::sha256_hex(token), user_id, now, now + ttl_ms, csrf],
     )?;
     Ok(())
 }
 
-/// The user name behind a live session token.
-pub fn session_user(conn: &Connection, token: &str) -> Result<Option<String>> {
-    Ok(conn
+/// Who is behind a live session token.
+pub fn session_access(conn: &Connection, token: &str) -> Result<Option<Access>> {
+    let row = conn
         .query_row(
-            "SELECT u.name FROM sessions s JOIN users u ON u.id = s.user_id
+            "SELECT u.id, u.name, u.admin, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.expires_at > ?2",
             params![secrets::sha256_hex(token), now_ms()],
-            |r| r.get(0),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            },
         )
-        .optional()?)
+        .optional()?;
+    let Some((id, name, admin, csrf)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Access {
+        name,
+        admin,
+        scope: user_scope(conn, id, admin)?,
+        // Sessions from before schema 11 have none: they must sign in again to change things.
+        csrf: Some(csrf.unwrap_or_default()),
+    }))
 }
 
 pub fn delete_session(conn: &Connection, token: &str) -> Result<()> {

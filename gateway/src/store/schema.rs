@@ -321,8 +321,30 @@ CREATE TABLE alert_readings (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 11 (issue #6, facilities and sessions): patients belong to a facility; non-admin
+/// users see the facilities they are assigned to; an API token may be limited to one; sessions
+/// carry a CSRF token. Existing patients and users go to the `default` facility.
+const V11: &str = r#"
+CREATE TABLE facilities (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+INSERT INTO facilities (id, name, created_at) VALUES ('default', 'Default', 0);
+ALTER TABLE patients ADD COLUMN facility_id TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX patients_facility ON patients(facility_id);
+CREATE TABLE user_facilities (
+    user_id      INTEGER NOT NULL REFERENCES users(id),
+    facility_id  TEXT NOT NULL REFERENCES facilities(id),
+    PRIMARY KEY (user_id, facility_id)
+) WITHOUT ROWID;
+INSERT INTO user_facilities (user_id, facility_id) SELECT id, 'default' FROM users WHERE admin = 0;
+ALTER TABLE api_tokens ADD COLUMN facility_id TEXT;
+ALTER TABLE sessions ADD COLUMN csrf TEXT;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

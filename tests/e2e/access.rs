@@ -1,0 +1,219 @@
+//! Issue #6: facilities, roles and sign-in limits against the real binary. A clinician of one
+//! facility cannot read another facility's patient by id — through the API, an alert id, or
+//! the live stream — and the admin routes refuse clinicians.
+
+use crate::util::{Device, Vigil};
+use serde_json::Value;
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+/// Signs in; (session cookie pair, CSRF token).
+fn login(v: &Vigil, user: &str, password: &str) -> Result<(String, String), u16> {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let r = match agent
+        .post(&v.url("/login"))
+        .send_form(&[("username", user), ("password", password)])
+    {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, _)) => return Err(code),
+        Err(e) => panic!("{e}"),
+    };
+    let value = |name: &str| {
+        r.all("set-cookie")
+            .iter()
+            .find(|c| c.starts_with(name))
+            .map(|c| c.split(';').next().unwrap().to_string())
+            .unwrap()
+    };
+    let csrf = value("vigil_csrf=")["vigil_csrf=".len()..].to_string();
+    Ok((value("vigil_session="), csrf))
+}
+
+fn get(v: &Vigil, path: &str, cookie: &str) -> (u16, Value) {
+    match ureq::get(&v.url(path)).set("Cookie", cookie).call() {
+        Ok(r) => (r.status(), r.into_json().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or(Value::Null)),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn add_user(v: &Vigil, args: &[&str]) {
+    let out = v.admin_raw(
+        &[&["user", "add", "--password-stdin"], args].concat(),
+        Some("mật-khẩu-dài\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn device(v: &Vigil, patient: &str) -> (String, Device) {
+    let d = v.admin(&[
+        "device",
+        "add",
+        "--patient",
+        patient,
+        "--kind",
+        "pulse_oximeter",
+    ]);
+    let id = d["id"].as_str().unwrap().to_string();
+    let dev = Device::connect(v.mqtt, &id, d["password"].as_str().unwrap()).unwrap();
+    (id, dev)
+}
+
+fn publish(dev: &mut (String, Device), value: f64) {
+    let topic = format!("vigil/v1/{}/readings", dev.0);
+    dev.1
+        .publish(&topic, &format!(r#"{{"metric":"spo2","value":{value}}}"#));
+}
+
+#[test]
+fn a_clinician_sees_only_their_facilitys_patients_alerts_and_live_events() {
+    let v = Vigil::start();
+    v.admin(&[
+        "facility",
+        "add",
+        "--id",
+        "tyt-p7",
+        "--name",
+        "Trạm y tế Phường 7",
+    ]);
+    v.admin(&[
+        "facility",
+        "add",
+        "--id",
+        "ttyt-q3",
+        "--name",
+        "TTYT Quận 3",
+    ]);
+    v.admin(&[
+        "patient",
+        "add",
+        "--id",
+        "pa",
+        "--name",
+        "Bà A",
+        "--facility",
+        "tyt-p7",
+    ]);
+    v.admin(&[
+        "patient",
+        "add",
+        "--id",
+        "pb",
+        "--name",
+        "Ông B",
+        "--facility",
+        "ttyt-q3",
+    ]);
+    add_user(&v, &["--name", "bs.a", "--facility", "tyt-p7"]);
+    add_user(&v, &["--name", "admin", "--admin"]);
+    let (a, _) = login(&v, "bs.a", "mật-khẩu-dài").unwrap();
+    let (admin, _) = login(&v, "admin", "mật-khẩu-dài").unwrap();
+
+    // The live stream of facility A's clinician, opened before anything happens.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    {
+        let (url, cookie) = (v.url("/api/v1/stream"), a.clone());
+        std::thread::spawn(move || {
+            let r = ureq::get(&url).set("Cookie", &cookie).call().unwrap();
+            for line in std::io::BufReader::new(r.into_reader()).lines() {
+                let Ok(line) = line else { return };
+                if let Some(data) = line.strip_prefix("data:") {
+                    if tx.send(data.trim().to_string()).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut db = device(&v, "pb");
+    let mut da = device(&v, "pa");
+    publish(&mut db, 85.0); // red alert for B's patient, first
+    publish(&mut da, 96.0);
+
+    // Facility A's live stream carries A's reading and nothing of B's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ev = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("A's reading on the stream");
+        assert!(
+            !ev.contains("\"pb\""),
+            "B's event reached A's clinician: {ev}"
+        );
+        if ev.contains("\"pa\"") {
+            break;
+        }
+    }
+
+    let (status, p) = get(&v, "/api/v1/patients", &a);
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = p["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["pa"]);
+    assert_eq!(p["patients"][0]["facility_id"], "tyt-p7");
+    for path in [
+        "/api/v1/patients/pb/readings?metric=spo2",
+        "/api/v1/patients/pb/thresholds",
+        "/api/v1/patients/nobody/thresholds",
+    ] {
+        let (status, body) = get(&v, path, &a);
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (_, all) = get(&v, "/api/v1/alerts", &admin);
+    let b_alert = all["alerts"][0]["id"]
+        .as_i64()
+        .expect("B's alert, seen by the admin");
+    let (_, mine) = get(&v, "/api/v1/alerts", &a);
+    assert!(mine["alerts"].as_array().unwrap().is_empty(), "{mine}");
+    let (status, _) = get(&v, &format!("/api/v1/alerts/{b_alert}"), &a);
+    assert_eq!(
+        status, 404,
+        "another facility's alert is as unknown as a missing one"
+    );
+    let (status, _) = get(&v, "/api/v1/patients/pb/readings?metric=spo2", &admin);
+    assert_eq!(status, 200, "admins see every facility");
+
+    // Admin routes refuse clinicians.
+    let (status, body) = get(&v, "/api/v1/rejected", &a);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(get(&v, "/api/v1/rejected", &admin).0, 200);
+
+    // A facility's API token sees that facility, as a clinician.
+    let t = v.admin(&[
+        "token",
+        "create",
+        "--name",
+        "p7-integration",
+        "--facility",
+        "tyt-p7",
+    ]);
+    let (status, body) = v.get("/api/v1/patients", t["token"].as_str().unwrap());
+    assert_eq!(status, 200);
+    assert_eq!(body["patients"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        v.get("/api/v1/rejected", t["token"].as_str().unwrap()).0,
+        403
+    );
+}
+
+#[test]
+fn five_wrong_passwords_lock_the_name_for_a_while() {
+    let v = Vigil::start();
+    add_user(&v, &["--name", "bs.c"]);
+    for _ in 0..5 {
+        assert_eq!(login(&v, "bs.c", "wrong-password").unwrap_err(), 401);
+    }
+    // Even the right password waits now; other names do not.
+    assert_eq!(login(&v, "bs.c", "mật-khẩu-dài").unwrap_err(), 429);
+    add_user(&v, &["--name", "bs.d"]);
+    assert!(login(&v, "bs.d", "mật-khẩu-dài").is_ok());
+}

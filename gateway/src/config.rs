@@ -275,6 +275,11 @@ pub struct HttpConfig {
     pub public_url: String,
     /// How long a dashboard login lasts, in hours.
     pub session_ttl_hours: u32,
+    /// Certificate chain (PEM, leaf first): with `tls_key`, the dashboard and API are served
+    /// over HTTPS only; empty: plain HTTP (behind a TLS-terminating proxy, say).
+    pub tls_cert: String,
+    /// The certificate's private key (PEM).
+    pub tls_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -356,6 +361,8 @@ impl Default for HttpConfig {
             addr: "127.0.0.1:8080".parse().expect("valid literal"),
             public_url: String::new(),
             session_ttl_hours: 12,
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -543,6 +550,9 @@ impl Config {
         let url = self.public_url();
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err("key dashboard.public_url: expected http://… or https://…".into());
+        }
+        if self.http.tls_cert.is_empty() != self.http.tls_key.is_empty() {
+            return Err("keys http.tls_cert and http.tls_key go together".into());
         }
         if self.http.session_ttl_hours == 0 {
             return Err("key http.session_ttl_hours: must be at least 1".into());

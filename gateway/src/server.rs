@@ -229,7 +229,17 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
 
-    // Dashboard.
+    // Dashboard: HTTPS when a certificate is configured (read before anything listens, so a
+    // bad file stops start-up with its name).
+    let tls = if cfg.http.tls_cert.is_empty() {
+        None
+    } else {
+        Some(vigil_dashboard::http::tls::acceptor(
+            std::path::Path::new(&cfg.http.tls_cert),
+            std::path::Path::new(&cfg.http.tls_key),
+        )?)
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(cfg.http.addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", cfg.http.addr))?;
@@ -246,17 +256,24 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         }),
         live,
         session_ttl: Duration::from_secs(u64::from(cfg.http.session_ttl_hours) * 3600),
-        // Behind a TLS-terminating proxy the public URL says so.
-        secure_cookie: cfg.public_url().starts_with("https://"),
+        // Served over TLS, or behind a TLS-terminating proxy (the public URL says so).
+        secure_cookie: tls.is_some() || cfg.public_url().starts_with("https://"),
         logins: Default::default(),
     };
     let rx = stop_rx.clone();
     tasks.spawn(async move {
-        if let Err(e) = vigil_dashboard::http::serve(listener, state, shutdown::wait(rx)).await {
+        let served = match tls {
+            Some(acceptor) => {
+                vigil_dashboard::http::tls::serve(listener, acceptor, state, shutdown::wait(rx))
+                    .await
+            }
+            None => vigil_dashboard::http::serve(listener, state, shutdown::wait(rx)).await,
+        };
+        if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
-    tracing::info!(addr = %cfg.http.addr, "dashboard listening");
+    tracing::info!(addr = %cfg.http.addr, scheme, "dashboard listening");
 
     let login_hint = if let Some(seeded) = seeded {
         crate::demo::start_devices(&cfg, seeded.devices, &mut tasks, stop_rx.clone());
@@ -274,7 +291,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         }
     };
     println!(
-        "Vigil {} is running.\n  Dashboard: http://{}\n  Sign in:   {}\n  MQTT:      {}\n  Data:      {}\n  E-mail:    {}\nPress Ctrl-C to stop.",
+        "Vigil {} is running.\n  Dashboard: {scheme}://{}\n  Sign in:   {}\n  MQTT:      {}\n  Data:      {}\n  E-mail:    {}\nPress Ctrl-C to stop.",
         if demo { "demo" } else { "gateway" },
         cfg.http.addr,
         login_hint,

@@ -2,7 +2,7 @@
 //! facility cannot read another facility's patient by id — through the API, an alert id, or
 //! the live stream — and the admin routes refuse clinicians.
 
-use crate::util::{Device, Vigil};
+use crate::util::{https_request, make_certs, require_tool, Device, Vigil};
 use serde_json::Value;
 use std::io::BufRead;
 use std::time::{Duration, Instant};
@@ -216,4 +216,61 @@ fn five_wrong_passwords_lock_the_name_for_a_while() {
     assert_eq!(login(&v, "bs.c", "mật-khẩu-dài").unwrap_err(), 429);
     add_user(&v, &["--name", "bs.d"]);
     assert!(login(&v, "bs.d", "mật-khẩu-dài").is_ok());
+}
+
+#[test]
+fn the_dashboard_is_served_over_https_with_a_secure_cookie() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let (cert, key) = (
+        certs.path().join("server.crt"),
+        certs.path().join("server.key"),
+    );
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_HTTP_TLS_CERT", cert.to_str().unwrap()),
+            ("VIGIL_HTTP_TLS_KEY", key.to_str().unwrap()),
+        ],
+    );
+    let ca = certs.path().join("ca.crt");
+    let get = |path: &str| {
+        https_request(
+            v.http,
+            &ca,
+            &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    let (status, body) = get("/healthz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.ends_with("ok\n"), "{body}");
+    // Plain HTTP on the same port gets nothing useful.
+    assert!(ureq::get(&v.url("/healthz")).call().is_err());
+    // The session cookie is Secure over HTTPS.
+    add_user(&v, &["--name", "bs.tls"]);
+    let form = "username=bs.tls&password=m%E1%BA%ADt-kh%E1%BA%A9u-d%C3%A0i";
+    let (status, head) = https_request(
+        v.http,
+        &ca,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: vigil_session=")
+        })
+        .unwrap_or_else(|| panic!("{head}"));
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
 }

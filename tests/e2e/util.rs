@@ -147,6 +147,18 @@ impl Vigil {
 
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        if self.env.iter().any(|(k, _)| k == "VIGIL_HTTP_TLS_CERT") {
+            // HTTPS only: the listener accepting is the sign (the test checks TLS itself).
+            while std::net::TcpStream::connect(("127.0.0.1", self.http)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "vigil did not start; log:\n{}",
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            return;
+        }
         while Instant::now() < deadline {
             if let Ok(r) = ureq::get(&self.url("/readyz")).call() {
                 if r.status() == 200 {
@@ -687,4 +699,40 @@ pub fn make_certs(dir: &Path) {
     sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'");
     sh("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf");
     sh("openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext.cnf");
+}
+
+/// One HTTPS request with rustls, trusting only `ca_pem`: (status code, raw response head and
+/// body). Enough to check the dashboard's TLS without a TLS-capable HTTP client crate.
+pub fn https_request(port: u16, ca_pem: &Path, request: &str) -> (u16, String) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::io::{Read, Write};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(
+        std::sync::Arc::new(cfg),
+        ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
 }

@@ -10,6 +10,7 @@ mod limit;
 mod pages;
 mod patients;
 mod stream;
+pub mod tls;
 
 use crate::Backend;
 use axum::http::{header, HeaderValue};

@@ -274,3 +274,57 @@ fn the_dashboard_is_served_over_https_with_a_secure_cookie() {
         "{cookie}"
     );
 }
+
+/// `/api/v1/openapi.json` describes the API that exists: every path in it answers (401 without
+/// credentials where the document says it needs them, never 404), and every route docs/api.md
+/// documents is in it.
+#[test]
+fn the_openapi_document_matches_the_routes_and_the_docs() {
+    let v = Vigil::start();
+    let r = ureq::get(&v.url("/api/v1/openapi.json")).call().unwrap();
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let doc: Value = r.into_json().unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, ops) in paths {
+        let concrete = path.replace("{id}", "1");
+        for (method, op) in ops.as_object().unwrap() {
+            let public = op["security"].as_array().is_some_and(|s| s.is_empty());
+            let req = ureq::request(&method.to_uppercase(), &v.url(&concrete));
+            let status = match req.call() {
+                Ok(r) => r.status(),
+                Err(ureq::Error::Status(code, _)) => code,
+                Err(e) => panic!("{method} {path}: {e}"),
+            };
+            if public {
+                assert_eq!(status, 200, "{method} {path}");
+            } else {
+                assert_eq!(
+                    status, 401,
+                    "{method} {path} must exist and need credentials"
+                );
+            }
+        }
+    }
+    let api_md = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md"),
+    )
+    .unwrap();
+    for line in api_md.lines().filter(|l| l.starts_with("### ")) {
+        for part in line
+            .split('`')
+            .filter(|p| p.starts_with("GET ") || p.starts_with("POST "))
+        {
+            let (method, path) = part.split_once(' ').unwrap();
+            let path = path.split('?').next().unwrap();
+            let op = &paths
+                .get(path)
+                .unwrap_or_else(|| panic!("{path} (docs/api.md) is not in openapi.json"))
+                [method.to_lowercase()];
+            assert!(
+                op.is_object(),
+                "{method} {path} (docs/api.md) is not in openapi.json"
+            );
+        }
+    }
+}

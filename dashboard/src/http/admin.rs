@@ -1,4 +1,5 @@
-//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, and `GET /api/v1/rejected`.
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, `GET /api/v1/rejected` and the
+//! OpenAPI document `GET /api/v1/openapi.json`.
 
 use super::auth::Principal;
 use super::{ApiError, AppState};
@@ -18,8 +19,18 @@ pub fn router() -> Router<AppState> {
 }
 
 pub fn api_router() -> Router<AppState> {
-    Router::new().route("/rejected", get(rejected))
+    Router::new()
+        .route("/rejected", get(rejected))
+        // Public: it describes the API, it holds no data (issue #6).
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
 }
+
+/// The OpenAPI 3.0 document of the JSON API (kept true by `tests/e2e/access.rs`, which calls
+/// every path in it and checks docs/api.md against it).
+const OPENAPI: &str = include_str!("../../assets/openapi.json");
 
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let (checks, detail) = state

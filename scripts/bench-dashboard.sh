@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Issue #6's dashboard targets: the ward view's data (GET /api/v1/patients) for PATIENTS
+# patients, each with a day of vitals from a hub, in < 100 ms server time. A release
+# `vigil run` with its embedded broker; every patient gets a hub device that publishes
+# READINGS batches of five vitals (one a minute over the last READINGS minutes); then the ward
+# view is fetched RUNS times and the median and worst are printed (curl's time to the last
+# byte on loopback: server time plus a local round trip).
+# Usage: PATIENTS=1000 bash scripts/bench-dashboard.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PATIENTS=${PATIENTS:-1000}
+READINGS=${READINGS:-60}
+RUNS=${RUNS:-21}
+cargo build --release --locked -q -p vigil-gateway -p vigil-simulators
+B=$PWD/target/release/vigil
+T=$(mktemp -d)
+PIDS=()
+trap 'kill ${PIDS[@]} 2>/dev/null || true; rm -rf "$T"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MQ=$(port); HTTP=$(port)
+D="$T/d"
+provision() {
+  "$B" patient add --name "Bệnh nhân $1" --id "p$1" --data-dir "$D" --json >/dev/null
+  "$B" device add --patient "p$1" --kind hub --id "hub-$1" --data-dir "$D" --json
+}
+export -f provision; export B D
+t0=$(date +%s)
+seq 0 $((PATIENTS - 1)) | xargs -P "$(nproc)" -I{} bash -c 'provision {}' > "$T/hubs.jsonl"
+echo "provisioned $PATIENTS patients in $(( $(date +%s) - t0 )) s"
+TOKEN=$($B token create --name bench --data-dir "$D" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+RUST_LOG=warn $B run --data-dir "$D" --http-addr "127.0.0.1:$HTTP" --mqtt-addr "127.0.0.1:$MQ" >/dev/null 2>"$T/log" &
+PIDS+=($!)
+until curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null; do sleep 0.1; done
+# Each hub publishes READINGS batches of five vitals, one a minute up to now.
+python3 - "$T/hubs.jsonl" "$MQ" "$READINGS" <<'PY'
+import json, socket, struct, sys, time
+hubs = [json.loads(l) for l in open(sys.argv[1])]
+port, n = int(sys.argv[2]), int(sys.argv[3])
+def enc(s): b = s.encode(); return struct.pack("!H", len(b)) + b
+def packet(kind, body): 
+    out, l = bytes([kind]), len(body)
+    while True:
+        d, l = l % 128, l // 128
+        out += bytes([d | (128 if l else 0)])
+        if not l: break
+    return out + body
+now = int(time.time() * 1000)
+for h in hubs:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(packet(0x10, enc("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 60) + enc("bench-" + h["id"]) + enc(h["id"]) + enc(h["password"])))
+    assert s.recv(4)[3] == 0, "CONNACK"
+    for i in range(n):
+        ts = now - (n - i) * 60_000
+        body = json.dumps({"ts": ts, "readings": [
+            {"metric": "heart_rate", "value": 70 + i % 10}, {"metric": "spo2", "value": 96},
+            {"metric": "bp_systolic", "value": 128}, {"metric": "temperature", "value": 36.7},
+            {"metric": "respiratory_rate", "value": 16}]})
+        s.sendall(packet(0x32, enc(f"vigil/v1/{h['id']}/readings") + struct.pack("!H", i + 1) + body.encode()))
+        s.recv(4)  # PUBACK: stored
+    s.sendall(bytes([0xE0, 0])); s.close()
+PY
+stored=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}')
+echo "stored $stored readings"
+for i in $(seq 1 "$RUNS"); do
+  curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP/api/v1/patients"
+done | sort -n | awk -v n="$RUNS" '{a[NR]=$1} END {printf "GET /api/v1/patients (%d patients): median %.1f ms, worst %.1f ms over %d runs\n", '"$PATIENTS"', a[int((n+1)/2)]*1000, a[n]*1000, n}'

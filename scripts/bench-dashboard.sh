@@ -5,6 +5,9 @@
 # READINGS batches of five vitals (one a minute over the last READINGS minutes); then the ward
 # view is fetched RUNS times and the median and worst are printed (curl's time to the last
 # byte on loopback: server time plus a local round trip).
+# Then patient p0 gets 30 days of the same vitals, one batch a minute (216 000 readings), and
+# its page with 30-day charts (GET /patients/p0?range=30d, server-rendered with SVG charts) is
+# fetched RUNS times as a signed-in clinician.
 # Usage: PATIENTS=1000 bash scripts/bench-dashboard.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,9 +35,9 @@ RUST_LOG=warn $B run --data-dir "$D" --http-addr "127.0.0.1:$HTTP" --mqtt-addr "
 PIDS+=($!)
 until curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null; do sleep 0.1; done
 # Each hub publishes READINGS batches of five vitals, one a minute up to now.
-python3 - "$T/hubs.jsonl" "$MQ" "$READINGS" <<'PY'
+cat > "$T/publish.py" <<'PY'
 import json, socket, struct, sys, time
-hubs = [json.loads(l) for l in open(sys.argv[1])]
+hubs = [json.loads(l) for l in open(sys.argv[1])][: int(sys.argv[4]) if len(sys.argv) > 4 else None]
 port, n = int(sys.argv[2]), int(sys.argv[3])
 def enc(s): b = s.encode(); return struct.pack("!H", len(b)) + b
 def packet(kind, body): 
@@ -59,8 +62,17 @@ for h in hubs:
         s.recv(4)  # PUBACK: stored
     s.sendall(bytes([0xE0, 0])); s.close()
 PY
+python3 "$T/publish.py" "$T/hubs.jsonl" "$MQ" "$READINGS"
 stored=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}')
 echo "stored $stored readings"
 for i in $(seq 1 "$RUNS"); do
   curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP/api/v1/patients"
 done | sort -n | awk -v n="$RUNS" '{a[NR]=$1} END {printf "GET /api/v1/patients (%d patients): median %.1f ms, worst %.1f ms over %d runs\n", '"$PATIENTS"', a[int((n+1)/2)]*1000, a[n]*1000, n}'
+# The patient page with 30-day charts.
+python3 "$T/publish.py" "$T/hubs.jsonl" "$MQ" 43200 1
+printf 'bench-password\n' | $B user add --name bench --password-stdin --data-dir "$D" --json >/dev/null
+COOKIE=$(curl -s -o /dev/null -D - -d 'username=bench&password=bench-password' "http://127.0.0.1:$HTTP/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" && $2 ~ /^vigil_session=/ {print $2}')
+for i in $(seq 1 "$RUNS"); do
+  curl -s -o /dev/null -w '%{time_total}\n' -H "Cookie: $COOKIE" "http://127.0.0.1:$HTTP/patients/p0?range=30d"
+done | sort -n | awk -v n="$RUNS" '{a[NR]=$1} END {printf "GET /patients/p0?range=30d (30 days of 5 vitals): median %.1f ms, worst %.1f ms over %d runs\n", a[int((n+1)/2)]*1000, a[n]*1000, n}'
+curl -s -H "Cookie: $COOKIE" "http://127.0.0.1:$HTTP/patients/p0?range=30d" | grep -c '<polyline' | sed 's/^/chart lines drawn: /'

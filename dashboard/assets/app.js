@@ -75,7 +75,12 @@ function renderPatients() {
     tr.dataset.patient = p.id;
     tr.dataset.status = p.status;
     tr.className = "status-" + p.status;
-    tr.append(el("td", t(p.status), "badge"), el("td", p.name));
+    // The name opens the patient page (charts, alerts, thresholds); text only, never markup.
+    const name = el("td");
+    const link = el("a", p.name);
+    link.href = "/patients/" + encodeURIComponent(p.id);
+    name.append(link);
+    tr.append(el("td", t(p.status), "badge"), name);
     // A partial score (consciousness and oxygen are not measured at home) is a lower bound: "4+".
     const n = p.news2;
     const score = el("td", n ? n.total + (n.partial ? "+" : "") : "—", n ? "news2-" + n.risk : "");
@@ -205,6 +210,8 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("lang").addEventListener("click", () => {
     lang = lang === "vi" ? "en" : "vi";
     localStorage.setItem("vigil.lang", lang);
+    // Server-rendered pages (the patient page) read the choice from this cookie.
+    document.cookie = "vigil_lang=" + lang + "; path=/; max-age=31536000; samesite=strict";
     applyLang();
   });
   applyLang();

@@ -159,6 +159,29 @@ pub enum LiveEvent {
     },
 }
 
+/// A device as the patient page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceView {
+    pub id: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub online: Option<bool>,
+    pub battery: Option<f64>,
+    /// When its clock was last seen wrong.
+    pub clock_skew_at: Option<DateTime<Utc>>,
+}
+
+/// Everything the patient page needs besides charts and thresholds.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatientPage {
+    pub patient: crate::Patient,
+    pub devices: Vec<DeviceView>,
+    pub contacts: Vec<crate::Contact>,
+    /// The patient's alerts, newest first.
+    pub alerts: Vec<crate::Alert>,
+}
+
 /// One entry of an alert's audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {

@@ -11,8 +11,8 @@ use vigil_alerting::lifecycle::Action;
 use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
 use vigil_dashboard::{AlertAction, Backend, BackendError, ThresholdOrderRequest};
 use vigil_domain::views::{
-    AckLinkView, AlertDetail, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint,
-    RejectedMessage, Resolution, ThresholdOrder,
+    AckLinkView, AlertDetail, PatientPage, PatientSummary, PatientThreshold, ReadingBucket,
+    ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
 };
 use vigil_domain::{Access, Alert, AlertState, Metric, Scope};
 
@@ -56,6 +56,20 @@ impl Backend for StoreBackend {
         Ok(self
             .store
             .read_blocking(|c| registry::patient_facility(c, patient_id))?)
+    }
+
+    fn patient_page(&self, patient_id: &str, alerts_limit: usize) -> R<Option<PatientPage>> {
+        Ok(self.store.read_blocking(|c| {
+            let Some(patient) = registry::patient(c, patient_id)? else {
+                return Ok(None);
+            };
+            Ok(Some(PatientPage {
+                patient,
+                devices: registry::patient_devices(c, patient_id)?,
+                contacts: registry::contacts(c, patient_id)?,
+                alerts: alerts::for_patient(c, patient_id, alerts_limit)?,
+            }))
+        })?)
     }
 
     fn alert_facility(&self, alert_id: i64) -> R<Option<String>> {

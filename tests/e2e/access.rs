@@ -328,3 +328,87 @@ fn the_openapi_document_matches_the_routes_and_the_docs() {
         }
     }
 }
+
+#[test]
+fn the_patient_page_shows_charts_alerts_and_thresholds_to_whoever_may_see_the_patient() {
+    let v = Vigil::start();
+    v.admin(&["facility", "add", "--id", "f1", "--name", "Facility 1"]);
+    v.admin(&["facility", "add", "--id", "f2", "--name", "Facility 2"]);
+    let name = "<script>alert(1)</script> Bà Hoa";
+    v.admin(&[
+        "patient",
+        "add",
+        "--id",
+        "hoa",
+        "--name",
+        name,
+        "--facility",
+        "f1",
+    ]);
+    v.admin(&[
+        "patient",
+        "add",
+        "--id",
+        "other",
+        "--name",
+        "Other",
+        "--facility",
+        "f2",
+    ]);
+    add_user(&v, &["--name", "bs.f1", "--facility", "f1"]);
+    let (cookie, _) = login(&v, "bs.f1", "mật-khẩu-dài").unwrap();
+    let mut dev = device(&v, "hoa");
+    publish(&mut dev, 96.0);
+    publish(&mut dev, 85.0);
+    let page = |path: &str, cookie: Option<&str>| {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let mut req = agent.get(&v.url(path));
+        if let Some(c) = cookie {
+            req = req.set("Cookie", c);
+        }
+        match req.call() {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // The red alert is in before the page is asked for.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&v, "/api/v1/alerts", &cookie).1["alerts"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "no alert");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, html) = page("/patients/hoa?lang=en", Some(&cookie));
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "the name must be escaped"
+    );
+    assert!(html.contains("&lt;script&gt;"));
+    for want in [
+        "Vital signs",
+        "data-metric=\"spo2\"",
+        "<svg",
+        "band-red",
+        "class=\"marker\"",
+        "spo2_low",
+        "status-red",
+        "id=\"order\"",
+    ] {
+        assert!(html.contains(want), "{want:?} missing");
+    }
+    let (_, vi) = page("/patients/hoa?range=30d&lang=vi", Some(&cookie));
+    assert!(vi.contains("Chỉ số sinh tồn") && vi.contains("aria-current=\"page\">30 ngày"));
+    assert_eq!(
+        page("/patients/other", Some(&cookie)).0,
+        404,
+        "another facility's patient"
+    );
+    assert_eq!(page("/patients/nobody", Some(&cookie)).0, 404);
+    let (status, _) = page("/patients/hoa", None);
+    assert_eq!(status, 303, "signed out: to the login page");
+}

@@ -85,6 +85,19 @@ impl Driver {
         format!("/session/{}{}", self.session, path)
     }
 
+    /// Saves a PNG of the page to `target/screenshots/{name}.png` (issue #6: screenshots as
+    /// test artifacts; `docs/` holds copies for the README).
+    fn screenshot(&self, name: &str) {
+        use base64::Engine as _;
+        let v = self.call("GET", &self.s("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("base64 PNG"))
+            .expect("valid base64");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
     fn goto(&self, url: &str) {
         self.call("POST", &self.s("/url"), Some(json!({ "url": url })));
     }
@@ -254,4 +267,31 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
     );
     let (_, alerts) = v.get("/api/v1/alerts?state=acknowledged", &token);
     assert_eq!(alerts["alerts"][0]["acknowledged_by"], "bs.web", "{alerts}");
+    d.screenshot("ward-view");
+
+    // English, then the patient page: server-rendered, in the chosen language, with the SpO₂
+    // chart, its alert limits and the alert.
+    d.click("#lang");
+    d.wait_for(
+        "English",
+        "return document.documentElement.lang === 'en' && document.querySelector('[data-i18n=alerts]').textContent === 'Alerts'",
+        Duration::from_secs(5),
+    );
+    d.click("#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(2) a");
+    d.wait_for(
+        "the patient page",
+        "return !!document.querySelector('figure.vital[data-metric=\"spo2\"] svg .band-red')",
+        Duration::from_secs(10),
+    );
+    assert_eq!(d.js("return document.documentElement.lang"), json!("en"));
+    assert_eq!(
+        d.js("return document.querySelector('#patient-name').textContent"),
+        json!(name),
+        "the name is text, not markup"
+    );
+    assert_eq!(
+        d.js("return document.querySelectorAll('#patient-alerts tbody tr.status-red').length"),
+        json!(1)
+    );
+    d.screenshot("patient-page");
 }

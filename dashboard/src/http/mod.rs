@@ -5,9 +5,11 @@ mod acklink;
 mod admin;
 mod alerts;
 mod auth;
+mod charts;
 mod error;
 mod limit;
 mod pages;
+mod patient_page;
 mod patients;
 mod stream;
 pub mod tls;
@@ -65,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(pages::router())
         .merge(acklink::router())
+        .merge(patient_page::router())
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

@@ -77,6 +77,17 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Alert>> {
         .optional()?)
 }
 
+/// One patient's alerts, newest first.
+pub fn for_patient(conn: &Connection, patient_id: &str, limit: usize) -> Result<Vec<Alert>> {
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} FROM alerts a JOIN patients p ON p.id = a.patient_id
+         WHERE a.patient_id = ?1 ORDER BY a.opened_at DESC LIMIT ?2"
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map(params![patient_id, limit as i64], alert_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Alerts of the facilities `scope` allows, most urgent first (severity, then newest),
 /// optionally of one state.
 pub fn list(

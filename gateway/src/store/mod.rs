@@ -65,10 +65,27 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 pub fn open_connection(data_dir: &Path) -> Result<Connection> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", data_dir.display())))?;
-    let mut conn = Connection::open(db_path(data_dir))?;
-    configure(&conn)?;
-    schema::migrate(&mut conn)?;
-    Ok(conn)
+    // Processes opening a brand-new file at once (admin commands in parallel) can meet
+    // SQLITE_BUSY where the busy handler does not apply — switching the new file to WAL takes
+    // an exclusive lock without waiting — so the first opening is retried for a while.
+    let mut tries = 0;
+    loop {
+        let mut conn = Connection::open(db_path(data_dir))?;
+        match configure(&conn).and_then(|()| Ok(schema::migrate(&mut conn)?)) {
+            Ok(()) => return Ok(conn),
+            Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                if tries < 50
+                    && matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20 + 10 * tries));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn configure(conn: &Connection) -> Result<()> {

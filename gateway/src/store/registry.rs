@@ -246,6 +246,29 @@ pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// A patient's devices, by id.
+pub fn patient_devices(
+    conn: &Connection,
+    patient_id: &str,
+) -> Result<Vec<vigil_domain::views::DeviceView>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, kind, enabled, last_seen, online, battery, clock_skew_at FROM devices
+         WHERE patient_id = ?1 ORDER BY id",
+    )?;
+    let rows = st.query_map([patient_id], |r| {
+        Ok(vigil_domain::views::DeviceView {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            enabled: r.get(2)?,
+            last_seen: r.get::<_, Option<i64>>(3)?.map(super::ms_to_time),
+            online: r.get(4)?,
+            battery: r.get(5)?,
+            clock_skew_at: r.get::<_, Option<i64>>(6)?.map(super::ms_to_time),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// A device as the ingestion path needs it.
 #[derive(Debug, Clone)]
 pub struct DeviceRecord {

@@ -1,0 +1,268 @@
+//! Server-side SVG charts for the patient page (issue #6: "charts drawn … server-side SVG — no
+//! CDN"): per vital, the average line over minute or hour buckets with the min–max envelope,
+//! the patient's alert limits as dashed lines coloured by severity, and a marker where each
+//! alert of that vital opened. Only numbers and escaped labels go into the markup.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use std::fmt::Write as _;
+use vigil_domain::views::ReadingBucket;
+use vigil_domain::{Severity, DISPLAY_TZ_OFFSET_SECS};
+
+const W: f64 = 640.0;
+const H: f64 = 170.0;
+const LEFT: f64 = 46.0;
+const RIGHT: f64 = 8.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 22.0;
+
+/// An alert limit drawn across the chart.
+#[derive(Debug, Clone)]
+pub struct Band {
+    pub value: f64,
+    pub severity: Severity,
+    /// e.g. `< 90`.
+    pub label: String,
+}
+
+fn colour(s: Severity) -> &'static str {
+    match s {
+        Severity::Red => "#b00020",
+        Severity::Amber => "#b35c00",
+        Severity::Yellow => "#7a6400",
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn local(t: DateTime<Utc>) -> String {
+    let tz = FixedOffset::east_opt(DISPLAY_TZ_OFFSET_SECS).expect("valid offset");
+    t.with_timezone(&tz).format("%d/%m %H:%M").to_string()
+}
+
+/// Number as shown on an axis, with the decimal comma in Vietnamese.
+fn num(v: f64, comma: bool) -> String {
+    let s = if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    };
+    if comma {
+        s.replace('.', ",")
+    } else {
+        s
+    }
+}
+
+/// The chart; `bucket_ms` is the buckets' width (gaps wider than three buckets break the line).
+#[allow(clippy::too_many_arguments)]
+pub fn svg(
+    title: &str,
+    unit: &str,
+    buckets: &[ReadingBucket],
+    bucket_ms: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bands: &[Band],
+    markers: &[(DateTime<Utc>, Severity)],
+    comma: bool,
+) -> String {
+    let (t0, t1) = (from.timestamp_millis() as f64, to.timestamp_millis() as f64);
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for b in buckets {
+        lo = lo.min(b.min);
+        hi = hi.max(b.max);
+    }
+    for b in bands {
+        // A limit far from the data would squash the line: show the ones within reach.
+        if lo.is_finite() && (b.value - (lo + hi) / 2.0).abs() > (hi - lo).max(10.0) * 3.0 {
+            continue;
+        }
+        lo = lo.min(b.value);
+        hi = hi.max(b.value);
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(0.5);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let x = |t: f64| LEFT + (t - t0) / (t1 - t0).max(1.0) * (W - LEFT - RIGHT);
+    let y = |v: f64| TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" class=\"chart\" \
+         role=\"img\" aria-label=\"{}\">",
+        esc(title)
+    );
+    // Axes and value labels.
+    let _ = write!(
+        s,
+        "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"#fafbfc\" stroke=\"#dde3ea\"/>",
+        W - LEFT - RIGHT,
+        H - TOP - BOTTOM
+    );
+    for v in [lo + pad, (lo + hi) / 2.0, hi - pad] {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#555\">{}</text>",
+            LEFT - 4.0,
+            y(v) + 3.0,
+            esc(&num(v, comma))
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"10\" fill=\"#555\">{}</text>\
+         <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#555\">{}</text>",
+        H - 6.0,
+        esc(&local(from)),
+        W - RIGHT,
+        H - 6.0,
+        esc(&local(to))
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#555\">{}</text>",
+        LEFT + 4.0,
+        TOP + 11.0,
+        esc(unit)
+    );
+    // Alert limits.
+    for b in bands {
+        let yy = y(b.value);
+        if !(TOP..=H - BOTTOM).contains(&yy) {
+            continue;
+        }
+        let c = colour(b.severity);
+        let _ = write!(
+            s,
+            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"{c}\" \
+             stroke-dasharray=\"4 3\" class=\"band band-{}\"/><text x=\"{:.1}\" y=\"{:.1}\" \
+             font-size=\"10\" text-anchor=\"end\" fill=\"{c}\">{}</text>",
+            W - RIGHT,
+            b.severity.as_str(),
+            W - RIGHT - 2.0,
+            yy - 2.0,
+            esc(&b.label)
+        );
+    }
+    // Envelope and average, broken at gaps.
+    let gap = (bucket_ms * 3) as f64;
+    let mut runs: Vec<Vec<&ReadingBucket>> = Vec::new();
+    let mut last: Option<f64> = None;
+    for b in buckets {
+        let t = b.start.timestamp_millis() as f64;
+        if last.is_none_or(|l| t - l > gap) {
+            runs.push(Vec::new());
+        }
+        runs.last_mut().expect("pushed").push(b);
+        last = Some(t);
+    }
+    let half = bucket_ms as f64 / 2.0;
+    for run in &runs {
+        let mid = |b: &ReadingBucket| b.start.timestamp_millis() as f64 + half;
+        if run.len() > 1 {
+            let mut env = String::new();
+            for b in run.iter() {
+                let _ = write!(env, "{:.1},{:.1} ", x(mid(b)), y(b.max));
+            }
+            for b in run.iter().rev() {
+                let _ = write!(env, "{:.1},{:.1} ", x(mid(b)), y(b.min));
+            }
+            let _ = write!(
+                s,
+                "<polygon points=\"{}\" fill=\"#1565c0\" fill-opacity=\"0.12\"/>",
+                env.trim_end()
+            );
+            let line: Vec<String> = run
+                .iter()
+                .map(|b| format!("{:.1},{:.1}", x(mid(b)), y(b.avg)))
+                .collect();
+            let _ = write!(
+                s,
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"#1565c0\" stroke-width=\"1.5\" class=\"avg\"/>",
+                line.join(" ")
+            );
+        } else if let Some(b) = run.first() {
+            let _ = write!(
+                s,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"#1565c0\" class=\"avg\"/>",
+                x(mid(b)),
+                y(b.avg)
+            );
+        }
+    }
+    // Where alerts opened.
+    for (t, sev) in markers {
+        let xx = x(t.timestamp_millis() as f64);
+        if !(LEFT..=W - RIGHT).contains(&xx) {
+            continue;
+        }
+        let _ = write!(
+            s,
+            "<path d=\"M{:.1},{TOP} l-4,-8 h8 z\" fill=\"{}\" class=\"marker\"/><line x1=\"{xx:.1}\" \
+             x2=\"{xx:.1}\" y1=\"{TOP}\" y2=\"{:.1}\" stroke=\"{}\" stroke-opacity=\"0.35\"/>",
+            xx,
+            colour(*sev),
+            H - BOTTOM,
+            colour(*sev)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn bucket(min: i64, avg: f64) -> ReadingBucket {
+        ReadingBucket {
+            start: Utc.timestamp_millis_opt(min * 60_000).unwrap(),
+            count: 1,
+            avg,
+            min: avg - 1.0,
+            max: avg + 1.0,
+            unit: "%",
+        }
+    }
+
+    #[test]
+    fn draws_line_bands_and_markers_and_breaks_at_gaps() {
+        let b: Vec<_> = [0, 1, 2, 10, 11].iter().map(|m| bucket(*m, 95.0)).collect();
+        let from = Utc.timestamp_millis_opt(0).unwrap();
+        let to = Utc.timestamp_millis_opt(12 * 60_000).unwrap();
+        let s = svg(
+            "SpO₂ <x>",
+            "%",
+            &b,
+            60_000,
+            from,
+            to,
+            &[Band {
+                value: 90.0,
+                severity: Severity::Red,
+                label: "< 90".into(),
+            }],
+            &[(Utc.timestamp_millis_opt(5 * 60_000).unwrap(), Severity::Red)],
+            true,
+        );
+        assert_eq!(s.matches("<polyline").count(), 2, "a gap breaks the line");
+        assert!(s.contains("band-red") && s.contains("&lt; 90"));
+        assert!(s.contains("class=\"marker\""));
+        assert!(s.contains("SpO₂ &lt;x&gt;") && !s.contains("<x>"));
+    }
+
+    #[test]
+    fn no_data_is_an_empty_frame() {
+        let t = Utc::now();
+        let s = svg("x", "%", &[], 60_000, t, t, &[], &[], false);
+        assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
+        assert!(!s.contains("polyline"));
+    }
+}

@@ -12,6 +12,8 @@ RATE=${RATE:-10000}
 PROBES=${PROBES:-200}
 LOAD=${LOAD:-20}
 INTERVAL_MS=${INTERVAL_MS:-100}
+# Extra dashboard live-stream clients, each timing every alert (issue #6: 100 within 1 s).
+STREAMS=${STREAMS:-0}
 cargo build --release --locked -q -p vigil-gateway -p vigil-simulators
 B=$PWD/target/release/vigil
 SIM=$PWD/target/release/vigil-sim
@@ -56,7 +58,7 @@ LPID=$!; PIDS+=($LPID)
 sleep 3
 s0=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}'); t0=$(date +%s%3N)
 $SIM probe --broker "mqtt://127.0.0.1:$MQ" --http "http://127.0.0.1:$HTTP" --token "$TOKEN" \
-  --credentials "$T/probes.jsonl" --interval-ms "$INTERVAL_MS" --maildir "$T/mail" | tee "$T/probe.json"
+  --credentials "$T/probes.jsonl" --interval-ms "$INTERVAL_MS" --maildir "$T/mail" --streams "$STREAMS" | tee "$T/probe.json"
 s1=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}'); t1=$(date +%s%3N)
 echo "background ingest during the probes: $(( (s1 - s0) * 1000 / (t1 - t0) )) readings/s stored (target $RATE)"
 kill $LPID 2>/dev/null || true

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, Notify};
 use vigil_alerting::{Outcome as RuleOutcome, RuleSet};
-use vigil_domain::views::LiveEvent;
+use vigil_domain::views::{Live, LiveEvent, LiveMessage};
 use vigil_domain::{EventKind, Reading};
 
 /// What the MQTT side should do with the message.
@@ -109,7 +109,7 @@ pub struct Ingest {
     /// Queue new readings for the InfluxDB sink (`[influxdb] url` set).
     pub forward: bool,
     /// Live updates for dashboards; lagging receivers lose old updates, never block us.
-    pub live: broadcast::Sender<LiveEvent>,
+    pub live: broadcast::Sender<Live>,
     /// Wakes the outbox when e-mails were queued.
     pub outbox_wake: Arc<Notify>,
     /// How long a fall waits for the device's "I'm OK" before it raises its alert; 0: at once.
@@ -226,14 +226,18 @@ impl Ingest {
                 }
                 Raised::Resolved { alert } => {
                     tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, "alert resolved: clear condition held");
-                    let _ = self.live.send(LiveEvent::Alert { alert: *alert });
+                    let _ = self
+                        .live
+                        .send(LiveMessage::new(LiveEvent::Alert { alert: *alert }));
                 }
                 Raised::Opened { alert, emails } => {
                     self.metrics.alert_raised(alert.severity.as_str());
                     self.metrics.emails_queued.fetch_add(emails as u64, Relaxed);
                     wake |= emails > 0;
                     tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, severity = alert.severity.as_str(), emails, "alert raised");
-                    let _ = self.live.send(LiveEvent::Alert { alert: *alert });
+                    let _ = self
+                        .live
+                        .send(LiveMessage::new(LiveEvent::Alert { alert: *alert }));
                 }
             }
         }
@@ -267,13 +271,13 @@ impl Ingest {
         // Building live events costs allocations; skip it when no dashboard listens.
         if self.live.receiver_count() > 0 {
             for r in c.fresh {
-                let _ = self.live.send(LiveEvent::Reading {
+                let _ = self.live.send(LiveMessage::new(LiveEvent::Reading {
                     patient_id: r.patient_id,
                     metric: r.metric.as_str().to_string(),
                     value: r.value,
                     unit: r.metric.unit(),
                     ts: r.ts,
-                });
+                }));
             }
         }
         self.announce(c.raised);

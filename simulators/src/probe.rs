@@ -43,6 +43,9 @@ pub struct ProbeConfig {
     pub maildir: Option<PathBuf>,
     /// How long to wait for stragglers after the last publish.
     pub settle: Duration,
+    /// Extra live-stream clients (issue #6: "100 concurrent SSE clients receive an update
+    /// within 1 s"): each times every probe's alert too; 0 for none.
+    pub extra_streams: usize,
 }
 
 /// Latencies in milliseconds, one per probe that was seen; the rest were missed.
@@ -51,6 +54,10 @@ pub struct ProbeReport {
     pub alert_ms: Vec<f64>,
     pub email_ms: Vec<f64>,
     pub probes: usize,
+    /// Publish → alert on each extra stream client, every (client, probe) pair seen.
+    pub fanout_ms: Vec<f64>,
+    /// Extra stream clients that were connected.
+    pub streams: usize,
 }
 
 /// The `q`-quantile (0–1) of `v` by the nearest-rank method; `NaN` when empty.
@@ -67,10 +74,18 @@ pub fn quantile(v: &[f64], q: f64) -> f64 {
 enum Seen {
     Alert(String, Instant),
     Email(String, Instant),
+    /// An extra stream client saw a patient's alert.
+    Fanout(String, Instant),
 }
 
-/// Patient ids of alerts on the live stream, as they arrive.
-fn watch_stream(http: String, token: String, tx: mpsc::Sender<Seen>) -> anyhow::Result<()> {
+/// Patient ids of alerts on the live stream, as they arrive; `client` numbers an extra
+/// stream client (`None`: the main one).
+fn watch_stream(
+    http: String,
+    token: String,
+    client: Option<usize>,
+    tx: mpsc::Sender<Seen>,
+) -> anyhow::Result<()> {
     let resp = ureq::get(&format!("{http}/api/v1/stream"))
         .set("Authorization", &format!("Bearer {token}"))
         .call()?;
@@ -81,12 +96,21 @@ fn watch_stream(http: String, token: String, tx: mpsc::Sender<Seen>) -> anyhow::
             continue;
         };
         let at = Instant::now();
+        // Readings are most of the stream: skip them without parsing (the probe must not be
+        // the bottleneck when it runs many clients).
+        if !data.contains("\"type\":\"alert\"") {
+            continue;
+        }
         let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
             continue;
         };
         if v["type"] == "alert" && v["alert"]["state"] == "open" {
             if let Some(p) = v["alert"]["patient_id"].as_str() {
-                if tx.send(Seen::Alert(p.to_string(), at)).is_err() {
+                let seen = match client {
+                    None => Seen::Alert(p.to_string(), at),
+                    Some(_) => Seen::Fanout(p.to_string(), at),
+                };
+                if tx.send(seen).is_err() {
                     return Ok(());
                 }
             }
@@ -130,9 +154,16 @@ fn absorb(
     s: Seen,
     published: &mut HashMap<String, Instant>,
     by_tag: &mut HashMap<String, Instant>,
+    sent: &HashMap<String, Instant>,
     r: &mut ProbeReport,
 ) {
     match s {
+        Seen::Fanout(p, at) => {
+            if let Some(t) = sent.get(&p) {
+                r.fanout_ms
+                    .push(at.duration_since(*t).as_secs_f64() * 1000.0);
+            }
+        }
         Seen::Alert(p, at) => {
             if let Some(t) = published.remove(&p) {
                 r.alert_ms.push(at.duration_since(t).as_secs_f64() * 1000.0);
@@ -167,10 +198,10 @@ fn connect(cfg: &ProbeConfig, p: &Probe) -> anyhow::Result<Client> {
 
 pub fn run(cfg: ProbeConfig) -> anyhow::Result<ProbeReport> {
     let (tx, rx) = mpsc::channel();
-    {
+    for client in std::iter::once(None).chain((0..cfg.extra_streams).map(Some)) {
         let (http, token, tx) = (cfg.http.clone(), cfg.token.clone(), tx.clone());
         std::thread::spawn(move || {
-            if let Err(e) = watch_stream(http, token, tx) {
+            if let Err(e) = watch_stream(http, token, client, tx) {
                 eprintln!("live stream: {e}");
             }
         });
@@ -193,8 +224,11 @@ pub fn run(cfg: ProbeConfig) -> anyhow::Result<ProbeReport> {
     let mut by_tag: HashMap<String, Instant> = HashMap::new();
     let mut report = ProbeReport {
         probes: cfg.probes.len(),
+        streams: cfg.extra_streams,
         ..Default::default()
     };
+    // Publish times that stay (the fan-out counts one sighting per client).
+    let mut sent: HashMap<String, Instant> = HashMap::new();
     for (p, client) in cfg.probes.iter().zip(&clients) {
         let payload = format!(
             r#"{{"metric":"spo2","value":85,"unit":"%","ts":{}}}"#,
@@ -202,6 +236,7 @@ pub fn run(cfg: ProbeConfig) -> anyhow::Result<ProbeReport> {
         );
         let t = Instant::now();
         published.insert(p.patient.clone(), t);
+        sent.insert(p.patient.clone(), t);
         by_tag.insert(p.tag.clone(), t);
         client.publish(
             format!("{}/{}/readings", vigil_domain::TOPIC_PREFIX, p.device),
@@ -211,14 +246,15 @@ pub fn run(cfg: ProbeConfig) -> anyhow::Result<ProbeReport> {
         )?;
         let until = Instant::now() + cfg.interval;
         while let Ok(s) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-            absorb(s, &mut published, &mut by_tag, &mut report);
+            absorb(s, &mut published, &mut by_tag, &sent, &mut report);
         }
     }
     let until = Instant::now() + cfg.settle;
-    let want = cfg.probes.len() * if cfg.maildir.is_some() { 2 } else { 1 };
-    while report.alert_ms.len() + report.email_ms.len() < want {
+    let want = cfg.probes.len() * if cfg.maildir.is_some() { 2 } else { 1 }
+        + cfg.probes.len() * cfg.extra_streams;
+    while report.alert_ms.len() + report.email_ms.len() + report.fanout_ms.len() < want {
         match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-            Ok(s) => absorb(s, &mut published, &mut by_tag, &mut report),
+            Ok(s) => absorb(s, &mut published, &mut by_tag, &sent, &mut report),
             Err(_) => break,
         }
     }

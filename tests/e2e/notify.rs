@@ -465,9 +465,15 @@ fn the_latency_probe_times_each_alert_and_email() {
         interval: Duration::from_millis(100),
         maildir: Some(smtp.maildir()),
         settle: Duration::from_secs(15),
+        extra_streams: 2,
     })
     .unwrap();
     assert_eq!((r.alert_ms.len(), r.email_ms.len()), (3, 3), "{r:?}");
+    assert_eq!(
+        r.fanout_ms.len(),
+        6,
+        "each extra stream client saw each alert: {r:?}"
+    );
     assert!(
         r.alert_ms
             .iter()

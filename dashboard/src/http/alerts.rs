@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vigil_domain::views::LiveEvent;
+use vigil_domain::views::{LiveEvent, LiveMessage};
 use vigil_domain::AlertState;
 
 /// Most alerts in one answer.
@@ -100,9 +100,9 @@ async fn act(
         .call(move |b| b.alert_action(id, action, &actor, note.as_deref()))
         .await?;
     tracing::info!(alert_id = id, actor = %who.name, action = ?action, "alert updated");
-    let _ = state.live.send(LiveEvent::Alert {
+    let _ = state.live.send(LiveMessage::new(LiveEvent::Alert {
         alert: alert.clone(),
-    });
+    }));
     Ok(Json(json!({ "alert": alert })))
 }
 

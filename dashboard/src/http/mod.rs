@@ -20,7 +20,7 @@ use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
-use vigil_domain::views::LiveEvent;
+use vigil_domain::views::Live;
 
 pub use auth::{CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
@@ -31,7 +31,7 @@ pub use limit::LoginLimiter;
 pub struct AppState {
     pub backend: Arc<dyn Backend>,
     /// Committed readings and alert changes, for the SSE stream.
-    pub live: broadcast::Sender<LiveEvent>,
+    pub live: broadcast::Sender<Live>,
     /// How long a dashboard login lasts (cookie max-age).
     pub session_ttl: Duration,
     /// Mark the session cookie `Secure` (the dashboard is reached over HTTPS).

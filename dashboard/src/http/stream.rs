@@ -14,7 +14,7 @@ use futures::stream::Stream;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use tokio::sync::broadcast::{self, error::RecvError};
-use vigil_domain::views::LiveEvent;
+use vigil_domain::views::{Live, LiveEvent};
 use vigil_domain::Scope;
 
 pub fn router() -> Router<AppState> {
@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
 }
 
 struct Follow {
-    rx: broadcast::Receiver<LiveEvent>,
+    rx: broadcast::Receiver<Live>,
     scope: Scope,
     /// Patient id → whether the caller may see them.
     allowed: HashMap<String, bool>,
@@ -67,17 +67,16 @@ async fn stream(
     let s = futures::stream::unfold(follow, |mut f| async move {
         let ev = loop {
             match f.rx.recv().await {
-                Ok(ev) => {
-                    if !f.may_see(&ev).await {
+                Ok(msg) => {
+                    if !f.may_see(&msg.event).await {
                         continue;
                     }
-                    let name = match &ev {
+                    let name = match &msg.event {
                         LiveEvent::Reading { .. } => "reading",
                         LiveEvent::Alert { .. } => "alert",
                     };
-                    break Event::default()
-                        .event(name)
-                        .data(serde_json::to_string(&ev).unwrap_or_default());
+                    // Serialized once by the sender, for every client.
+                    break Event::default().event(name).data(msg.json.as_str());
                 }
                 Err(RecvError::Lagged(_)) => break Event::default().event("resync").data("{}"),
                 Err(RecvError::Closed) => return None,

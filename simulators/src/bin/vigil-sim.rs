@@ -54,6 +54,9 @@ struct ProbeArgs {
     /// Seconds to wait for late alerts and e-mails after the last reading.
     #[arg(long, default_value_t = 15)]
     settle_s: u64,
+    /// Extra live-stream (SSE) clients that each time every probe's alert.
+    #[arg(long, default_value_t = 0)]
+    streams: usize,
 }
 
 #[derive(Args)]
@@ -166,6 +169,7 @@ fn probe_cmd(a: ProbeArgs) -> anyhow::Result<()> {
         interval: Duration::from_millis(a.interval_ms),
         maildir: a.maildir,
         settle: Duration::from_secs(a.settle_s),
+        extra_streams: a.streams,
     })?;
     let q = |v: &[f64], x: f64| {
         let n = quantile(v, x);
@@ -187,6 +191,11 @@ fn probe_cmd(a: ProbeArgs) -> anyhow::Result<()> {
             "email_p50_ms": q(&r.email_ms, 0.5),
             "email_p99_ms": q(&r.email_ms, 0.99),
             "email_max_ms": q(&r.email_ms, 1.0),
+            "streams": r.streams,
+            "stream_updates_seen": r.fanout_ms.len(),
+            "stream_p50_ms": q(&r.fanout_ms, 0.5),
+            "stream_p99_ms": q(&r.fanout_ms, 0.99),
+            "stream_max_ms": q(&r.fanout_ms, 1.0),
         })
     );
     Ok(())

@@ -1,6 +1,8 @@
 //! `GET /api/v1/stream`: Server-Sent Events of committed readings and alert changes, so the
 //! dashboard updates without a reload. A slow client that falls behind the broadcast buffer
-//! gets a `resync` event and reloads its lists instead of blocking anyone. A caller limited to
+//! gets a `resync` event and reloads its lists instead of blocking anyone. Readings are
+//! coalesced per client (the latest per patient and metric, at most every 250 ms); alerts go at
+//! once. A caller limited to
 //! some facilities (issue #6) gets only their patients' events: each patient's facility is
 //! looked up once per connection.
 
@@ -11,8 +13,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::Router;
 use futures::stream::Stream;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 use vigil_domain::views::{Live, LiveEvent};
 use vigil_domain::Scope;
@@ -21,12 +24,33 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/stream", get(stream))
 }
 
+/// Reading events are coalesced per client: the latest reading of each (patient, metric) goes
+/// out at most this often. A dashboard shows latest values; sending every reading to every
+/// client cost half of the ingest rate at 10 000 readings/s with 100 clients
+/// (docs/benchmarks.md). Alert events are never held back.
+const READING_EVERY: Duration = Duration::from_millis(250);
+
 struct Follow {
     rx: broadcast::Receiver<Live>,
     scope: Scope,
     /// Patient id → whether the caller may see them.
     allowed: HashMap<String, bool>,
     state: AppState,
+    /// Latest reading per (patient, metric) not yet sent, in arrival order.
+    held: HashMap<(String, String), Live>,
+    order: VecDeque<(String, String)>,
+    /// Events ready to go out.
+    ready: VecDeque<Event>,
+    next_flush: tokio::time::Instant,
+}
+
+fn event(msg: &Live) -> Event {
+    let name = match &msg.event {
+        LiveEvent::Reading { .. } => "reading",
+        LiveEvent::Alert { .. } => "alert",
+    };
+    // Serialized once by the sender, for every client.
+    Event::default().event(name).data(msg.json.as_str())
 }
 
 impl Follow {
@@ -52,6 +76,57 @@ impl Follow {
         self.allowed.insert(pid.clone(), ok);
         ok
     }
+
+    fn flush(&mut self) {
+        while let Some(k) = self.order.pop_front() {
+            if let Some(msg) = self.held.remove(&k) {
+                self.ready.push_back(event(&msg));
+            }
+        }
+        self.next_flush = tokio::time::Instant::now() + READING_EVERY;
+    }
+
+    /// The next event for this client; `None` when the broadcast closed.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Some(e);
+            }
+            let wait = !self.held.is_empty();
+            let msg = tokio::select! {
+                r = self.rx.recv() => r,
+                _ = tokio::time::sleep_until(self.next_flush), if wait => {
+                    self.flush();
+                    continue;
+                }
+            };
+            match msg {
+                Ok(msg) => {
+                    if !self.may_see(&msg.event).await {
+                        continue;
+                    }
+                    match &msg.event {
+                        LiveEvent::Reading {
+                            patient_id, metric, ..
+                        } => {
+                            let key = (patient_id.clone(), metric.clone());
+                            if self.held.insert(key.clone(), msg.clone()).is_none() {
+                                self.order.push_back(key);
+                            }
+                            if tokio::time::Instant::now() >= self.next_flush {
+                                self.flush();
+                            }
+                        }
+                        LiveEvent::Alert { .. } => return Some(event(&msg)),
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    return Some(Event::default().event("resync").data("{}"))
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
 }
 
 async fn stream(
@@ -63,25 +138,13 @@ async fn stream(
         scope: who.scope,
         allowed: HashMap::new(),
         state: state.clone(),
+        held: HashMap::new(),
+        order: VecDeque::new(),
+        ready: VecDeque::new(),
+        next_flush: tokio::time::Instant::now(),
     };
     let s = futures::stream::unfold(follow, |mut f| async move {
-        let ev = loop {
-            match f.rx.recv().await {
-                Ok(msg) => {
-                    if !f.may_see(&msg.event).await {
-                        continue;
-                    }
-                    let name = match &msg.event {
-                        LiveEvent::Reading { .. } => "reading",
-                        LiveEvent::Alert { .. } => "alert",
-                    };
-                    // Serialized once by the sender, for every client.
-                    break Event::default().event(name).data(msg.json.as_str());
-                }
-                Err(RecvError::Lagged(_)) => break Event::default().event("resync").data("{}"),
-                Err(RecvError::Closed) => return None,
-            }
-        };
+        let ev = f.next().await?;
         Some((Ok(ev), f))
     });
     Sse::new(s).keep_alive(KeepAlive::default())

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use vigil_domain::views::{
-    AckLinkView, AlertDetail, PatientPage, PatientSummary, PatientThreshold, ReadingBucket,
-    ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
+    AckLinkView, AlertDetail, BurdenReport, PatientPage, PatientSummary, PatientThreshold,
+    ReadingBucket, ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
 };
 use vigil_domain::{Access, Alert, AlertState, Metric, Scope};
 
@@ -56,6 +56,9 @@ pub trait Backend: Send + Sync + 'static {
     /// The facility of a patient (`None`: no such patient); handlers check it against the
     /// caller's scope and answer 404 either way, so ids of other facilities stay unknown.
     fn patient_facility(&self, patient_id: &str) -> Result<Option<String>>;
+    /// Alerts and e-mails per rule and per patient over the last `days` (the patients `scope`
+    /// allows).
+    fn alert_burden(&self, scope: &Scope, days: u32) -> Result<BurdenReport>;
     /// The patient page's facts: the patient, devices, contacts and latest alerts.
     fn patient_page(&self, patient_id: &str, alerts_limit: usize) -> Result<Option<PatientPage>>;
     /// The facility of an alert's patient.

@@ -159,6 +159,34 @@ pub enum LiveEvent {
     },
 }
 
+/// Alert burden of one rule or one patient over a period (issue #6: "so noisy thresholds can
+/// be tuned").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BurdenRow {
+    /// The rule id, or the patient id.
+    pub key: String,
+    /// The patient's name (patient rows only).
+    pub name: Option<String>,
+    pub alerts: u64,
+    pub acknowledged: u64,
+    pub resolved: u64,
+    /// E-mails queued for them (digests count for their patient only).
+    pub emails: u64,
+    /// Median and 90th percentile time from opening to acknowledgement, in seconds, over the
+    /// acknowledged alerts.
+    pub ack_median_s: Option<f64>,
+    pub ack_p90_s: Option<f64>,
+}
+
+/// The alert-burden report.
+#[derive(Debug, Clone, Serialize)]
+pub struct BurdenReport {
+    pub days: u32,
+    pub since: DateTime<Utc>,
+    pub by_rule: Vec<BurdenRow>,
+    pub by_patient: Vec<BurdenRow>,
+}
+
 /// A device as the patient page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceView {

@@ -11,8 +11,8 @@ use vigil_alerting::lifecycle::Action;
 use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
 use vigil_dashboard::{AlertAction, Backend, BackendError, ThresholdOrderRequest};
 use vigil_domain::views::{
-    AckLinkView, AlertDetail, PatientPage, PatientSummary, PatientThreshold, ReadingBucket,
-    ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
+    AckLinkView, AlertDetail, BurdenReport, PatientPage, PatientSummary, PatientThreshold,
+    ReadingBucket, ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
 };
 use vigil_domain::{Access, Alert, AlertState, Metric, Scope};
 
@@ -56,6 +56,13 @@ impl Backend for StoreBackend {
         Ok(self
             .store
             .read_blocking(|c| registry::patient_facility(c, patient_id))?)
+    }
+
+    fn alert_burden(&self, scope: &Scope, days: u32) -> R<BurdenReport> {
+        let now = crate::store::now_ms();
+        Ok(self
+            .store
+            .read_blocking(|c| alerts::burden(c, scope, days, now))?)
     }
 
     fn patient_page(&self, patient_id: &str, alerts_limit: usize) -> R<Option<PatientPage>> {

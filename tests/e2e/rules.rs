@@ -594,4 +594,23 @@ fn repeated_breaches_make_one_alert_with_every_reading_linked_and_an_audit_trail
     assert_eq!(d["emails"][0]["to_name"], "Con gái");
     let (status, _) = v.get("/api/v1/alerts/999999", &f.token);
     assert_eq!(status, 404);
+
+    // The alert-burden report counts it once, with its e-mail and its time to acknowledge.
+    let (status, b) = v.get("/api/v1/reports/alert-burden?days=7", &f.token);
+    assert_eq!(status, 200, "{b}");
+    let rule = &b["by_rule"][0];
+    assert_eq!(
+        (rule["key"].as_str(), rule["alerts"].as_u64()),
+        (Some("spo2_low"), Some(1))
+    );
+    assert_eq!(
+        (rule["acknowledged"].as_u64(), rule["emails"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(rule["ack_median_s"].as_f64().unwrap() >= 0.0, "{b}");
+    assert_eq!(b["by_patient"][0]["name"], "Nguyễn Văn Test");
+    assert_eq!(
+        v.get("/api/v1/reports/alert-burden?days=0", &f.token).0,
+        400
+    );
 }

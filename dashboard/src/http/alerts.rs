@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/alerts", get(list))
         .route("/alerts/{id}", get(detail))
+        .route("/reports/alert-burden", get(burden))
         .route("/alerts/{id}/ack", post(ack))
         .route("/alerts/{id}/resolve", post(resolve))
 }
@@ -44,6 +45,27 @@ async fn list(
         .call(move |b| b.alerts(&who.scope, filter, LIMIT))
         .await?;
     Ok(Json(json!({ "alerts": alerts })))
+}
+
+#[derive(Deserialize)]
+struct BurdenQuery {
+    days: Option<u32>,
+}
+
+/// Alert burden per rule and per patient (issue #6), so noisy thresholds can be tuned.
+async fn burden(
+    who: Principal,
+    State(state): State<AppState>,
+    Query(q): Query<BurdenQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let days = q.days.unwrap_or(7);
+    if !(1..=365).contains(&days) {
+        return Err(ApiError::BadRequest("days must be 1 to 365".into()));
+    }
+    let report = state
+        .call(move |b| b.alert_burden(&who.scope, days))
+        .await?;
+    Ok(Json(json!(report)))
 }
 
 /// Linked readings in one answer: a long episode of a 1 Hz device can link many.

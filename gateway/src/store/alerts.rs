@@ -77,6 +77,113 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Alert>> {
         .optional()?)
 }
 
+/// The alert-burden report for the patients `scope` allows, over the `days` before `now`.
+pub fn burden(
+    conn: &Connection,
+    scope: &vigil_domain::Scope,
+    days: u32,
+    now: i64,
+) -> Result<vigil_domain::views::BurdenReport> {
+    use std::collections::BTreeMap;
+    use vigil_domain::views::{BurdenReport, BurdenRow};
+    let since = now - i64::from(days) * 86_400_000;
+    #[derive(Default)]
+    struct Acc {
+        name: Option<String>,
+        alerts: u64,
+        acknowledged: u64,
+        resolved: u64,
+        emails: u64,
+        delays: Vec<f64>,
+    }
+    let mut rules: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut patients: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut st = conn.prepare_cached(
+        "SELECT a.rule, a.patient_id, p.name, p.facility_id, a.state, a.opened_at,
+                a.acknowledged_at,
+                (SELECT count(*) FROM outbox o WHERE o.alert_id = a.id)
+         FROM alerts a JOIN patients p ON p.id = a.patient_id WHERE a.opened_at >= ?1",
+    )?;
+    let rows = st.query_map([since], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, Option<i64>>(6)?,
+            r.get::<_, i64>(7)? as u64,
+        ))
+    })?;
+    for row in rows {
+        let (rule, pid, name, facility, state, opened, acked, emails) = row?;
+        if !scope.allows(&facility) {
+            continue;
+        }
+        let rows_of = [
+            rules.entry(rule).or_default(),
+            patients.entry(pid).or_insert_with(|| Acc {
+                name: Some(name),
+                ..Acc::default()
+            }),
+        ];
+        for e in rows_of {
+            e.alerts += 1;
+            e.resolved += u64::from(state == "resolved");
+            e.emails += emails;
+            if let Some(t) = acked {
+                e.acknowledged += 1;
+                e.delays.push((t - opened).max(0) as f64 / 1000.0);
+            }
+        }
+    }
+    // Digests (no single alert) count for their patient.
+    let mut st = conn.prepare_cached(
+        "SELECT c.patient_id, count(*) FROM outbox o JOIN contacts c ON c.id = o.contact_id
+         WHERE o.alert_id IS NULL AND o.created_at >= ?1 GROUP BY c.patient_id",
+    )?;
+    for row in st.query_map([since], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })? {
+        let (pid, n) = row?;
+        if let Some(a) = patients.get_mut(&pid) {
+            a.emails += n;
+        }
+    }
+    fn quantile(v: &mut [f64], q: f64) -> Option<f64> {
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        Some(v[rank - 1])
+    }
+    let finish = |m: BTreeMap<String, Acc>| -> Vec<BurdenRow> {
+        let mut out: Vec<BurdenRow> = m
+            .into_iter()
+            .map(|(key, mut a)| BurdenRow {
+                key,
+                name: a.name.take(),
+                alerts: a.alerts,
+                acknowledged: a.acknowledged,
+                resolved: a.resolved,
+                emails: a.emails,
+                ack_median_s: quantile(&mut a.delays, 0.5),
+                ack_p90_s: quantile(&mut a.delays, 0.9),
+            })
+            .collect();
+        out.sort_by(|a, b| b.alerts.cmp(&a.alerts).then(a.key.cmp(&b.key)));
+        out
+    };
+    Ok(BurdenReport {
+        days,
+        since: ms_to_time(since),
+        by_rule: finish(rules),
+        by_patient: finish(patients),
+    })
+}
+
 /// One patient's alerts, newest first.
 pub fn for_patient(conn: &Connection, patient_id: &str, limit: usize) -> Result<Vec<Alert>> {
     let sql = format!(

@@ -15,6 +15,7 @@ const T = {
     red: "Khẩn cấp", amber: "Cảnh báo", yellow: "Lưu ý", ok: "Ổn định",
     tzNote: "Giờ hiển thị theo múi giờ Việt Nam (UTC+07:00).", other: "English",
     news2Partial: "Điểm tối thiểu (NEWS2 dành cho bệnh viện; tại nhà là ước lượng). Thiếu:",
+    assign: "Nhận xử lý", assignedTo: "người xử lý", notePlaceholder: "Ghi chú (không bắt buộc)",
     mailFailing: "Gửi thư cảnh báo đang gặp lỗi — thư chờ gửi lại: {r}, không gửi được: {u}. " +
       "Hãy gọi điện cho gia đình khi có cảnh báo khẩn cấp và báo cho quản trị viên.",
     by: "bởi",
@@ -30,6 +31,7 @@ const T = {
     red: "Red", amber: "Amber", yellow: "Yellow", ok: "Stable",
     tzNote: "Times are shown in Vietnam time (UTC+07:00).", other: "Tiếng Việt",
     news2Partial: "Lower bound (NEWS2 is a hospital score; at home it is an estimate). Missing:",
+    assign: "Assign to me", assignedTo: "assigned to", notePlaceholder: "Note (optional)",
     mailFailing: "Alert e-mails are failing — waiting for a retry: {r}, undeliverable: {u}. " +
       "Phone families about red alerts and tell the administrator.",
     by: "by",
@@ -111,20 +113,26 @@ function renderAlerts() {
     tr.className = "status-" + a.severity + (a.state === "acknowledged" ? " acked" : "");
     tr.append(el("td", t(a.severity), "badge"), el("td", a.patient_name), el("td", a.message));
     // Who is on it, e.g. a family member who used the link in their e-mail.
-    const st = a.state === "acknowledged" && a.acknowledged_by
+    let st = a.state === "acknowledged" && a.acknowledged_by
       ? t(a.state) + " " + t("by") + " " + a.acknowledged_by : t(a.state);
+    if (a.assigned_to) st += " · " + t("assignedTo") + ": " + a.assigned_to;
     tr.append(el("td", fmtTime(a.opened_at)), el("td", st, "alert-state"));
     const actions = el("td");
-    if (a.state === "open") {
-      const b = el("button", t("ack"), "ack");
+    // One note for whichever action follows (acknowledge, resolve, assign): audited with it.
+    const note = el("input", null, "note");
+    note.type = "text";
+    note.maxLength = 2000;
+    note.placeholder = t("notePlaceholder");
+    actions.append(note);
+    const button = (label, cls, what) => {
+      const b = el("button", t(label), cls);
       b.type = "button";
-      b.addEventListener("click", () => act(a.id, "ack"));
+      b.addEventListener("click", () => act(a.id, what, note.value));
       actions.append(b);
-    }
-    const r = el("button", t("resolve"), "resolve");
-    r.type = "button";
-    r.addEventListener("click", () => act(a.id, "resolve"));
-    actions.append(r);
+    };
+    if (a.state === "open") button("ack", "ack", "ack");
+    if (!a.assigned_to) button("assign", "assign", "assign");
+    button("resolve", "resolve", "resolve");
     tr.append(actions);
     return tr;
   }));
@@ -169,11 +177,11 @@ function csrf() {
   return m ? decodeURIComponent(m[1]) : "";
 }
 
-async function act(id, what) {
+async function act(id, what, note) {
   await api("/alerts/" + id + "/" + what, {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-    body: "{}",
+    body: JSON.stringify(note && note.trim() ? { note: note.trim() } : {}),
   });
   await refresh();
 }

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use vigil_domain::views::{
-    AckLinkView, AlertDetail, BurdenReport, PatientPage, PatientSummary, PatientThreshold,
-    ReadingBucket, ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
+    AckLinkView, AlertDetail, AlertFilter, BurdenReport, PatientPage, PatientSummary,
+    PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
 };
-use vigil_domain::{Access, Alert, AlertState, Metric, Scope};
+use vigil_domain::{Access, Alert, Metric, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertAction {
@@ -81,7 +81,9 @@ pub trait Backend: Send + Sync + 'static {
         to: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ReadingBucket>>;
-    fn alerts(&self, scope: &Scope, state: Option<AlertState>, limit: usize) -> Result<Vec<Alert>>;
+    fn alerts(&self, scope: &Scope, filter: &AlertFilter, limit: usize) -> Result<Vec<Alert>>;
+    /// "Assign to me": `actor` takes the alert on.
+    fn alert_assign(&self, id: i64, actor: &str, note: Option<&str>) -> Result<Alert>;
     /// One alert with its audit trail, the readings that breached its rule (oldest first, at
     /// most `readings_limit`) and its e-mails; `None` when there is no such alert.
     fn alert_detail(&self, id: i64, readings_limit: usize) -> Result<Option<AlertDetail>>;

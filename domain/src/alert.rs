@@ -97,4 +97,6 @@ pub struct Alert {
     pub acknowledged_by: Option<String>,
     pub note: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Who took it on ("assign to me" in the alert inbox).
+    pub assigned_to: Option<String>,
 }

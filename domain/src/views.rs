@@ -159,6 +159,16 @@ pub enum LiveEvent {
     },
 }
 
+/// Which alerts a list shows (the alert inbox's filters); `None`s match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub state: Option<crate::AlertState>,
+    pub patient_id: Option<String>,
+    pub rule: Option<String>,
+    /// Opened at or after.
+    pub since: Option<DateTime<Utc>>,
+}
+
 /// Alert burden of one rule or one patient over a period (issue #6: "so noisy thresholds can
 /// be tuned").
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -11,10 +11,10 @@ use vigil_alerting::lifecycle::Action;
 use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
 use vigil_dashboard::{AlertAction, Backend, BackendError, ThresholdOrderRequest};
 use vigil_domain::views::{
-    AckLinkView, AlertDetail, BurdenReport, PatientPage, PatientSummary, PatientThreshold,
-    ReadingBucket, ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
+    AckLinkView, AlertDetail, AlertFilter, BurdenReport, PatientPage, PatientSummary,
+    PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
 };
-use vigil_domain::{Access, Alert, AlertState, Metric, Scope};
+use vigil_domain::{Access, Alert, Metric, Scope};
 
 pub struct StoreBackend {
     pub store: StoreHandle,
@@ -127,10 +127,17 @@ impl Backend for StoreBackend {
         })?)
     }
 
-    fn alerts(&self, scope: &Scope, state: Option<AlertState>, limit: usize) -> R<Vec<Alert>> {
+    fn alerts(&self, scope: &Scope, filter: &AlertFilter, limit: usize) -> R<Vec<Alert>> {
         Ok(self
             .store
-            .read_blocking(|c| alerts::list(c, scope, state, limit))?)
+            .read_blocking(|c| alerts::list(c, scope, filter, limit))?)
+    }
+
+    fn alert_assign(&self, id: i64, actor: &str, note: Option<&str>) -> R<Alert> {
+        let (actor, note) = (actor.to_string(), note.map(str::to_string));
+        Ok(self
+            .store
+            .write_blocking(move |c| alerts::assign(c, id, &actor, note.as_deref()))?)
     }
 
     fn alert_detail(&self, id: i64, readings_limit: usize) -> R<Option<AlertDetail>> {

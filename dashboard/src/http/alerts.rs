@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vigil_domain::views::{LiveEvent, LiveMessage};
+use vigil_domain::views::{AlertFilter, LiveEvent, LiveMessage};
 use vigil_domain::AlertState;
 
 /// Most alerts in one answer.
@@ -23,11 +23,16 @@ pub fn router() -> Router<AppState> {
         .route("/reports/alert-burden", get(burden))
         .route("/alerts/{id}/ack", post(ack))
         .route("/alerts/{id}/resolve", post(resolve))
+        .route("/alerts/{id}/assign", post(assign))
 }
 
 #[derive(Deserialize)]
 struct ListQuery {
     state: Option<String>,
+    patient_id: Option<String>,
+    rule: Option<String>,
+    /// RFC 3339: opened at or after.
+    since: Option<String>,
 }
 
 async fn list(
@@ -41,8 +46,24 @@ async fn list(
             ApiError::BadRequest("state must be open, acknowledged or resolved".into())
         })?),
     };
+    let since = q
+        .since
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| ApiError::BadRequest("since must be an RFC 3339 time".into()))
+        })
+        .transpose()?;
+    let filter = AlertFilter {
+        state: filter,
+        patient_id: q.patient_id.filter(|s| !s.is_empty()),
+        rule: q.rule.filter(|s| !s.is_empty()),
+        since,
+    };
     let alerts = state
-        .call(move |b| b.alerts(&who.scope, filter, LIMIT))
+        .call(move |b| b.alerts(&who.scope, &filter, LIMIT))
         .await?;
     Ok(Json(json!({ "alerts": alerts })))
 }
@@ -66,6 +87,26 @@ async fn burden(
         .call(move |b| b.alert_burden(&who.scope, days))
         .await?;
     Ok(Json(json!(report)))
+}
+
+/// "Assign to me" (issue #6's alert inbox): the caller takes the alert on, audited.
+async fn assign(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    who.require_alert(&state, id).await?;
+    let note = parse_body(&body)?.note.filter(|n| !n.trim().is_empty());
+    let actor = who.name.clone();
+    let alert = state
+        .call(move |b| b.alert_assign(id, &actor, note.as_deref()))
+        .await?;
+    tracing::info!(alert_id = id, actor = %who.name, "alert assigned");
+    let _ = state.live.send(LiveMessage::new(LiveEvent::Alert {
+        alert: alert.clone(),
+    }));
+    Ok(Json(json!({ "alert": alert })))
 }
 
 /// Linked readings in one answer: a long episode of a 1 Hz device can link many.

@@ -42,7 +42,7 @@ pub use super::notify::NotifySettings;
 
 const ALERT_COLUMNS: &str = "a.id, a.patient_id, p.name, a.rule, a.severity, a.state, a.opened_at,
     a.value, a.metric, a.unit, a.message, a.acknowledged_at, a.acknowledged_by, a.note,
-    a.resolved_at";
+    a.resolved_at, a.assigned_to";
 
 fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
     let opt_time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -64,6 +64,7 @@ fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
         acknowledged_by: r.get(12)?,
         note: r.get(13)?,
         resolved_at: opt_time(14)?,
+        assigned_to: r.get(15)?,
     })
 }
 
@@ -200,7 +201,7 @@ pub fn for_patient(conn: &Connection, patient_id: &str, limit: usize) -> Result<
 pub fn list(
     conn: &Connection,
     scope: &vigil_domain::Scope,
-    state: Option<AlertState>,
+    filter: &vigil_domain::views::AlertFilter,
     limit: usize,
 ) -> Result<Vec<Alert>> {
     // The facility list as JSON: one statement whatever the number of facilities.
@@ -212,15 +213,39 @@ pub fn list(
         "SELECT {ALERT_COLUMNS} FROM alerts a JOIN patients p ON p.id = a.patient_id
          WHERE (?1 IS NULL OR a.state = ?1)
            AND (?3 IS NULL OR p.facility_id IN (SELECT value FROM json_each(?3)))
+           AND (?4 IS NULL OR a.patient_id = ?4)
+           AND (?5 IS NULL OR a.rule = ?5)
+           AND (?6 IS NULL OR a.opened_at >= ?6)
          ORDER BY CASE a.severity WHEN 'red' THEN 0 WHEN 'amber' THEN 1 ELSE 2 END, a.opened_at DESC
          LIMIT ?2"
     );
     let mut st = conn.prepare_cached(&sql)?;
     let rows = st.query_map(
-        params![state.map(|s| s.as_str()), limit as i64, facilities],
+        params![
+            filter.state.map(|s| s.as_str()),
+            limit as i64,
+            facilities,
+            filter.patient_id,
+            filter.rule,
+            filter.since.map(|t| t.timestamp_millis())
+        ],
         alert_from_row,
     )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// "Assign to me": `actor` takes the alert on (audited; a resolved alert cannot be taken).
+pub fn assign(conn: &Connection, id: i64, actor: &str, note: Option<&str>) -> Result<Alert> {
+    let alert = get(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
+    if alert.state == AlertState::Resolved {
+        return Err(StoreError::Conflict("alert is already resolved".into()));
+    }
+    conn.execute(
+        "UPDATE alerts SET assigned_to = ?2, assigned_at = ?3 WHERE id = ?1",
+        params![id, actor, now_ms()],
+    )?;
+    audit(conn, id, actor, "assign", note)?;
+    Ok(get(conn, id)?.expect("exists: read above in this transaction"))
 }
 
 fn audit(

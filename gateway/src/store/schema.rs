@@ -343,8 +343,14 @@ ALTER TABLE api_tokens ADD COLUMN facility_id TEXT;
 ALTER TABLE sessions ADD COLUMN csrf TEXT;
 "#;
 
+/// Version 12 (issue #6, alert inbox): who took an alert on ("assign to me").
+const V12: &str = r#"
+ALTER TABLE alerts ADD COLUMN assigned_to TEXT;
+ALTER TABLE alerts ADD COLUMN assigned_at INTEGER;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version
 /// inside an IMMEDIATE transaction (the write lock first), so processes opening a new file at

@@ -15,6 +15,7 @@ const T = {
     red: "Khẩn cấp", amber: "Cảnh báo", yellow: "Lưu ý", ok: "Ổn định",
     tzNote: "Giờ hiển thị theo múi giờ Việt Nam (UTC+07:00).", other: "English",
     news2Partial: "Điểm tối thiểu (NEWS2 dành cho bệnh viện; tại nhà là ước lượng). Thiếu:",
+    search: "Tìm người bệnh", allFacilities: "Mọi cơ sở",
     assign: "Nhận xử lý", assignedTo: "người xử lý", notePlaceholder: "Ghi chú (không bắt buộc)",
     mailFailing: "Gửi thư cảnh báo đang gặp lỗi — thư chờ gửi lại: {r}, không gửi được: {u}. " +
       "Hãy gọi điện cho gia đình khi có cảnh báo khẩn cấp và báo cho quản trị viên.",
@@ -31,6 +32,7 @@ const T = {
     red: "Red", amber: "Amber", yellow: "Yellow", ok: "Stable",
     tzNote: "Times are shown in Vietnam time (UTC+07:00).", other: "Tiếng Việt",
     news2Partial: "Lower bound (NEWS2 is a hospital score; at home it is an estimate). Missing:",
+    search: "Find a patient", allFacilities: "All facilities",
     assign: "Assign to me", assignedTo: "assigned to", notePlaceholder: "Note (optional)",
     mailFailing: "Alert e-mails are failing — waiting for a retry: {r}, undeliverable: {u}. " +
       "Phone families about red alerts and tell the administrator.",
@@ -57,6 +59,9 @@ function el(tag, text, cls) {
 function applyLang() {
   document.documentElement.lang = lang;
   document.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((n) => {
+    n.placeholder = t(n.dataset.i18nPlaceholder);
+  });
   document.getElementById("lang").textContent = t("other");
   render();
 }
@@ -70,7 +75,14 @@ function renderPatients() {
   const body = document.querySelector("#patients tbody");
   // Open red first, then amber, then the higher NEWS2 (issue #6), then by name.
   const news2 = (p) => (p.news2 ? p.news2.total : -1);
-  const rows = [...state.patients].sort((a, b) =>
+  // Search by name or id, and a facility filter (issue #6): a clinician of several facilities
+  // looks at one at a time. Text comparison only; nothing typed becomes markup.
+  const q = (document.getElementById("search").value || "").trim().toLocaleLowerCase();
+  const fac = document.getElementById("facility").value;
+  const shown = state.patients.filter((p) =>
+    (!q || p.name.toLocaleLowerCase().includes(q) || p.id.toLocaleLowerCase().includes(q)) &&
+    (!fac || p.facility_id === fac));
+  const rows = shown.sort((a, b) =>
     (RANK[a.status] - RANK[b.status]) || (news2(b) - news2(a)) || a.name.localeCompare(b.name));
   body.replaceChildren(...rows.map((p) => {
     const tr = el("tr");
@@ -97,6 +109,21 @@ function renderPatients() {
     tr.append(el("td", times.length ? fmtTime(times[times.length - 1]) : "—"));
     return tr;
   }));
+}
+
+/// The facility filter lists the facilities of the patients the caller sees; hidden for one.
+function renderFacilities() {
+  const sel = document.getElementById("facility");
+  const ids = [...new Set(state.patients.map((p) => p.facility_id))].sort();
+  const current = sel.value;
+  sel.replaceChildren(el("option", t("allFacilities")), ...ids.map((f) => {
+    const o = el("option", f);
+    o.value = f;
+    return o;
+  }));
+  sel.options[0].value = "";
+  sel.value = ids.includes(current) ? current : "";
+  sel.hidden = ids.length < 2;
 }
 
 function renderAlerts() {
@@ -149,7 +176,7 @@ function renderMail() {
 
 let linked = false;
 function render() {
-  renderAlerts(); renderPatients(); renderMail();
+  renderAlerts(); renderFacilities(); renderPatients(); renderMail();
   // Opened from an e-mail's alert link: show that alert once.
   const target = !linked && location.hash.startsWith("#alert-") &&
     document.getElementById(location.hash.slice(1));
@@ -222,6 +249,8 @@ document.addEventListener("DOMContentLoaded", () => {
     document.cookie = "vigil_lang=" + lang + "; path=/; max-age=31536000; samesite=strict";
     applyLang();
   });
+  document.getElementById("search").addEventListener("input", renderPatients);
+  document.getElementById("facility").addEventListener("change", renderPatients);
   applyLang();
   refresh();
   connect();

@@ -269,6 +269,20 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
     assert_eq!(alerts["alerts"][0]["acknowledged_by"], "bs.web", "{alerts}");
     d.screenshot("ward-view");
 
+    // Search by name: typing hides the rows that do not match (text only, no reload).
+    d.type_into("#search", "không có ai");
+    d.wait_for(
+        "the filtered ward",
+        "return document.querySelectorAll('#patients tbody tr').length === 0",
+        Duration::from_secs(5),
+    );
+    d.js("const s = document.querySelector('#search'); s.value = 'bà ba'; s.dispatchEvent(new Event('input')); return true");
+    d.wait_for(
+        "the match",
+        "return document.querySelectorAll('#patients tbody tr[data-patient=\"pat-web\"]').length === 1",
+        Duration::from_secs(5),
+    );
+
     // English, then the patient page: server-rendered, in the chosen language, with the SpO₂
     // chart, its alert limits and the alert.
     d.click("#lang");

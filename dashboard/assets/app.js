@@ -16,6 +16,7 @@ const T = {
     tzNote: "Giờ hiển thị theo múi giờ Việt Nam (UTC+07:00).", other: "English",
     news2Partial: "Điểm tối thiểu (NEWS2 dành cho bệnh viện; tại nhà là ước lượng). Thiếu:",
     search: "Tìm người bệnh", allFacilities: "Mọi cơ sở",
+    newRed: "Cảnh báo khẩn cấp mới", soundOn: "Âm báo: bật", soundOff: "Âm báo: tắt",
     assign: "Nhận xử lý", assignedTo: "người xử lý", notePlaceholder: "Ghi chú (không bắt buộc)",
     mailFailing: "Gửi thư cảnh báo đang gặp lỗi — thư chờ gửi lại: {r}, không gửi được: {u}. " +
       "Hãy gọi điện cho gia đình khi có cảnh báo khẩn cấp và báo cho quản trị viên.",
@@ -33,6 +34,7 @@ const T = {
     tzNote: "Times are shown in Vietnam time (UTC+07:00).", other: "Tiếng Việt",
     news2Partial: "Lower bound (NEWS2 is a hospital score; at home it is an estimate). Missing:",
     search: "Find a patient", allFacilities: "All facilities",
+    newRed: "New red alert", soundOn: "Sound: on", soundOff: "Sound: off",
     assign: "Assign to me", assignedTo: "assigned to", notePlaceholder: "Note (optional)",
     mailFailing: "Alert e-mails are failing — waiting for a retry: {r}, undeliverable: {u}. " +
       "Phone families about red alerts and tell the administrator.",
@@ -231,13 +233,41 @@ async function refresh() {
 let timer = null;
 function soon() { clearTimeout(timer); timer = setTimeout(refresh, 250); }
 
+// A new red alert is announced (issue #6): a banner naming the patient for 15 s, and a short
+// tone when the user turned sound on (off by default: a calm dashboard).
+const announced = new Set();
+let hideBanner = null;
+function announce(e) {
+  let a;
+  try { a = JSON.parse(e.data).alert; } catch (_) { return; }
+  if (!a || a.severity !== "red" || a.state !== "open" || announced.has(a.id)) return;
+  announced.add(a.id);
+  const box = document.getElementById("new-red");
+  box.textContent = t("newRed") + ": " + a.patient_name + " — " + a.message;
+  box.hidden = false;
+  clearTimeout(hideBanner);
+  hideBanner = setTimeout(() => { box.hidden = true; }, 15000);
+  if (localStorage.getItem("vigil.sound") === "on") beep();
+}
+
+function beep() {
+  try {
+    const ctx = new AudioContext();
+    const o = ctx.createOscillator();
+    o.frequency.value = 880;
+    o.connect(ctx.destination);
+    o.start();
+    o.stop(ctx.currentTime + 0.3);
+  } catch (_) { /* no audio: the banner stays */ }
+}
+
 function connect() {
   const live = document.getElementById("live");
   const es = new EventSource("/api/v1/stream");
   es.onopen = () => { live.textContent = t("live"); live.className = "live on"; refresh(); };
   es.onerror = () => { live.textContent = t("offline"); live.className = "live off"; };
   es.addEventListener("reading", soon);
-  es.addEventListener("alert", soon);
+  es.addEventListener("alert", (e) => { announce(e); soon(); });
   es.addEventListener("resync", soon);
 }
 
@@ -250,6 +280,17 @@ document.addEventListener("DOMContentLoaded", () => {
     applyLang();
   });
   document.getElementById("search").addEventListener("input", renderPatients);
+  const sound = document.getElementById("sound");
+  const showSound = () => {
+    sound.textContent = t(localStorage.getItem("vigil.sound") === "on" ? "soundOn" : "soundOff");
+  };
+  sound.addEventListener("click", () => {
+    localStorage.setItem("vigil.sound", localStorage.getItem("vigil.sound") === "on" ? "off" : "on");
+    showSound();
+    if (localStorage.getItem("vigil.sound") === "on") beep();
+  });
+  document.getElementById("lang").addEventListener("click", showSound);
+  showSound();
   document.getElementById("facility").addEventListener("change", renderPatients);
   applyLang();
   refresh();

@@ -245,6 +245,12 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         json!(42),
         "the page was reloaded"
     );
+    // The new red alert is announced by name (text, not markup).
+    d.wait_for(
+        "the announcement",
+        "const b = document.querySelector('#new-red'); return !b.hidden && b.textContent.includes('<b>Bà Ba</b>')",
+        Duration::from_secs(5),
+    );
     assert_eq!(
         d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"]').dataset.status"),
         json!("red")

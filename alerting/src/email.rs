@@ -8,12 +8,10 @@
 //! Patient names and device-supplied values are data, never markup: every one is escaped in the
 //! HTML part (design invariant 7).
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-use vigil_domain::{
-    AlertState, ContactRole, EventKind, Lang, Metric, Severity, DISPLAY_TZ_OFFSET_SECS,
-};
+use vigil_domain::{display, AlertState, ContactRole, EventKind, Lang, Metric, Severity};
 
 /// What an alert e-mail says.
 #[derive(Debug, Clone)]
@@ -49,44 +47,20 @@ pub struct Rendered {
 }
 
 fn local(at: DateTime<Utc>) -> String {
-    let tz = FixedOffset::east_opt(DISPLAY_TZ_OFFSET_SECS).expect("+07:00 is a valid offset");
-    at.with_timezone(&tz)
+    display::local_time(at)
         .format("%H:%M %d/%m/%Y (UTC+07:00)")
         .to_string()
 }
 
-/// Vietnamese writes decimals with a comma ("3,9 mmol/L", clinical reference §8).
 fn number(v: f64, lang: Lang) -> String {
-    let s = if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    };
-    decimal(s, lang)
+    display::number(v, lang.decimal_comma())
 }
 
 fn decimal(s: String, lang: Lang) -> String {
-    match lang {
-        Lang::Vi => s.replace('.', ","),
-        Lang::En => s,
-    }
+    display::decimal(s, lang.decimal_comma())
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use vigil_domain::display::escape_html;
 
 fn event_label(e: EventKind, lang: Lang) -> &'static str {
     match (e, lang) {
@@ -104,16 +78,7 @@ fn event_label(e: EventKind, lang: Lang) -> &'static str {
 }
 
 pub fn severity_label(s: Severity, lang: Lang) -> &'static str {
-    // "Báo động đỏ" is avoided on purpose: in Vietnamese hospitals it names a formal
-    // inter-hospital emergency procedure (clinical reference §8).
-    match (s, lang) {
-        (Severity::Red, Lang::Vi) => "Cảnh báo khẩn cấp (mức đỏ)",
-        (Severity::Red, Lang::En) => "Urgent alert (red)",
-        (Severity::Amber, Lang::Vi) => "Cảnh báo (mức cam)",
-        (Severity::Amber, Lang::En) => "Alert (amber)",
-        (Severity::Yellow, Lang::Vi) => "Thông báo (mức vàng)",
-        (Severity::Yellow, Lang::En) => "Notice (yellow)",
-    }
+    s.label(lang)
 }
 
 /// The words on the "I'm handling it" button and page.

@@ -7,6 +7,7 @@
 //! - [`alert`]: alert severity and lifecycle state.
 //! - [`patient`]: patients and their contacts.
 //! - [`views`]: read models the store fills and the dashboard API serves.
+//! - [`display`]: how times, numbers and text are shown (time zone, decimal comma, escaping).
 //!
 //! This crate does no I/O. It depends only on serde and chrono so that the gateway, the alerting
 //! engine, the dashboard and the simulators can share it without pulling each other in.
@@ -14,6 +15,7 @@
 pub mod access;
 pub mod alert;
 pub mod device;
+pub mod display;
 pub mod event;
 pub mod metric;
 pub mod patient;

@@ -437,6 +437,25 @@ fn apply_batch(
     Ok(out)
 }
 
+/// Raises a breach and links the readings behind it to the alert it opened or updated, so every
+/// triggering reading stays reviewable (`GET /api/v1/alerts/{id}`).
+fn raise_linked<'r>(
+    conn: &Connection,
+    device: &DeviceInfo,
+    breach: &vigil_alerting::Breach,
+    at: DateTime<Utc>,
+    notify: &NotifySettings,
+    readings: impl IntoIterator<Item = &'r Reading>,
+) -> Result<Raised, StoreError> {
+    let raised = alerts::raise(conn, &device.patient_id, breach, None, at, notify)?;
+    if let Some(id) = raised.breached_alert() {
+        for r in readings {
+            alerts::link_reading(conn, id, r, device.num)?;
+        }
+    }
+    Ok(raised)
+}
+
 /// Applies a decoded message from a known, enabled device inside the write transaction.
 /// `Ok(Err(reject))` is a validation rejection; `Err(_)` a store error.
 fn apply(
@@ -470,46 +489,34 @@ fn apply(
             let live: Vec<&Reading> = fresh.iter().filter(|r| !r.is_late()).collect();
             // Timed rules' states for this patient: read once, written with this job.
             let mut states = StoreRuleStates::new(conn, device.patient_num);
-            let patient_rules = if live.is_empty() {
-                None
-            } else {
-                Some(ctx.patient_rules.get(&device.patient_id))
-            };
-            for &r in &live {
-                let rules = patient_rules
-                    .as_deref()
-                    .expect("set when live is not empty");
-                for outcome in rules.evaluate_reading(r, &mut states) {
-                    out.raised.push(match outcome {
-                        RuleOutcome::Breach(b) => {
-                            let raised =
-                                alerts::raise(conn, &r.patient_id, &b, None, r.ts, notify)?;
-                            if let Some(id) = raised.breached_alert() {
-                                alerts::link_reading(conn, id, r, device.num)?;
+            // The patient's rules (their threshold orders applied), looked up once per message.
+            if !live.is_empty() {
+                let prules = ctx.patient_rules.get(&device.patient_id);
+                for &r in &live {
+                    for outcome in prules.evaluate_reading(r, &mut states) {
+                        out.raised.push(match outcome {
+                            RuleOutcome::Breach(b) => {
+                                raise_linked(conn, device, &b, r.ts, notify, [r])?
                             }
-                            raised
-                        }
-                        RuleOutcome::Cleared {
-                            condition, message, ..
-                        } => match alerts::resolve_cleared(
-                            conn,
-                            &r.patient_id,
-                            &condition,
-                            &message,
-                            r.ts,
-                            ctx.forward,
-                        )? {
-                            Some(alert) => Raised::Resolved {
-                                alert: Box::new(alert),
+                            RuleOutcome::Cleared {
+                                condition, message, ..
+                            } => match alerts::resolve_cleared(
+                                conn,
+                                &r.patient_id,
+                                &condition,
+                                &message,
+                                r.ts,
+                                ctx.forward,
+                            )? {
+                                Some(alert) => Raised::Resolved {
+                                    alert: Box::new(alert),
+                                },
+                                None => continue,
                             },
-                            None => continue,
-                        },
-                    });
+                        });
+                    }
                 }
-            }
-            states.finish()?;
-            // Rate of change and baselines: only metrics that have such rules look back.
-            if let Some(prules) = patient_rules.as_deref() {
+                // Rate of change and baselines: only metrics that have such rules look back.
                 let mut history = crate::store::rollups::RollupHistory {
                     conn,
                     patient_num: device.patient_num,
@@ -517,31 +524,25 @@ fn apply(
                 };
                 for &r in live.iter().filter(|r| prules.has_trends(r.metric)) {
                     for b in prules.evaluate_trends(r, &mut history) {
-                        let raised = alerts::raise(conn, &r.patient_id, &b, None, r.ts, notify)?;
-                        if let Some(id) = raised.breached_alert() {
-                            alerts::link_reading(conn, id, r, device.num)?;
-                        }
-                        out.raised.push(raised);
+                        out.raised
+                            .push(raise_linked(conn, device, &b, r.ts, notify, [r])?);
                     }
                 }
                 if let Some(e) = history.error {
                     return Err(e.into());
                 }
             }
+            states.finish()?;
             if rules.has_news2() {
                 if let Some(b) = news2(conn, device, &live, &ctx.vitals, rules)? {
                     let at = live.iter().map(|r| r.ts).max().unwrap_or(received);
-                    let raised = alerts::raise(conn, &device.patient_id, &b, None, at, notify)?;
                     // The vitals of this message that went into the score.
-                    if let Some(id) = raised.breached_alert() {
-                        for &r in live
-                            .iter()
-                            .filter(|r| readings::NEWS2_METRICS.contains(&r.metric))
-                        {
-                            alerts::link_reading(conn, id, r, device.num)?;
-                        }
-                    }
-                    out.raised.push(raised);
+                    let vitals = live
+                        .iter()
+                        .copied()
+                        .filter(|r| readings::NEWS2_METRICS.contains(&r.metric));
+                    out.raised
+                        .push(raise_linked(conn, device, &b, at, notify, vitals)?);
                 }
             }
             out.fresh = fresh;

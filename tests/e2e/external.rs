@@ -1,7 +1,7 @@
 //! `vigil run` with `[mqtt] broker_url`: a real Mosquitto instead of the embedded broker
 //! (the basic mode of issue #2; the ingestion issue #3 makes it production-grade).
 
-use crate::util::{register, require_tool, Mosquitto, Vigil};
+use crate::util::{make_certs, register, require_tool, Mosquitto, Vigil};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -97,21 +97,6 @@ fn readings_arrive_through_an_external_mosquitto_even_across_a_gateway_crash() {
     }
 }
 
-/// Runs a shell command line in `dir`, panicking with its output on failure.
-fn sh(dir: &std::path::Path, cmd: &str) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir)
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn mqtts_with_a_private_ca() {
     if !require_tool("mosquitto") || !require_tool("mosquitto_pub") || !require_tool("openssl") {
@@ -119,10 +104,7 @@ fn mqtts_with_a_private_ca() {
     }
     let certs = tempfile::tempdir().unwrap();
     let d = certs.path();
-    sh(d, "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=Vigil Test CA'");
-    sh(d, "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost'");
-    sh(d, "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf");
-    sh(d, "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext.cnf");
+    make_certs(d);
     let broker = Mosquitto::start_conf(&format!(
         "allow_anonymous true\npersistence false\nuser root\ncafile {0}/ca.crt\ncertfile {0}/server.crt\nkeyfile {0}/server.key",
         d.display()

@@ -14,9 +14,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
+use vigil_domain::display::{self, escape_html as escape};
 use vigil_domain::views::{AckLinkStatus, AckLinkView};
-use vigil_domain::{AlertState, Lang, Severity, DISPLAY_TZ_OFFSET_SECS};
+use vigil_domain::{AlertState, Lang};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ack/{token}", get(show).post(accept))
@@ -62,17 +63,8 @@ async fn answer(state: &AppState, token: String, accept: bool) -> Response {
     (status, Html(render(&view, &token))).into_response()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 fn local(at: DateTime<Utc>) -> String {
-    let tz = FixedOffset::east_opt(DISPLAY_TZ_OFFSET_SECS).expect("+07:00 is a valid offset");
-    at.with_timezone(&tz).format("%H:%M %d/%m/%Y").to_string()
+    display::local_time(at).format("%H:%M %d/%m/%Y").to_string()
 }
 
 fn page(lang: Lang, title: &str, body: &str) -> String {
@@ -119,10 +111,9 @@ fn render(v: &AckLinkView, token: &str) -> String {
         }
     };
     let alert_title = match (v.severity, lang) {
-        (Some(Severity::Red), Lang::Vi) => "Cảnh báo khẩn cấp (mức đỏ)",
-        (Some(Severity::Red), Lang::En) => "Urgent alert (red)",
-        (_, Lang::Vi) => "Cảnh báo",
-        (_, Lang::En) => "Alert",
+        (Some(s), _) => s.label(lang),
+        (None, Lang::Vi) => "Cảnh báo",
+        (None, Lang::En) => "Alert",
     };
     let title = format!("{alert_title} — {}", v.patient_name);
     match v.status {
@@ -210,6 +201,7 @@ fn render(v: &AckLinkView, token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_domain::Severity;
 
     fn view(status: AckLinkStatus, state: AlertState) -> AckLinkView {
         AckLinkView {

@@ -3,10 +3,11 @@
 //! the patient's alert limits as dashed lines coloured by severity, and a marker where each
 //! alert of that vital opened. Only numbers and escaped labels go into the markup.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
+use vigil_domain::display::{self, escape_html as esc, number as num};
 use vigil_domain::views::ReadingBucket;
-use vigil_domain::{Severity, DISPLAY_TZ_OFFSET_SECS};
+use vigil_domain::Severity;
 
 const W: f64 = 640.0;
 const H: f64 = 170.0;
@@ -32,30 +33,8 @@ fn colour(s: Severity) -> &'static str {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn local(t: DateTime<Utc>) -> String {
-    let tz = FixedOffset::east_opt(DISPLAY_TZ_OFFSET_SECS).expect("valid offset");
-    t.with_timezone(&tz).format("%d/%m %H:%M").to_string()
-}
-
-/// Number as shown on an axis, with the decimal comma in Vietnamese.
-fn num(v: f64, comma: bool) -> String {
-    let s = if (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    };
-    if comma {
-        s.replace('.', ",")
-    } else {
-        s
-    }
+    display::local_time(t).format("%d/%m %H:%M").to_string()
 }
 
 /// The chart; `bucket_ms` is the buckets' width (gaps wider than three buckets break the line).

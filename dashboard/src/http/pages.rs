@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use vigil_domain::display::escape_html as escape;
 
 const APP_JS: &str = include_str!("../../assets/app.js");
 const APP_CSS: &str = include_str!("../../assets/app.css");
@@ -41,13 +42,6 @@ async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Ok(None) => Redirect::to("/login").into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 pub fn login_html(error: Option<&str>) -> String {

@@ -13,12 +13,13 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, Utc};
 use minijinja::{context, Environment};
 use serde::Deserialize;
 use std::sync::OnceLock;
+use vigil_domain::display::{self, number};
 use vigil_domain::views::Resolution;
-use vigil_domain::{Metric, Severity, DISPLAY_TZ_OFFSET_SECS};
+use vigil_domain::{Metric, Severity};
 
 pub const LANG_COOKIE: &str = "vigil_lang";
 const PATIENT_JS: &str = include_str!("../../assets/patient.js");
@@ -147,21 +148,7 @@ fn language(q: Option<&str>, headers: &HeaderMap) -> &'static str {
 }
 
 fn local(t: DateTime<Utc>) -> String {
-    let tz = FixedOffset::east_opt(DISPLAY_TZ_OFFSET_SECS).expect("valid offset");
-    t.with_timezone(&tz).format("%H:%M %d/%m/%Y").to_string()
-}
-
-fn number(v: f64, vi: bool) -> String {
-    let s = if (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    };
-    if vi {
-        s.replace('.', ",")
-    } else {
-        s
-    }
+    display::local_time(t).format("%H:%M %d/%m/%Y").to_string()
 }
 
 /// The number in a limit such as `< 90` or `≥ 37.8`.

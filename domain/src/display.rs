@@ -1,0 +1,89 @@
+//! How values are shown to people, the same in e-mails and on every page: times in
+//! Asia/Ho_Chi_Minh (UTC+07:00, no daylight saving, so a fixed offset is exact), numbers with
+//! the decimal comma in Vietnamese (clinical reference §8), and text escaped for HTML
+//! (design invariant 7: device- and person-supplied text is data, never markup).
+
+use crate::{Lang, Severity, DISPLAY_TZ_OFFSET_SECS};
+use chrono::{DateTime, FixedOffset, Utc};
+
+/// `t` in the display time zone.
+pub fn local_time(t: DateTime<Utc>) -> DateTime<FixedOffset> {
+    let tz = FixedOffset::east_opt(DISPLAY_TZ_OFFSET_SECS).expect("+07:00 is a valid offset");
+    t.with_timezone(&tz)
+}
+
+/// A measured value: whole numbers without decimals, others with one; `comma` for Vietnamese.
+pub fn number(v: f64, comma: bool) -> String {
+    let s = if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    };
+    decimal(s, comma)
+}
+
+/// `s` with its decimal points as commas when `comma`.
+pub fn decimal(s: String, comma: bool) -> String {
+    if comma {
+        s.replace('.', ",")
+    } else {
+        s
+    }
+}
+
+impl Lang {
+    /// Whether numbers take the decimal comma.
+    pub fn decimal_comma(self) -> bool {
+        self == Lang::Vi
+    }
+}
+
+impl Severity {
+    /// The severity as families read it. "Báo động đỏ" is avoided on purpose: in Vietnamese
+    /// hospitals it names a formal inter-hospital emergency procedure (clinical reference §8).
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Severity::Red, Lang::Vi) => "Cảnh báo khẩn cấp (mức đỏ)",
+            (Severity::Red, Lang::En) => "Urgent alert (red)",
+            (Severity::Amber, Lang::Vi) => "Cảnh báo (mức cam)",
+            (Severity::Amber, Lang::En) => "Alert (amber)",
+            (Severity::Yellow, Lang::Vi) => "Thông báo (mức vàng)",
+            (Severity::Yellow, Lang::En) => "Notice (yellow)",
+        }
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn numbers_times_and_escaping() {
+        assert_eq!(number(85.0, true), "85");
+        assert_eq!(number(38.25, true), "38,2");
+        assert_eq!(number(3.9, false), "3.9");
+        let t = Utc.with_ymd_and_hms(2026, 11, 22, 1, 15, 0).unwrap();
+        assert_eq!(local_time(t).format("%H:%M").to_string(), "08:15");
+        assert_eq!(
+            escape_html("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

@@ -346,6 +346,22 @@ impl RuleSet {
         Ok(r)
     }
 
+    /// The most severe threshold rule that `value` of `metric` breaches on its own, ignoring
+    /// persistence and confirmation: how the ward view colours a patient's latest value
+    /// against their limits (issue #6).
+    pub fn flag(&self, metric: Metric, value: f64) -> Option<Severity> {
+        self.rules
+            .iter()
+            .filter_map(|r| match r.trigger {
+                Trigger::Threshold {
+                    metric: m,
+                    threshold,
+                } if m == metric && threshold.when.matches(value) => Some(r.severity),
+                _ => None,
+            })
+            .min_by_key(|s| s.rank())
+    }
+
     /// The rules as they apply to one patient: every order applied, disabled rules left out.
     /// Orders that cannot apply (checked when they were made; a new rule file may have changed
     /// the rule since) are skipped with a warning, keeping the rule file's value.
@@ -1121,5 +1137,23 @@ source = "test"
                 "{row}"
             );
         }
+    }
+
+    #[test]
+    fn flag_is_the_worst_threshold_a_value_breaches() {
+        let rules = RuleSet::defaults();
+        assert_eq!(rules.flag(Metric::Spo2, 97.0), None);
+        assert_eq!(rules.flag(Metric::Spo2, 85.0), Some(Severity::Red));
+        assert_eq!(rules.flag(Metric::Spo2, 92.0), Some(Severity::Amber));
+        // A patient whose low limit was lowered to 85 (a COPD target, clinical reference §2).
+        let order = Override {
+            rule: "spo2_low".into(),
+            threshold: Some(85.0),
+            clear: None,
+            enabled: true,
+        };
+        let copd = rules.for_patient(&[order]);
+        assert_eq!(copd.flag(Metric::Spo2, 87.0), Some(Severity::Amber));
+        assert_eq!(copd.flag(Metric::Spo2, 84.0), Some(Severity::Red));
     }
 }

@@ -1,11 +1,6 @@
 // Vigil patient page: the threshold-order form posts to the JSON API (with the session's CSRF
-// token) and reloads. Everything else on the page is server-rendered.
+// token, `common.js`) and reloads. Everything else on the page is server-rendered.
 "use strict";
-
-function csrf() {
-  const m = document.cookie.match(/(?:^|;\s*)vigil_csrf=([^;]*)/);
-  return m ? decodeURIComponent(m[1]) : "";
-}
 
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("order");
@@ -17,11 +12,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const body = { rule: data.get("rule"), reason: data.get("reason") };
     if (data.get("disable")) body.enabled = false;
     else if (data.get("threshold") !== "") body.threshold = Number(data.get("threshold"));
-    const res = await fetch("/api/v1/patients/" + encodeURIComponent(form.dataset.patient) + "/thresholds", {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-      body: JSON.stringify(body),
-    });
+    const res = await post("/api/v1/patients/" + encodeURIComponent(form.dataset.patient) + "/thresholds", body);
     if (res.ok) { location.reload(); return; }
     const j = await res.json().catch(() => ({}));
     err.textContent = j.error || String(res.status);

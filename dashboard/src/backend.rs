@@ -53,6 +53,9 @@ pub type Result<T> = std::result::Result<T, BackendError>;
 pub trait Backend: Send + Sync + 'static {
     /// The patients of the facilities `scope` allows.
     fn patients(&self, scope: &Scope) -> Result<Vec<PatientSummary>>;
+    /// One patient's summary (latest values, NEWS2, devices), whatever their facility: callers
+    /// check the scope first.
+    fn patient_summary(&self, patient_id: &str) -> Result<Option<PatientSummary>>;
     /// The facility of a patient (`None`: no such patient); handlers check it against the
     /// caller's scope and answer 404 either way, so ids of other facilities stay unknown.
     fn patient_facility(&self, patient_id: &str) -> Result<Option<String>>;
@@ -102,6 +105,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Who is behind a live session token.
     fn session_access(&self, token: &str) -> Result<Option<Access>>;
     fn logout(&self, token: &str) -> Result<()>;
+    /// Keeps the language a dashboard user chose with their account.
+    fn set_language(&self, user: &str, lang: vigil_domain::Lang) -> Result<()>;
     /// Prometheus text for `/metrics`.
     fn metrics_text(&self) -> String;
     /// Each dependency and whether it is usable, for `/readyz`.

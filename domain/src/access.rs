@@ -32,6 +32,9 @@ pub struct Access {
     pub scope: Scope,
     /// The session's CSRF token; `None` for bearer tokens (nothing ambient to forge).
     pub csrf: Option<String>,
+    /// The language the user chose for the dashboard; `None` until they choose (pages then
+    /// follow the browser) and for API tokens.
+    pub lang: Option<crate::Lang>,
 }
 
 /// The facility every install has: single-site installs never need another.

@@ -9,6 +9,13 @@ pub struct Patient {
     pub name: String,
     /// The facility the patient belongs to (issue #6).
     pub facility_id: String,
+    /// Where the patient lives or is cared for within the facility (a ward, village, hamlet),
+    /// for grouping and filtering the ward view.
+    #[serde(default)]
+    pub area: Option<String>,
+    /// Free labels to filter by (e.g. `copd`, `lives-alone`).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// Language of a contact's e-mails. Vietnamese first: the first deployment is in Vietnam.

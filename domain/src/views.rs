@@ -101,14 +101,40 @@ pub struct PatientSummary {
     pub name: String,
     /// The facility the patient belongs to.
     pub facility_id: String,
+    /// Area within the facility (ward, village, hamlet), if set.
+    pub area: Option<String>,
+    pub tags: Vec<String>,
+    /// The patient's enabled devices at a glance.
+    pub devices: DeviceStatus,
     /// Latest value per metric name.
     pub latest: BTreeMap<String, LatestValue>,
+    /// Latest values that breach one of the patient's threshold rules (their own limits when a
+    /// clinician ordered them): metric name → the worst severity breached.
+    pub flags: BTreeMap<String, &'static str>,
     /// Worst active alert: `red`, `amber`, `yellow`, or `ok`.
     pub status: &'static str,
     pub open_alerts: u32,
     /// NEWS2 from the latest vitals; absent when there are none.
     pub news2: Option<News2View>,
 }
+
+/// How a patient's enabled devices are doing (ward view, issue #6). `online` and `offline` come
+/// from the devices' MQTT status messages and last wills; a device that never sent one is
+/// counted in neither.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DeviceStatus {
+    pub total: u32,
+    pub online: u32,
+    pub offline: u32,
+    /// Devices whose last battery report is below [`BATTERY_LOW_PERCENT`].
+    pub battery_low: u32,
+    /// The lowest battery level reported, in percent.
+    pub lowest_battery: Option<f64>,
+}
+
+/// Below this a device's battery is shown as low: 20 % is where common pulse oximeters and BP
+/// cuffs start warning (a decision, issue #6; devices may also send a `battery_low` event).
+pub const BATTERY_LOW_PERCENT: f64 = 20.0;
 
 /// A NEWS2 score as the API shows it (docs/api.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -163,10 +189,15 @@ pub enum LiveEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertFilter {
     pub state: Option<crate::AlertState>,
+    /// Open or acknowledged only (the ward view and the inbox's first list).
+    pub active: bool,
+    pub severity: Option<crate::Severity>,
     pub patient_id: Option<String>,
     pub rule: Option<String>,
     /// Opened at or after.
     pub since: Option<DateTime<Utc>>,
+    /// Opened before.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// Alert burden of one rule or one patient over a period (issue #6: "so noisy thresholds can

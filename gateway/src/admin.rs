@@ -71,10 +71,13 @@ pub fn patient(cmd: PatientCmd) -> anyhow::Result<()> {
             name,
             id,
             facility,
+            area,
+            tags,
             admin,
         } => {
             let c = open(&admin)?;
-            let id = registry::add_patient(&c, id.as_deref(), &name, &facility)?;
+            let id =
+                registry::add_patient(&c, id.as_deref(), &name, &facility, area.as_deref(), &tags)?;
             print(&admin, json!({ "id": id }), format!("patient {id} created"));
         }
         PatientCmd::List { admin } => {

@@ -26,6 +26,8 @@ pub struct StoreBackend {
     pub forward: bool,
     /// The rule file's rules (threshold orders are checked against them).
     pub rules: Arc<vigil_alerting::RuleSet>,
+    /// Each patient's rules with their orders applied (shared with ingestion).
+    pub patient_rules: Arc<crate::store::orders::PatientRules>,
     /// How e-mail delivery goes (the outbox loop updates it).
     pub mail_health: vigil_alerting::outbox::Health,
     /// `smtp` or `file`.
@@ -45,11 +47,45 @@ impl From<StoreError> for BackendError {
 
 type R<T> = Result<T, BackendError>;
 
+impl StoreBackend {
+    /// Colours each latest value against the patient's own limits (issue #6).
+    fn flag(
+        &self,
+        c: &rusqlite::Connection,
+        list: &mut [PatientSummary],
+    ) -> Result<(), StoreError> {
+        self.patient_rules.refresh(c, crate::store::now_ms())?;
+        for p in list {
+            let rules = self.patient_rules.get(&p.id);
+            for (name, v) in &p.latest {
+                if let Some(sev) = name
+                    .parse::<Metric>()
+                    .ok()
+                    .and_then(|m| rules.flag(m, v.value))
+                {
+                    p.flags.insert(name.clone(), sev.as_str());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Backend for StoreBackend {
     fn patients(&self, scope: &Scope) -> R<Vec<PatientSummary>> {
-        Ok(self
-            .store
-            .read_blocking(|c| readings::patient_summaries(c, scope))?)
+        Ok(self.store.read_blocking(|c| {
+            let mut list = readings::patient_summaries(c, scope, None)?;
+            self.flag(c, &mut list)?;
+            Ok(list)
+        })?)
+    }
+
+    fn patient_summary(&self, patient_id: &str) -> R<Option<PatientSummary>> {
+        Ok(self.store.read_blocking(|c| {
+            let mut list = readings::patient_summaries(c, &Scope::All, Some(patient_id))?;
+            self.flag(c, &mut list)?;
+            Ok(list.pop())
+        })?)
     }
 
     fn patient_facility(&self, patient_id: &str) -> R<Option<String>> {
@@ -200,6 +236,13 @@ impl Backend for StoreBackend {
         Ok(self
             .store
             .read_blocking(|c| registry::session_access(c, token))?)
+    }
+
+    fn set_language(&self, user: &str, lang: vigil_domain::Lang) -> R<()> {
+        let user = user.to_string();
+        Ok(self
+            .store
+            .write_blocking(move |c| registry::set_user_lang(c, &user, lang))?)
     }
 
     fn logout(&self, token: &str) -> R<()> {

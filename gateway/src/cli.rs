@@ -124,6 +124,13 @@ pub enum PatientCmd {
         /// The facility the patient belongs to.
         #[arg(long, default_value = vigil_domain::DEFAULT_FACILITY)]
         facility: String,
+        /// Where the patient lives or is cared for (a ward, village or hamlet): the ward view
+        /// groups and filters by it.
+        #[arg(long)]
+        area: Option<String>,
+        /// A label to filter the ward view by (repeatable), e.g. `--tag copd --tag lives-alone`.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },

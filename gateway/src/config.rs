@@ -123,12 +123,23 @@ impl Default for NotifyConfig {
 }
 
 /// The dashboard as its users reach it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DashboardConfig {
     /// Base URL for links in e-mails (`https://vigil.example.org`); empty: `http.public_url`,
     /// and without either, e-mails carry no links.
     pub public_url: String,
+    /// IANA time zone the dashboard shows times in (issue #6: Asia/Ho_Chi_Minh, configurable).
+    pub timezone: String,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            public_url: String::new(),
+            timezone: "Asia/Ho_Chi_Minh".into(),
+        }
+    }
 }
 
 /// Alert rules (docs/rules.md).
@@ -545,6 +556,12 @@ impl Config {
             return Err(format!(
                 "key notify.timezone: {:?} is not an IANA time zone",
                 self.notify.timezone
+            ));
+        }
+        if self.dashboard.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!(
+                "key dashboard.timezone: {:?} is not an IANA time zone",
+                self.dashboard.timezone
             ));
         }
         let url = self.public_url();

@@ -25,6 +25,9 @@ struct DemoPatient {
     name: &'static str,
     contact: (&'static str, &'static str, Lang),
     profile: Profile,
+    /// Ward-view grouping and filters (issue #6).
+    area: &'static str,
+    tags: &'static [&'static str],
 }
 
 fn vitals(hr: f64, spo2: f64, sys: f64, dia: f64, temp: f64, rr: f64) -> Vitals {
@@ -56,36 +59,48 @@ fn patients() -> Vec<DemoPatient> {
                     over: Duration::from_secs(45),
                 },
             },
+            area: "Phường Bến Nghé",
+            tags: &["copd", "lives-alone"],
         },
         DemoPatient {
             id: "demo-binh",
             name: "Trần Thị Bình",
             contact: ("Trần Văn Hùng", "hung.tran@example.org", Lang::Vi),
             profile: stable(vitals(72.0, 97.0, 126.0, 78.0, 36.6, 15.0)),
+            area: "Phường Bến Nghé",
+            tags: &[],
         },
         DemoPatient {
             id: "demo-cuong",
             name: "Lê Văn Cường",
             contact: ("Lê Thị Mai", "mai.le@example.org", Lang::Vi),
             profile: stable(vitals(76.0, 96.0, 156.0, 92.0, 36.8, 16.0)),
+            area: "Phường Đa Kao",
+            tags: &["hypertension"],
         },
         DemoPatient {
             id: "demo-dung",
             name: "Phạm Thị Dung",
             contact: ("Peter Pham", "peter.pham@example.org", Lang::En),
             profile: stable(vitals(68.0, 98.0, 118.0, 74.0, 36.5, 14.0)),
+            area: "Phường Đa Kao",
+            tags: &["diabetes"],
         },
         DemoPatient {
             id: "demo-hoa",
             name: "Hoàng Thị Hoa",
             contact: ("Hoàng Văn Nam", "nam.hoang@example.org", Lang::Vi),
             profile: stable(vitals(92.0, 95.0, 132.0, 82.0, 37.9, 19.0)),
+            area: "Phường Tân Định",
+            tags: &["heart-failure"],
         },
         DemoPatient {
             id: "demo-minh",
             name: "Võ Văn Minh",
             contact: ("Võ Thị Thu", "thu.vo@example.org", Lang::Vi),
             profile: stable(vitals(64.0, 97.0, 122.0, 76.0, 36.4, 14.0)),
+            area: "Phường Tân Định",
+            tags: &[],
         },
     ]
 }
@@ -103,14 +118,29 @@ pub async fn seed(store: &StoreHandle) -> anyhow::Result<Seeded> {
     let mut hashes = Vec::new();
     for p in patients() {
         let secret = secrets::new_device_secret();
-        hashes.push((p.id, p.name, p.contact, registry::SecretHashes::of(&secret)));
+        hashes.push((
+            p.id,
+            p.name,
+            p.contact,
+            p.area,
+            p.tags,
+            registry::SecretHashes::of(&secret),
+        ));
         devices.push((format!("{}-hub", p.id), secret, p.profile));
     }
     store
         .write(move |c| {
-            for (id, name, (cname, email, lang), hash) in &hashes {
+            for (id, name, (cname, email, lang), area, tags, hash) in &hashes {
                 if registry::patient(c, id)?.is_none() {
-                    registry::add_patient(c, Some(id), name, vigil_domain::DEFAULT_FACILITY)?;
+                    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+                    registry::add_patient(
+                        c,
+                        Some(id),
+                        name,
+                        vigil_domain::DEFAULT_FACILITY,
+                        Some(area),
+                        &tags,
+                    )?;
                     registry::add_contact(
                         c,
                         id,

@@ -251,6 +251,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
             forward: cfg.influxdb.enabled(),
             rules: rules.clone(),
+            patient_rules: ingest.patient_rules.clone(),
             mail_health,
             mail_transport,
         }),
@@ -259,6 +260,11 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         // Served over TLS, or behind a TLS-terminating proxy (the public URL says so).
         secure_cookie: tls.is_some() || cfg.public_url().starts_with("https://"),
         logins: Default::default(),
+        tz: cfg
+            .dashboard
+            .timezone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("dashboard.timezone is not an IANA time zone"))?,
     };
     let rx = stop_rx.clone();
     tasks.spawn(async move {

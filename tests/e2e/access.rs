@@ -182,6 +182,46 @@ fn a_clinician_sees_only_their_facilitys_patients_alerts_and_live_events() {
     let (status, _) = get(&v, "/api/v1/patients/pb/readings?metric=spo2", &admin);
     assert_eq!(status, 200, "admins see every facility");
 
+    // The pages are scoped the same way: A's clinician sees A's patient and alert list only;
+    // the admin sees both, grouped by facility (issue #6).
+    let html = |path: &str, cookie: &str| {
+        ureq::get(&v.url(path))
+            .set("Cookie", cookie)
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    };
+    for path in ["/", "/ward", "/alerts?state=any"] {
+        let page = html(path, &a);
+        assert!(page.contains(r#"data-patient="pa""#) || path.starts_with("/alerts"));
+        assert!(
+            !page.contains("Ông B") && !page.contains(r#""pb""#),
+            "{path} shows B's patient to A's clinician"
+        );
+    }
+    assert!(
+        !html("/", &a).contains("data-facility="),
+        "one facility, no groups"
+    );
+    let page = html("/", &admin);
+    let p7 = page
+        .find(r#"<tbody data-facility="tyt-p7">"#)
+        .expect("a group for P7");
+    let q3 = page
+        .find(r#"<tbody data-facility="ttyt-q3">"#)
+        .expect("a group for Q3");
+    assert!(q3 < p7, "Q3's group (a red patient) first");
+    assert!(page.contains(r#"data-patient="pb""#) && page.contains("Ông B"));
+    // The admin's facility filter narrows the ward to one.
+    let page = html("/ward?facility=tyt-p7", &admin);
+    assert!(page.contains(r#"data-patient="pa""#) && !page.contains(r#"data-patient="pb""#));
+    // Without a session the live part answers 401 (the script goes to the login page).
+    match ureq::get(&v.url("/ward")).call() {
+        Err(ureq::Error::Status(401, _)) => {}
+        other => panic!("expected 401, got {other:?}"),
+    }
+
     // Admin routes refuse clinicians.
     let (status, body) = get(&v, "/api/v1/rejected", &a);
     assert_eq!(status, 403, "{body}");

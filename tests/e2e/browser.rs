@@ -176,7 +176,28 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
     let v = Vigil::start();
     // A name with markup: it must show as text, never become an element (design invariant 7).
     let name = "<b>Bà Ba</b>";
-    v.admin(&["patient", "add", "--name", name, "--id", "pat-web"]);
+    v.admin(&[
+        "patient", "add", "--name", name, "--id", "pat-web", "--area", "Ấp <3>", "--tag", "copd",
+    ]);
+    // A patient of another facility: never shown to this clinician (issue #6).
+    v.admin(&[
+        "facility",
+        "add",
+        "--id",
+        "xa-khac",
+        "--name",
+        "Trạm y tế khác",
+    ]);
+    v.admin(&[
+        "patient",
+        "add",
+        "--name",
+        "Ông Khác",
+        "--id",
+        "pat-other",
+        "--facility",
+        "xa-khac",
+    ]);
     let dev = v.admin(&[
         "device",
         "add",
@@ -214,6 +235,11 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         "the live stream",
         "return document.querySelector('#live').className === 'live on'",
         Duration::from_secs(20),
+    );
+    assert_eq!(
+        d.js("return document.querySelectorAll('#patients tbody tr[data-patient=\"pat-other\"]').length"),
+        json!(0),
+        "another facility's patient"
     );
     let cell = d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(2)').textContent");
     assert_eq!(cell, json!(name));
@@ -265,6 +291,16 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(3)').className"),
         json!("news2-low_medium")
     );
+    // The value is coloured against the patient's limits, and the 24-hour sparkline is drawn.
+    assert_eq!(
+        d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td[data-metric=spo2]').className"),
+        json!("flag-red")
+    );
+    d.wait_for(
+        "the sparkline",
+        "return !!document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td.spark svg polyline')",
+        Duration::from_secs(10),
+    );
     d.click("#alerts tbody tr[data-severity=\"red\"] button.ack");
     d.wait_for(
         "the acknowledgement",
@@ -282,20 +318,37 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         "return document.querySelectorAll('#patients tbody tr').length === 0",
         Duration::from_secs(5),
     );
-    d.js("const s = document.querySelector('#search'); s.value = 'bà ba'; s.dispatchEvent(new Event('input')); return true");
+    d.js("const s = document.querySelector('#search'); s.value = 'bà ba'; s.dispatchEvent(new Event('input', { bubbles: true })); return true");
     d.wait_for(
         "the match",
         "return document.querySelectorAll('#patients tbody tr[data-patient=\"pat-web\"]').length === 1",
         Duration::from_secs(5),
     );
 
-    // English, then the patient page: server-rendered, in the chosen language, with the SpO₂
-    // chart, its alert limits and the alert.
+    // Filter by tag: the select lists the caller's tags; choosing one applies at once.
+    d.js("const s = document.querySelector('#search'); s.value = ''; s.dispatchEvent(new Event('input', { bubbles: true })); return true");
+    assert_eq!(
+        d.js("return [...document.querySelectorAll('#tag option')].map(o => o.value).join(',')"),
+        json!(",copd")
+    );
+
+    // The page language came from the browser (English); switching to Vietnamese is kept with
+    // the account: after the switch the browser's own note of it is wiped, and the pages
+    // still come in Vietnamese.
+    assert_eq!(d.js("return document.documentElement.lang"), json!("en"));
     d.click("#lang");
     d.wait_for(
-        "English",
-        "return document.documentElement.lang === 'en' && document.querySelector('[data-i18n=alerts]').textContent === 'Alerts'",
-        Duration::from_secs(5),
+        "Vietnamese",
+        "return document.documentElement.lang === 'vi' && document.querySelector('nav.main a[href=\"/alerts\"]').textContent === 'Hộp cảnh báo'",
+        Duration::from_secs(10),
+    );
+    let (_, me) = v.get("/api/v1/me", &token);
+    assert_eq!(me["lang"], json!(null), "a token has no language: {me}");
+    d.js("document.cookie = 'vigil_lang=; path=/; max-age=0'; return true");
+    d.wait_for(
+        "the patient row",
+        "return !!document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(2) a')",
+        Duration::from_secs(10),
     );
     d.click("#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(2) a");
     d.wait_for(
@@ -303,7 +356,7 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         "return !!document.querySelector('figure.vital[data-metric=\"spo2\"] svg .band-red')",
         Duration::from_secs(10),
     );
-    assert_eq!(d.js("return document.documentElement.lang"), json!("en"));
+    assert_eq!(d.js("return document.documentElement.lang"), json!("vi"));
     assert_eq!(
         d.js("return document.querySelector('#patient-name').textContent"),
         json!(name),
@@ -313,5 +366,62 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         d.js("return document.querySelectorAll('#patient-alerts tbody tr.status-red').length"),
         json!(1)
     );
+    assert_eq!(
+        d.js("return document.querySelector('#news2').textContent"),
+        json!("NEWS2 hiện tại: 3+")
+    );
     d.screenshot("patient-page");
+
+    // A threshold order from the page's form (issue #5/#6): reason required, audited, applied.
+    d.js("document.querySelector('#order select[name=rule]').value = 'spo2_low'; return true");
+    d.type_into("#order input[name=threshold]", "85");
+    d.type_into("#order input[name=reason]", "COPD, target 88–92 %");
+    d.click("#order button[type=submit]");
+    d.wait_for(
+        "the order applied",
+        "return !!document.querySelector('#thresholds tr[data-rule=\"spo2_low\"].ordered') && document.querySelector('#orders').textContent.includes('COPD')",
+        Duration::from_secs(10),
+    );
+    let (_, th) = v.get("/api/v1/patients/pat-web/thresholds", &token);
+    let order = &th["orders"][0];
+    assert_eq!(order["ordered_by"], "bs.web", "{th}");
+    assert_eq!(order["threshold"], json!(85.0), "{th}");
+
+    // Another facility's patient page is as unknown as a missing one.
+    d.goto(&v.url("/patients/pat-other"));
+    d.wait_for(
+        "the 404 page",
+        "return document.body.innerText.includes('Không tìm thấy người bệnh') && !document.body.innerText.includes('Ông Khác')",
+        Duration::from_secs(10),
+    );
+
+    // The alert inbox: resolve the acknowledged alert with a note; the history filter finds it.
+    d.goto(&v.url("/alerts"));
+    d.wait_for(
+        "the inbox",
+        "return !!document.querySelector('#alerts tbody tr[data-state=\"acknowledged\"] button.resolve')",
+        Duration::from_secs(10),
+    );
+    d.type_into(
+        "#alerts tbody tr[data-state=\"acknowledged\"] input.note",
+        "Gọi 115, đã nhập viện",
+    );
+    d.click("#alerts tbody tr[data-state=\"acknowledged\"] button.resolve");
+    d.wait_for(
+        "the resolved alert gone from the open list",
+        "return !document.querySelector('#alerts tbody tr[data-state=\"acknowledged\"]')",
+        Duration::from_secs(10),
+    );
+    d.goto(&v.url("/alerts?state=resolved&severity=red"));
+    d.wait_for(
+        "the history",
+        "return !!document.querySelector('#alerts tbody tr[data-state=\"resolved\"]') && document.querySelector('#alerts').textContent.includes('Gọi 115')",
+        Duration::from_secs(10),
+    );
+    d.screenshot("alert-inbox");
+    let (_, alerts) = v.get("/api/v1/alerts?state=resolved", &token);
+    assert_eq!(
+        alerts["alerts"][0]["note"], "Gọi 115, đã nhập viện",
+        "{alerts}"
+    );
 }

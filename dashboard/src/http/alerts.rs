@@ -26,13 +26,64 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/{id}/assign", post(assign))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    state: Option<String>,
-    patient_id: Option<String>,
-    rule: Option<String>,
+/// The alert list's filters, shared by `GET /api/v1/alerts` and the alert inbox page.
+#[derive(Deserialize, Default)]
+pub(crate) struct ListQuery {
+    /// `open`, `acknowledged`, `resolved`, or `active` (open or acknowledged).
+    pub state: Option<String>,
+    /// `red`, `amber` or `yellow`.
+    pub severity: Option<String>,
+    pub patient_id: Option<String>,
+    pub rule: Option<String>,
     /// RFC 3339: opened at or after.
-    since: Option<String>,
+    pub since: Option<String>,
+    /// RFC 3339: opened before.
+    pub until: Option<String>,
+}
+
+fn time_param(
+    name: &str,
+    v: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+impl ListQuery {
+    pub(crate) fn filter(&self) -> Result<AlertFilter, ApiError> {
+        let (state, active) = match self.state.as_deref() {
+            None | Some("") => (None, false),
+            Some("active") => (None, true),
+            Some(s) => (
+                Some(s.parse::<AlertState>().map_err(|_| {
+                    ApiError::BadRequest(
+                        "state must be open, acknowledged, resolved or active".into(),
+                    )
+                })?),
+                false,
+            ),
+        };
+        let severity = match self.severity.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(s.parse::<vigil_domain::Severity>().map_err(|_| {
+                ApiError::BadRequest("severity must be red, amber or yellow".into())
+            })?),
+        };
+        Ok(AlertFilter {
+            state,
+            active,
+            severity,
+            patient_id: self.patient_id.clone().filter(|s| !s.is_empty()),
+            rule: self.rule.clone().filter(|s| !s.is_empty()),
+            since: time_param("since", self.since.as_deref())?,
+            until: time_param("until", self.until.as_deref())?,
+        })
+    }
 }
 
 async fn list(
@@ -40,28 +91,7 @@ async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let filter: Option<AlertState> = match q.state.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(s.parse().map_err(|_| {
-            ApiError::BadRequest("state must be open, acknowledged or resolved".into())
-        })?),
-    };
-    let since = q
-        .since
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|_| ApiError::BadRequest("since must be an RFC 3339 time".into()))
-        })
-        .transpose()?;
-    let filter = AlertFilter {
-        state: filter,
-        patient_id: q.patient_id.filter(|s| !s.is_empty()),
-        rule: q.rule.filter(|s| !s.is_empty()),
-        since,
-    };
+    let filter = q.filter()?;
     let alerts = state
         .call(move |b| b.alerts(&who.scope, &filter, LIMIT))
         .await?;

@@ -31,6 +31,10 @@ pub struct Principal {
     pub name: String,
     pub admin: bool,
     pub scope: Scope,
+    /// The user's saved dashboard language (sessions only).
+    pub lang: Option<vigil_domain::Lang>,
+    /// Signed in with a session cookie (a user), not an API token.
+    pub session: bool,
 }
 
 impl Principal {
@@ -65,11 +69,13 @@ impl Principal {
     }
 }
 
-fn from_access(a: Access) -> Principal {
+fn from_access(a: Access, session: bool) -> Principal {
     Principal {
         name: a.name,
         admin: a.admin,
         scope: a.scope,
+        lang: a.lang,
+        session,
     }
 }
 
@@ -106,7 +112,9 @@ impl FromRequestParts<AppState> for Principal {
                 .ok_or(ApiError::Unauthorized)?
                 .to_string();
             let access = state.call(move |b| b.token_access(&token)).await?;
-            return access.map(from_access).ok_or(ApiError::Unauthorized);
+            return access
+                .map(|a| from_access(a, false))
+                .ok_or(ApiError::Unauthorized);
         }
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
             if let Some(access) = state.call(move |b| b.session_access(&token)).await? {
@@ -124,7 +132,7 @@ impl FromRequestParts<AppState> for Principal {
                         ));
                     }
                 }
-                return Ok(from_access(access));
+                return Ok(from_access(access, true));
             }
         }
         Err(ApiError::Unauthorized)

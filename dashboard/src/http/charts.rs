@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
-use vigil_domain::display::{self, escape_html as esc, number as num};
+use vigil_domain::display::{escape_html as esc, number as num};
 use vigil_domain::views::ReadingBucket;
 use vigil_domain::Severity;
 
@@ -33,8 +33,8 @@ fn colour(s: Severity) -> &'static str {
     }
 }
 
-fn local(t: DateTime<Utc>) -> String {
-    display::local_time(t).format("%d/%m %H:%M").to_string()
+fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%d/%m %H:%M").to_string()
 }
 
 /// The chart; `bucket_ms` is the buckets' width (gaps wider than three buckets break the line).
@@ -49,6 +49,7 @@ pub fn svg(
     bands: &[Band],
     markers: &[(DateTime<Utc>, Severity)],
     comma: bool,
+    tz: chrono_tz::Tz,
 ) -> String {
     let (t0, t1) = (from.timestamp_millis() as f64, to.timestamp_millis() as f64);
     let mut lo = f64::INFINITY;
@@ -98,10 +99,10 @@ pub fn svg(
         "<text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"10\" fill=\"#555\">{}</text>\
          <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#555\">{}</text>",
         H - 6.0,
-        esc(&local(from)),
+        esc(&local(from, tz)),
         W - RIGHT,
         H - 6.0,
-        esc(&local(to))
+        esc(&local(to, tz))
     );
     let _ = write!(
         s,
@@ -195,6 +196,56 @@ pub fn svg(
     s
 }
 
+/// A ward-view sparkline (issue #6): the hourly averages of one vital over `[from, to]` as a
+/// small line, scaled to its own range; `label` (e.g. `SpO₂ 24 h: 93–97`) is escaped into the
+/// accessible name.
+pub fn sparkline(
+    label: &str,
+    points: &[(DateTime<Utc>, f64)],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Option<String> {
+    const SW: f64 = 96.0;
+    const SH: f64 = 24.0;
+    if points.is_empty() {
+        return None;
+    }
+    let (t0, t1) = (from.timestamp_millis() as f64, to.timestamp_millis() as f64);
+    let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let span = if hi - lo < 1e-9 { 1.0 } else { hi - lo };
+    let mut line = String::new();
+    for (t, v) in points {
+        let x = (t.timestamp_millis() as f64 - t0) / (t1 - t0).max(1.0) * SW;
+        // A flat series sits in the middle; otherwise 2 px margins top and bottom.
+        let y = if hi - lo < 1e-9 {
+            SH / 2.0
+        } else {
+            SH - 2.0 - (v - lo) / span * (SH - 4.0)
+        };
+        let _ = write!(line, "{:.1},{:.1} ", x.clamp(0.0, SW), y);
+    }
+    let dot = points.last().map(|(t, v)| {
+        let x = (t.timestamp_millis() as f64 - t0) / (t1 - t0).max(1.0) * SW;
+        let y = if hi - lo < 1e-9 {
+            SH / 2.0
+        } else {
+            SH - 2.0 - (v - lo) / span * (SH - 4.0)
+        };
+        format!(
+            r#"<circle cx="{:.1}" cy="{y:.1}" r="1.8"/>"#,
+            x.clamp(0.0, SW)
+        )
+    });
+    Some(format!(
+        r#"<svg class="spark" viewBox="0 0 {SW} {SH}" width="{SW}" height="{SH}" role="img" aria-label="{}"><title>{}</title><polyline points="{}"/>{}</svg>"#,
+        esc(label),
+        esc(label),
+        line.trim_end(),
+        dot.unwrap_or_default()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +281,7 @@ mod tests {
             }],
             &[(Utc.timestamp_millis_opt(5 * 60_000).unwrap(), Severity::Red)],
             true,
+            chrono_tz::Asia::Ho_Chi_Minh,
         );
         assert_eq!(s.matches("<polyline").count(), 2, "a gap breaks the line");
         assert!(s.contains("band-red") && s.contains("&lt; 90"));
@@ -240,8 +292,28 @@ mod tests {
     #[test]
     fn no_data_is_an_empty_frame() {
         let t = Utc::now();
-        let s = svg("x", "%", &[], 60_000, t, t, &[], &[], false);
+        let s = svg("x", "%", &[], 60_000, t, t, &[], &[], false, chrono_tz::UTC);
         assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
         assert!(!s.contains("polyline"));
+    }
+
+    #[test]
+    fn sparkline_scales_to_its_box_and_escapes_its_label() {
+        let from = Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).unwrap();
+        let to = from + chrono::Duration::hours(24);
+        let pts = [
+            (from, 90.0),
+            (from + chrono::Duration::hours(12), 95.0),
+            (to, 100.0),
+        ];
+        let svg = sparkline("<b>SpO₂</b>", &pts, from, to).unwrap();
+        assert!(
+            svg.contains(r#"points="0.0,22.0 48.0,12.0 96.0,2.0""#),
+            "{svg}"
+        );
+        assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"), "{svg}");
+        assert!(sparkline("x", &[], from, to).is_none());
+        let flat = sparkline("x", &[(from, 5.0), (to, 5.0)], from, to).unwrap();
+        assert!(flat.contains(r#"points="0.0,12.0 96.0,12.0""#), "{flat}");
     }
 }

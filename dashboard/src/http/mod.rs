@@ -7,12 +7,16 @@ mod alerts;
 mod auth;
 mod charts;
 mod error;
+mod inbox;
 mod limit;
+mod me;
 mod pages;
 mod patient_page;
 mod patients;
 mod stream;
 pub mod tls;
+mod view;
+mod ward;
 
 use crate::Backend;
 use axum::http::{header, HeaderValue};
@@ -38,6 +42,8 @@ pub struct AppState {
     pub secure_cookie: bool,
     /// Failed sign-ins per user name.
     pub logins: Arc<limit::LoginLimiter>,
+    /// The time zone pages show times in (`dashboard.timezone`).
+    pub tz: chrono_tz::Tz,
 }
 
 impl AppState {
@@ -60,12 +66,15 @@ pub fn router(state: AppState) -> Router {
         .merge(patients::router())
         .merge(alerts::router())
         .merge(admin::api_router())
+        .merge(me::router())
         .merge(stream::router());
     Router::new()
         .nest("/api/v1", api)
         .merge(admin::router())
         .merge(auth::router())
         .merge(pages::router())
+        .merge(ward::router())
+        .merge(inbox::router())
         .merge(acklink::router())
         .merge(patient_page::router())
         .layer(axum::middleware::map_response(security_headers))

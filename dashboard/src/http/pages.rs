@@ -1,47 +1,47 @@
-//! The HTML pages: login and the dashboard shell. The dashboard is one static page whose
-//! script (`/static/app.js`) reads the JSON API and listens to the SSE stream; all data is
-//! inserted as text, never as markup (design invariant 7).
+//! The login page and the static assets: the style sheet and the small scripts behind the
+//! server-rendered pages (`common.js`: CSRF, language, alert actions; `app.js`: the ward view's
+//! live refresh; `patient.js`: the threshold order form; `inbox.js`: the inbox's filters).
 
-use super::auth::{cookie, SESSION_COOKIE};
 use super::AppState;
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use vigil_domain::display::escape_html as escape;
 
-const APP_JS: &str = include_str!("../../assets/app.js");
-const APP_CSS: &str = include_str!("../../assets/app.css");
-const INDEX_HTML: &str = include_str!("../../assets/index.html");
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// Assets are compiled in: one binary, nothing fetched from elsewhere (issue #6: no CDN).
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("/static/app.css", CSS, include_str!("../../assets/app.css")),
+    (
+        "/static/common.js",
+        JS,
+        include_str!("../../assets/common.js"),
+    ),
+    ("/static/app.js", JS, include_str!("../../assets/app.js")),
+    (
+        "/static/patient.js",
+        JS,
+        include_str!("../../assets/patient.js"),
+    ),
+    (
+        "/static/inbox.js",
+        JS,
+        include_str!("../../assets/inbox.js"),
+    ),
+];
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(index))
-        .route(
-            "/static/app.js",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-                    APP_JS,
-                )
-            }),
-        )
-        .route(
-            "/static/app.css",
-            get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS) }),
-        )
-}
-
-async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = cookie(&headers, SESSION_COOKIE) else {
-        return Redirect::to("/login").into_response();
-    };
-    match state.call(move |b| b.session_access(&token)).await {
-        Ok(Some(_)) => Html(INDEX_HTML).into_response(),
-        Ok(None) => Redirect::to("/login").into_response(),
-        Err(e) => e.into_response(),
+    let mut r = Router::new();
+    for (path, mime, body) in ASSETS {
+        r = r.route(
+            path,
+            get(move || async move { ([(header::CONTENT_TYPE, *mime)], *body).into_response() }),
+        );
     }
+    r
 }
 
 pub fn login_html(error: Option<&str>) -> String {

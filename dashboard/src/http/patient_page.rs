@@ -5,150 +5,29 @@
 //! the JSON API), devices and contacts. Vietnamese or English (`?lang=`, remembered in a
 //! cookie, else the browser's preference), times in UTC+07:00, decimal comma in Vietnamese.
 
-use super::auth::{cookie, SESSION_COOKIE};
 use super::charts::{self, Band};
+use super::view::{labels, local, page_user, render, zone_note};
 use super::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Duration, Utc};
-use minijinja::{context, Environment};
+use minijinja::context;
 use serde::Deserialize;
-use std::sync::OnceLock;
-use vigil_domain::display::{self, number};
+use vigil_domain::display::number;
 use vigil_domain::views::Resolution;
 use vigil_domain::{Metric, Severity};
 
-pub const LANG_COOKIE: &str = "vigil_lang";
-const PATIENT_JS: &str = include_str!("../../assets/patient.js");
-
 pub fn router() -> Router<AppState> {
-    Router::new().route("/patients/{id}", get(page)).route(
-        "/static/patient.js",
-        get(|| async {
-            (
-                [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-                PATIENT_JS,
-            )
-        }),
-    )
-}
-
-fn env() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut e = Environment::new();
-        // `.html` templates escape every value unless marked safe (design invariant 7).
-        e.add_template("patient.html", include_str!("../../templates/patient.html"))
-            .expect("the template parses");
-        e
-    })
-}
-
-/// Page labels in Vietnamese (clinical reference §8) and English.
-fn labels(vi: bool) -> std::collections::BTreeMap<&'static str, &'static str> {
-    let pairs: &[(&str, &str, &str)] = &[
-        ("other", "English", "Tiếng Việt"),
-        ("facility", "Cơ sở", "Facility"),
-        ("status", "Tình trạng", "Status"),
-        ("red", "Khẩn cấp", "Red"),
-        ("amber", "Cảnh báo", "Amber"),
-        ("yellow", "Lưu ý", "Yellow"),
-        ("ok", "Ổn định", "Stable"),
-        ("range_24h", "24 giờ", "24 h"),
-        ("range_7d", "7 ngày", "7 days"),
-        ("range_30d", "30 ngày", "30 days"),
-        ("charts", "Chỉ số sinh tồn", "Vital signs"),
-        ("latest", "mới nhất", "latest"),
-        (
-            "no_readings",
-            "Chưa có số đo trong khoảng này.",
-            "No readings in this period.",
-        ),
-        ("alerts", "Cảnh báo", "Alerts"),
-        ("no_alerts", "Chưa có cảnh báo.", "No alerts."),
-        ("severity", "Mức", "Severity"),
-        ("what", "Nội dung", "What"),
-        ("time", "Thời điểm", "Time"),
-        ("state", "Trạng thái", "State"),
-        ("open", "Mới", "Open"),
-        ("acknowledged", "Đã tiếp nhận", "Acknowledged"),
-        ("resolved", "Đã xử lý", "Resolved"),
-        ("thresholds", "Ngưỡng cảnh báo", "Alert thresholds"),
-        ("rule", "Quy tắc", "Rule"),
-        ("limit", "Ngưỡng cho người bệnh", "This patient's limit"),
-        ("rule_file", "Mặc định", "Default"),
-        ("disabled", "tắt", "off"),
-        (
-            "change_threshold",
-            "Đổi ngưỡng (y lệnh)",
-            "Change a threshold (clinical order)",
-        ),
-        ("new_value", "Ngưỡng mới", "New value"),
-        (
-            "disable",
-            "Tắt quy tắc này cho người bệnh",
-            "Turn this rule off for the patient",
-        ),
-        ("reason", "Lý do", "Reason"),
-        ("order", "Lưu y lệnh", "Save the order"),
-        ("orders", "Các y lệnh", "Orders"),
-        ("devices", "Thiết bị", "Devices"),
-        ("device", "Thiết bị", "Device"),
-        ("kind", "Loại", "Kind"),
-        ("last_seen", "Lần cuối", "Last seen"),
-        ("battery", "Pin", "Battery"),
-        ("contacts", "Người liên hệ", "Contacts"),
-        ("name", "Tên", "Name"),
-        ("role", "Vai trò", "Role"),
-        ("email", "Thư điện tử", "E-mail"),
-        ("language", "Ngôn ngữ", "Language"),
-        ("family", "Gia đình", "Family"),
-        ("clinician", "Nhân viên y tế", "Clinician"),
-        ("primary", "báo ngay", "told at once"),
-        (
-            "secondary",
-            "báo khi chưa ai nhận",
-            "told if nobody responds",
-        ),
-        (
-            "tz_note",
-            "Giờ hiển thị theo múi giờ Việt Nam (UTC+07:00).",
-            "Times are shown in Vietnam time (UTC+07:00).",
-        ),
-    ];
-    pairs
-        .iter()
-        .map(|(k, v, e)| (*k, if vi { *v } else { *e }))
-        .collect()
+    Router::new().route("/patients/{id}", get(page))
 }
 
 #[derive(Deserialize)]
 struct PageQuery {
     range: Option<String>,
     lang: Option<String>,
-}
-
-/// The page's language: `?lang=`, else the cookie, else the browser's first choice.
-fn language(q: Option<&str>, headers: &HeaderMap) -> &'static str {
-    let pick = |s: &str| if s.starts_with("en") { "en" } else { "vi" };
-    if let Some(l) = q {
-        return pick(l);
-    }
-    if let Some(l) = cookie(headers, LANG_COOKIE) {
-        return pick(&l);
-    }
-    headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| pick(v.trim()))
-        .unwrap_or("vi")
-}
-
-fn local(t: DateTime<Utc>) -> String {
-    display::local_time(t).format("%H:%M %d/%m/%Y").to_string()
 }
 
 /// The number in a limit such as `< 90` or `≥ 37.8`.
@@ -181,16 +60,13 @@ async fn page(
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let vi = lang == "vi";
-    let Some(token) = cookie(&headers, SESSION_COOKIE) else {
-        return Redirect::to("/login").into_response();
+    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
+        Ok(u) => u,
+        Err(r) => return r,
     };
-    let access = match state.call(move |b| b.session_access(&token)).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return Redirect::to("/login").into_response(),
-        Err(e) => return e.into_response(),
-    };
+    let vi = user.vi();
+    let tz = state.tz;
+    let access = user.access.clone();
     let range = match q.range.as_deref() {
         Some("7d") => "7d",
         Some("30d") => "30d",
@@ -216,6 +92,7 @@ async fn page(
                 return Ok(None);
             };
             let (thresholds, orders) = b.thresholds(&pid)?;
+            let summary = b.patient_summary(&pid)?;
             let mut series = Vec::new();
             for m in Metric::ALL {
                 let buckets = b.reading_buckets(&pid, m, resolution, from, to, 2_000)?;
@@ -223,10 +100,10 @@ async fn page(
                     series.push((m, buckets));
                 }
             }
-            Ok(Some((page, thresholds, orders, series)))
+            Ok(Some((page, thresholds, orders, series, summary)))
         })
         .await;
-    let (page, thresholds, orders, series) = match data {
+    let (page, thresholds, orders, series, summary) = match data {
         Ok(Some(d)) => d,
         Ok(None) => return not_found(vi),
         Err(e) => return e.into_response(),
@@ -271,6 +148,7 @@ async fn page(
                 &bands,
                 &markers,
                 vi,
+                tz,
             );
             context! {
                 metric => m.as_str(),
@@ -288,7 +166,7 @@ async fn page(
                 id => a.id,
                 severity => a.severity.as_str(),
                 message => &a.message,
-                time => local(a.opened_at),
+                time => local(tz, a.opened_at),
                 state => a.state.as_str(),
                 by => &a.acknowledged_by,
             }
@@ -304,7 +182,7 @@ async fn page(
                 (true, None) => if vi { "mặc định" } else { "default" }.to_string(),
             };
             context! {
-                at => local(o.ordered_at),
+                at => local(tz, o.ordered_at),
                 rule => &o.rule,
                 what => what,
                 by => &o.ordered_by,
@@ -320,7 +198,8 @@ async fn page(
                 id => &d.id,
                 kind => &d.kind,
                 enabled => d.enabled,
-                last_seen => d.last_seen.map(local).unwrap_or_else(|| "—".into()),
+                last_seen => d.last_seen.map(|t| local(tz, t)).unwrap_or_else(|| "—".into()),
+                online => d.online,
                 battery => d.battery.map(|b| format!("{} %", number(b, vi))).unwrap_or_else(|| "—".into()),
             }
         })
@@ -338,13 +217,26 @@ async fn page(
             }
         })
         .collect();
-    let html = env().get_template("patient.html").and_then(|t| {
-        t.render(context! {
-            lang => lang,
+    let news2 = summary.and_then(|p| p.news2).map(|n| {
+        context! {
+            score => format!("{}{}", n.total, if n.partial { "+" } else { "" }),
+            risk => n.risk,
+            partial => n.partial,
+            missing => n.missing.join(", "),
+        }
+    });
+    render(
+        "patient.html",
+        context! {
+            page => "patient",
+            lang => user.lang,
             other_lang => if vi { "en" } else { "vi" },
             t => labels(vi),
+            user => &user.access.name,
+            zone_note => zone_note(tz, vi),
             p => &page.patient,
             status => worst.map(|s| s.as_str()).unwrap_or("ok"),
+            news2 => news2,
             range => range,
             ranges => ["24h", "7d", "30d"],
             charts => charts,
@@ -353,19 +245,8 @@ async fn page(
             orders => orders,
             devices => devices,
             contacts => contacts,
-        })
-    });
-    match html {
-        Ok(h) => {
-            let remember =
-                format!("{LANG_COOKIE}={lang}; SameSite=Strict; Path=/; Max-Age=31536000");
-            ([(header::SET_COOKIE, remember)], Html(h)).into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "patient page template");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -373,25 +254,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_and_languages() {
+    fn limits() {
         assert_eq!(limit_value("< 90"), Some(90.0));
         assert_eq!(limit_value("≥ 37.8"), Some(37.8));
-        let mut h = HeaderMap::new();
-        assert_eq!(language(None, &h), "vi");
-        h.insert(header::ACCEPT_LANGUAGE, "en-GB,en;q=0.9".parse().unwrap());
-        assert_eq!(language(None, &h), "en");
-        assert_eq!(language(Some("vi"), &h), "vi");
-        h.insert(header::COOKIE, "vigil_lang=vi".parse().unwrap());
-        assert_eq!(language(None, &h), "vi");
     }
 
     #[test]
     fn the_template_escapes_what_devices_and_people_typed() {
-        let html = env()
+        let html = super::super::view::env()
             .get_template("patient.html")
             .unwrap()
             .render(context! {
-                lang => "en", other_lang => "vi", t => labels(false),
+                lang => "en", other_lang => "vi", t => labels(false), user => "<u>x</u>",
                 p => context! { id => "p1", name => "<script>alert(1)</script>", facility_id => "f" },
                 status => "ok", range => "24h", ranges => ["24h"],
                 charts => Vec::<minijinja::Value>::new(),

@@ -216,6 +216,9 @@ pub fn list(
            AND (?4 IS NULL OR a.patient_id = ?4)
            AND (?5 IS NULL OR a.rule = ?5)
            AND (?6 IS NULL OR a.opened_at >= ?6)
+           AND (?7 = 0 OR a.state <> 'resolved')
+           AND (?8 IS NULL OR a.severity = ?8)
+           AND (?9 IS NULL OR a.opened_at < ?9)
          ORDER BY CASE a.severity WHEN 'red' THEN 0 WHEN 'amber' THEN 1 ELSE 2 END, a.opened_at DESC
          LIMIT ?2"
     );
@@ -227,7 +230,10 @@ pub fn list(
             facilities,
             filter.patient_id,
             filter.rule,
-            filter.since.map(|t| t.timestamp_millis())
+            filter.since.map(|t| t.timestamp_millis()),
+            filter.active,
+            filter.severity.map(|s| s.as_str()),
+            filter.until.map(|t| t.timestamp_millis()),
         ],
         alert_from_row,
     )?;

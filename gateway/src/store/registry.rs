@@ -100,6 +100,8 @@ pub fn add_patient(
     id: Option<&str>,
     name: &str,
     facility: &str,
+    area: Option<&str>,
+    tags: &[String],
 ) -> Result<String> {
     let id = id.map(str::to_string).unwrap_or_else(|| new_id("p"));
     check_id(&id)?;
@@ -107,40 +109,77 @@ pub fn add_patient(
         return Err(StoreError::Invalid("name must not be empty".into()));
     }
     require_facility(conn, facility)?;
+    let area = area.map(str::trim).filter(|a| !a.is_empty());
     conn.execute(
-        "INSERT INTO patients (id, name, created_at, facility_id) VALUES (?1, ?2, ?3, ?4)",
-        params![id, name.trim(), now_ms(), facility],
+        "INSERT INTO patients (id, name, created_at, facility_id, area, tags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, name.trim(), now_ms(), facility, area, join_tags(tags)?],
     )
     .map_err(on_unique(|| format!("patient {id} already exists")))?;
     Ok(id)
 }
 
+/// Tags stored between commas (schema V13): lower case, letters, digits, `-` and `_`.
+fn join_tags(tags: &[String]) -> Result<String> {
+    let mut out = Vec::new();
+    for t in tags {
+        let t = t.trim().to_lowercase();
+        if t.is_empty()
+            || t.len() > 40
+            || !t
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(StoreError::Invalid(format!(
+                "tag {t:?}: use 1–40 letters, digits, '-' or '_'"
+            )));
+        }
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(if out.is_empty() {
+        String::new()
+    } else {
+        format!(",{},", out.join(","))
+    })
+}
+
+fn split_tags(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+const PATIENT_COLUMNS: &str = "id, name, facility_id, area, tags";
+
+fn patient_row(r: &rusqlite::Row) -> rusqlite::Result<Patient> {
+    Ok(Patient {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        facility_id: r.get(2)?,
+        area: r.get(3)?,
+        tags: split_tags(&r.get::<_, String>(4)?),
+    })
+}
+
 pub fn patient(conn: &Connection, id: &str) -> Result<Option<Patient>> {
     Ok(conn
         .query_row(
-            "SELECT id, name, facility_id FROM patients WHERE id = ?1",
+            &format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?1"),
             [id],
-            |r| {
-                Ok(Patient {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    facility_id: r.get(2)?,
-                })
-            },
+            patient_row,
         )
         .optional()?)
 }
 
 /// The patients of the facilities `scope` allows, by name.
 pub fn patients(conn: &Connection, scope: &Scope) -> Result<Vec<Patient>> {
-    let mut st = conn.prepare("SELECT id, name, facility_id FROM patients ORDER BY name, id")?;
-    let rows = st.query_map([], |r| {
-        Ok(Patient {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            facility_id: r.get(2)?,
-        })
-    })?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {PATIENT_COLUMNS} FROM patients ORDER BY name, id"
+    ))?;
+    let rows = st.query_map([], patient_row)?;
     let mut out = Vec::new();
     for p in rows {
         let p = p?;
@@ -519,6 +558,7 @@ pub fn api_token_access(conn: &Connection, token: &str) -> Result<Option<Access>
             admin: facility.is_none(),
             scope: facility.map_or(Scope::All, |f| Scope::Only(vec![f])),
             csrf: None,
+            lang: None,
         }))
 }
 
@@ -542,21 +582,22 @@ pub fn create_session(
 /// Who is behind a live session token.
 pub fn session_access(conn: &Connection, token: &str) -> Result<Option<Access>> {
     let row = conn
-        .query_row(
-            "SELECT u.id, u.name, u.admin, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id
+        .prepare_cached(
+            "SELECT u.id, u.name, u.admin, s.csrf, u.lang FROM sessions s
+             JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.expires_at > ?2",
-            params![secrets::sha256_hex(token), now_ms()],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, bool>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                ))
-            },
-        )
+        )?
+        .query_row(params![secrets::sha256_hex(token), now_ms()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
         .optional()?;
-    let Some((id, name, admin, csrf)) = row else {
+    let Some((id, name, admin, csrf, lang)) = row else {
         return Ok(None);
     };
     Ok(Some(Access {
@@ -565,7 +606,20 @@ pub fn session_access(conn: &Connection, token: &str) -> Result<Option<Access>> 
         scope: user_scope(conn, id, admin)?,
         // Sessions from before schema 11 have none: they must sign in again to change things.
         csrf: Some(csrf.unwrap_or_default()),
+        lang: lang.and_then(|l| l.parse().ok()),
     }))
+}
+
+/// Keeps a dashboard user's language with the account (issue #6: chosen per user).
+pub fn set_user_lang(conn: &Connection, name: &str, lang: vigil_domain::Lang) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE users SET lang = ?2 WHERE name = ?1",
+        params![name, lang.as_str()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("user {name}")));
+    }
+    Ok(())
 }
 
 pub fn delete_session(conn: &Connection, token: &str) -> Result<()> {

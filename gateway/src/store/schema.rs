@@ -349,8 +349,18 @@ ALTER TABLE alerts ADD COLUMN assigned_to TEXT;
 ALTER TABLE alerts ADD COLUMN assigned_at INTEGER;
 "#;
 
+/// The ward view (issue #6): a patient's area (a ward, village or hamlet) and tags to filter
+/// by; a dashboard user's language, chosen once and kept with the account.
+const V13: &str = r#"
+ALTER TABLE patients ADD COLUMN area TEXT;
+-- Tags as one string, each between commas (",copd,heart-failure,"), so a tag filter is one
+-- LIKE; a patient carries a handful.
+ALTER TABLE patients ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN lang TEXT;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version
 /// inside an IMMEDIATE transaction (the write lock first), so processes opening a new file at

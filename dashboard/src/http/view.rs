@@ -1,0 +1,317 @@
+//! What every server-rendered page shares (issue #6): the templates (minijinja, HTML
+//! auto-escaped: device and user text is data, never markup — design invariant 7), the signed-in
+//! user behind the session cookie, the page language, labels in Vietnamese (clinical reference
+//! §8) and English, and times in the configured zone.
+
+use super::auth::{cookie, SESSION_COOKIE};
+use super::AppState;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use minijinja::Environment;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use vigil_domain::Access;
+
+/// The language a visitor chose before signing in, or without an account setting.
+pub const LANG_COOKIE: &str = "vigil_lang";
+
+pub(crate) fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut e = Environment::new();
+        // `.html` templates escape every value unless marked safe.
+        for (name, src) in [
+            ("layout.html", include_str!("../../templates/layout.html")),
+            ("ward.html", include_str!("../../templates/ward.html")),
+            (
+                "ward_body.html",
+                include_str!("../../templates/ward_body.html"),
+            ),
+            (
+                "alert_row.html",
+                include_str!("../../templates/alert_row.html"),
+            ),
+            ("inbox.html", include_str!("../../templates/inbox.html")),
+            ("patient.html", include_str!("../../templates/patient.html")),
+        ] {
+            e.add_template(name, src).expect("the template parses");
+        }
+        e
+    })
+}
+
+/// Renders `name`, or a plain 500 that is logged (a template error is a bug, not user input).
+pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Response {
+    match env().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(h) => Html(h).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "template");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A signed-in dashboard user on a page request, with the page's language.
+pub(crate) struct PageUser {
+    pub access: Access,
+    pub lang: &'static str,
+}
+
+impl PageUser {
+    pub fn vi(&self) -> bool {
+        self.lang == "vi"
+    }
+}
+
+/// The user behind the session cookie; without a live session, a redirect to the login page
+/// (pages) — JSON callers get 401 from the `Principal` extractor instead.
+pub(crate) async fn page_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    lang_param: Option<&str>,
+) -> Result<PageUser, Response> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    match state.call(move |b| b.session_access(&token)).await {
+        Ok(Some(access)) => {
+            let lang = language(lang_param, access.lang, headers);
+            Ok(PageUser { access, lang })
+        }
+        Ok(None) => Err(Redirect::to("/login").into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// The page's language: `?lang=`, else the user's saved choice, else the cookie, else the
+/// browser's first preference, else Vietnamese.
+pub(crate) fn language(
+    param: Option<&str>,
+    saved: Option<vigil_domain::Lang>,
+    headers: &HeaderMap,
+) -> &'static str {
+    let pick = |s: &str| if s.starts_with("en") { "en" } else { "vi" };
+    if let Some(l) = param.filter(|l| !l.is_empty()) {
+        return pick(l);
+    }
+    if let Some(l) = saved {
+        return l.as_str();
+    }
+    if let Some(l) = cookie(headers, LANG_COOKIE) {
+        return pick(&l);
+    }
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| pick(v.trim()))
+        .unwrap_or("vi")
+}
+
+/// `15:04 28/11/2026` in the dashboard's zone.
+pub(crate) fn local(tz: chrono_tz::Tz, t: DateTime<Utc>) -> String {
+    t.with_timezone(&tz).format("%H:%M %d/%m/%Y").to_string()
+}
+
+/// "5 min ago" for the ward view's last-reading column.
+pub(crate) fn ago(now: DateTime<Utc>, t: DateTime<Utc>, vi: bool) -> String {
+    let s = (now - t).num_seconds().max(0);
+    let (n, unit) = match s {
+        0..60 => return if vi { "vừa xong" } else { "just now" }.into(),
+        60..3600 => (s / 60, if vi { "phút" } else { "min" }),
+        3600..86_400 => (s / 3600, if vi { "giờ" } else { "h" }),
+        _ => (s / 86_400, if vi { "ngày" } else { "d" }),
+    };
+    if vi {
+        format!("{n} {unit} trước")
+    } else {
+        format!("{n} {unit} ago")
+    }
+}
+
+/// The zone as users read it: `Asia/Ho_Chi_Minh (UTC+07:00)`.
+pub(crate) fn zone_note(tz: chrono_tz::Tz, vi: bool) -> String {
+    let offset = Utc::now().with_timezone(&tz).format("%:z");
+    if vi {
+        format!("Giờ hiển thị theo múi giờ {} (UTC{offset}).", tz.name())
+    } else {
+        format!("Times are shown in {} time (UTC{offset}).", tz.name())
+    }
+}
+
+/// Page labels in Vietnamese (clinical reference §8) and English.
+pub(crate) fn labels(vi: bool) -> BTreeMap<&'static str, &'static str> {
+    LABELS
+        .iter()
+        .map(|(k, v, e)| (*k, if vi { *v } else { *e }))
+        .collect()
+}
+
+const LABELS: &[(&str, &str, &str)] = &[
+    ("other", "English", "Tiếng Việt"),
+    ("ward", "Người bệnh", "Patients"),
+    ("inbox", "Hộp cảnh báo", "Alert inbox"),
+    ("logout", "Đăng xuất", "Sign out"),
+    ("connecting", "Đang kết nối…", "Connecting…"),
+    ("live", "Trực tiếp", "Live"),
+    ("offline_stream", "Mất kết nối — đang thử lại", "Disconnected — retrying"),
+    ("sound_on", "Âm báo: bật", "Sound: on"),
+    ("sound_off", "Âm báo: tắt", "Sound: off"),
+    ("new_red", "Cảnh báo khẩn cấp mới", "New red alert"),
+    ("facility", "Cơ sở", "Facility"),
+    ("area", "Khu vực", "Area"),
+    ("tags", "Nhãn", "Tags"),
+    ("all_facilities", "Mọi cơ sở", "All facilities"),
+    ("all_areas", "Mọi khu vực", "All areas"),
+    ("all_tags", "Mọi nhãn", "All tags"),
+    ("search", "Tìm người bệnh", "Find a patient"),
+    ("filter", "Lọc", "Filter"),
+    ("status", "Tình trạng", "Status"),
+    ("patient", "Người bệnh", "Patient"),
+    ("patients", "Người bệnh", "Patients"),
+    ("no_patients", "Không có người bệnh phù hợp.", "No matching patients."),
+    ("red", "Khẩn cấp", "Red"),
+    ("amber", "Cảnh báo", "Amber"),
+    ("yellow", "Lưu ý", "Yellow"),
+    ("ok", "Ổn định", "Stable"),
+    ("heart_rate", "Nhịp tim", "Heart rate"),
+    ("bp", "Huyết áp", "Blood pressure"),
+    ("temperature", "Nhiệt độ", "Temperature"),
+    ("respiratory_rate", "Nhịp thở", "Resp. rate"),
+    ("glucose", "Đường huyết", "Glucose"),
+    ("weight", "Cân nặng", "Weight"),
+    ("last_reading", "Số đo gần nhất", "Last reading"),
+    ("trend", "Xu hướng 24 giờ", "24 h trend"),
+    ("devices", "Thiết bị", "Devices"),
+    ("online", "trực tuyến", "online"),
+    ("offline", "mất kết nối", "offline"),
+    ("battery_low", "pin yếu", "battery low"),
+    ("no_devices", "chưa có", "none"),
+    (
+        "news2_partial",
+        "Điểm tối thiểu (NEWS2 dành cho bệnh viện; tại nhà là ước lượng). Thiếu:",
+        "Lower bound (NEWS2 is a hospital score; at home it is an estimate). Missing:",
+    ),
+    ("alerts", "Cảnh báo", "Alerts"),
+    ("no_alerts", "Không có cảnh báo đang mở.", "No open alerts."),
+    ("no_alerts_found", "Không có cảnh báo phù hợp.", "No matching alerts."),
+    ("severity", "Mức", "Severity"),
+    ("what", "Nội dung", "What"),
+    ("time", "Thời điểm", "Time"),
+    ("state", "Trạng thái", "State"),
+    ("open", "Mới", "Open"),
+    ("acknowledged", "Đã tiếp nhận", "Acknowledged"),
+    ("resolved", "Đã xử lý", "Resolved"),
+    ("active", "Đang mở", "Open or acknowledged"),
+    ("any", "Tất cả", "Any"),
+    ("by", "bởi", "by"),
+    ("assigned_to", "người xử lý", "assigned to"),
+    ("ack", "Xác nhận", "Acknowledge"),
+    ("resolve", "Đã xử lý", "Resolve"),
+    ("assign", "Nhận xử lý", "Assign to me"),
+    ("note_placeholder", "Ghi chú (không bắt buộc)", "Note (optional)"),
+    ("history", "Lịch sử cảnh báo", "Alert history"),
+    (
+        "first_n",
+        "Chỉ hiện các cảnh báo đầu tiên; hãy lọc hẹp hơn. Số cảnh báo hiện:",
+        "Only the first alerts are shown; narrow the filters. Alerts shown:",
+    ),
+    ("rule", "Quy tắc", "Rule"),
+    ("from", "Từ ngày", "From"),
+    ("to", "Đến ngày", "To"),
+    ("note", "Ghi chú", "Note"),
+    (
+        "mail_failing",
+        "Gửi thư cảnh báo đang gặp lỗi — hãy gọi điện cho gia đình khi có cảnh báo khẩn cấp và báo cho quản trị viên. Thư chờ gửi lại / không gửi được:",
+        "Alert e-mails are failing — phone families about red alerts and tell the administrator. Waiting for a retry / undeliverable:",
+    ),
+    // Patient page.
+    ("range_24h", "24 giờ", "24 h"),
+    ("range_7d", "7 ngày", "7 days"),
+    ("range_30d", "30 ngày", "30 days"),
+    ("charts", "Chỉ số sinh tồn", "Vital signs"),
+    ("latest", "mới nhất", "latest"),
+    (
+        "no_readings",
+        "Chưa có số đo trong khoảng này.",
+        "No readings in this period.",
+    ),
+    ("thresholds", "Ngưỡng cảnh báo", "Alert thresholds"),
+    ("limit", "Ngưỡng cho người bệnh", "This patient's limit"),
+    ("rule_file", "Mặc định", "Default"),
+    ("disabled", "tắt", "off"),
+    (
+        "change_threshold",
+        "Đổi ngưỡng (y lệnh)",
+        "Change a threshold (clinical order)",
+    ),
+    ("new_value", "Ngưỡng mới", "New value"),
+    (
+        "disable",
+        "Tắt quy tắc này cho người bệnh",
+        "Turn this rule off for the patient",
+    ),
+    ("reason", "Lý do", "Reason"),
+    ("order", "Lưu y lệnh", "Save the order"),
+    ("orders", "Các y lệnh", "Orders"),
+    ("device", "Thiết bị", "Device"),
+    ("kind", "Loại", "Kind"),
+    ("last_seen", "Lần cuối", "Last seen"),
+    ("battery", "Pin", "Battery"),
+    ("connection", "Kết nối", "Connection"),
+    ("unknown", "chưa rõ", "unknown"),
+    ("contacts", "Người liên hệ", "Contacts"),
+    ("name", "Tên", "Name"),
+    ("role", "Vai trò", "Role"),
+    ("email", "Thư điện tử", "E-mail"),
+    ("language", "Ngôn ngữ", "Language"),
+    ("family", "Gia đình", "Family"),
+    ("clinician", "Nhân viên y tế", "Clinician"),
+    ("primary", "báo ngay", "told at once"),
+    (
+        "secondary",
+        "báo khi chưa ai nhận",
+        "told if nobody responds",
+    ),
+    ("news2_now", "NEWS2 hiện tại", "NEWS2 now"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_order_of_preference() {
+        let mut h = HeaderMap::new();
+        assert_eq!(language(None, None, &h), "vi");
+        h.insert(header::ACCEPT_LANGUAGE, "en-GB,en;q=0.9".parse().unwrap());
+        assert_eq!(language(None, None, &h), "en");
+        h.insert(header::COOKIE, "vigil_lang=vi".parse().unwrap());
+        assert_eq!(language(None, None, &h), "vi");
+        // The account's choice beats the cookie and the browser; `?lang=` beats everything.
+        assert_eq!(language(None, Some(vigil_domain::Lang::En), &h), "en");
+        assert_eq!(language(Some("vi"), Some(vigil_domain::Lang::En), &h), "vi");
+    }
+
+    #[test]
+    fn times_and_ages() {
+        let t = DateTime::parse_from_rfc3339("2026-11-28T01:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(local(chrono_tz::Asia::Ho_Chi_Minh, t), "08:30 28/11/2026");
+        assert_eq!(local(chrono_tz::Europe::London, t), "01:30 28/11/2026");
+        let later = t + chrono::Duration::minutes(90);
+        assert_eq!(ago(later, t, false), "1 h ago");
+        assert_eq!(ago(later, t, true), "1 giờ trước");
+        assert_eq!(ago(t, t, false), "just now");
+    }
+
+    #[test]
+    fn every_label_has_both_languages() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, vi, en) in LABELS {
+            assert!(seen.insert(k), "{k} twice");
+            assert!(!vi.is_empty() && !en.is_empty(), "{k}");
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! The ward view (issue #6), the dashboard's home page, server-rendered: open alerts with their
+//! actions, then every patient the user may see, most urgent first, with the latest vitals
+//! coloured against the patient's own limits, NEWS2, device status, time since the last reading
+//! and a 24-hour sparkline; filters by name, facility, area and tag; grouped by facility when
+//! the user sees several.
+//!
+//! `GET /` renders the page; `GET /ward` renders its changing part alone, which
+//! `/static/app.js` fetches when the live stream reports a change (no reload, no client-side
+//! templating: the same escaped server markup either way).
+
+use super::view::{self, ago, labels, local, page_user, render, PageUser};
+use super::{charts, ApiError, AppState};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Duration, Utc};
+use minijinja::{context, Value};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use vigil_domain::display::number;
+use vigil_domain::views::{AlertFilter, PatientSummary, Resolution};
+use vigil_domain::{Alert, Metric};
+
+/// Most open alerts listed above the patients; the inbox has them all.
+const ALERTS_SHOWN: usize = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(page))
+        .route("/ward", get(fragment))
+}
+
+/// The filters, as query parameters so a filtered ward view can be bookmarked.
+#[derive(Deserialize, Default, Clone)]
+pub(crate) struct WardQuery {
+    /// Part of a name or id.
+    pub q: Option<String>,
+    pub facility: Option<String>,
+    pub area: Option<String>,
+    pub tag: Option<String>,
+    pub lang: Option<String>,
+}
+
+fn set(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl WardQuery {
+    fn keeps(&self, p: &PatientSummary) -> bool {
+        if let Some(q) = set(&self.q) {
+            let q = q.to_lowercase();
+            if !p.name.to_lowercase().contains(&q) && !p.id.to_lowercase().contains(&q) {
+                return false;
+            }
+        }
+        set(&self.facility).is_none_or(|f| p.facility_id == f)
+            && set(&self.area).is_none_or(|a| p.area.as_deref() == Some(a))
+            && set(&self.tag).is_none_or(|t| p.tags.iter().any(|x| x == t))
+    }
+}
+
+async fn page(
+    State(state): State<AppState>,
+    Query(q): Query<WardQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match ward(&state, &user, &q).await {
+        Ok(ctx) => render("ward.html", ctx),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The changing part of the page alone, for the live refresh. Without a session: 401 (the
+/// script then goes to the login page), not a redirect it would follow into a login form.
+async fn fragment(
+    State(state): State<AppState>,
+    Query(q): Query<WardQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
+        Ok(u) => u,
+        Err(_) => return ApiError::Unauthorized.into_response(),
+    };
+    match ward(&state, &user, &q).await {
+        Ok(ctx) => render("ward_body.html", ctx),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Vitals in the order of the columns, with the digits each is shown with.
+const COLUMNS: [(Metric, &str); 7] = [
+    (Metric::Spo2, "spo2"),
+    (Metric::HeartRate, "heart_rate"),
+    (Metric::BpSystolic, "bp"),
+    (Metric::Temperature, "temperature"),
+    (Metric::RespiratoryRate, "respiratory_rate"),
+    (Metric::Glucose, "glucose"),
+    (Metric::Weight, "weight"),
+];
+
+/// The vital a patient's sparkline shows: the worst one breaching a limit, else the first
+/// measured in the order clinicians scan (SpO₂, pulse, blood pressure, …).
+fn spark_metric(p: &PatientSummary) -> Option<Metric> {
+    let rank = |s: &str| match s {
+        "red" => 0,
+        "amber" => 1,
+        _ => 2,
+    };
+    if let Some((name, _)) = p.flags.iter().min_by_key(|(_, s)| rank(s)) {
+        if let Ok(m) = name.parse() {
+            return Some(m);
+        }
+    }
+    COLUMNS
+        .iter()
+        .map(|(m, _)| *m)
+        .find(|m| p.latest.contains_key(m.as_str()))
+}
+
+fn last_reading(p: &PatientSummary) -> Option<DateTime<Utc>> {
+    p.latest.values().map(|v| v.ts).max()
+}
+
+/// Most urgent first (issue #6): open red, amber, yellow, then the higher NEWS2, then the
+/// longest silence (stale data wants a look), patients never measured last; then by name.
+fn sort(list: &mut [PatientSummary]) {
+    let rank = |s: &str| match s {
+        "red" => 0,
+        "amber" => 1,
+        "yellow" => 2,
+        _ => 3,
+    };
+    list.sort_by(|a, b| {
+        let news2 = |p: &PatientSummary| p.news2.as_ref().map_or(-1, |n| i32::from(n.total));
+        rank(a.status)
+            .cmp(&rank(b.status))
+            .then(news2(b).cmp(&news2(a)))
+            .then_with(|| match (last_reading(a), last_reading(b)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| a.name.cmp(&b.name))
+    });
+}
+
+pub(crate) async fn ward(
+    state: &AppState,
+    user: &PageUser,
+    q: &WardQuery,
+) -> Result<Value, ApiError> {
+    let scope = user.access.scope.clone();
+    let q2 = q.clone();
+    let now = Utc::now();
+    let from = now - Duration::hours(24);
+    let (all, shown, alerts, sparks, mail) = state
+        .call(move |b| {
+            let all = b.patients(&scope)?;
+            let mut shown: Vec<PatientSummary> =
+                all.iter().filter(|p| q2.keeps(p)).cloned().collect();
+            sort(&mut shown);
+            let filter = AlertFilter {
+                active: true,
+                ..AlertFilter::default()
+            };
+            let alerts = b.alerts(&scope, &filter, ALERTS_SHOWN)?;
+            let mut sparks = Vec::with_capacity(shown.len());
+            for p in &shown {
+                let spark = match spark_metric(p) {
+                    Some(m) => {
+                        let buckets =
+                            b.reading_buckets(&p.id, m, Resolution::Hour, from, now, 48)?;
+                        Some((m, buckets))
+                    }
+                    None => None,
+                };
+                sparks.push(spark);
+            }
+            let mail = b
+                .readiness_detail()
+                .into_iter()
+                .find(|(k, _)| *k == "email")
+                .map(|(_, v)| v);
+            Ok((all, shown, alerts, sparks, mail))
+        })
+        .await?;
+    let vi = user.vi();
+    let tz = state.tz;
+    let facilities: BTreeSet<&str> = all.iter().map(|p| p.facility_id.as_str()).collect();
+    let areas: BTreeSet<&str> = all.iter().filter_map(|p| p.area.as_deref()).collect();
+    let tags: BTreeSet<&str> = all
+        .iter()
+        .flat_map(|p| &p.tags)
+        .map(String::as_str)
+        .collect();
+    let rows: Vec<Value> = shown
+        .iter()
+        .zip(sparks)
+        .map(|(p, spark)| patient_row(p, spark, from, now, vi))
+        .collect();
+    let keys: Vec<&str> = shown.iter().map(|p| p.facility_id.as_str()).collect();
+    let groups: Vec<Value> = group(&keys, rows, facilities.len() > 1)
+        .into_iter()
+        .map(|(facility, rows)| context! { facility => facility, rows => rows })
+        .collect();
+    let alerts: Vec<Value> = alerts.iter().map(|a| alert_row(a, tz)).collect();
+    let mail_failing = mail
+        .as_ref()
+        .is_some_and(|m| m.get("healthy") == Some(&serde_json::Value::Bool(false)));
+    let mail_counts = mail
+        .map(|m| format!("{} / {}", m["retrying"], m["undeliverable"]))
+        .unwrap_or_default();
+    let other = if vi { "en" } else { "vi" };
+    Ok(context! {
+        page => "ward",
+        lang => user.lang,
+        other_lang => other,
+        t => labels(vi),
+        user => &user.access.name,
+        admin => user.access.admin,
+        zone_note => view::zone_note(tz, vi),
+        q => set(&q.q).unwrap_or(""),
+        facility => set(&q.facility).unwrap_or(""),
+        area => set(&q.area).unwrap_or(""),
+        tag => set(&q.tag).unwrap_or(""),
+        facilities => facilities,
+        areas => areas,
+        tags => tags,
+        groups => groups,
+        shown => shown.len(),
+        alerts => alerts,
+        mail_failing => mail_failing,
+        mail_counts => mail_counts,
+    })
+}
+
+/// Rows grouped by facility when the user sees several (issue #6): each group keeps the sorted
+/// order, and the group with the most urgent patient comes first, so a red patient is never
+/// below a calm facility. `keys` are the rows' facilities.
+fn group<T>(keys: &[&str], rows: Vec<T>, grouped: bool) -> Vec<(String, Vec<T>)> {
+    let mut groups: Vec<(String, Vec<T>)> = Vec::new();
+    for (key, row) in keys.iter().zip(rows) {
+        let key = if grouped { *key } else { "" };
+        match groups.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => v.push(row),
+            None => groups.push((key.to_string(), vec![row])),
+        }
+    }
+    groups
+}
+
+pub(crate) fn alert_row(a: &Alert, tz: chrono_tz::Tz) -> Value {
+    context! {
+        id => a.id,
+        patient_id => &a.patient_id,
+        patient_name => &a.patient_name,
+        severity => a.severity.as_str(),
+        state => a.state.as_str(),
+        message => &a.message,
+        rule => &a.rule,
+        time => local(tz, a.opened_at),
+        acknowledged_by => &a.acknowledged_by,
+        assigned_to => &a.assigned_to,
+        note => &a.note,
+    }
+}
+
+fn patient_row(
+    p: &PatientSummary,
+    spark: Option<(Metric, Vec<vigil_domain::views::ReadingBucket>)>,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+    vi: bool,
+) -> Value {
+    let vitals: Vec<Value> = COLUMNS
+        .iter()
+        .map(|(m, key)| {
+            let value = if *m == Metric::BpSystolic {
+                p.latest.get("bp_systolic").map(|s| {
+                    let dia = p
+                        .latest
+                        .get("bp_diastolic")
+                        .map(|d| format!("/{}", number(d.value.round(), vi)))
+                        .unwrap_or_default();
+                    format!("{}{dia}", number(s.value.round(), vi))
+                })
+            } else {
+                p.latest.get(m.as_str()).map(|v| {
+                    let shown =
+                        if matches!(m, Metric::Temperature | Metric::Glucose | Metric::Weight) {
+                            (v.value * 10.0).round() / 10.0
+                        } else {
+                            v.value.round()
+                        };
+                    number(shown, vi)
+                })
+            };
+            // Blood pressure is flagged by either number.
+            let flag = if *m == Metric::BpSystolic {
+                worse(p.flags.get("bp_systolic"), p.flags.get("bp_diastolic"))
+            } else {
+                p.flags.get(m.as_str()).copied()
+            };
+            context! { metric => key, value => value, flag => flag }
+        })
+        .collect();
+    let spark = spark.and_then(|(m, buckets)| {
+        let points: Vec<(DateTime<Utc>, f64)> = buckets.iter().map(|b| (b.start, b.avg)).collect();
+        let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let name = if vi { m.label_vi() } else { m.label_en() };
+        let label = format!(
+            "{name} 24 h: {}–{} {}",
+            number((lo * 10.0).round() / 10.0, vi),
+            number((hi * 10.0).round() / 10.0, vi),
+            m.display_unit()
+        );
+        charts::sparkline(&label, &points, from, now).map(Value::from_safe_string)
+    });
+    let last = last_reading(p);
+    let d = &p.devices;
+    context! {
+        id => &p.id,
+        name => &p.name,
+        status => p.status,
+        facility => &p.facility_id,
+        area => &p.area,
+        tags => &p.tags,
+        news2 => p.news2.as_ref().map(|n| context! {
+            score => format!("{}{}", n.total, if n.partial { "+" } else { "" }),
+            risk => &n.risk,
+            partial => n.partial,
+            missing => n.missing.join(", "),
+        }),
+        vitals => vitals,
+        devices => context! {
+            total => d.total,
+            online => d.online,
+            offline => d.offline,
+            battery_low => d.battery_low,
+            lowest_battery => d.lowest_battery.map(|b| format!("{} %", number(b.round(), vi))),
+        },
+        last_ago => last.map(|t| ago(now, t, vi)),
+        last_at => last.map(|t| t.to_rfc3339()),
+        spark => spark,
+    }
+}
+
+fn worse(a: Option<&&'static str>, b: Option<&&'static str>) -> Option<&'static str> {
+    match (a.copied(), b.copied()) {
+        (Some("red"), _) | (_, Some("red")) => Some("red"),
+        (Some(x), _) | (None, Some(x)) => Some(x),
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use vigil_domain::views::{DeviceStatus, LatestValue, News2View};
+
+    fn patient(
+        id: &str,
+        status: &'static str,
+        news2: Option<u8>,
+        hours_ago: Option<i64>,
+    ) -> PatientSummary {
+        let mut latest = BTreeMap::new();
+        if let Some(h) = hours_ago {
+            latest.insert(
+                "spo2".to_string(),
+                LatestValue {
+                    ts: Utc::now() - Duration::hours(h),
+                    value: 95.0,
+                    unit: "%",
+                },
+            );
+        }
+        PatientSummary {
+            id: id.into(),
+            name: id.into(),
+            facility_id: "default".into(),
+            area: Some("A".into()),
+            tags: vec!["copd".into()],
+            devices: DeviceStatus::default(),
+            latest,
+            flags: BTreeMap::new(),
+            status,
+            open_alerts: 0,
+            news2: news2.map(|total| News2View {
+                total,
+                risk: "low".into(),
+                partial: true,
+                missing: vec![],
+            }),
+        }
+    }
+
+    #[test]
+    fn most_urgent_first() {
+        let mut list = vec![
+            patient("quiet-recent", "ok", Some(1), Some(1)),
+            patient("never", "ok", None, None),
+            patient("quiet-stale", "ok", Some(1), Some(30)),
+            patient("amber", "amber", Some(0), Some(1)),
+            patient("high-news2", "ok", Some(6), Some(1)),
+            patient("red", "red", Some(0), Some(1)),
+        ];
+        sort(&mut list);
+        let ids: Vec<&str> = list.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "red",
+                "amber",
+                "high-news2",
+                "quiet-stale",
+                "quiet-recent",
+                "never"
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_follow_their_most_urgent_patient() {
+        // Sorted rows: the red patient of "z-commune" first.
+        let g = group(&["z-commune", "a-centre", "z-commune"], vec![1, 2, 3], true);
+        assert_eq!(
+            g,
+            [
+                ("z-commune".to_string(), vec![1, 3]),
+                ("a-centre".to_string(), vec![2])
+            ]
+        );
+        let one = group(&["z", "a"], vec![1, 2], false);
+        assert_eq!(one, [(String::new(), vec![1, 2])]);
+    }
+
+    #[test]
+    fn filters() {
+        let p = patient("Bà-Ba", "ok", None, None);
+        let q = |q: &str, area: &str, tag: &str| WardQuery {
+            q: Some(q.into()),
+            area: Some(area.into()),
+            tag: Some(tag.into()),
+            ..WardQuery::default()
+        };
+        assert!(q("bà", "", "").keeps(&p));
+        assert!(q("", "A", "copd").keeps(&p));
+        assert!(!q("", "B", "").keeps(&p));
+        assert!(!q("", "", "diabetes").keeps(&p));
+        assert!(!q("không", "", "").keeps(&p));
+    }
+
+    #[test]
+    fn the_ward_escapes_what_devices_and_people_typed() {
+        let mut p = patient("p1", "red", Some(3), Some(1));
+        p.name = "<script>alert(1)</script>".into();
+        p.area = Some("<i>area</i>".into());
+        let row = patient_row(
+            &p,
+            None,
+            Utc::now() - Duration::hours(24),
+            Utc::now(),
+            false,
+        );
+        let html = view::env()
+            .get_template("ward_body.html")
+            .unwrap()
+            .render(context! {
+                lang => "en", t => labels(false),
+                groups => vec![context! { facility => "", rows => vec![row] }],
+                shown => 1,
+                alerts => Vec::<Value>::new(),
+            })
+            .unwrap();
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("<i>area"),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-patient="p1""#), "{html}");
+    }
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issue #6's dashboard targets: the ward view's data (GET /api/v1/patients) for PATIENTS
-# patients, each with a day of vitals from a hub, in < 100 ms server time. A release
+# Issue #6's dashboard targets: the ward view's data (GET /api/v1/patients) and the ward view
+# page (GET /, server-rendered with sparklines) for PATIENTS patients, each with a day of
+# vitals from a hub, in < 100 ms server time. A release
 # `vigil run` with its embedded broker; every patient gets a hub device that publishes
 # READINGS batches of five vitals (one a minute over the last READINGS minutes); then the ward
 # view is fetched RUNS times and the median and worst are printed (curl's time to the last
@@ -68,10 +69,15 @@ echo "stored $stored readings"
 for i in $(seq 1 "$RUNS"); do
   curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP/api/v1/patients"
 done | sort -n | awk -v n="$RUNS" '{a[NR]=$1} END {printf "GET /api/v1/patients (%d patients): median %.1f ms, worst %.1f ms over %d runs\n", '"$PATIENTS"', a[int((n+1)/2)]*1000, a[n]*1000, n}'
-# The patient page with 30-day charts.
-python3 "$T/publish.py" "$T/hubs.jsonl" "$MQ" 43200 1
 printf 'bench-password\n' | $B user add --name bench --password-stdin --data-dir "$D" --json >/dev/null
 COOKIE=$(curl -s -o /dev/null -D - -d 'username=bench&password=bench-password' "http://127.0.0.1:$HTTP/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" && $2 ~ /^vigil_session=/ {print $2}')
+# The ward view page itself: every row rendered with its sparkline.
+for i in $(seq 1 "$RUNS"); do
+  curl -s -o /dev/null -w '%{time_total}\n' -H "Cookie: $COOKIE" "http://127.0.0.1:$HTTP/"
+done | sort -n | awk -v n="$RUNS" '{a[NR]=$1} END {printf "GET / (ward view page, %d patients): median %.1f ms, worst %.1f ms over %d runs\n", '"$PATIENTS"', a[int((n+1)/2)]*1000, a[n]*1000, n}'
+curl -s -H "Cookie: $COOKIE" "http://127.0.0.1:$HTTP/" | grep -c 'class="spark"><svg' | sed 's/^/sparklines drawn: /'
+# The patient page with 30-day charts.
+python3 "$T/publish.py" "$T/hubs.jsonl" "$MQ" 43200 1
 for i in $(seq 1 "$RUNS"); do
   curl -s -o /dev/null -w '%{time_total}\n' -H "Cookie: $COOKIE" "http://127.0.0.1:$HTTP/patients/p0?range=30d"
 done | sort -n | awk -v n="$RUNS" '{a[NR]=$1} END {printf "GET /patients/p0?range=30d (30 days of 5 vitals): median %.1f ms, worst %.1f ms over %d runs\n", a[int((n+1)/2)]*1000, a[n]*1000, n}'

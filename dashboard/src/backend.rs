@@ -48,6 +48,92 @@ fn yes() -> bool {
     true
 }
 
+/// A patient registered from the administration page (`POST /api/v1/patients`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPatientRequest {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub facility_id: Option<String>,
+    #[serde(default)]
+    pub area: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A device registered from the administration page (`POST /api/v1/devices`); its MQTT
+/// password is in the answer, once.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeviceRequest {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub patient_id: String,
+    pub kind: String,
+    /// Expected reporting interval (`5m`), for missing-data alerts.
+    #[serde(default)]
+    pub interval: Option<String>,
+}
+
+/// A person to notify (`POST /api/v1/patients/{id}/contacts`); the same fields as
+/// `vigil contact add`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContactRequest {
+    pub name: String,
+    pub email: String,
+    #[serde(default = "vi")]
+    pub lang: String,
+    #[serde(default = "family")]
+    pub role: String,
+    #[serde(default = "primary")]
+    pub tier: String,
+    #[serde(default)]
+    pub notify: Option<String>,
+    #[serde(default)]
+    pub quiet_hours: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+fn vi() -> String {
+    "vi".into()
+}
+fn family() -> String {
+    "family".into()
+}
+fn primary() -> String {
+    "primary".into()
+}
+
+/// A dashboard user (`POST /api/v1/users`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub name: String,
+    pub password: String,
+    #[serde(default)]
+    pub admin: bool,
+    /// A clinician's facilities (`default` when empty); ignored for administrators.
+    #[serde(default)]
+    pub facilities: Vec<String>,
+}
+
+/// What a new device needs to connect; the password is not kept (only hashes are).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceCredentials {
+    pub id: String,
+    pub patient_id: String,
+    pub kind: String,
+    /// The MQTT user name is the device id.
+    pub username: String,
+    pub password: String,
+    /// Where it publishes its readings.
+    pub topic: String,
+}
+
 pub type Result<T> = std::result::Result<T, BackendError>;
 
 pub trait Backend: Send + Sync + 'static {
@@ -97,7 +183,6 @@ pub trait Backend: Send + Sync + 'static {
         actor: &str,
         note: Option<&str>,
     ) -> Result<Alert>;
-    fn rejected(&self, limit: usize) -> Result<Vec<RejectedMessage>>;
     /// Who a valid API token speaks for.
     fn token_access(&self, token: &str) -> Result<Option<Access>>;
     /// A new session when the name and password are right: (session token, CSRF token).
@@ -116,6 +201,18 @@ pub trait Backend: Send + Sync + 'static {
     fn readiness_detail(&self) -> Vec<(&'static str, serde_json::Value)> {
         Vec::new()
     }
+    /// Administration (admins only; handlers check the role): everything registered.
+    fn registry(&self) -> Result<vigil_domain::views::Registry>;
+    fn add_patient(&self, req: NewPatientRequest) -> Result<vigil_domain::Patient>;
+    fn add_device(&self, req: NewDeviceRequest) -> Result<DeviceCredentials>;
+    fn add_contact(
+        &self,
+        patient_id: &str,
+        req: NewContactRequest,
+    ) -> Result<vigil_domain::Contact>;
+    fn add_user(&self, req: NewUserRequest) -> Result<vigil_domain::views::UserView>;
+    /// Rejected messages, newest first, of one device when given.
+    fn rejected_of(&self, device: Option<&str>, limit: usize) -> Result<Vec<RejectedMessage>>;
     /// A patient's threshold rules as they apply now, and every order ever given (oldest first).
     fn thresholds(&self, patient_id: &str) -> Result<(Vec<PatientThreshold>, Vec<ThresholdOrder>)>;
     /// Records a threshold order by `actor`.

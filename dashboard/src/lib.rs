@@ -11,5 +11,8 @@
 pub mod backend;
 pub mod http;
 
-pub use backend::{AlertAction, Backend, BackendError, ThresholdOrderRequest};
+pub use backend::{
+    AlertAction, Backend, BackendError, DeviceCredentials, NewContactRequest, NewDeviceRequest,
+    NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
+};
 pub use http::{router, AppState};

@@ -232,6 +232,7 @@ pub struct BurdenReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceView {
     pub id: String,
+    pub patient_id: String,
     pub kind: String,
     pub enabled: bool,
     pub last_seen: Option<DateTime<Utc>>,
@@ -239,6 +240,35 @@ pub struct DeviceView {
     pub battery: Option<f64>,
     /// When its clock was last seen wrong.
     pub clock_skew_at: Option<DateTime<Utc>>,
+}
+
+/// A dashboard user as administrators see them (never the password hash).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserView {
+    pub name: String,
+    pub admin: bool,
+    /// A clinician's facilities; empty for administrators (they see all).
+    pub facilities: Vec<String>,
+    pub lang: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A facility and how many patients it has.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FacilityView {
+    pub id: String,
+    pub name: String,
+    pub patients: i64,
+}
+
+/// Everything registered, for the administration page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registry {
+    pub facilities: Vec<FacilityView>,
+    pub patients: Vec<crate::Patient>,
+    pub devices: Vec<DeviceView>,
+    pub contacts: Vec<crate::Contact>,
+    pub users: Vec<UserView>,
 }
 
 /// Everything the patient page needs besides charts and thresholds.

@@ -12,7 +12,6 @@ use anyhow::Context;
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use std::io::BufRead;
-use vigil_domain::{ContactRole, ContactTier, DeviceKind, Lang, Severity};
 
 fn config(admin: &AdminArgs) -> anyhow::Result<Config> {
     let mut cfg = Config::load(admin.config.as_deref(), std::env::vars())?;
@@ -108,40 +107,18 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
         admin,
     } = cmd;
     let c = open(&admin)?;
-    let lang: Lang = lang
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--lang: vi or en"))?;
-    let role: ContactRole = role
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--role: family or clinician"))?;
-    let tier: ContactTier = tier
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--tier: primary or secondary"))?;
-    let min_severity = notify.map(|n| match n.as_str() {
-        "critical" => Severity::Red,
-        "warning" => Severity::Amber,
-        _ => Severity::Yellow,
-    });
-    if let Some(q) = &quiet_hours {
-        vigil_alerting::digest::QuietHours::parse_setting(q)
-            .map_err(|e| anyhow::anyhow!("--quiet-hours {e}"))?;
-    }
-    if let Some(tz) = &timezone {
-        tz.parse::<chrono_tz::Tz>()
-            .map_err(|_| anyhow::anyhow!("--timezone {tz:?}: not an IANA time zone"))?;
-    }
-    let id = registry::add_contact(
+    let id = crate::provision::add_contact(
         &c,
         &patient,
-        &registry::NewContact {
-            name: &name,
-            email: &email,
+        &crate::provision::ContactInput {
+            name,
+            email,
             lang,
             role,
             tier,
-            min_severity,
-            quiet_hours: quiet_hours.as_deref(),
-            timezone: timezone.as_deref(),
+            notify,
+            quiet_hours,
+            timezone,
         },
     )?;
     print(
@@ -161,30 +138,18 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
             interval,
             admin,
         } => {
-            let kind: DeviceKind = kind.parse().map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
-            let interval_s = interval
-                .map(|i| {
-                    vigil_alerting::rulefile::duration_ms(&i)
-                        .filter(|ms| *ms >= 1000)
-                        .map(|ms| ms / 1000)
-                        .ok_or_else(|| anyhow::anyhow!("--interval {i:?}: a duration such as 5m"))
-                })
-                .transpose()?;
+            let kind = crate::provision::device_kind(&kind)?;
+            let interval_s = crate::provision::device_interval(interval.as_deref())?;
             let c = open(&admin)?;
-            let secret = secrets::new_device_secret();
-            let id = registry::add_device(
+            let (secret, hashes) = crate::provision::new_secret();
+            let id = crate::provision::add_device(
                 &c,
                 id.as_deref(),
                 &patient,
                 kind,
-                &registry::SecretHashes::of(&secret),
+                interval_s,
+                &hashes,
             )?;
-            if let Some(s) = interval_s {
-                c.execute(
-                    "UPDATE devices SET expected_interval_s = ?2 WHERE id = ?1",
-                    rusqlite::params![id, s],
-                )?;
-            }
             print(
                 &admin,
                 json!({ "id": id, "password": secret }),
@@ -431,10 +396,7 @@ pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
         anyhow::ensure!(p == again, "the passwords differ");
         p
     };
-    anyhow::ensure!(
-        password.chars().count() >= 8,
-        "the password must have at least 8 characters"
-    );
+    crate::provision::check_password(&password)?;
     let c = open(&common)?;
     let id = registry::add_user(
         &c,

@@ -2,6 +2,7 @@
 //! calls them on the blocking pool.
 
 use crate::metrics::Metrics;
+use crate::provision;
 use crate::store::{alerts, notify, orders, readings, registry, StoreError, StoreHandle};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -9,12 +10,16 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use vigil_alerting::lifecycle::Action;
 use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
-use vigil_dashboard::{AlertAction, Backend, BackendError, ThresholdOrderRequest};
-use vigil_domain::views::{
-    AckLinkView, AlertDetail, AlertFilter, BurdenReport, PatientPage, PatientSummary,
-    PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
+use vigil_dashboard::{
+    AlertAction, Backend, BackendError, DeviceCredentials, NewContactRequest, NewDeviceRequest,
+    NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
 };
-use vigil_domain::{Access, Alert, Metric, Scope};
+use vigil_domain::views::{
+    AckLinkView, AlertDetail, AlertFilter, BurdenReport, FacilityView, PatientPage, PatientSummary,
+    PatientThreshold, ReadingBucket, ReadingPoint, Registry, RejectedMessage, Resolution,
+    ThresholdOrder, UserView,
+};
+use vigil_domain::{Access, Alert, Contact, Metric, Patient, Scope};
 
 pub struct StoreBackend {
     pub store: StoreHandle,
@@ -201,8 +206,105 @@ impl Backend for StoreBackend {
         })?)
     }
 
-    fn rejected(&self, limit: usize) -> R<Vec<RejectedMessage>> {
-        Ok(self.store.read_blocking(|c| readings::rejected(c, limit))?)
+    fn rejected_of(&self, device: Option<&str>, limit: usize) -> R<Vec<RejectedMessage>> {
+        Ok(self
+            .store
+            .read_blocking(|c| readings::rejected(c, device, limit))?)
+    }
+
+    fn registry(&self) -> R<Registry> {
+        Ok(self.store.read_blocking(|c| {
+            Ok(Registry {
+                facilities: registry::facilities(c)?
+                    .into_iter()
+                    .map(|(id, name, patients)| FacilityView { id, name, patients })
+                    .collect(),
+                patients: registry::patients(c, &Scope::All)?,
+                devices: registry::all_devices(c)?,
+                contacts: registry::all_contacts(c)?,
+                users: registry::users(c)?,
+            })
+        })?)
+    }
+
+    fn add_patient(&self, req: NewPatientRequest) -> R<Patient> {
+        Ok(self.store.write_blocking(move |c| {
+            let facility = req
+                .facility_id
+                .as_deref()
+                .filter(|f| !f.is_empty())
+                .unwrap_or(vigil_domain::DEFAULT_FACILITY);
+            let id = registry::add_patient(
+                c,
+                req.id.as_deref().filter(|i| !i.is_empty()),
+                &req.name,
+                facility,
+                req.area.as_deref(),
+                &req.tags,
+            )?;
+            Ok(registry::patient(c, &id)?.expect("inserted in this transaction"))
+        })?)
+    }
+
+    fn add_device(&self, req: NewDeviceRequest) -> R<DeviceCredentials> {
+        let kind = provision::device_kind(&req.kind)?;
+        let interval = provision::device_interval(req.interval.as_deref())?;
+        // argon2 before the write turn: it is slow on purpose.
+        let (secret, hashes) = provision::new_secret();
+        let patient = req.patient_id.clone();
+        let id = self.store.write_blocking(move |c| {
+            provision::add_device(
+                c,
+                req.id.as_deref().filter(|i| !i.is_empty()),
+                &req.patient_id,
+                kind,
+                interval,
+                &hashes,
+            )
+        })?;
+        Ok(DeviceCredentials {
+            topic: format!("vigil/v1/{id}/readings"),
+            username: id.clone(),
+            id,
+            patient_id: patient,
+            kind: kind.as_str().to_string(),
+            password: secret,
+        })
+    }
+
+    fn add_contact(&self, patient_id: &str, req: NewContactRequest) -> R<Contact> {
+        let pid = patient_id.to_string();
+        Ok(self.store.write_blocking(move |c| {
+            let input = provision::ContactInput {
+                name: req.name,
+                email: req.email,
+                lang: req.lang,
+                role: req.role,
+                tier: req.tier,
+                notify: req.notify,
+                quiet_hours: req.quiet_hours,
+                timezone: req.timezone,
+            };
+            let id = provision::add_contact(c, &pid, &input)?;
+            Ok(registry::contact(c, id)?.expect("inserted in this transaction"))
+        })?)
+    }
+
+    fn add_user(&self, req: NewUserRequest) -> R<UserView> {
+        provision::check_password(&req.password)?;
+        let hash = crate::secrets::hash_password(&req.password);
+        let mut facilities = req.facilities;
+        if facilities.is_empty() && !req.admin {
+            facilities.push(vigil_domain::DEFAULT_FACILITY.to_string());
+        }
+        let name = req.name.trim().to_string();
+        Ok(self.store.write_blocking(move |c| {
+            registry::add_user(c, &name, &hash, req.admin, &facilities)?;
+            Ok(registry::users(c)?
+                .into_iter()
+                .find(|u| u.name == name)
+                .expect("inserted in this transaction"))
+        })?)
     }
 
     fn token_access(&self, token: &str) -> R<Option<Access>> {

@@ -13,6 +13,7 @@ mod forwarder;
 mod ingest;
 mod metrics;
 mod mqtt;
+mod provision;
 mod retention;
 mod secrets;
 mod senml;

@@ -452,3 +452,153 @@ fn the_patient_page_shows_charts_alerts_and_thresholds_to_whoever_may_see_the_pa
     let (status, _) = page("/patients/hoa", None);
     assert_eq!(status, 303, "signed out: to the login page");
 }
+
+/// Administration from the dashboard (issue #6): an administrator registers a patient, a device
+/// (its MQTT password in the answer, once — and it works), a contact and a clinician; the
+/// administration page lists them escaped, with the device's rejected messages; clinicians
+/// get 403 for all of it.
+#[test]
+fn an_administrator_registers_patients_devices_contacts_and_users_from_the_dashboard() {
+    let v = Vigil::start();
+    add_user(&v, &["--name", "admin", "--admin"]);
+    add_user(&v, &["--name", "bs.c"]);
+    let (admin, admin_csrf) = login(&v, "admin", "mật-khẩu-dài").unwrap();
+    let (clin, clin_csrf) = login(&v, "bs.c", "mật-khẩu-dài").unwrap();
+    let post = |path: &str, cookie: &str, csrf: &str, body: Value| -> (u16, Value) {
+        match ureq::post(&v.url(path))
+            .set("Cookie", cookie)
+            .set("X-CSRF-Token", csrf)
+            .send_json(body)
+        {
+            Ok(r) => (r.status(), r.into_json().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or(Value::Null)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let patient = serde_json::json!({"id": "pn", "name": "<script>x</script> Bà N",
+        "area": "Tổ 5", "tags": ["copd", "Lives-Alone"]});
+    assert_eq!(
+        post("/api/v1/patients", &clin, &clin_csrf, patient.clone()).0,
+        403
+    );
+    let (status, body) = post("/api/v1/patients", &admin, &admin_csrf, patient);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["patient"]["tags"],
+        serde_json::json!(["copd", "lives-alone"])
+    );
+    let (status, body) = post(
+        "/api/v1/patients",
+        &admin,
+        &admin_csrf,
+        serde_json::json!({"name": "X", "tags": ["no spaces"]}),
+    );
+    assert_eq!(status, 400, "a bad tag is refused: {body}");
+
+    // A device: its credentials come once, and they work over MQTT.
+    let dev_req =
+        serde_json::json!({"patient_id": "pn", "kind": "pulse_oximeter", "interval": "5m"});
+    assert_eq!(
+        post("/api/v1/devices", &clin, &clin_csrf, dev_req.clone()).0,
+        403
+    );
+    let (status, body) = post("/api/v1/devices", &admin, &admin_csrf, dev_req);
+    assert_eq!(status, 201, "{body}");
+    let d = &body["device"];
+    let (id, password) = (d["id"].as_str().unwrap(), d["password"].as_str().unwrap());
+    assert_eq!(d["username"], id);
+    assert_eq!(d["topic"], format!("vigil/v1/{id}/readings"));
+    let (_, list) = get(&v, "/api/v1/devices", &admin);
+    assert!(
+        !list.to_string().contains(password),
+        "the password is not kept: {list}"
+    );
+    let mut dev = Device::connect(v.mqtt, id, password).expect("the new credentials work");
+    dev.publish(
+        &format!("vigil/v1/{id}/readings"),
+        r#"{"metric":"spo2","value":97}"#,
+    );
+    dev.publish(
+        &format!("vigil/v1/{id}/readings"),
+        r#"{"metric":"spo2","value":"a lot"}"#,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, r) = get(&v, "/api/v1/patients/pn/readings?metric=spo2", &admin);
+        if r["readings"].as_array().is_some_and(|a| a.len() == 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reading was not stored: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A contact and a clinician.
+    let (status, body) = post(
+        "/api/v1/patients/pn/contacts",
+        &admin,
+        &admin_csrf,
+        serde_json::json!({"name": "Chị Lan", "email": "lan@example.org", "tier": "secondary"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["contact"]["lang"], "vi");
+    let (status, body) = post(
+        "/api/v1/patients/pn/contacts",
+        &admin,
+        &admin_csrf,
+        serde_json::json!({"name": "X", "email": "not an address"}),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post(
+        "/api/v1/users",
+        &admin,
+        &admin_csrf,
+        serde_json::json!({"name": "bs.moi", "password": "ngắn"}),
+    );
+    assert_eq!(status, 400, "a short password: {body}");
+    let (status, body) = post(
+        "/api/v1/users",
+        &admin,
+        &admin_csrf,
+        serde_json::json!({"name": "bs.moi", "password": "mật-khẩu-mới-dài"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["user"]["facilities"], serde_json::json!(["default"]));
+    assert!(login(&v, "bs.moi", "mật-khẩu-mới-dài").is_ok());
+    let (status, _) = post(
+        "/api/v1/users",
+        &admin,
+        &admin_csrf,
+        serde_json::json!({"name": "bs.moi", "password": "mật-khẩu-mới-dài"}),
+    );
+    assert_eq!(status, 409, "the name is taken");
+
+    // The page: everything listed, escaped; the device's rejected message with its reason.
+    let html = |cookie: &str, path: &str| match ureq::get(&v.url(path)).set("Cookie", cookie).call()
+    {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(html(&clin, "/admin").0, 403);
+    let (status, page) = html(&admin, &format!("/admin?device={id}"));
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("&lt;script&gt;x&lt;&#x2f;script&gt; Bà N") && !page.contains("<script>x")
+    );
+    for text in [
+        &format!(r#"data-device="{id}""#),
+        "lan@example.org",
+        r#"data-user="bs.moi""#,
+        "Tổ 5",
+    ] {
+        assert!(page.contains(text), "{text} missing from the page");
+    }
+    let rejected = &page[page
+        .find(r#"id="admin-rejected""#)
+        .expect("rejected messages")..];
+    assert!(rejected.contains(id), "{rejected}");
+    for path in ["/api/v1/devices", "/api/v1/users", "/api/v1/facilities"] {
+        assert_eq!(get(&v, path, &clin).0, 403, "{path}");
+        assert_eq!(get(&v, path, &admin).0, 200, "{path}");
+    }
+}

@@ -424,4 +424,73 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         alerts["alerts"][0]["note"], "Gọi 115, đã nhập viện",
         "{alerts}"
     );
+
+    // Administration is not for clinicians: no link, and the page refuses.
+    assert_eq!(
+        d.js("return !!document.querySelector('nav.main a[href=\"/admin\"]')"),
+        json!(false)
+    );
+    // An administrator registers a device: its MQTT password is shown once, in the page.
+    let out = v.admin_raw(
+        &[
+            "user",
+            "add",
+            "--name",
+            "quan.tri",
+            "--admin",
+            "--password-stdin",
+        ],
+        Some("mat-khau-quan-tri\n"),
+    );
+    assert!(out.status.success());
+    d.click("header form button[type=submit]"); // sign out
+    d.wait_for(
+        "the login page",
+        "return !!document.querySelector('#username')",
+        Duration::from_secs(10),
+    );
+    d.type_into("#username", "quan.tri");
+    d.type_into("#password", "mat-khau-quan-tri");
+    d.click("#login");
+    d.wait_for(
+        "the administration link",
+        "return !!document.querySelector('nav.main a[href=\"/admin\"]')",
+        Duration::from_secs(10),
+    );
+    d.click("nav.main a[href=\"/admin\"]");
+    d.wait_for(
+        "the administration page",
+        "return !!document.querySelector('#add-device') && !!document.querySelector('#admin-patients tr[data-patient=\"pat-other\"]')",
+        Duration::from_secs(10),
+    );
+    d.js("document.querySelector('#add-device select[name=patient_id]').value = 'pat-web'; document.querySelector('#add-device select[name=kind]').value = 'thermometer'; return true");
+    d.type_into("#add-device input[name=id]", "nhiet-ke-1");
+    d.click("#add-device button[type=submit]");
+    d.wait_for(
+        "the credentials",
+        "const b = document.querySelector('#credentials'); return !b.hidden && b.querySelector('[data-field=password]').textContent.length >= 16",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        d.js("return document.querySelector('#credentials [data-field=username]').textContent"),
+        json!("nhiet-ke-1")
+    );
+    let password =
+        d.js("return document.querySelector('#credentials [data-field=password]').textContent");
+    let password = password.as_str().unwrap().to_string();
+    d.screenshot("administration");
+    Device::connect(v.mqtt, "nhiet-ke-1", &password).expect("the credentials shown work");
+    // Once: after closing, the page lists the device and the password is nowhere.
+    d.click("#credentials-done");
+    d.wait_for(
+        "the device listed",
+        "return !!document.querySelector('#admin-devices tr[data-device=\"nhiet-ke-1\"]')",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        d.js(&format!(
+            "return document.documentElement.innerHTML.includes('{password}')"
+        )),
+        json!(false)
+    );
 }

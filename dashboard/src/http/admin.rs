@@ -71,6 +71,8 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
 #[derive(Deserialize)]
 struct RejectedQuery {
     limit: Option<usize>,
+    /// One device's only.
+    device: Option<String>,
 }
 
 /// Administration (issue #6): support staff fixing a misconfigured hub; admins only.
@@ -81,6 +83,9 @@ async fn rejected(
 ) -> Result<Json<Value>, ApiError> {
     who.require_admin()?;
     let limit = q.limit.unwrap_or(100).min(1000);
-    let rows = state.call(move |b| b.rejected(limit)).await?;
+    let device = q.device.filter(|d| !d.is_empty());
+    let rows = state
+        .call(move |b| b.rejected_of(device.as_deref(), limit))
+        .await?;
     Ok(Json(json!({ "rejected": rows })))
 }

@@ -115,6 +115,7 @@ async fn page(
             other_lang => if vi { "en" } else { "vi" },
             t => labels(vi),
             user => &user.access.name,
+            admin => user.access.admin,
             zone_note => zone_note(tz, vi),
             f => context! {
                 state => st,

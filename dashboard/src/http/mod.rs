@@ -3,12 +3,14 @@
 
 mod acklink;
 mod admin;
+mod admin_page;
 mod alerts;
 mod auth;
 mod charts;
 mod error;
 mod inbox;
 mod limit;
+mod manage;
 mod me;
 mod pages;
 mod patient_page;
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(alerts::router())
         .merge(admin::api_router())
         .merge(me::router())
+        .merge(manage::router())
         .merge(stream::router());
     Router::new()
         .nest("/api/v1", api)
@@ -75,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(ward::router())
         .merge(inbox::router())
+        .merge(admin_page::router())
         .merge(acklink::router())
         .merge(patient_page::router())
         .layer(axum::middleware::map_response(security_headers))

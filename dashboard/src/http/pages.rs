@@ -1,6 +1,6 @@
 //! The login page and the static assets: the style sheet and the small scripts behind the
 //! server-rendered pages (`common.js`: CSRF, language, alert actions; `app.js`: the ward view's
-//! live refresh; `patient.js`: the threshold order form; `inbox.js`: the inbox's filters).
+//! live refresh; `patient.js`: the threshold order form; `inbox.js`: the inbox's filters; `admin.js`: the administration forms).
 
 use super::AppState;
 use axum::http::header;
@@ -30,6 +30,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "/static/inbox.js",
         JS,
         include_str!("../../assets/inbox.js"),
+    ),
+    (
+        "/static/admin.js",
+        JS,
+        include_str!("../../assets/admin.js"),
     ),
 ];
 
@@ -65,6 +70,29 @@ pub fn login_html(error: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_asset_a_template_names_is_served() {
+        let templates = [
+            include_str!("../../templates/layout.html"),
+            include_str!("../../templates/ward.html"),
+            include_str!("../../templates/inbox.html"),
+            include_str!("../../templates/patient.html"),
+            include_str!("../../templates/admin.html"),
+        ];
+        let mut named = 0;
+        for t in templates {
+            for part in t.split("\"/static/").skip(1) {
+                let path = format!("/static/{}", part.split('"').next().unwrap());
+                assert!(
+                    super::ASSETS.iter().any(|(p, _, _)| *p == path),
+                    "{path} is named in a template but not served"
+                );
+                named += 1;
+            }
+        }
+        assert!(named >= 6, "{named}");
+    }
+
     #[test]
     fn login_error_is_escaped() {
         let html = super::login_html(Some("<script>x</script>"));

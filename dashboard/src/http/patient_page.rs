@@ -233,6 +233,7 @@ async fn page(
             other_lang => if vi { "en" } else { "vi" },
             t => labels(vi),
             user => &user.access.name,
+            admin => user.access.admin,
             zone_note => zone_note(tz, vi),
             p => &page.patient,
             status => worst.map(|s| s.as_str()).unwrap_or("ok"),

@@ -20,7 +20,7 @@ const MAX_LIMIT: usize = 100_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/patients", get(list))
+        .route("/patients", get(list).post(super::manage::add_patient))
         .route("/patients/{id}/readings", get(readings))
         .route(
             "/patients/{id}/thresholds",

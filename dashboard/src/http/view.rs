@@ -34,6 +34,7 @@ pub(crate) fn env() -> &'static Environment<'static> {
             ),
             ("inbox.html", include_str!("../../templates/inbox.html")),
             ("patient.html", include_str!("../../templates/patient.html")),
+            ("admin.html", include_str!("../../templates/admin.html")),
         ] {
             e.add_template(name, src).expect("the template parses");
         }
@@ -274,6 +275,38 @@ const LABELS: &[(&str, &str, &str)] = &[
         "told if nobody responds",
     ),
     ("news2_now", "NEWS2 hiện tại", "NEWS2 now"),
+    // Administration.
+    ("administration", "Quản trị", "Administration"),
+    ("facilities", "Cơ sở", "Facilities"),
+    ("users", "Người dùng", "Users"),
+    ("rejected", "Tin nhắn bị từ chối", "Rejected messages"),
+    ("no_rejected", "Không có tin nhắn bị từ chối.", "No rejected messages."),
+    ("all_devices", "mọi thiết bị", "all devices"),
+    ("detail", "Chi tiết", "Detail"),
+    ("payload", "Nội dung gửi", "Payload"),
+    ("add", "Thêm", "Add"),
+    ("optional", "không bắt buộc", "optional"),
+    ("add_patient", "Thêm người bệnh", "Add a patient"),
+    ("add_device", "Đăng ký thiết bị", "Register a device"),
+    ("add_contact", "Thêm người liên hệ", "Add a contact"),
+    ("add_user", "Thêm người dùng", "Add a user"),
+    ("interval", "Chu kỳ gửi dự kiến", "Expected interval"),
+    ("clock", "Đồng hồ", "Clock"),
+    ("clock_wrong", "sai giờ lúc", "wrong at"),
+    (
+        "credentials_once",
+        "Thông tin đăng nhập MQTT của thiết bị — chỉ hiện một lần, hãy cài vào thiết bị ngay:",
+        "The device's MQTT credentials — shown once only, set them in the device now:",
+    ),
+    ("mqtt_user", "Tên đăng nhập MQTT", "MQTT user name"),
+    ("mqtt_password", "Mật khẩu MQTT", "MQTT password"),
+    ("topic", "Chủ đề gửi số đo", "Readings topic"),
+    ("done", "Đã lưu, đóng", "Saved, close"),
+    ("tier", "Khi nào báo", "When told"),
+    ("password", "Mật khẩu", "Password"),
+    ("role_admin", "Quản trị viên", "Administrator"),
+    ("role_clinician", "Nhân viên y tế", "Clinician"),
+    ("created", "Ngày tạo", "Created"),
 ];
 
 #[cfg(test)]

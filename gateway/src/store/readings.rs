@@ -122,12 +122,16 @@ pub fn trim_rejected(conn: &Connection, keep: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn rejected(conn: &Connection, limit: usize) -> Result<Vec<RejectedMessage>> {
-    let mut st = conn.prepare(
+pub fn rejected(
+    conn: &Connection,
+    device: Option<&str>,
+    limit: usize,
+) -> Result<Vec<RejectedMessage>> {
+    let mut st = conn.prepare_cached(
         "SELECT id, device_id, topic, reason, detail, received_at, payload_excerpt
-         FROM rejected ORDER BY id DESC LIMIT ?1",
+         FROM rejected WHERE ?2 IS NULL OR device_id = ?2 ORDER BY id DESC LIMIT ?1",
     )?;
-    let rows = st.query_map([limit as i64], |r| {
+    let rows = st.query_map(params![limit as i64, device], |r| {
         Ok(RejectedMessage {
             id: r.get(0)?,
             device_id: r.get(1)?,

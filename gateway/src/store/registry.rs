@@ -262,47 +262,111 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> R
     Ok(conn.last_insert_rowid())
 }
 
+const CONTACT_COLUMNS: &str =
+    "id, patient_id, name, email, lang, role, tier, min_severity, quiet_hours, timezone";
+
+fn contact_row(r: &rusqlite::Row) -> rusqlite::Result<Contact> {
+    Ok(Contact {
+        id: r.get(0)?,
+        patient_id: r.get(1)?,
+        name: r.get(2)?,
+        email: r.get(3)?,
+        lang: r.get::<_, String>(4)?.parse().unwrap_or_default(),
+        role: r.get::<_, String>(5)?.parse().unwrap_or_default(),
+        tier: r.get::<_, String>(6)?.parse().unwrap_or_default(),
+        min_severity: r.get::<_, Option<String>>(7)?.and_then(|s| s.parse().ok()),
+        quiet_hours: r.get(8)?,
+        timezone: r.get(9)?,
+    })
+}
+
 pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
-    let mut st = conn.prepare(
-        "SELECT id, patient_id, name, email, lang, role, tier, min_severity, quiet_hours,
-                timezone
-         FROM contacts WHERE patient_id = ?1 ORDER BY id",
-    )?;
-    let rows = st.query_map([patient_id], |r| {
-        Ok(Contact {
-            id: r.get(0)?,
-            patient_id: r.get(1)?,
-            name: r.get(2)?,
-            email: r.get(3)?,
-            lang: r.get::<_, String>(4)?.parse().unwrap_or_default(),
-            role: r.get::<_, String>(5)?.parse().unwrap_or_default(),
-            tier: r.get::<_, String>(6)?.parse().unwrap_or_default(),
-            min_severity: r.get::<_, Option<String>>(7)?.and_then(|s| s.parse().ok()),
-            quiet_hours: r.get(8)?,
-            timezone: r.get(9)?,
-        })
-    })?;
+    let mut st = conn.prepare(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE patient_id = ?1 ORDER BY id"
+    ))?;
+    let rows = st.query_map([patient_id], contact_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// One contact by id.
+pub fn contact(conn: &Connection, id: i64) -> Result<Option<Contact>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"),
+            [id],
+            contact_row,
+        )
+        .optional()?)
+}
+
+/// Every contact, by patient (administration).
+pub fn all_contacts(conn: &Connection) -> Result<Vec<Contact>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY patient_id, id"
+    ))?;
+    let rows = st.query_map([], contact_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn device_view(r: &rusqlite::Row) -> rusqlite::Result<vigil_domain::views::DeviceView> {
+    Ok(vigil_domain::views::DeviceView {
+        id: r.get(0)?,
+        patient_id: r.get(1)?,
+        kind: r.get(2)?,
+        enabled: r.get(3)?,
+        last_seen: r.get::<_, Option<i64>>(4)?.map(super::ms_to_time),
+        online: r.get(5)?,
+        battery: r.get(6)?,
+        clock_skew_at: r.get::<_, Option<i64>>(7)?.map(super::ms_to_time),
+    })
+}
+
+const DEVICE_VIEW_COLUMNS: &str =
+    "id, patient_id, kind, enabled, last_seen, online, battery, clock_skew_at";
 
 /// A patient's devices, by id.
 pub fn patient_devices(
     conn: &Connection,
     patient_id: &str,
 ) -> Result<Vec<vigil_domain::views::DeviceView>> {
-    let mut st = conn.prepare_cached(
-        "SELECT id, kind, enabled, last_seen, online, battery, clock_skew_at FROM devices
-         WHERE patient_id = ?1 ORDER BY id",
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {DEVICE_VIEW_COLUMNS} FROM devices WHERE patient_id = ?1 ORDER BY id"
+    ))?;
+    let rows = st.query_map([patient_id], device_view)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every device, by patient then id (administration).
+pub fn all_devices(conn: &Connection) -> Result<Vec<vigil_domain::views::DeviceView>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {DEVICE_VIEW_COLUMNS} FROM devices ORDER BY patient_id, id"
+    ))?;
+    let rows = st.query_map([], device_view)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every dashboard user, by name, with their facilities (administration).
+pub fn users(conn: &Connection) -> Result<Vec<vigil_domain::views::UserView>> {
+    let mut st = conn.prepare(
+        "SELECT u.name, u.admin, u.lang, u.created_at,
+                (SELECT group_concat(f.facility_id, ',') FROM
+                   (SELECT facility_id FROM user_facilities WHERE user_id = u.id
+                    ORDER BY facility_id) f)
+         FROM users u ORDER BY u.name",
     )?;
-    let rows = st.query_map([patient_id], |r| {
-        Ok(vigil_domain::views::DeviceView {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            enabled: r.get(2)?,
-            last_seen: r.get::<_, Option<i64>>(3)?.map(super::ms_to_time),
-            online: r.get(4)?,
-            battery: r.get(5)?,
-            clock_skew_at: r.get::<_, Option<i64>>(6)?.map(super::ms_to_time),
+    let rows = st.query_map([], |r| {
+        let admin: bool = r.get(1)?;
+        let facilities: Option<String> = r.get(4)?;
+        Ok(vigil_domain::views::UserView {
+            name: r.get(0)?,
+            admin,
+            facilities: if admin {
+                Vec::new()
+            } else {
+                split_tags(&facilities.unwrap_or_default())
+            },
+            lang: r.get(2)?,
+            created_at: super::ms_to_time(r.get(3)?),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

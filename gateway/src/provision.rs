@@ -1,0 +1,179 @@
+//! Registering patients' people and devices from text, the same way whether an operator types
+//! a `vigil` command or an administrator fills a dashboard form (issue #6): each input is
+//! checked here and a bad one is `StoreError::Invalid` naming the field.
+
+use crate::secrets;
+use crate::store::registry::{self, NewContact, SecretHashes};
+use crate::store::{Result, StoreError};
+use rusqlite::Connection;
+use vigil_domain::{ContactRole, ContactTier, DeviceKind, Lang, Severity};
+
+fn invalid(msg: String) -> StoreError {
+    StoreError::Invalid(msg)
+}
+
+/// A contact as typed: `lang` vi|en, `role` family|clinician, `tier` primary|secondary,
+/// `notify` critical|warning|info (none: the role's default), quiet hours `HH:MM-HH:MM`, an
+/// IANA time zone.
+#[derive(Debug, Clone, Default)]
+pub struct ContactInput {
+    pub name: String,
+    pub email: String,
+    pub lang: String,
+    pub role: String,
+    pub tier: String,
+    pub notify: Option<String>,
+    pub quiet_hours: Option<String>,
+    pub timezone: Option<String>,
+}
+
+pub fn add_contact(conn: &Connection, patient_id: &str, c: &ContactInput) -> Result<i64> {
+    if c.name.trim().is_empty() {
+        return Err(invalid("name must not be empty".into()));
+    }
+    let lang: Lang = c
+        .lang
+        .parse()
+        .map_err(|_| invalid("lang: vi or en".into()))?;
+    let role: ContactRole = c
+        .role
+        .parse()
+        .map_err(|_| invalid("role: family or clinician".into()))?;
+    let tier: ContactTier = c
+        .tier
+        .parse()
+        .map_err(|_| invalid("tier: primary or secondary".into()))?;
+    let min_severity = match c.notify.as_deref() {
+        None | Some("") => None,
+        Some("critical") => Some(Severity::Red),
+        Some("warning") => Some(Severity::Amber),
+        Some("info") => Some(Severity::Yellow),
+        Some(other) => {
+            return Err(invalid(format!(
+                "notify {other:?}: critical, warning or info"
+            )))
+        }
+    };
+    if let Some(q) = c.quiet_hours.as_deref().filter(|q| !q.is_empty()) {
+        vigil_alerting::digest::QuietHours::parse_setting(q)
+            .map_err(|e| invalid(format!("quiet hours {e}")))?;
+    }
+    if let Some(tz) = c.timezone.as_deref().filter(|t| !t.is_empty()) {
+        tz.parse::<chrono_tz::Tz>()
+            .map_err(|_| invalid(format!("time zone {tz:?}: not an IANA time zone")))?;
+    }
+    registry::add_contact(
+        conn,
+        patient_id,
+        &NewContact {
+            name: c.name.trim(),
+            email: c.email.trim(),
+            lang,
+            role,
+            tier,
+            min_severity,
+            quiet_hours: c.quiet_hours.as_deref().filter(|q| !q.is_empty()),
+            timezone: c.timezone.as_deref().filter(|t| !t.is_empty()),
+        },
+    )
+}
+
+/// A device kind as typed.
+pub fn device_kind(kind: &str) -> Result<DeviceKind> {
+    kind.parse().map_err(|e| invalid(format!("kind: {e}")))
+}
+
+/// An expected reporting interval as typed (`90s`, `5m`, `1h`): whole seconds, at least one.
+pub fn device_interval(interval: Option<&str>) -> Result<Option<i64>> {
+    interval
+        .filter(|i| !i.is_empty())
+        .map(|i| {
+            vigil_alerting::rulefile::duration_ms(i)
+                .filter(|ms| *ms >= 1000)
+                .map(|ms| ms / 1000)
+                .ok_or_else(|| invalid(format!("interval {i:?}: a duration such as 5m")))
+        })
+        .transpose()
+}
+
+/// A new device secret and its stored hashes. Hashing is deliberately slow (argon2id): do it
+/// before taking the store's write turn.
+pub fn new_secret() -> (String, SecretHashes) {
+    let secret = secrets::new_device_secret();
+    let hashes = SecretHashes::of(&secret);
+    (secret, hashes)
+}
+
+/// Registers a device; its id (generated when `id` is `None`).
+pub fn add_device(
+    conn: &Connection,
+    id: Option<&str>,
+    patient_id: &str,
+    kind: DeviceKind,
+    interval_s: Option<i64>,
+    hashes: &SecretHashes,
+) -> Result<String> {
+    let id = registry::add_device(conn, id, patient_id, kind, hashes)?;
+    if let Some(s) = interval_s {
+        conn.execute(
+            "UPDATE devices SET expected_interval_s = ?2 WHERE id = ?1",
+            rusqlite::params![id, s],
+        )?;
+    }
+    Ok(id)
+}
+
+/// Dashboard passwords: at least 8 characters (NIST SP 800-63B §5.1.1.2 minimum).
+pub fn check_password(password: &str) -> Result<()> {
+    if password.chars().count() < 8 {
+        return Err(invalid(
+            "the password must have at least 8 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_are_checked_by_name() {
+        assert_eq!(device_interval(Some("5m")).unwrap(), Some(300));
+        assert_eq!(device_interval(None).unwrap(), None);
+        assert!(device_interval(Some("0s")).is_err());
+        assert!(device_kind("toaster").is_err());
+        assert!(check_password("short").is_err());
+        assert!(check_password("dài-đủ-rồi").is_ok());
+    }
+
+    #[test]
+    fn a_contact_with_a_bad_field_is_refused_naming_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        registry::add_patient(&conn, Some("p1"), "Bà A", "default", None, &[]).unwrap();
+        let ok = ContactInput {
+            name: "Lan".into(),
+            email: "lan@example.org".into(),
+            lang: "vi".into(),
+            role: "family".into(),
+            tier: "primary".into(),
+            ..ContactInput::default()
+        };
+        add_contact(&conn, "p1", &ok).unwrap();
+        let bad = ContactInput {
+            notify: Some("sometimes".into()),
+            ..ok.clone()
+        };
+        let e = add_contact(&conn, "p1", &bad).unwrap_err().to_string();
+        assert!(e.contains("notify"), "{e}");
+        let bad = ContactInput {
+            lang: "fr".into(),
+            ..ok
+        };
+        assert!(add_contact(&conn, "p1", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("lang"));
+    }
+}

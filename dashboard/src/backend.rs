@@ -170,6 +170,19 @@ pub trait Backend: Send + Sync + 'static {
         to: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ReadingBucket>>;
+    /// Hourly rollups for many (patient, metric) pairs at once (the ward view's sparklines), in
+    /// the order asked; the default asks one pair at a time.
+    fn sparklines(
+        &self,
+        wanted: &[(String, Metric)],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Vec<ReadingBucket>>> {
+        wanted
+            .iter()
+            .map(|(p, m)| self.reading_buckets(p, *m, Resolution::Hour, from, to, 48))
+            .collect()
+    }
     fn alerts(&self, scope: &Scope, filter: &AlertFilter, limit: usize) -> Result<Vec<Alert>>;
     /// "Assign to me": `actor` takes the alert on.
     fn alert_assign(&self, id: i64, actor: &str, note: Option<&str>) -> Result<Alert>;

@@ -260,6 +260,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         // Served over TLS, or behind a TLS-terminating proxy (the public URL says so).
         secure_cookie: tls.is_some() || cfg.public_url().starts_with("https://"),
         logins: Default::default(),
+        sparklines: Default::default(),
         tz: cfg
             .dashboard
             .timezone

@@ -197,52 +197,47 @@ pub fn svg(
 }
 
 /// A ward-view sparkline (issue #6): the hourly averages of one vital over `[from, to]` as a
-/// small line, scaled to its own range; `label` (e.g. `SpO₂ 24 h: 93–97`) is escaped into the
-/// accessible name.
+/// small line, scaled to its own range; `label` (e.g. `SpO₂ 24 h: 93–97`) is escaped into its
+/// title. Coordinates are whole numbers in a box twice the drawn size: a thousand rows render
+/// in a few milliseconds (float formatting was most of the ward view's time).
 pub fn sparkline(
     label: &str,
     points: &[(DateTime<Utc>, f64)],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Option<String> {
-    const SW: f64 = 96.0;
-    const SH: f64 = 24.0;
-    if points.is_empty() {
-        return None;
-    }
-    let (t0, t1) = (from.timestamp_millis() as f64, to.timestamp_millis() as f64);
+    const SW: i64 = 192;
+    const SH: i64 = 48;
+    let last = points.last()?;
+    let (t0, t1) = (from.timestamp_millis(), to.timestamp_millis());
+    let span_t = (t1 - t0).max(1) as f64;
     let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    let span = if hi - lo < 1e-9 { 1.0 } else { hi - lo };
-    let mut line = String::new();
-    for (t, v) in points {
-        let x = (t.timestamp_millis() as f64 - t0) / (t1 - t0).max(1.0) * SW;
-        // A flat series sits in the middle; otherwise 2 px margins top and bottom.
-        let y = if hi - lo < 1e-9 {
-            SH / 2.0
+    let flat = hi - lo < 1e-9;
+    let xy = |(t, v): &(DateTime<Utc>, f64)| {
+        let x = ((t.timestamp_millis() - t0) as f64 / span_t * SW as f64).round() as i64;
+        // A flat series sits in the middle; otherwise 4 units of margin top and bottom.
+        let y = if flat {
+            SH / 2
         } else {
-            SH - 2.0 - (v - lo) / span * (SH - 4.0)
+            (SH as f64 - 4.0 - (v - lo) / (hi - lo) * (SH as f64 - 8.0)).round() as i64
         };
-        let _ = write!(line, "{:.1},{:.1} ", x.clamp(0.0, SW), y);
+        (x.clamp(0, SW), y)
+    };
+    let mut line = String::with_capacity(points.len() * 8);
+    for p in points {
+        let (x, y) = xy(p);
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        let _ = write!(line, "{x},{y}");
     }
-    let dot = points.last().map(|(t, v)| {
-        let x = (t.timestamp_millis() as f64 - t0) / (t1 - t0).max(1.0) * SW;
-        let y = if hi - lo < 1e-9 {
-            SH / 2.0
-        } else {
-            SH - 2.0 - (v - lo) / span * (SH - 4.0)
-        };
-        format!(
-            r#"<circle cx="{:.1}" cy="{y:.1}" r="1.8"/>"#,
-            x.clamp(0.0, SW)
-        )
-    });
+    let (cx, cy) = xy(last);
     Some(format!(
-        r#"<svg class="spark" viewBox="0 0 {SW} {SH}" width="{SW}" height="{SH}" role="img" aria-label="{}"><title>{}</title><polyline points="{}"/>{}</svg>"#,
+        r#"<svg class="spark" viewBox="0 0 {SW} {SH}" width="{}" height="{}" role="img"><title>{}</title><polyline points="{line}"/><circle cx="{cx}" cy="{cy}" r="3.5"/></svg>"#,
+        SW / 2,
+        SH / 2,
         esc(label),
-        esc(label),
-        line.trim_end(),
-        dot.unwrap_or_default()
     ))
 }
 
@@ -307,13 +302,11 @@ mod tests {
             (to, 100.0),
         ];
         let svg = sparkline("<b>SpO₂</b>", &pts, from, to).unwrap();
-        assert!(
-            svg.contains(r#"points="0.0,22.0 48.0,12.0 96.0,2.0""#),
-            "{svg}"
-        );
+        assert!(svg.contains(r#"points="0,44 96,24 192,4""#), "{svg}");
+        assert!(svg.contains(r#"cx="192" cy="4""#), "{svg}");
         assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"), "{svg}");
         assert!(sparkline("x", &[], from, to).is_none());
         let flat = sparkline("x", &[(from, 5.0), (to, 5.0)], from, to).unwrap();
-        assert!(flat.contains(r#"points="0.0,12.0 96.0,12.0""#), "{flat}");
+        assert!(flat.contains(r#"points="0,24 192,24""#), "{flat}");
     }
 }

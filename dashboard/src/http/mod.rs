@@ -18,7 +18,7 @@ mod patients;
 mod stream;
 pub mod tls;
 mod view;
-mod ward;
+pub mod ward;
 
 use crate::Backend;
 use axum::http::{header, HeaderValue};
@@ -46,6 +46,8 @@ pub struct AppState {
     pub logins: Arc<limit::LoginLimiter>,
     /// The time zone pages show times in (`dashboard.timezone`).
     pub tz: chrono_tz::Tz,
+    /// The ward view's sparklines, kept for a minute.
+    pub sparklines: Arc<ward::SparkCache>,
 }
 
 impl AppState {

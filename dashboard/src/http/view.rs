@@ -44,8 +44,17 @@ pub(crate) fn env() -> &'static Environment<'static> {
 
 /// Renders `name`, or a plain 500 that is logged (a template error is a bug, not user input).
 pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Response {
+    let t = std::time::Instant::now();
     match env().get_template(name).and_then(|t| t.render(ctx)) {
-        Ok(h) => Html(h).into_response(),
+        Ok(h) => {
+            tracing::debug!(
+                template = name,
+                ms = t.elapsed().as_secs_f64() * 1e3,
+                bytes = h.len(),
+                "rendered"
+            );
+            Html(h).into_response()
+        }
         Err(e) => {
             tracing::error!(template = name, error = %e, "template");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -18,13 +18,54 @@ use axum::Router;
 use chrono::{DateTime, Duration, Utc};
 use minijinja::{context, Value};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use vigil_domain::display::number;
-use vigil_domain::views::{AlertFilter, PatientSummary, Resolution};
+use vigil_domain::views::{AlertFilter, PatientSummary, ReadingBucket};
 use vigil_domain::{Alert, Metric};
 
 /// Most open alerts listed above the patients; the inbox has them all.
 const ALERTS_SHOWN: usize = 200;
+
+/// How long a sparkline is reused. A 24-hour line of hourly averages barely moves in a minute,
+/// while the latest values and colours beside it are always fresh; reading a thousand
+/// patients' rollups cost ≈ 55 ms, more than the rest of the view (docs/benchmarks.md).
+const SPARK_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+type SparkKey = (String, Metric);
+
+/// Sparkline data by (patient, metric), with when it was read.
+#[derive(Default)]
+pub struct SparkCache {
+    map: std::sync::Mutex<HashMap<SparkKey, (std::time::Instant, Vec<ReadingBucket>)>>,
+}
+
+impl SparkCache {
+    /// The fresh entries among `wanted` (index-aligned) and the keys still to read.
+    fn lookup(&self, wanted: &[SparkKey]) -> (Vec<Option<Vec<ReadingBucket>>>, Vec<usize>) {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = Vec::with_capacity(wanted.len());
+        let mut missing = Vec::new();
+        for (i, k) in wanted.iter().enumerate() {
+            match map.get(k) {
+                Some((at, b)) if at.elapsed() < SPARK_TTL => found.push(Some(b.clone())),
+                _ => {
+                    found.push(None);
+                    missing.push(i);
+                }
+            }
+        }
+        (found, missing)
+    }
+
+    fn store(&self, entries: Vec<(SparkKey, Vec<ReadingBucket>)>) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        map.retain(|_, (at, _)| at.elapsed() < SPARK_TTL);
+        for (k, b) in entries {
+            map.insert(k, (now, b));
+        }
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -158,11 +199,14 @@ pub(crate) async fn ward(
 ) -> Result<Value, ApiError> {
     let scope = user.access.scope.clone();
     let q2 = q.clone();
+    let cache = state.sparklines.clone();
     let now = Utc::now();
     let from = now - Duration::hours(24);
     let (all, shown, alerts, sparks, mail) = state
         .call(move |b| {
+            let t0 = std::time::Instant::now();
             let all = b.patients(&scope)?;
+            let t_patients = t0.elapsed();
             let mut shown: Vec<PatientSummary> =
                 all.iter().filter(|p| q2.keeps(p)).cloned().collect();
             sort(&mut shown);
@@ -171,17 +215,29 @@ pub(crate) async fn ward(
                 ..AlertFilter::default()
             };
             let alerts = b.alerts(&scope, &filter, ALERTS_SHOWN)?;
-            let mut sparks = Vec::with_capacity(shown.len());
-            for p in &shown {
-                let spark = match spark_metric(p) {
-                    Some(m) => {
-                        let buckets =
-                            b.reading_buckets(&p.id, m, Resolution::Hour, from, now, 48)?;
-                        Some((m, buckets))
-                    }
-                    None => None,
-                };
-                sparks.push(spark);
+            let wanted: Vec<(usize, SparkKey)> = shown
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| spark_metric(p).map(|m| (i, (p.id.clone(), m))))
+                .collect();
+            let keys: Vec<SparkKey> = wanted.iter().map(|(_, k)| k.clone()).collect();
+            let (mut found, missing) = cache.lookup(&keys);
+            let t1 = std::time::Instant::now();
+            let to_read: Vec<SparkKey> = missing.iter().map(|i| keys[*i].clone()).collect();
+            let read = b.sparklines(&to_read, from, now)?;
+            tracing::debug!(
+                patients_ms = t_patients.as_secs_f64() * 1e3,
+                sparklines_read = to_read.len(),
+                sparklines_ms = t1.elapsed().as_secs_f64() * 1e3,
+                "ward view data"
+            );
+            for (i, buckets) in missing.iter().zip(&read) {
+                found[*i] = Some(buckets.clone());
+            }
+            cache.store(to_read.into_iter().zip(read).collect());
+            let mut sparks: Vec<Option<(Metric, Vec<ReadingBucket>)>> = vec![None; shown.len()];
+            for ((i, (_, m)), buckets) in wanted.into_iter().zip(found) {
+                sparks[i] = buckets.map(|b| (m, b));
             }
             let mail = b
                 .readiness_detail()
@@ -191,6 +247,7 @@ pub(crate) async fn ward(
             Ok((all, shown, alerts, sparks, mail))
         })
         .await?;
+    let t_rows = std::time::Instant::now();
     let vi = user.vi();
     let tz = state.tz;
     let facilities: BTreeSet<&str> = all.iter().map(|p| p.facility_id.as_str()).collect();
@@ -218,6 +275,10 @@ pub(crate) async fn ward(
         .map(|m| format!("{} / {}", m["retrying"], m["undeliverable"]))
         .unwrap_or_default();
     let other = if vi { "en" } else { "vi" };
+    tracing::debug!(
+        rows_ms = t_rows.elapsed().as_secs_f64() * 1e3,
+        "ward view rows"
+    );
     Ok(context! {
         page => "ward",
         lang => user.lang,
@@ -274,7 +335,7 @@ pub(crate) fn alert_row(a: &Alert, tz: chrono_tz::Tz) -> Value {
 
 fn patient_row(
     p: &PatientSummary,
-    spark: Option<(Metric, Vec<vigil_domain::views::ReadingBucket>)>,
+    spark: Option<(Metric, Vec<ReadingBucket>)>,
     from: DateTime<Utc>,
     now: DateTime<Utc>,
     vi: bool,

@@ -101,6 +101,17 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Read connections (the pool). Reads go through a memory map instead of a read() per page:
+/// the ward view touches a few leaf pages per patient, thousands per view, more than the
+/// default 2 MB page cache holds, and each miss was a system call (issue #6,
+/// docs/benchmarks.md). Address space, not memory: the pages are the OS's file cache, shared
+/// by every connection. Writes are unchanged.
+fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "mmap_size", 256i64 * 1024 * 1024)?;
+    Ok(())
+}
+
 struct Shared {
     writer: writer::WriterHandle,
     data_dir: PathBuf,
@@ -201,7 +212,7 @@ impl StoreHandle {
             db_path(&self.shared.data_dir),
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        configure_reader(&conn)?;
         Ok(conn)
     }
 

@@ -12,8 +12,13 @@ RATE=${RATE:-10000}
 PROBES=${PROBES:-200}
 LOAD=${LOAD:-20}
 INTERVAL_MS=${INTERVAL_MS:-100}
-# Extra dashboard live-stream clients, each timing every alert (issue #6: 100 within 1 s).
+# Extra dashboard live-stream clients, each timing every alert (issue #6: 100 within 1 s); with
+# WARD=1 each also fetches the ward view's changing part on every alert, as the page's script
+# does, and times publish → a ward view showing the patient red. PATIENTS more patients (with
+# an hour of readings each, so every ward row has values and a sparkline) fill the ward view.
 STREAMS=${STREAMS:-0}
+WARD=${WARD:-0}
+PATIENTS=${PATIENTS:-0}
 cargo build --release --locked -q -p vigil-gateway -p vigil-simulators
 B=$PWD/target/release/vigil
 SIM=$PWD/target/release/vigil-sim
@@ -42,11 +47,28 @@ for line in open(sys.argv[1]):
     print(json.dumps({"id": d["id"], "password": d["password"], "patient": f"probe-{i}", "tag": f"probe-{i}@"}))
 PY
 TOKEN=$($B token create --name bench --data-dir "$D" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+ward_patient() {
+  "$B" patient add --name "Ward $1" --id "ward-$1" --data-dir "$D" --json >/dev/null
+  "$B" device add --patient "ward-$1" --kind hub --id "ward-hub-$1" --data-dir "$D" --json
+}
+export -f ward_patient
+[ "$PATIENTS" -gt 0 ] && seq 0 $((PATIENTS - 1)) | xargs -P "$(nproc)" -I{} bash -c 'ward_patient {}' > "$T/ward.jsonl"
+[ "$WARD" = 1 ] && printf 'bench-password\n' | $B user add --name bench --admin --password-stdin --data-dir "$D" --json >/dev/null
 
 export VIGIL_SMTP_HOST=127.0.0.1 VIGIL_SMTP_PORT=$SMTP VIGIL_SMTP_SECURITY=none RUST_LOG=warn
 $B run --data-dir "$D" --http-addr "127.0.0.1:$HTTP" --mqtt-addr "127.0.0.1:$MQ" >/dev/null 2>"$T/log" &
 VPID=$!; PIDS+=($VPID)
 until curl -sf "http://127.0.0.1:$HTTP/readyz" >/dev/null; do sleep 0.1; done
+if [ "$PATIENTS" -gt 0 ]; then
+  # An hour of five vitals a minute for each ward patient, 60 messages per hub at once.
+  $SIM load --broker "mqtt://127.0.0.1:$MQ" --credentials "$T/ward.jsonl" --rate 20000 \
+    --messages 60 --start-ms "$(( $(date +%s%3N) - 3600000 ))" --step-ms 60000 >/dev/null
+fi
+WARD_ARGS=()
+if [ "$WARD" = 1 ]; then
+  COOKIE=$(curl -s -o /dev/null -D - -d 'username=bench&password=bench-password' "http://127.0.0.1:$HTTP/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" && $2 ~ /^vigil_session=/ {print $2}')
+  WARD_ARGS=(--ward-cookie "$COOKIE")
+fi
 
 # Background load for the whole probe run (plus ramp-up and settling), with live times: each
 # device publishes RATE/LOAD readings a second, so step the readings' times by LOAD*1000/RATE ms.
@@ -58,7 +80,7 @@ LPID=$!; PIDS+=($LPID)
 sleep 3
 s0=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}'); t0=$(date +%s%3N)
 $SIM probe --broker "mqtt://127.0.0.1:$MQ" --http "http://127.0.0.1:$HTTP" --token "$TOKEN" \
-  --credentials "$T/probes.jsonl" --interval-ms "$INTERVAL_MS" --maildir "$T/mail" --streams "$STREAMS" | tee "$T/probe.json"
+  --credentials "$T/probes.jsonl" --interval-ms "$INTERVAL_MS" --maildir "$T/mail" --streams "$STREAMS" "${WARD_ARGS[@]}" | tee "$T/probe.json"
 s1=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^vigil_readings_stored_total/ {print $2}'); t1=$(date +%s%3N)
 echo "background ingest during the probes: $(( (s1 - s0) * 1000 / (t1 - t0) )) readings/s stored (target $RATE)"
 kill $LPID 2>/dev/null || true

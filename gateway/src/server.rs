@@ -261,6 +261,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         secure_cookie: tls.is_some() || cfg.public_url().starts_with("https://"),
         logins: Default::default(),
         sparklines: Default::default(),
+        ward_bodies: Default::default(),
         tz: cfg
             .dashboard
             .timezone

@@ -46,6 +46,10 @@ pub struct ProbeConfig {
     /// Extra live-stream clients (issue #6: "100 concurrent SSE clients receive an update
     /// within 1 s"): each times every probe's alert too; 0 for none.
     pub extra_streams: usize,
+    /// A dashboard session cookie (`vigil_session=…`): each extra stream client then does what
+    /// the ward view's script does on an alert event — fetches the ward view's changing part
+    /// (`GET /ward`) — and times publish → a page showing the patient red.
+    pub ward_cookie: Option<String>,
 }
 
 /// Latencies in milliseconds, one per probe that was seen; the rest were missed.
@@ -58,6 +62,8 @@ pub struct ProbeReport {
     pub fanout_ms: Vec<f64>,
     /// Extra stream clients that were connected.
     pub streams: usize,
+    /// Publish → the ward view fetched by each extra client shows the patient red.
+    pub ward_ms: Vec<f64>,
 }
 
 /// The `q`-quantile (0–1) of `v` by the nearest-rank method; `NaN` when empty.
@@ -76,6 +82,8 @@ enum Seen {
     Email(String, Instant),
     /// An extra stream client saw a patient's alert.
     Fanout(String, Instant),
+    /// An extra stream client fetched a ward view showing the patient red.
+    Ward(String, Instant),
 }
 
 /// Patient ids of alerts on the live stream, as they arrive; `client` numbers an extra
@@ -84,6 +92,7 @@ fn watch_stream(
     http: String,
     token: String,
     client: Option<usize>,
+    ward_cookie: Option<String>,
     tx: mpsc::Sender<Seen>,
 ) -> anyhow::Result<()> {
     let resp = ureq::get(&format!("{http}/api/v1/stream"))
@@ -113,10 +122,36 @@ fn watch_stream(
                 if tx.send(seen).is_err() {
                     return Ok(());
                 }
+                if let (Some(_), Some(cookie)) = (client, ward_cookie.as_deref()) {
+                    if let Some(at) = fetch_ward(&http, cookie, p) {
+                        if tx.send(Seen::Ward(p.to_string(), at)).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Fetches the ward view's changing part until it shows `patient` red (at most 5 s): when.
+fn fetch_ward(http: &str, cookie: &str, patient: &str) -> Option<Instant> {
+    let want = format!(r#"data-patient="{patient}" data-status="red""#);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let body = ureq::get(&format!("{http}/ward"))
+            .set("Cookie", cookie)
+            .call()
+            .ok()?
+            .into_string()
+            .ok()?;
+        if body.contains(&want) {
+            return Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 /// `To:` headers of e-mails as they land in `maildir/new`.
@@ -158,6 +193,11 @@ fn absorb(
     r: &mut ProbeReport,
 ) {
     match s {
+        Seen::Ward(p, at) => {
+            if let Some(t) = sent.get(&p) {
+                r.ward_ms.push(at.duration_since(*t).as_secs_f64() * 1000.0);
+            }
+        }
         Seen::Fanout(p, at) => {
             if let Some(t) = sent.get(&p) {
                 r.fanout_ms
@@ -200,8 +240,9 @@ pub fn run(cfg: ProbeConfig) -> anyhow::Result<ProbeReport> {
     let (tx, rx) = mpsc::channel();
     for client in std::iter::once(None).chain((0..cfg.extra_streams).map(Some)) {
         let (http, token, tx) = (cfg.http.clone(), cfg.token.clone(), tx.clone());
+        let cookie = cfg.ward_cookie.clone();
         std::thread::spawn(move || {
-            if let Err(e) = watch_stream(http, token, client, tx) {
+            if let Err(e) = watch_stream(http, token, client, cookie, tx) {
                 eprintln!("live stream: {e}");
             }
         });
@@ -251,8 +292,13 @@ pub fn run(cfg: ProbeConfig) -> anyhow::Result<ProbeReport> {
     }
     let until = Instant::now() + cfg.settle;
     let want = cfg.probes.len() * if cfg.maildir.is_some() { 2 } else { 1 }
-        + cfg.probes.len() * cfg.extra_streams;
-    while report.alert_ms.len() + report.email_ms.len() + report.fanout_ms.len() < want {
+        + cfg.probes.len() * cfg.extra_streams * if cfg.ward_cookie.is_some() { 2 } else { 1 };
+    while report.alert_ms.len()
+        + report.email_ms.len()
+        + report.fanout_ms.len()
+        + report.ward_ms.len()
+        < want
+    {
         match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
             Ok(s) => absorb(s, &mut published, &mut by_tag, &sent, &mut report),
             Err(_) => break,

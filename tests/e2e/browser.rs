@@ -124,13 +124,25 @@ impl Driver {
         );
     }
 
+    /// Clicks; again when a live refresh replaced the element between finding and clicking
+    /// (the ward view swaps its rows in on every change: "stale element reference").
     fn click(&self, css: &str) {
-        let e = self.find(css);
-        self.call(
-            "POST",
-            &self.s(&format!("/element/{e}/click")),
-            Some(json!({})),
-        );
+        for attempt in 0.. {
+            let e = self.find(css);
+            let url = format!("{}{}", self.base, self.s(&format!("/element/{e}/click")));
+            match ureq::post(&url)
+                .timeout(Duration::from_secs(60))
+                .send_json(json!({}))
+            {
+                Ok(_) => return,
+                Err(ureq::Error::Status(404, r)) if attempt < 5 => {
+                    let body = r.into_string().unwrap_or_default();
+                    assert!(body.contains("stale element"), "click {css}: {body}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     fn js(&self, script: &str) -> Value {

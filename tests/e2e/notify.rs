@@ -456,6 +456,25 @@ fn the_latency_probe_times_each_alert_and_email() {
             tag: format!("family.probe-{i}@"),
         });
     }
+    // A signed-in dashboard user: the extra stream clients fetch the ward view like its script.
+    let out = v.admin_raw(
+        &["user", "add", "--name", "bs.probe", "--password-stdin"],
+        Some("mat-khau-probe\n"),
+    );
+    assert!(out.status.success());
+    let login = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&v.url("/login"))
+        .send_form(&[("username", "bs.probe"), ("password", "mat-khau-probe")])
+        .unwrap();
+    let cookie = login
+        .all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("vigil_session="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
     let r = vigil_simulators::probe::run(vigil_simulators::probe::ProbeConfig {
         host: "127.0.0.1".into(),
         port: v.mqtt,
@@ -466,8 +485,14 @@ fn the_latency_probe_times_each_alert_and_email() {
         maildir: Some(smtp.maildir()),
         settle: Duration::from_secs(15),
         extra_streams: 2,
+        ward_cookie: Some(cookie),
     })
     .unwrap();
+    assert_eq!(
+        r.ward_ms.len(),
+        6,
+        "each extra client fetched a ward view showing each patient red: {r:?}"
+    );
     assert_eq!((r.alert_ms.len(), r.email_ms.len()), (3, 3), "{r:?}");
     assert_eq!(
         r.fanout_ms.len(),

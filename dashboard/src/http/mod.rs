@@ -48,6 +48,8 @@ pub struct AppState {
     pub tz: chrono_tz::Tz,
     /// The ward view's sparklines, kept for a minute.
     pub sparklines: Arc<ward::SparkCache>,
+    /// Rendered ward views, shared while nothing changes.
+    pub ward_bodies: Arc<ward::BodyCache>,
 }
 
 impl AppState {

@@ -111,10 +111,25 @@ async fn page(
         Ok(u) => u,
         Err(r) => return r,
     };
-    match ward(&state, &user, &q).await {
-        Ok(ctx) => render("ward.html", ctx),
-        Err(e) => e.into_response(),
-    }
+    let (ctx, body) = match body(&state, &user, &q).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let vi = user.vi();
+    render(
+        "ward.html",
+        context! {
+            page => "ward",
+            lang => user.lang,
+            other_lang => if vi { "en" } else { "vi" },
+            t => labels(vi),
+            user => &user.access.name,
+            admin => user.access.admin,
+            zone_note => view::zone_note(state.tz, vi),
+            body => Value::from_safe_string(body.to_string()),
+            ..ctx
+        },
+    )
 }
 
 /// The changing part of the page alone, for the live refresh. Without a session: 401 (the
@@ -128,10 +143,118 @@ async fn fragment(
         Ok(u) => u,
         Err(_) => return ApiError::Unauthorized.into_response(),
     };
-    match ward(&state, &user, &q).await {
-        Ok(ctx) => render("ward_body.html", ctx),
+    match body(&state, &user, &q).await {
+        Ok((_, body)) => axum::response::Html(body.to_string()).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// Rendered ward bodies shared by everyone with the same view (facilities, filters,
+/// language). When a change comes in, a hundred dashboards ask again at once: the first
+/// renders and the others wait for it and take its result (single flight), instead of a
+/// hundred renders of a thousand patients (issue #6: 100 live clients updated within 1 s).
+/// An entry is good while no live event has arrived since it was begun, and for at most
+/// [`BODY_TTL`] (the "5 min ago" texts age).
+#[derive(Default)]
+pub struct BodyCache {
+    /// Bumped by every live event (reading, alert, resync).
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    watching: std::sync::OnceLock<()>,
+    #[allow(clippy::type_complexity)]
+    entries: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+}
+
+/// One rendered body: the generation it was begun at, when, the filter lists, the HTML.
+struct Cached {
+    generation: u64,
+    at: std::time::Instant,
+    ctx: Value,
+    html: std::sync::Arc<str>,
+}
+
+const BODY_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl BodyCache {
+    /// Starts counting live events (once, on first use: needs the runtime).
+    fn watch(&self, live: &tokio::sync::broadcast::Sender<vigil_domain::views::Live>) {
+        self.watching.get_or_init(|| {
+            let mut rx = live.subscribe();
+            let generation = self.generation.clone();
+            tokio::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    match rx.recv().await {
+                        Ok(_) | Err(RecvError::Lagged(_)) => {
+                            generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            });
+        });
+    }
+
+    fn slot(&self, key: String) -> std::sync::Arc<tokio::sync::Mutex<Option<Cached>>> {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // Views nobody asked for in a while go (filters typed once).
+        if map.len() > 256 {
+            map.retain(|_, slot| {
+                slot.try_lock()
+                    .map(|c| c.as_ref().is_some_and(|c| c.at.elapsed() < BODY_TTL))
+                    .unwrap_or(true)
+            });
+        }
+        map.entry(key).or_default().clone()
+    }
+}
+
+/// The ward body for this user's view: the shared filter lists (for the page's form) and the
+/// rendered HTML of the changing part.
+async fn body(
+    state: &AppState,
+    user: &PageUser,
+    q: &WardQuery,
+) -> Result<(Value, std::sync::Arc<str>), ApiError> {
+    let cache = &state.ward_bodies;
+    cache.watch(&state.live);
+    let key = format!(
+        "{:?}|{}|{}|{}|{}|{}",
+        user.access.scope,
+        user.lang,
+        set(&q.q).unwrap_or(""),
+        set(&q.facility).unwrap_or(""),
+        set(&q.area).unwrap_or(""),
+        set(&q.tag).unwrap_or("")
+    );
+    let slot = cache.slot(key);
+    let asked_at = cache.generation.load(std::sync::atomic::Ordering::SeqCst);
+    let mut entry = slot.lock().await;
+    if let Some(c) = entry.as_ref() {
+        if c.generation >= asked_at && c.at.elapsed() < BODY_TTL {
+            return Ok((c.ctx.clone(), c.html.clone()));
+        }
+    }
+    let begun = cache.generation.load(std::sync::atomic::Ordering::SeqCst);
+    let at = std::time::Instant::now();
+    let ctx = ward(state, user, q).await?;
+    let t = std::time::Instant::now();
+    let html: std::sync::Arc<str> = view::env()
+        .get_template("ward_body.html")
+        .and_then(|t| t.render(&ctx))
+        .map_err(|e| ApiError::Internal(format!("ward template: {e}")))?
+        .into();
+    tracing::debug!(
+        ms = t.elapsed().as_secs_f64() * 1e3,
+        bytes = html.len(),
+        "ward body rendered"
+    );
+    *entry = Some(Cached {
+        generation: begun,
+        at,
+        ctx: ctx.clone(),
+        html: html.clone(),
+    });
+    Ok((ctx, html))
 }
 
 /// Vitals in the order of the columns, with the digits each is shown with.
@@ -274,19 +397,13 @@ pub(crate) async fn ward(
     let mail_counts = mail
         .map(|m| format!("{} / {}", m["retrying"], m["undeliverable"]))
         .unwrap_or_default();
-    let other = if vi { "en" } else { "vi" };
     tracing::debug!(
         rows_ms = t_rows.elapsed().as_secs_f64() * 1e3,
         "ward view rows"
     );
     Ok(context! {
-        page => "ward",
         lang => user.lang,
-        other_lang => other,
         t => labels(vi),
-        user => &user.access.name,
-        admin => user.access.admin,
-        zone_note => view::zone_note(tz, vi),
         q => set(&q.q).unwrap_or(""),
         facility => set(&q.facility).unwrap_or(""),
         area => set(&q.area).unwrap_or(""),

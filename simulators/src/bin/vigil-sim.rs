@@ -57,6 +57,10 @@ struct ProbeArgs {
     /// Extra live-stream (SSE) clients that each time every probe's alert.
     #[arg(long, default_value_t = 0)]
     streams: usize,
+    /// A dashboard session cookie (`vigil_session=…`): each extra stream client also fetches
+    /// the ward view on every alert, as the page's script does, and times it.
+    #[arg(long)]
+    ward_cookie: Option<String>,
 }
 
 #[derive(Args)]
@@ -170,6 +174,7 @@ fn probe_cmd(a: ProbeArgs) -> anyhow::Result<()> {
         maildir: a.maildir,
         settle: Duration::from_secs(a.settle_s),
         extra_streams: a.streams,
+        ward_cookie: a.ward_cookie,
     })?;
     let q = |v: &[f64], x: f64| {
         let n = quantile(v, x);
@@ -196,6 +201,10 @@ fn probe_cmd(a: ProbeArgs) -> anyhow::Result<()> {
             "stream_p50_ms": q(&r.fanout_ms, 0.5),
             "stream_p99_ms": q(&r.fanout_ms, 0.99),
             "stream_max_ms": q(&r.fanout_ms, 1.0),
+            "ward_updates_seen": r.ward_ms.len(),
+            "ward_p50_ms": q(&r.ward_ms, 0.5),
+            "ward_p99_ms": q(&r.ward_ms, 0.99),
+            "ward_max_ms": q(&r.ward_ms, 1.0),
         })
     );
     Ok(())

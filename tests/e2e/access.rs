@@ -522,6 +522,11 @@ fn an_administrator_registers_patients_devices_contacts_and_users_from_the_dashb
         &format!("vigil/v1/{id}/readings"),
         r#"{"metric":"spo2","value":"a lot"}"#,
     );
+    // Device-supplied text with markup: kept for inspection, shown as text.
+    dev.publish(
+        &format!("vigil/v1/{id}/readings"),
+        "<script>alert(1)</script>",
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, r) = get(&v, "/api/v1/patients/pn/readings?metric=spo2", &admin);
@@ -580,6 +585,15 @@ fn an_administrator_registers_patients_devices_contacts_and_users_from_the_dashb
         Err(e) => panic!("{e}"),
     };
     assert_eq!(html(&clin, "/admin").0, 403);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&v, &format!("/api/v1/rejected?device={id}"), &admin).1["rejected"]
+        .as_array()
+        .map_or(0, Vec::len)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "both bad messages kept");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (status, page) = html(&admin, &format!("/admin?device={id}"));
     assert_eq!(status, 200);
     assert!(
@@ -597,6 +611,10 @@ fn an_administrator_registers_patients_devices_contacts_and_users_from_the_dashb
         .find(r#"id="admin-rejected""#)
         .expect("rejected messages")..];
     assert!(rejected.contains(id), "{rejected}");
+    assert!(
+        rejected.contains("&lt;script&gt;alert(1)") && !rejected.contains("<script>alert"),
+        "the payload is escaped: {rejected}"
+    );
     for path in ["/api/v1/devices", "/api/v1/users", "/api/v1/facilities"] {
         assert_eq!(get(&v, path, &clin).0, 403, "{path}");
         assert_eq!(get(&v, path, &admin).0, 200, "{path}");

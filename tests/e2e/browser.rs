@@ -218,6 +218,32 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         "--kind",
         "pulse_oximeter",
     ]);
+    // A calm patient with a normal reading: above the never-measured one until the alert.
+    v.admin(&[
+        "patient",
+        "add",
+        "--name",
+        "Ông Bình An",
+        "--id",
+        "pat-calm",
+        "--area",
+        "Ấp 2",
+    ]);
+    let calm = v.admin(&[
+        "device",
+        "add",
+        "--patient",
+        "pat-calm",
+        "--kind",
+        "pulse_oximeter",
+    ]);
+    let calm_id = calm["id"].as_str().unwrap().to_string();
+    let mut calm_dev =
+        Device::connect(v.mqtt, &calm_id, calm["password"].as_str().unwrap()).unwrap();
+    calm_dev.publish(
+        &format!("vigil/v1/{calm_id}/readings"),
+        r#"{"metric":"spo2","value":97,"unit":"%"}"#,
+    );
     let out = v.admin_raw(
         &["user", "add", "--name", "bs.web", "--password-stdin"],
         Some("mat-khau-web\n"),
@@ -259,6 +285,11 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         d.js("return document.querySelectorAll('#patients b').length"),
         json!(0)
     );
+    d.wait_for(
+        "the calm patient first",
+        "const r = document.querySelectorAll('#patients tbody tr[data-patient]'); return r.length === 2 && r[0].dataset.patient === 'pat-calm'",
+        Duration::from_secs(10),
+    );
     // A marker that a page reload would wipe out.
     d.js("window.__noReload = 42; return true");
 
@@ -292,6 +323,12 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
     assert_eq!(
         d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"]').dataset.status"),
         json!("red")
+    );
+    // … and moved to the top, without a reload.
+    d.wait_for(
+        "the red patient on top",
+        "return document.querySelector('#patients tbody tr[data-patient]').dataset.patient === 'pat-web'",
+        Duration::from_secs(10),
     );
     // NEWS2 from SpO₂ 85 alone: 3, shown as a lower bound ("3+") in the amber band.
     d.wait_for(

@@ -192,9 +192,14 @@ fn a_clinician_sees_only_their_facilitys_patients_alerts_and_live_events() {
             .into_string()
             .unwrap()
     };
-    for path in ["/", "/ward", "/alerts?state=any"] {
+    for path in [
+        "/",
+        "/ward",
+        "/alerts?state=any",
+        "/reports/alert-burden?days=30",
+    ] {
         let page = html(path, &a);
-        assert!(page.contains(r#"data-patient="pa""#) || path.starts_with("/alerts"));
+        assert!(page.contains(r#"data-patient="pa""#) || !path.contains("ward") && path != "/");
         assert!(
             !page.contains("Ông B") && !page.contains(r#""pb""#),
             "{path} shows B's patient to A's clinician"

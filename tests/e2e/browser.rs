@@ -468,6 +468,13 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         Duration::from_secs(10),
     );
     d.screenshot("alert-inbox");
+    // The alert burden report counts it, per rule and per patient.
+    d.click("nav.main a[href=\"/reports/alert-burden\"]");
+    d.wait_for(
+        "the alert burden report",
+        "const r = document.querySelector('#burden-by_rule tr[data-key=\"spo2_low\"]'); return !!r && r.children[1].textContent === '1' && !!document.querySelector('#burden-by_patient tr[data-key=\"pat-web\"]')",
+        Duration::from_secs(10),
+    );
     let (_, alerts) = v.get("/api/v1/alerts?state=resolved", &token);
     assert_eq!(
         alerts["alerts"][0]["note"], "Gọi 115, đã nhập viện",

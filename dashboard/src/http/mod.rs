@@ -6,6 +6,7 @@ mod admin;
 mod admin_page;
 mod alerts;
 mod auth;
+mod burden_page;
 mod charts;
 mod error;
 mod inbox;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ward::router())
         .merge(inbox::router())
         .merge(admin_page::router())
+        .merge(burden_page::router())
         .merge(acklink::router())
         .merge(patient_page::router())
         .layer(axum::middleware::map_response(security_headers))

@@ -78,6 +78,7 @@ mod tests {
             include_str!("../../templates/inbox.html"),
             include_str!("../../templates/patient.html"),
             include_str!("../../templates/admin.html"),
+            include_str!("../../templates/burden.html"),
         ];
         let mut named = 0;
         for t in templates {

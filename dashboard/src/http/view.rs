@@ -35,6 +35,7 @@ pub(crate) fn env() -> &'static Environment<'static> {
             ("inbox.html", include_str!("../../templates/inbox.html")),
             ("patient.html", include_str!("../../templates/patient.html")),
             ("admin.html", include_str!("../../templates/admin.html")),
+            ("burden.html", include_str!("../../templates/burden.html")),
         ] {
             e.add_template(name, src).expect("the template parses");
         }
@@ -284,6 +285,20 @@ const LABELS: &[(&str, &str, &str)] = &[
         "told if nobody responds",
     ),
     ("news2_now", "NEWS2 hiện tại", "NEWS2 now"),
+    // Alert burden.
+    ("burden", "Gánh nặng cảnh báo", "Alert burden"),
+    (
+        "burden_note",
+        "Số cảnh báo và thư theo quy tắc và theo người bệnh, và thời gian đến khi có người tiếp nhận — để chỉnh các ngưỡng gây báo động quá nhiều.",
+        "Alerts and e-mails per rule and per patient, and the time until someone acknowledged — to tune thresholds that alarm too often.",
+    ),
+    ("days", "ngày", "days"),
+    ("since", "từ", "since"),
+    ("burden_by_rule", "Theo quy tắc", "By rule"),
+    ("burden_by_patient", "Theo người bệnh", "By patient"),
+    ("emails", "Thư đã gửi", "E-mails"),
+    ("ack_median", "Thời gian tiếp nhận (trung vị)", "Time to acknowledge (median)"),
+    ("ack_p90", "(90 %)", "(90th percentile)"),
     // Administration.
     ("administration", "Quản trị", "Administration"),
     ("facilities", "Cơ sở", "Facilities"),

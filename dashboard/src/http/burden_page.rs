@@ -1,0 +1,98 @@
+//! The alert burden report (issue #6), server-rendered: per rule and per patient, alerts and
+//! e-mails over the last 7 or 30 days and the time to acknowledge, so noisy thresholds can be
+//! tuned. The same figures as `GET /api/v1/reports/alert-burden`, scoped the same way.
+
+use super::view::{labels, local, page_user, render, zone_note};
+use super::AppState;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use minijinja::{context, Value};
+use serde::Deserialize;
+use vigil_domain::display::number;
+use vigil_domain::views::BurdenRow;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/reports/alert-burden", get(page))
+}
+
+#[derive(Deserialize, Default)]
+struct BurdenQuery {
+    days: Option<u32>,
+    lang: Option<String>,
+}
+
+/// Seconds as people read them: `45 s`, `12 min`, `3,5 h`.
+fn duration(s: Option<f64>, vi: bool) -> String {
+    match s {
+        None => "—".into(),
+        Some(s) if s < 60.0 => format!("{} s", number(s.round(), vi)),
+        Some(s) if s < 3600.0 => format!("{} min", number((s / 60.0).round(), vi)),
+        Some(s) => format!("{} h", number((s / 360.0).round() / 10.0, vi)),
+    }
+}
+
+fn rows(list: &[BurdenRow], vi: bool) -> Vec<Value> {
+    list.iter()
+        .map(|r| {
+            context! {
+                key => &r.key,
+                name => &r.name,
+                alerts => r.alerts,
+                acknowledged => r.acknowledged,
+                resolved => r.resolved,
+                emails => r.emails,
+                ack_median => duration(r.ack_median_s, vi),
+                ack_p90 => duration(r.ack_p90_s, vi),
+            }
+        })
+        .collect()
+}
+
+async fn page(
+    State(state): State<AppState>,
+    Query(q): Query<BurdenQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let vi = user.vi();
+    let days = if q.days == Some(30) { 30 } else { 7 };
+    let scope = user.access.scope.clone();
+    let report = match state.call(move |b| b.alert_burden(&scope, days)).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    render(
+        "burden.html",
+        context! {
+            page => "burden",
+            lang => user.lang,
+            other_lang => if vi { "en" } else { "vi" },
+            t => labels(vi),
+            user => &user.access.name,
+            admin => user.access.admin,
+            zone_note => zone_note(state.tz, vi),
+            days => days,
+            since => local(state.tz, report.since),
+            by_rule => rows(&report.by_rule, vi),
+            by_patient => rows(&report.by_patient, vi),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_naturally() {
+        use super::duration;
+        assert_eq!(duration(None, true), "—");
+        assert_eq!(duration(Some(42.4), false), "42 s");
+        assert_eq!(duration(Some(720.0), false), "12 min");
+        assert_eq!(duration(Some(12_600.0), true), "3,5 h");
+    }
+}

@@ -8,6 +8,8 @@
 # Usage: RATE=10000 PROBES=200 bash scripts/bench-alert-latency.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The benchmark reads /metrics on loopback without a token.
+export VIGIL_HTTP_METRICS_PUBLIC=true
 RATE=${RATE:-10000}
 PROBES=${PROBES:-200}
 LOAD=${LOAD:-20}

@@ -12,6 +12,8 @@
 # Usage: PATIENTS=1000 bash scripts/bench-dashboard.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The benchmark reads /metrics on loopback without a token.
+export VIGIL_HTTP_METRICS_PUBLIC=true
 PATIENTS=${PATIENTS:-1000}
 READINGS=${READINGS:-60}
 RUNS=${RUNS:-21}

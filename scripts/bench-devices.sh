@@ -7,6 +7,8 @@
 # Usage: bash scripts/bench-devices.sh [DEVICES] [MSGS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The benchmark reads /metrics on loopback without a token.
+export VIGIL_HTTP_METRICS_PUBLIC=true
 DEVICES=${1:-10000}
 MSGS=${2:-10}
 cargo build --release --locked -q -p vigil-gateway -p vigil-simulators

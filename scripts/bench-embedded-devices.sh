@@ -9,6 +9,8 @@
 #   number of devices seen connected at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The benchmark reads /metrics on loopback without a token.
+export VIGIL_HTTP_METRICS_PUBLIC=true
 DEVICES=${1:-10000}
 MSGS=${2:-5}
 cargo build --release --locked -q -p vigil-gateway -p vigil-simulators

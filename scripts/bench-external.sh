@@ -11,6 +11,8 @@
 #     mosquitto_sub that acknowledges at once and stores nothing, instead of the gateway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The benchmark reads /metrics on loopback without a token.
+export VIGIL_HTTP_METRICS_PUBLIC=true
 DEVICES=${1:-20}
 MSGS=${2:-25000}
 QOS=${3:-1}

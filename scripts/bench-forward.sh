@@ -10,6 +10,8 @@
 #   one run shows whether draining the backlog starves live traffic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The benchmark reads /metrics on loopback without a token.
+export VIGIL_HTTP_METRICS_PUBLIC=true
 POINTS=${1:-1000000}
 DEVICES=20
 MSGS=$((POINTS / DEVICES / 10))

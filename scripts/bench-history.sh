@@ -7,6 +7,8 @@
 # Usage: bash scripts/bench-history.sh [DAYS]   (needs mosquitto)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The benchmark reads /metrics on loopback without a token.
+export VIGIL_HTTP_METRICS_PUBLIC=true
 DAYS=${1:-30}
 cargo build --release --locked -q -p vigil-gateway -p vigil-simulators
 B=$PWD/target/release/vigil

@@ -5,6 +5,8 @@
 # Usage: bash scripts/bench-ingest.sh [DEVICES] [MSGS]      (needs mosquitto-clients)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The benchmark reads /metrics on loopback without a token.
+export VIGIL_HTTP_METRICS_PUBLIC=true
 DEVICES=${1:-4}
 MSGS=${2:-5000}
 cargo build --release --locked -q -p vigil-gateway

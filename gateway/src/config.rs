@@ -291,6 +291,10 @@ pub struct HttpConfig {
     pub tls_cert: String,
     /// The certificate's private key (PEM).
     pub tls_key: String,
+    /// Serve `/metrics` without credentials (a Prometheus on a trusted network). Off: it needs
+    /// an API token like the JSON API (issue #6: only `/healthz`, `/readyz`, the login page and
+    /// static assets are open). It carries counts only, never patient data.
+    pub metrics_public: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -374,6 +378,7 @@ impl Default for HttpConfig {
             session_ttl_hours: 12,
             tls_cert: String::new(),
             tls_key: String::new(),
+            metrics_public: false,
         }
     }
 }

@@ -262,6 +262,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         logins: Default::default(),
         sparklines: Default::default(),
         ward_bodies: Default::default(),
+        metrics_public: cfg.http.metrics_public,
         tz: cfg
             .dashboard
             .timezone

@@ -470,9 +470,11 @@ fn an_administrator_registers_patients_devices_contacts_and_users_from_the_dashb
     let (admin, admin_csrf) = login(&v, "admin", "mật-khẩu-dài").unwrap();
     let (clin, clin_csrf) = login(&v, "bs.c", "mật-khẩu-dài").unwrap();
     let post = |path: &str, cookie: &str, csrf: &str, body: Value| -> (u16, Value) {
+        // `Connection: close`: refused bodies are left unread and their connection not kept.
         match ureq::post(&v.url(path))
             .set("Cookie", cookie)
             .set("X-CSRF-Token", csrf)
+            .set("Connection", "close")
             .send_json(body)
         {
             Ok(r) => (r.status(), r.into_json().unwrap()),

@@ -339,9 +339,12 @@ fn dashboard_login_gives_a_session_that_the_api_accepts() {
     assert_eq!(api.status(), 200);
     // A state-changing request on the cookie needs the session's CSRF token (issue #6).
     let post = |token: Option<&str>| {
+        // `Connection: close`: a refused request's body is left unread, so the server does not
+        // keep that connection; a pooled reuse would race its closing (ureq retries only GETs).
         let mut req = agent
             .post(&v.url("/api/v1/alerts/999/ack"))
-            .set("Cookie", &pair);
+            .set("Cookie", &pair)
+            .set("Connection", "close");
         if let Some(t) = token {
             req = req.set("X-CSRF-Token", t);
         }

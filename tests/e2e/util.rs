@@ -61,6 +61,8 @@ pub struct Vigil {
     args: Vec<String>,
     pub env: Vec<(String, String)>,
     child: Option<Child>,
+    /// An API token for `/metrics`, made on first use.
+    metrics_token: std::sync::OnceLock<String>,
 }
 
 impl Vigil {
@@ -93,6 +95,7 @@ impl Vigil {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             child: None,
+            metrics_token: std::sync::OnceLock::new(),
         }
     }
 
@@ -209,8 +212,16 @@ impl Vigil {
         response(r)
     }
 
+    /// `/metrics`, with an API token (it needs one unless `http.metrics_public`).
     pub fn metrics(&self) -> String {
+        let token = self.metrics_token.get_or_init(|| {
+            self.admin(&["token", "create", "--name", "metrics"])["token"]
+                .as_str()
+                .expect("a token")
+                .to_string()
+        });
         ureq::get(&self.url("/metrics"))
+            .set("Authorization", &format!("Bearer {token}"))
             .call()
             .expect("metrics")
             .into_string()

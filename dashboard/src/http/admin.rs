@@ -57,7 +57,16 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
     Ok((status, Json(out)))
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+/// Any valid API token or session unless `http.metrics_public` (Prometheus:
+/// `authorization: {credentials_file: …}`).
+async fn metrics(
+    State(state): State<AppState>,
+    mut parts: axum::http::request::Parts,
+) -> Result<impl IntoResponse, ApiError> {
+    if !state.metrics_public {
+        use axum::extract::FromRequestParts;
+        Principal::from_request_parts(&mut parts, &state).await?;
+    }
     let text = state.call(|b| Ok(b.metrics_text())).await?;
     Ok((
         [(

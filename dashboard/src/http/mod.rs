@@ -51,6 +51,8 @@ pub struct AppState {
     pub sparklines: Arc<ward::SparkCache>,
     /// Rendered ward views, shared while nothing changes.
     pub ward_bodies: Arc<ward::BodyCache>,
+    /// `/metrics` without credentials (`http.metrics_public`).
+    pub metrics_public: bool,
 }
 
 impl AppState {

@@ -221,6 +221,15 @@ fn a_clinician_sees_only_their_facilitys_patients_alerts_and_live_events() {
     // The admin's facility filter narrows the ward to one.
     let page = html("/ward?facility=tyt-p7", &admin);
     assert!(page.contains(r#"data-patient="pa""#) && !page.contains(r#"data-patient="pb""#));
+    // Another facility's alert page is as unknown as a missing one; the admin sees it.
+    match ureq::get(&v.url(&format!("/alerts/{b_alert}")))
+        .set("Cookie", &a)
+        .call()
+    {
+        Err(ureq::Error::Status(404, _)) => {}
+        other => panic!("expected 404, got {other:?}"),
+    }
+    assert!(html(&format!("/alerts/{b_alert}"), &admin).contains("Ông B"));
     // Without a session the live part answers 401 (the script goes to the login page).
     match ureq::get(&v.url("/ward")).call() {
         Err(ureq::Error::Status(401, _)) => {}

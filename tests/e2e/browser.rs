@@ -468,6 +468,18 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         Duration::from_secs(10),
     );
     d.screenshot("alert-inbox");
+    // Its page: the audit trail with every action, who and the note; the breaching reading.
+    d.click("#alerts tbody tr[data-state=\"resolved\"] td:nth-child(3) a");
+    d.wait_for(
+        "the alert's audit trail",
+        "const t = document.querySelector('#audit'); return !!t && ['open', 'acknowledge', 'resolve'].every(a => !!t.querySelector('tr[data-action=' + a + ']')) && t.querySelector('tr[data-action=resolve]').textContent.includes('Gọi 115') && t.querySelector('tr[data-action=acknowledge]').textContent.includes('bs.web')",
+        Duration::from_secs(10),
+    );
+    assert!(d
+        .js("return document.querySelector('#alert-readings').textContent")
+        .as_str()
+        .unwrap()
+        .contains("85"));
     // The alert burden report counts it, per rule and per patient.
     d.click("nav.main a[href=\"/reports/alert-burden\"]");
     d.wait_for(

@@ -36,6 +36,7 @@ pub(crate) fn env() -> &'static Environment<'static> {
             ("patient.html", include_str!("../../templates/patient.html")),
             ("admin.html", include_str!("../../templates/admin.html")),
             ("burden.html", include_str!("../../templates/burden.html")),
+            ("alert.html", include_str!("../../templates/alert.html")),
         ] {
             e.add_template(name, src).expect("the template parses");
         }
@@ -285,6 +286,22 @@ const LABELS: &[(&str, &str, &str)] = &[
         "told if nobody responds",
     ),
     ("news2_now", "NEWS2 hiện tại", "NEWS2 now"),
+    // One alert.
+    ("alert", "Cảnh báo", "Alert"),
+    ("audit", "Nhật ký xử lý", "Audit trail"),
+    ("who", "Ai", "Who"),
+    ("action", "Việc", "Action"),
+    ("action_open", "mở cảnh báo", "opened"),
+    ("action_acknowledge", "xác nhận", "acknowledged"),
+    ("action_resolve", "đã xử lý", "resolved"),
+    ("action_assign", "nhận xử lý", "assigned"),
+    ("action_escalate", "nâng mức", "raised to a higher severity"),
+    ("breaching_readings", "Các số đo vượt ngưỡng", "Readings that breached the rule"),
+    ("queued", "Lúc xếp hàng gửi", "Queued"),
+    ("sent", "đã gửi", "sent"),
+    ("undeliverable", "không gửi được", "undeliverable"),
+    ("waiting", "đang chờ gửi", "waiting"),
+    ("reminder", "nhắc lần", "reminder"),
     // Alert burden.
     ("burden", "Gánh nặng cảnh báo", "Alert burden"),
     (

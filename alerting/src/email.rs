@@ -62,21 +62,6 @@ fn decimal(s: String, lang: Lang) -> String {
 
 pub use vigil_domain::display::escape_html;
 
-fn event_label(e: EventKind, lang: Lang) -> &'static str {
-    match (e, lang) {
-        (EventKind::Fall, Lang::Vi) => "Phát hiện té ngã",
-        (EventKind::Fall, Lang::En) => "A fall was detected",
-        (EventKind::Sos, Lang::Vi) => "Người bệnh bấm nút gọi trợ giúp (SOS)",
-        (EventKind::Sos, Lang::En) => "The patient pressed the SOS button",
-        (EventKind::BatteryLow, Lang::Vi) => "Thiết bị sắp hết pin",
-        (EventKind::BatteryLow, Lang::En) => "Device battery low",
-        (EventKind::DeviceError, Lang::Vi) => "Thiết bị báo lỗi",
-        (EventKind::DeviceError, Lang::En) => "Device error",
-        (EventKind::Ok, Lang::Vi) => "Người bệnh báo không sao",
-        (EventKind::Ok, Lang::En) => "The patient reported being OK",
-    }
-}
-
 pub fn severity_label(s: Severity, lang: Lang) -> &'static str {
     s.label(lang)
 }
@@ -118,7 +103,7 @@ fn what(lang: Lang, f: &AlertFacts<'_>) -> (String, Option<String>) {
             });
             (format!("{label}: {} {unit}", number(v, lang)), limit)
         }
-        (_, _, Some(e)) => (event_label(e, lang).to_string(), None),
+        (_, _, Some(e)) => (e.label(lang).to_string(), None),
         (None, Some(v), None) if f.rule.starts_with("news2") && !f.minimal_phi => {
             (format!("NEWS2: {}", number(v, lang)), None)
         }

@@ -3,7 +3,7 @@
 //! the decimal comma in Vietnamese (clinical reference §8), and text escaped for HTML
 //! (design invariant 7: device- and person-supplied text is data, never markup).
 
-use crate::{Lang, Severity, DISPLAY_TZ_OFFSET_SECS};
+use crate::{EventKind, Lang, Severity, DISPLAY_TZ_OFFSET_SECS};
 use chrono::{DateTime, FixedOffset, Utc};
 
 /// `t` in the display time zone.
@@ -49,6 +49,24 @@ impl Severity {
             (Severity::Amber, Lang::En) => "Alert (amber)",
             (Severity::Yellow, Lang::Vi) => "Thông báo (mức vàng)",
             (Severity::Yellow, Lang::En) => "Notice (yellow)",
+        }
+    }
+}
+
+impl EventKind {
+    /// What the event means, as families and clinicians read it.
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (EventKind::Fall, Lang::Vi) => "Phát hiện té ngã",
+            (EventKind::Fall, Lang::En) => "A fall was detected",
+            (EventKind::Sos, Lang::Vi) => "Người bệnh bấm nút gọi trợ giúp (SOS)",
+            (EventKind::Sos, Lang::En) => "The patient pressed the SOS button",
+            (EventKind::BatteryLow, Lang::Vi) => "Thiết bị sắp hết pin",
+            (EventKind::BatteryLow, Lang::En) => "Device battery low",
+            (EventKind::DeviceError, Lang::Vi) => "Thiết bị báo lỗi",
+            (EventKind::DeviceError, Lang::En) => "Device error",
+            (EventKind::Ok, Lang::Vi) => "Người bệnh báo không sao",
+            (EventKind::Ok, Lang::En) => "The patient reported being OK",
         }
     }
 }

@@ -102,8 +102,8 @@ async fn detail(
             user => &user.access.name,
             admin => user.access.admin,
             zone_note => zone_note(tz, vi),
-            a => alert_row(&d.alert, tz),
-            alerts => vec![alert_row(&d.alert, tz)],
+            a => alert_row(&d.alert, tz, vi),
+            alerts => vec![alert_row(&d.alert, tz, vi)],
             audit => audit,
             readings => readings,
             emails => emails,
@@ -194,7 +194,7 @@ async fn page(
         .iter()
         .map(|p| context! { id => &p.id, name => &p.name })
         .collect();
-    let alerts: Vec<Value> = alerts.iter().map(|a| alert_row(a, tz)).collect();
+    let alerts: Vec<Value> = alerts.iter().map(|a| alert_row(a, tz, vi)).collect();
     render(
         "inbox.html",
         context! {

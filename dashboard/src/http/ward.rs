@@ -21,7 +21,7 @@ use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use vigil_domain::display::number;
 use vigil_domain::views::{AlertFilter, PatientSummary, ReadingBucket};
-use vigil_domain::{Alert, Metric};
+use vigil_domain::{Alert, EventKind, Lang, Metric};
 
 /// Most open alerts listed above the patients; the inbox has them all.
 const ALERTS_SHOWN: usize = 200;
@@ -390,7 +390,7 @@ pub(crate) async fn ward(
         .into_iter()
         .map(|(facility, rows)| context! { facility => facility, rows => rows })
         .collect();
-    let alerts: Vec<Value> = alerts.iter().map(|a| alert_row(a, tz)).collect();
+    let alerts: Vec<Value> = alerts.iter().map(|a| alert_row(a, tz, vi)).collect();
     let mail_failing = mail
         .as_ref()
         .is_some_and(|m| m.get("healthy") == Some(&serde_json::Value::Bool(false)));
@@ -434,13 +434,51 @@ fn group<T>(keys: &[&str], rows: Vec<T>, grouped: bool) -> Vec<(String, Vec<T>)>
     groups
 }
 
-pub(crate) fn alert_row(a: &Alert, tz: chrono_tz::Tz) -> Value {
+/// What an alert is about in the page's language: the vital and its value, NEWS2, or the
+/// event; the stored message (with the limit, language-neutral) otherwise and as a tooltip.
+fn describe(a: &Alert, vi: bool) -> String {
+    let lang = if vi { Lang::Vi } else { Lang::En };
+    if let (Some(m), Some(v)) = (
+        a.metric.as_deref().and_then(|m| m.parse::<Metric>().ok()),
+        a.value,
+    ) {
+        let label = if vi { m.label_vi() } else { m.label_en() };
+        let limit = limit_of(&a.message)
+            .map(|l| {
+                let l = vigil_domain::display::decimal(l.to_string(), vi);
+                if vi {
+                    format!(" (ngưỡng {l})")
+                } else {
+                    format!(" (limit {l})")
+                }
+            })
+            .unwrap_or_default();
+        return format!("{label}: {} {}{limit}", number(v, vi), m.display_unit());
+    }
+    if let Some(v) = a.value.filter(|_| a.rule.starts_with("news2")) {
+        return format!("NEWS2: {}", number(v, vi));
+    }
+    if let Ok(e) = a.rule.parse::<EventKind>() {
+        return e.label(lang).to_string();
+    }
+    a.message.clone()
+}
+
+/// The limit at the end of a threshold alert's message (`spo2 85 % < 90` → `< 90`).
+fn limit_of(message: &str) -> Option<&str> {
+    let i = message.rfind(['<', '>', '≤', '≥'])?;
+    let limit = message[i..].trim();
+    (limit.len() <= 16).then_some(limit)
+}
+
+pub(crate) fn alert_row(a: &Alert, tz: chrono_tz::Tz, vi: bool) -> Value {
     context! {
         id => a.id,
         patient_id => &a.patient_id,
         patient_name => &a.patient_name,
         severity => a.severity.as_str(),
         state => a.state.as_str(),
+        what => describe(a, vi),
         message => &a.message,
         rule => &a.rule,
         time => local(tz, a.opened_at),
@@ -620,6 +658,44 @@ mod tests {
         );
         let one = group(&["z", "a"], vec![1, 2], false);
         assert_eq!(one, [(String::new(), vec![1, 2])]);
+    }
+
+    #[test]
+    fn alerts_read_in_the_page_language() {
+        let mut a = Alert {
+            id: 1,
+            patient_id: "p".into(),
+            patient_name: "P".into(),
+            rule: "spo2_low".into(),
+            severity: vigil_domain::Severity::Red,
+            state: vigil_domain::AlertState::Open,
+            opened_at: Utc::now(),
+            value: Some(85.0),
+            metric: Some("spo2".into()),
+            unit: Some("%".into()),
+            message: "spo2 85 % < 90".into(),
+            acknowledged_at: None,
+            acknowledged_by: None,
+            note: None,
+            resolved_at: None,
+            assigned_to: None,
+        };
+        assert_eq!(describe(&a, false), "SpO₂: 85 % (limit < 90)");
+        a.metric = Some("temperature".into());
+        a.value = Some(38.5);
+        a.message = "temperature 38.5 °C > 37.8".into();
+        assert!(
+            describe(&a, true).ends_with("38,5 °C (ngưỡng > 37,8)"),
+            "{}",
+            describe(&a, true)
+        );
+        a.metric = None;
+        a.value = None;
+        a.rule = "fall".into();
+        assert_eq!(describe(&a, true), "Phát hiện té ngã");
+        a.rule = "something_else".into();
+        a.message = "as stored".into();
+        assert_eq!(describe(&a, false), "as stored");
     }
 
     #[test]

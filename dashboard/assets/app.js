@@ -39,6 +39,7 @@ async function refresh() {
         if (n) n.focus();
       }
       showLinked();
+      localizeBanner();
     } finally {
       inflight = null;
       if (again) { again = false; refresh(); }
@@ -63,6 +64,16 @@ function showLinked() {
 // and a short tone when the user turned sound on (off by default: a calm dashboard).
 const announced = new Set();
 let hideBanner = null;
+let bannerAlert = null;
+
+// The stream carries the stored message; once the refreshed rows are in, the banner takes the
+// alert's text in the page's language from its row (text only).
+function localizeBanner() {
+  const box = $("new-red");
+  if (box.hidden || bannerAlert === null) return;
+  const cell = document.querySelector('#alerts tr[data-alert="' + bannerAlert.id + '"] td:nth-child(3)');
+  if (cell) box.textContent = box.dataset.label + ": " + bannerAlert.patient_name + " — " + cell.textContent.trim();
+}
 function announce(e) {
   let a;
   try { a = JSON.parse(e.data).alert; } catch (_) { return; }
@@ -71,6 +82,8 @@ function announce(e) {
   const box = $("new-red");
   box.textContent = box.dataset.label + ": " + a.patient_name + " — " + a.message;
   box.hidden = false;
+  bannerAlert = a;
+  localizeBanner();
   clearTimeout(hideBanner);
   hideBanner = setTimeout(() => { box.hidden = true; }, 15000);
   if (localStorage.getItem("vigil.sound") === "on") beep();

@@ -317,7 +317,7 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
     // The new red alert is announced by name (text, not markup).
     d.wait_for(
         "the announcement",
-        "const b = document.querySelector('#new-red'); return !b.hidden && b.textContent.includes('<b>Bà Ba</b>')",
+        "const b = document.querySelector('#new-red'); return !b.hidden && b.textContent.includes('<b>Bà Ba</b>') && b.textContent.includes('SpO₂: 85 %')",
         Duration::from_secs(5),
     );
     assert_eq!(

@@ -17,6 +17,8 @@ mod pages;
 mod patient_page;
 mod patients;
 mod stream;
+#[cfg(test)]
+mod tests;
 pub mod tls;
 mod view;
 pub mod ward;

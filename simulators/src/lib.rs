@@ -9,6 +9,7 @@
 //!
 //! Scripted emergencies and realistic faults come with the simulators issue (#7).
 
+pub mod accounting;
 pub mod load;
 pub mod probe;
 

@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod external;
 mod influx;
+mod loadmode;
 mod mosquitto_acl;
 mod notify;
 mod rules;

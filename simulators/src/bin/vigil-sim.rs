@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use rumqttc::QoS;
 use std::sync::Arc;
 use std::time::Duration;
+use vigil_simulators::accounting;
 use vigil_simulators::load::{self, LoadConfig, Progress};
 use vigil_simulators::{run_device, DeviceSim, Profile, Trend, Vitals};
 
@@ -122,6 +123,17 @@ struct LoadArgs {
     /// lets a device publish only under its own id). Replaces --devices, --prefix, --connections.
     #[arg(long)]
     credentials: Option<std::path::PathBuf>,
+    /// Vigil's dashboard address (`http://127.0.0.1:8080`): read `/metrics` before and after
+    /// the run and report where every acknowledged reading went (stored, duplicate, rejected,
+    /// lost).
+    #[arg(long)]
+    http: Option<String>,
+    /// API token for `/metrics` (`vigil token create`); none when `http.metrics_public`.
+    #[arg(long)]
+    token: Option<String>,
+    /// Longest wait, after the last acknowledgement, for the gateway to settle.
+    #[arg(long, default_value_t = 30)]
+    settle_s: u64,
 }
 
 fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
@@ -296,14 +308,30 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
         readings_per_message: a.readings_per_message.max(1),
         step_ms: a.step_ms.max(1),
     };
-    let report = load::run(cfg, Arc::new(Progress::default())).await?;
-    println!(
-        "{{\"sent\":{},\"acked\":{},\"readings\":{},\"seconds\":{:.3},\"acked_per_second\":{:.0}}}",
-        report.sent,
-        report.acked,
-        report.acked * a.readings_per_message.max(1),
-        report.elapsed.as_secs_f64(),
-        report.rate()
-    );
+    let per_message = a.readings_per_message.max(1);
+    let (report, acc) = match a.http.clone() {
+        Some(http) => {
+            let settle = Duration::from_secs(a.settle_s);
+            let (r, acc) = accounting::run_accounted(cfg, http, a.token.clone(), settle).await?;
+            (r, Some(acc))
+        }
+        None => (load::run(cfg, Arc::new(Progress::default())).await?, None),
+    };
+    let mut out = serde_json::json!({
+        "sent": report.sent,
+        "acked": report.acked,
+        "readings": report.acked * per_message,
+        "seconds": (report.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "acked_per_second": report.rate().round(),
+    });
+    if let Some(acc) = acc {
+        out["stored"] = acc.stored.into();
+        out["duplicates"] = acc.duplicates.into();
+        out["rejected"] = acc.rejected.into();
+        out["lost"] = acc.lost.into();
+        out["foreign"] = acc.foreign.into();
+        out["lossy"] = acc.lossy().into();
+    }
+    println!("{out}");
     Ok(())
 }

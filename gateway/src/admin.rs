@@ -160,6 +160,32 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
                 ),
             );
         }
+        DeviceCmd::Provision {
+            count,
+            prefix,
+            kind,
+            facility,
+            admin,
+        } => {
+            let kind = crate::provision::device_kind(&kind)?;
+            let mut c = open(&admin)?;
+            let started = std::time::Instant::now();
+            let devices = crate::provision::bulk(&mut c, &prefix, count, kind, &facility)?;
+            let mut out = std::io::stdout().lock();
+            for (id, password, patient) in &devices {
+                use std::io::Write as _;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({ "id": id, "password": password, "patient": patient })
+                )?;
+            }
+            eprintln!(
+                "{} devices provisioned in {:.1} s",
+                devices.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
         DeviceCmd::List { admin } => {
             let c = open(&admin)?;
             let mut st = c.prepare(

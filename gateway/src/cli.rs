@@ -199,6 +199,22 @@ pub enum DeviceCmd {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Register many devices at once, each for a patient of its own (load tests, issue #7):
+    /// patients `{prefix}-p{i}` and devices `{prefix}-{i}` for i in 0..count, in one
+    /// transaction; prints one JSON line per device (`id`, `password`, `patient`) — the
+    /// passwords once, only hashes are kept. Existing ids are an error.
+    Provision {
+        #[arg(long)]
+        count: u32,
+        #[arg(long, default_value = "load")]
+        prefix: String,
+        #[arg(long, default_value = "hub")]
+        kind: String,
+        #[arg(long, default_value = vigil_domain::DEFAULT_FACILITY)]
+        facility: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// List devices.
     List {
         #[command(flatten)]

@@ -106,6 +106,10 @@ struct LoadArgs {
     /// Target total messages per second; 0 = as fast as possible.
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Run for this long (`60s`, `5m`) at `--rate`: sets the messages per device
+    /// (rate × duration ÷ devices) instead of `--messages`.
+    #[arg(long)]
+    duration: Option<String>,
     /// 0 or 1.
     #[arg(long, default_value_t = 1)]
     qos: u8,
@@ -262,6 +266,22 @@ async fn device(args: DeviceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `90s`, `5m`, `1h` or plain seconds.
+fn parse_duration(s: &str) -> anyhow::Result<f64> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = n
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--duration {s:?}: e.g. 60s or 5m"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => anyhow::bail!("--duration {s:?}: e.g. 60s or 5m"),
+    };
+    Ok(n * scale)
+}
+
 async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
     let (host, port) = host_port(&a.broker)?;
     let qos = match a.qos {
@@ -293,13 +313,21 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
             a.connections.min(a.devices),
         ),
     };
+    let messages_per_device = match a.duration.as_deref() {
+        None => a.messages,
+        Some(d) => {
+            anyhow::ensure!(a.rate > 0, "--duration needs --rate");
+            let secs = parse_duration(d)?;
+            (a.rate as f64 * secs / devices.len().max(1) as f64).ceil() as u64
+        }
+    };
     let cfg = LoadConfig {
         host,
         port,
         devices,
         passwords,
         connections,
-        messages_per_device: a.messages,
+        messages_per_device,
         rate: a.rate,
         qos,
         start_ms: a

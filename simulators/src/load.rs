@@ -43,6 +43,10 @@ pub struct LoadReport {
     /// PUBACKs received (QoS 1); equals `sent` at QoS 0.
     pub acked: u64,
     pub elapsed: Duration,
+    /// QoS 1: milliseconds from a PUBLISH leaving the client to its PUBACK, per message. Vigil's
+    /// embedded broker acknowledges after the reading's transaction commits, so there this is
+    /// publish → stored; an external broker acknowledges on receipt.
+    pub ack_ms: Vec<f32>,
 }
 
 impl LoadReport {
@@ -113,13 +117,15 @@ pub async fn run(cfg: LoadConfig, progress: Arc<Progress>) -> anyhow::Result<Loa
             progress.clone(),
         )));
     }
+    let mut ack_ms = Vec::new();
     for t in tasks {
-        t.await??;
+        ack_ms.extend(t.await??);
     }
     Ok(LoadReport {
         sent: progress.sent.load(Relaxed),
         acked: progress.acked.load(Relaxed),
         elapsed: start.elapsed(),
+        ack_ms,
     })
 }
 
@@ -130,7 +136,7 @@ async fn connection(
     login: Option<(String, String)>,
     rate: f64,
     progress: Arc<Progress>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<f32>> {
     let mut o = MqttOptions::new(
         format!("vigil-sim-load-{index}-{}", std::process::id()),
         cfg.host.clone(),
@@ -160,22 +166,31 @@ async fn connection(
         async move {
             let mut acked = 0u64;
             let mut connected_once = false;
+            // When each packet id went out; a PUBACK names the id (MQTT 3.1.1 §3.4).
+            let mut out_at: std::collections::HashMap<u16, Instant> = Default::default();
+            let mut ack_ms: Vec<f32> = Vec::new();
             loop {
                 let ev = if *done_rx.borrow() {
                     match tokio::time::timeout(ACK_WAIT, eventloop.poll()).await {
                         Ok(ev) => ev,
-                        Err(_) => return Ok(acked),
+                        Err(_) => return Ok(ack_ms),
                     }
                 } else {
                     eventloop.poll().await
                 };
                 match ev {
-                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) if pkid != 0 => {
+                        out_at.insert(pkid, Instant::now());
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
                         acked += 1;
                         progress.acked.fetch_add(1, Relaxed);
+                        if let Some(t) = out_at.remove(&ack.pkid) {
+                            ack_ms.push(t.elapsed().as_secs_f32() * 1000.0);
+                        }
                     }
                     Ok(Event::Incoming(Packet::ConnAck(_))) => connected_once = true,
-                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return Ok(acked),
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return Ok(ack_ms),
                     Ok(_) => {}
                     Err(e) => {
                         // Thousands of devices connecting at once queue at the broker (each
@@ -191,7 +206,7 @@ async fn connection(
                     continue;
                 }
                 if acked >= total {
-                    return Ok(acked);
+                    return Ok(ack_ms);
                 }
             }
         }
@@ -221,6 +236,5 @@ async fn connection(
         tokio::time::sleep(Duration::from_millis(500)).await;
         client.disconnect().await?;
     }
-    acks.await??;
-    Ok(())
+    acks.await?
 }

@@ -352,6 +352,13 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
         "seconds": (report.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         "acked_per_second": report.rate().round(),
     });
+    if !report.ack_ms.is_empty() {
+        let ms: Vec<f64> = report.ack_ms.iter().map(|m| f64::from(*m)).collect();
+        let q = |x: f64| (vigil_simulators::probe::quantile(&ms, x) * 10.0).round() / 10.0;
+        out["ack_p50_ms"] = q(0.5).into();
+        out["ack_p99_ms"] = q(0.99).into();
+        out["ack_max_ms"] = q(1.0).into();
+    }
     if let Some(acc) = acc {
         out["stored"] = acc.stored.into();
         out["duplicates"] = acc.duplicates.into();

@@ -93,7 +93,8 @@ impl Accounting {
 }
 
 /// Polls `/metrics` until `expected` more readings than in `before` are accounted for, or the
-/// counts stop moving for `quiet`, or `limit` passes: the gateway has settled.
+/// counts stop moving for `quiet`, or `limit` passes: the gateway has settled. Also when the
+/// counters last moved (the end of the gateway's work, for its rate).
 pub fn settle(
     http: &str,
     token: Option<&str>,
@@ -102,7 +103,7 @@ pub fn settle(
     per_message: u64,
     quiet: Duration,
     limit: Duration,
-) -> anyhow::Result<Counters> {
+) -> anyhow::Result<(Counters, Instant)> {
     let deadline = Instant::now() + limit;
     let mut last = Counters::fetch(http, token)?;
     let mut since = Instant::now();
@@ -111,7 +112,7 @@ pub fn settle(
             .accounted(per_message)
             .saturating_sub(before.accounted(per_message));
         if done >= expected || since.elapsed() >= quiet || Instant::now() >= deadline {
-            return Ok(last);
+            return Ok((last, since));
         }
         std::thread::sleep(Duration::from_millis(100));
         let now = Counters::fetch(http, token)?;
@@ -124,18 +125,21 @@ pub fn settle(
 
 /// Runs the load and accounts for it against the gateway at `http`: counters before, the
 /// run, then the counters once the gateway has settled (at most `settle` after the run).
+/// The run's report, the accounting, and the seconds from the start of the run until the
+/// gateway's counters last moved (its work on this load done).
 pub async fn run_accounted(
     cfg: crate::load::LoadConfig,
     http: String,
     token: Option<String>,
     settle: Duration,
-) -> anyhow::Result<(crate::load::LoadReport, Accounting)> {
+) -> anyhow::Result<(crate::load::LoadReport, Accounting, f64)> {
     let per_message = cfg.readings_per_message.max(1);
     let (h, t) = (http.clone(), token.clone());
     let before = tokio::task::spawn_blocking(move || Counters::fetch(&h, t.as_deref())).await??;
+    let started = Instant::now();
     let report = crate::load::run(cfg, Default::default()).await?;
     let acked = report.acked * per_message;
-    let after = tokio::task::spawn_blocking(move || {
+    let (after, last_moved) = tokio::task::spawn_blocking(move || {
         self::settle(
             &http,
             token.as_deref(),
@@ -147,7 +151,12 @@ pub async fn run_accounted(
         )
     })
     .await??;
-    Ok((report, Accounting::new(before, after, acked, per_message)))
+    let busy = last_moved.saturating_duration_since(started).as_secs_f64();
+    Ok((
+        report,
+        Accounting::new(before, after, acked, per_message),
+        busy,
+    ))
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ fn the_load_mode_accounts_for_every_reading_and_reports_a_lossy_run() {
 
     // Into Vigil's own broker: all 600 acknowledged, all stored.
     let start = chrono::Utc::now().timestamp_millis() - 3_600_000;
-    let (report, acc) = run(config(v.mqtt, ids.clone(), Some(passwords.clone()), start));
+    let (report, acc, _) = run(config(v.mqtt, ids.clone(), Some(passwords.clone()), start));
     assert_eq!(report.acked, 600, "{report:?}");
     assert_eq!((acc.stored, acc.lost, acc.foreign), (600, 0, 0), "{acc:?}");
     assert!(!acc.lossy());
@@ -76,13 +76,13 @@ fn the_load_mode_accounts_for_every_reading_and_reports_a_lossy_run() {
     // The same again: every reading is already stored (same times), so all are duplicates.
     let mut again = config(v.mqtt, ids.clone(), Some(passwords), start);
     again.messages_per_device = 100;
-    let (_, acc) = run(again);
+    let (_, acc, _) = run(again);
     assert_eq!((acc.duplicates, acc.lost), (300, 0), "{acc:?}");
 
     // Into a Mosquitto that Vigil is not connected to: acknowledged by that broker, never seen
     // by Vigil — reported lost, the run lossy.
     let stray = Mosquitto::start();
-    let (report, acc) = run(config(stray.port, ids, None, start + 10_000));
+    let (report, acc, _) = run(config(stray.port, ids, None, start + 10_000));
     assert_eq!(report.acked, 600, "{report:?}");
     assert_eq!((acc.stored, acc.lost), (0, 600), "{acc:?}");
     assert!(acc.lossy());

@@ -340,8 +340,9 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
     let (report, acc) = match a.http.clone() {
         Some(http) => {
             let settle = Duration::from_secs(a.settle_s);
-            let (r, acc) = accounting::run_accounted(cfg, http, a.token.clone(), settle).await?;
-            (r, Some(acc))
+            let (r, acc, busy) =
+                accounting::run_accounted(cfg, http, a.token.clone(), settle).await?;
+            (r, Some((acc, busy)))
         }
         None => (load::run(cfg, Arc::new(Progress::default())).await?, None),
     };
@@ -359,7 +360,15 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
         out["ack_p99_ms"] = q(0.99).into();
         out["ack_max_ms"] = q(1.0).into();
     }
-    if let Some(acc) = acc {
+    if let Some((acc, busy)) = acc {
+        // From the start of the run until Vigil's counters last moved: its rate, not the
+        // publisher's (at QoS 0, or behind an external broker, Vigil may finish later).
+        out["gateway_seconds"] =
+            ((busy.max(report.elapsed.as_secs_f64()) * 1000.0).round() / 1000.0).into();
+        out["stored_per_second"] = (acc.stored as f64
+            / busy.max(report.elapsed.as_secs_f64()).max(1e-9))
+        .round()
+        .into();
         out["stored"] = acc.stored.into();
         out["duplicates"] = acc.duplicates.into();
         out["rejected"] = acc.rejected.into();

@@ -3,10 +3,10 @@
 //! API, `manage`; a new device's MQTT password is shown once, in the page, never stored); and
 //! the rejected messages, per device, so support staff can fix a misconfigured hub.
 
-use super::view::{labels, local, page_user, render, zone_note};
+use super::view::{local, render, PageUser};
 use super::AppState;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -26,18 +26,13 @@ pub fn router() -> Router<AppState> {
 struct AdminQuery {
     /// Rejected messages of this device only.
     device: Option<String>,
-    lang: Option<String>,
 }
 
 async fn page(
+    user: PageUser,
     State(state): State<AppState>,
     Query(q): Query<AdminQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let vi = user.vi();
     let tz = state.tz;
     if !user.access.admin {
@@ -107,13 +102,6 @@ async fn page(
     render(
         "admin.html",
         context! {
-            page => "admin",
-            admin => true,
-            lang => user.lang,
-            other_lang => if vi { "en" } else { "vi" },
-            t => labels(vi),
-            user => &user.access.name,
-            zone_note => zone_note(tz, vi),
             facilities => &registry.facilities,
             patients => &registry.patients,
             devices => devices,
@@ -122,6 +110,7 @@ async fn page(
             rejected => rejected,
             device => device.unwrap_or_default(),
             kinds => kinds,
+            ..user.layout(&state, "admin"),
         },
     )
 }

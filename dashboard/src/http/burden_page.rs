@@ -2,10 +2,9 @@
 //! e-mails over the last 7 or 30 days and the time to acknowledge, so noisy thresholds can be
 //! tuned. The same figures as `GET /api/v1/reports/alert-burden`, scoped the same way.
 
-use super::view::{labels, local, page_user, render, zone_note};
+use super::view::{local, render, PageUser};
 use super::AppState;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -21,7 +20,6 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, Default)]
 struct BurdenQuery {
     days: Option<u32>,
-    lang: Option<String>,
 }
 
 /// Seconds as people read them: `45 s`, `12 min`, `3,5 h`.
@@ -52,14 +50,10 @@ fn rows(list: &[BurdenRow], vi: bool) -> Vec<Value> {
 }
 
 async fn page(
+    user: PageUser,
     State(state): State<AppState>,
     Query(q): Query<BurdenQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let vi = user.vi();
     let days = if q.days == Some(30) { 30 } else { 7 };
     let scope = user.access.scope.clone();
@@ -70,17 +64,11 @@ async fn page(
     render(
         "burden.html",
         context! {
-            page => "burden",
-            lang => user.lang,
-            other_lang => if vi { "en" } else { "vi" },
-            t => labels(vi),
-            user => &user.access.name,
-            admin => user.access.admin,
-            zone_note => zone_note(state.tz, vi),
             days => days,
             since => local(state.tz, report.since),
             by_rule => rows(&report.by_rule, vi),
             by_patient => rows(&report.by_patient, vi),
+            ..user.layout(&state, "burden"),
         },
     )
 }

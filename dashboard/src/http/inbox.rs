@@ -4,11 +4,10 @@
 //! rule and the days they opened (in the dashboard's time zone).
 
 use super::alerts::ListQuery;
-use super::view::{labels, local, page_user, render, zone_note};
+use super::view::{local, render, PageUser};
 use super::ward::alert_row;
 use super::AppState;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -30,15 +29,10 @@ pub fn router() -> Router<AppState> {
 /// the readings that breached its rule and the e-mails it caused. Another facility's alert is
 /// as unknown as a missing one (404).
 async fn detail(
+    user: PageUser,
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<i64>,
-    Query(q): Query<InboxQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let vi = user.vi();
     let tz = state.tz;
     let scope = user.access.scope.clone();
@@ -95,18 +89,12 @@ async fn detail(
     render(
         "alert.html",
         context! {
-            page => "inbox",
-            lang => user.lang,
-            other_lang => if vi { "en" } else { "vi" },
-            t => labels(vi),
-            user => &user.access.name,
-            admin => user.access.admin,
-            zone_note => zone_note(tz, vi),
             a => alert_row(&d.alert, tz, vi),
             alerts => vec![alert_row(&d.alert, tz, vi)],
             audit => audit,
             readings => readings,
             emails => emails,
+            ..user.layout(&state, "inbox"),
         },
     )
 }
@@ -122,7 +110,6 @@ struct InboxQuery {
     from: Option<String>,
     /// `YYYY-MM-DD`: opened on or before that day (local).
     to: Option<String>,
-    lang: Option<String>,
 }
 
 /// The start of a local day, in UTC.
@@ -134,14 +121,10 @@ fn day_start(tz: chrono_tz::Tz, day: &str) -> Option<DateTime<Utc>> {
 }
 
 async fn page(
+    user: PageUser,
     State(state): State<AppState>,
     Query(q): Query<InboxQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let vi = user.vi();
     let tz = state.tz;
     let st = q.state.clone().unwrap_or_else(|| "active".into());
@@ -198,13 +181,6 @@ async fn page(
     render(
         "inbox.html",
         context! {
-            page => "inbox",
-            lang => user.lang,
-            other_lang => if vi { "en" } else { "vi" },
-            t => labels(vi),
-            user => &user.access.name,
-            admin => user.access.admin,
-            zone_note => zone_note(tz, vi),
             f => context! {
                 state => st,
                 severity => q.severity.unwrap_or_default(),
@@ -217,6 +193,7 @@ async fn page(
             alerts => alerts,
             limit => LIMIT,
             error => error,
+            ..user.layout(&state, "inbox"),
         },
     )
 }

@@ -6,10 +6,10 @@
 //! cookie, else the browser's preference), times in UTC+07:00, decimal comma in Vietnamese.
 
 use super::charts::{self, Band};
-use super::view::{labels, local, page_user, render, zone_note};
+use super::view::{local, render, PageUser};
 use super::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -27,7 +27,6 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct PageQuery {
     range: Option<String>,
-    lang: Option<String>,
 }
 
 /// The number in a limit such as `< 90` or `≥ 37.8`.
@@ -58,12 +57,8 @@ async fn page(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
-    headers: HeaderMap,
+    user: PageUser,
 ) -> Response {
-    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let vi = user.vi();
     let tz = state.tz;
     let access = user.access.clone();
@@ -228,13 +223,6 @@ async fn page(
     render(
         "patient.html",
         context! {
-            page => "patient",
-            lang => user.lang,
-            other_lang => if vi { "en" } else { "vi" },
-            t => labels(vi),
-            user => &user.access.name,
-            admin => user.access.admin,
-            zone_note => zone_note(tz, vi),
             p => &page.patient,
             status => worst.map(|s| s.as_str()).unwrap_or("ok"),
             news2 => news2,
@@ -246,12 +234,14 @@ async fn page(
             orders => orders,
             devices => devices,
             contacts => contacts,
+            ..user.layout(&state, "patient"),
         },
     )
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::view::labels;
     use super::*;
 
     #[test]

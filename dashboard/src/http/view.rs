@@ -32,6 +32,10 @@ pub(crate) fn env() -> &'static Environment<'static> {
                 "alert_row.html",
                 include_str!("../../templates/alert_row.html"),
             ),
+            (
+                "alerts_table.html",
+                include_str!("../../templates/alerts_table.html"),
+            ),
             ("inbox.html", include_str!("../../templates/inbox.html")),
             ("patient.html", include_str!("../../templates/patient.html")),
             ("admin.html", include_str!("../../templates/admin.html")),
@@ -74,11 +78,46 @@ impl PageUser {
     pub fn vi(&self) -> bool {
         self.lang == "vi"
     }
+
+    /// What the layout needs (`layout.html`): the language and its switch, the labels, who is
+    /// signed in, the page for the navigation, the time-zone note. Pages add their own with
+    /// `context! { ..user.layout(&state, "inbox"), … }`.
+    pub fn layout(&self, state: &AppState, page: &str) -> minijinja::Value {
+        let vi = self.vi();
+        minijinja::context! {
+            page => page,
+            lang => self.lang,
+            other_lang => if vi { "en" } else { "vi" },
+            t => labels(vi),
+            user => &self.access.name,
+            admin => self.access.admin,
+            zone_note => zone_note(state.tz, vi),
+        }
+    }
+}
+
+/// Pages take the signed-in user as an argument; without a live session the answer is a
+/// redirect to the login page. `?lang=` picks the page's language.
+impl axum::extract::FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        let lang = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "lang")
+                .map(|(_, v)| v.to_string())
+        });
+        page_user(state, &parts.headers, lang.as_deref()).await
+    }
 }
 
 /// The user behind the session cookie; without a live session, a redirect to the login page
 /// (pages) — JSON callers get 401 from the `Principal` extractor instead.
-pub(crate) async fn page_user(
+async fn page_user(
     state: &AppState,
     headers: &HeaderMap,
     lang_param: Option<&str>,
@@ -378,6 +417,22 @@ mod tests {
         assert_eq!(ago(later, t, false), "1 h ago");
         assert_eq!(ago(later, t, true), "1 giờ trước");
         assert_eq!(ago(t, t, false), "just now");
+    }
+
+    #[test]
+    fn every_template_a_template_names_is_registered() {
+        let env = env();
+        let mut named = 0;
+        for (name, t) in env.templates() {
+            for key in ["{% include \"", "{% extends \""] {
+                for part in t.source().split(key).skip(1) {
+                    let other = part.split('"').next().unwrap();
+                    assert!(env.get_template(other).is_ok(), "{name} names {other}");
+                    named += 1;
+                }
+            }
+        }
+        assert!(named >= 8, "{named}");
     }
 
     #[test]

@@ -8,10 +8,9 @@
 //! `/static/app.js` fetches when the live stream reports a change (no reload, no client-side
 //! templating: the same escaped server markup either way).
 
-use super::view::{self, ago, labels, local, page_user, render, PageUser};
+use super::view::{self, ago, labels, local, render, PageUser};
 use super::{charts, ApiError, AppState};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -81,7 +80,6 @@ pub(crate) struct WardQuery {
     pub facility: Option<String>,
     pub area: Option<String>,
     pub tag: Option<String>,
-    pub lang: Option<String>,
 }
 
 fn set(v: &Option<String>) -> Option<&str> {
@@ -103,45 +101,33 @@ impl WardQuery {
 }
 
 async fn page(
+    user: PageUser,
     State(state): State<AppState>,
     Query(q): Query<WardQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let (ctx, body) = match body(&state, &user, &q).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let vi = user.vi();
     render(
         "ward.html",
-        context! {
-            page => "ward",
-            lang => user.lang,
-            other_lang => if vi { "en" } else { "vi" },
-            t => labels(vi),
-            user => &user.access.name,
-            admin => user.access.admin,
-            zone_note => view::zone_note(state.tz, vi),
-            body => Value::from_safe_string(body.to_string()),
-            ..ctx
-        },
+        minijinja::value::merge_maps([
+            context! { body => Value::from_safe_string(body.to_string()) },
+            ctx,
+            user.layout(&state, "ward"),
+        ]),
     )
 }
 
 /// The changing part of the page alone, for the live refresh. Without a session: 401 (the
 /// script then goes to the login page), not a redirect it would follow into a login form.
 async fn fragment(
+    user: Result<PageUser, Response>,
     State(state): State<AppState>,
     Query(q): Query<WardQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    let user = match page_user(&state, &headers, q.lang.as_deref()).await {
-        Ok(u) => u,
-        Err(_) => return ApiError::Unauthorized.into_response(),
+    let Ok(user) = user else {
+        return ApiError::Unauthorized.into_response();
     };
     match body(&state, &user, &q).await {
         Ok((_, body)) => axum::response::Html(body.to_string()).into_response(),

@@ -5,12 +5,14 @@
 //! - [`run_device`]: one device's loop — connect, publish a batch every interval, stop on
 //!   shutdown. Used by `vigil demo` and by the `vigil-sim` binary.
 //!
-//! - [`load`]: many connections publishing pre-encoded readings as fast as allowed.
-//!
-//! Scripted emergencies and realistic faults come with the simulators issue (#7).
+//! - [`load`]: many connections publishing pre-encoded readings as fast as allowed;
+//!   [`accounting`]: where every acknowledged reading went, from Vigil's `/metrics`.
+//! - [`physiology`]: seeded, reproducible vitals per condition with a daily rhythm, noise and
+//!   scripted episodes (issue #7; scenario files and device kinds build on it next).
 
 pub mod accounting;
 pub mod load;
+pub mod physiology;
 pub mod probe;
 
 use chrono::Utc;

@@ -139,6 +139,9 @@ pub type Result<T> = std::result::Result<T, BackendError>;
 pub trait Backend: Send + Sync + 'static {
     /// The patients of the facilities `scope` allows.
     fn patients(&self, scope: &Scope) -> Result<Vec<PatientSummary>>;
+    /// The patients of the facilities `scope` allows, by name, without their readings (lists
+    /// to choose from).
+    fn patient_list(&self, scope: &Scope) -> Result<Vec<vigil_domain::Patient>>;
     /// One patient's summary (latest values, NEWS2, devices), whatever their facility: callers
     /// check the scope first.
     fn patient_summary(&self, patient_id: &str) -> Result<Option<PatientSummary>>;

@@ -85,6 +85,10 @@ impl Backend for StoreBackend {
         })?)
     }
 
+    fn patient_list(&self, scope: &Scope) -> R<Vec<Patient>> {
+        Ok(self.store.read_blocking(|c| registry::patients(c, scope))?)
+    }
+
     fn patient_summary(&self, patient_id: &str) -> R<Option<PatientSummary>> {
         Ok(self.store.read_blocking(|c| {
             let mut list = readings::patient_summaries(c, &Scope::All, Some(patient_id))?;

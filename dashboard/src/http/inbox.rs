@@ -163,16 +163,16 @@ async fn page(
     let scope = user.access.scope.clone();
     let data = state
         .call(move |b| {
-            let patients = b.patients(&scope)?;
+            // Names for the patient filter only: no readings needed (sorted by name).
+            let patients = b.patient_list(&scope)?;
             let alerts = b.alerts(&scope, &filter, LIMIT)?;
             Ok((patients, alerts))
         })
         .await;
-    let (mut patients, alerts) = match data {
+    let (patients, alerts) = match data {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    patients.sort_by(|a, b| a.name.cmp(&b.name));
     let patients: Vec<Value> = patients
         .iter()
         .map(|p| context! { id => &p.id, name => &p.name })

@@ -54,6 +54,19 @@ impl Backend for Stub {
         })
         .collect())
     }
+    fn patient_list(&self, scope: &Scope) -> Result<Vec<vigil_domain::Patient>> {
+        Ok(self
+            .patients(scope)?
+            .into_iter()
+            .map(|p| vigil_domain::Patient {
+                id: p.id,
+                name: p.name,
+                facility_id: p.facility_id,
+                area: p.area,
+                tags: p.tags,
+            })
+            .collect())
+    }
     fn patient_summary(&self, _: &str) -> Result<Option<PatientSummary>> {
         Ok(None)
     }

@@ -306,10 +306,7 @@ pub fn patient_summaries(
     scope: &vigil_domain::Scope,
     only: Option<&str>,
 ) -> Result<Vec<PatientSummary>> {
-    let mut patients = super::registry::patients(conn, scope)?;
-    if let Some(id) = only {
-        patients.retain(|p| p.id == id);
-    }
+    let patients = super::registry::patients_where(conn, scope, only)?;
     // Latest (ts, value) per patient and metric code, over all their devices.
     let mut latest: HashMap<String, HashMap<i64, (i64, f64)>> = HashMap::new();
     {

@@ -176,10 +176,19 @@ pub fn patient(conn: &Connection, id: &str) -> Result<Option<Patient>> {
 
 /// The patients of the facilities `scope` allows, by name.
 pub fn patients(conn: &Connection, scope: &Scope) -> Result<Vec<Patient>> {
+    patients_where(conn, scope, None)
+}
+
+/// [`patients`], or just patient `only` (if `scope` allows it).
+pub fn patients_where(
+    conn: &Connection,
+    scope: &Scope,
+    only: Option<&str>,
+) -> Result<Vec<Patient>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {PATIENT_COLUMNS} FROM patients ORDER BY name, id"
+        "SELECT {PATIENT_COLUMNS} FROM patients WHERE ?1 IS NULL OR id = ?1 ORDER BY name, id"
     ))?;
-    let rows = st.query_map([], patient_row)?;
+    let rows = st.query_map([only], patient_row)?;
     let mut out = Vec::new();
     for p in rows {
         let p = p?;

@@ -162,6 +162,7 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
         }
         DeviceCmd::Provision {
             count,
+            scenario,
             prefix,
             kind,
             facility,
@@ -170,7 +171,23 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
             let kind = crate::provision::device_kind(&kind)?;
             let mut c = open(&admin)?;
             let started = std::time::Instant::now();
-            let devices = crate::provision::bulk(&mut c, &prefix, count, kind, &facility)?;
+            let devices = match (count, scenario) {
+                (_, Some(path)) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    let s = vigil_simulators::scenario::Scenario::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    let secrets = crate::provision::scenario_secrets(&s);
+                    let tx = c.transaction()?;
+                    let out = crate::provision::scenario(&tx, &s, &facility, secrets)?;
+                    tx.commit()?;
+                    out
+                }
+                (Some(count), None) => {
+                    crate::provision::bulk(&mut c, &prefix, count, kind, &facility)?
+                }
+                (None, None) => anyhow::bail!("--count or --scenario"),
+            };
             let mut out = std::io::stdout().lock();
             for (id, password, patient) in &devices {
                 use std::io::Write as _;

@@ -203,9 +203,18 @@ pub enum DeviceCmd {
     /// patients `{prefix}-p{i}` and devices `{prefix}-{i}` for i in 0..count, in one
     /// transaction; prints one JSON line per device (`id`, `password`, `patient`) — the
     /// passwords once, only hashes are kept. Existing ids are an error.
+    /// With `--scenario FILE`: the simulator scenario's patients and devices instead (existing
+    /// ones are kept and their devices get new secrets), for `vigil-sim scenario`.
     Provision {
+        #[arg(
+            long,
+            required_unless_present = "scenario",
+            conflicts_with = "scenario"
+        )]
+        count: Option<u32>,
+        /// A `vigil-sim` scenario file (docs/scenarios.md).
         #[arg(long)]
-        count: u32,
+        scenario: Option<std::path::PathBuf>,
         #[arg(long, default_value = "load")]
         prefix: String,
         #[arg(long, default_value = "hub")]

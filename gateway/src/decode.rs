@@ -156,6 +156,20 @@ fn decode_readings(v: &Value, limits: &Limits, received: DateTime<Utc>) -> Resul
         Some(t) => Some(parse_ts(t)?),
         None => None,
     };
+    // The device's own battery level, in percent (issue #7: devices report it with their
+    // readings, as SenML does with `%EL`).
+    let battery = match obj.get("battery") {
+        None => None,
+        Some(b) => match b.as_f64() {
+            Some(p) if (0.0..=100.0).contains(&p) => Some(p),
+            _ => {
+                return Err(Reject::new(
+                    "malformed_reading",
+                    "battery must be a number from 0 to 100",
+                ))
+            }
+        },
+    };
     if let Some(list) = obj.get("readings") {
         let list = list
             .as_array()
@@ -181,14 +195,11 @@ fn decode_readings(v: &Value, limits: &Limits, received: DateTime<Utc>) -> Resul
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Decoded::Readings {
-            readings,
-            battery: None,
-        })
+        Ok(Decoded::Readings { readings, battery })
     } else {
         Ok(Decoded::Readings {
             readings: vec![decode_one(v, None)?],
-            battery: None,
+            battery,
         })
     }
 }
@@ -394,6 +405,22 @@ mod tests {
             "x".repeat(Limits::default().max_payload)
         );
         assert_eq!(reject(Channel::Readings, &big), "payload_too_large");
+    }
+
+    #[test]
+    fn a_batch_may_carry_the_battery_level() {
+        let d = decode(
+            Channel::Readings,
+            br#"{"ts":1763774100000,"battery":41,"readings":[{"metric":"spo2","value":95}]}"#,
+            &Limits::default(),
+            Utc::now(),
+        )
+        .unwrap();
+        assert!(matches!(d, Decoded::Readings { battery: Some(b), .. } if b == 41.0));
+        for bad in [r#""41""#, "101", "-1"] {
+            let p = format!(r#"{{"battery":{bad},"metric":"spo2","value":95}}"#);
+            assert_eq!(reject(Channel::Readings, &p), "malformed_reading", "{bad}");
+        }
     }
 
     #[test]

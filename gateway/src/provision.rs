@@ -159,6 +159,82 @@ pub fn bulk(
     Ok(out)
 }
 
+/// New secrets for a scenario's devices, in the file's order: hashed before taking the
+/// store's write turn (argon2 is slow on purpose).
+pub fn scenario_secrets(s: &vigil_simulators::scenario::Scenario) -> Vec<(String, SecretHashes)> {
+    s.patients
+        .iter()
+        .flat_map(|p| &p.devices)
+        .map(|_| new_secret())
+        .collect()
+}
+
+/// Registers a simulator scenario's patients (with their name, area, tags and family
+/// contacts) and devices in `facility` (issue #7), with `secrets` from [`scenario_secrets`]; a
+/// device with a fixed cadence is expected at it. Idempotent: existing patients are kept,
+/// existing devices get the new secret and are enabled. (device id, secret, patient id) each.
+pub fn scenario(
+    conn: &Connection,
+    s: &vigil_simulators::scenario::Scenario,
+    facility: &str,
+    secrets: Vec<(String, SecretHashes)>,
+) -> Result<Vec<(String, String, String)>> {
+    let devices: Vec<_> = s
+        .patients
+        .iter()
+        .flat_map(|p| p.devices.iter().map(move |d| (p, d)))
+        .zip(secrets)
+        .collect();
+    let tx = conn;
+    for p in &s.patients {
+        if registry::patient(tx, &p.id)?.is_some() {
+            continue;
+        }
+        registry::add_patient(
+            tx,
+            Some(&p.id),
+            &p.name,
+            facility,
+            p.area.as_deref(),
+            &p.tags,
+        )?;
+        for c in &p.contacts {
+            add_contact(
+                tx,
+                &p.id,
+                &ContactInput {
+                    name: c.name.clone(),
+                    email: c.email.clone(),
+                    lang: c.lang.clone(),
+                    role: "family".into(),
+                    tier: "primary".into(),
+                    ..Default::default()
+                },
+            )?;
+        }
+    }
+    let mut out = Vec::with_capacity(devices.len());
+    for ((p, d), (secret, hashes)) in devices {
+        match registry::device(tx, &d.id)? {
+            Some(existing) if existing.patient_id != p.id => {
+                return Err(invalid(format!(
+                    "device {} belongs to patient {}, not {}",
+                    d.id, existing.patient_id, p.id
+                )))
+            }
+            Some(_) => {
+                registry::set_device_secret(tx, &d.id, &hashes)?;
+                registry::set_device_enabled(tx, &d.id, true)?;
+            }
+            None => {
+                add_device(tx, Some(&d.id), &p.id, d.kind, d.interval_s(), &hashes)?;
+            }
+        }
+        out.push((d.id.clone(), secret, p.id.clone()));
+    }
+    Ok(out)
+}
+
 /// Dashboard passwords: at least 8 characters (NIST SP 800-63B §5.1.1.2 minimum).
 pub fn check_password(password: &str) -> Result<()> {
     if password.chars().count() < 8 {

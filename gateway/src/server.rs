@@ -285,7 +285,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     tracing::info!(addr = %cfg.http.addr, scheme, "dashboard listening");
 
     let login_hint = if let Some(seeded) = seeded {
-        crate::demo::start_devices(&cfg, seeded.devices, &mut tasks, stop_rx.clone());
+        crate::demo::start_devices(&cfg, &seeded, &mut tasks, stop_rx.clone());
         format!(
             "user \"{}\", password \"{}\"",
             crate::demo::DEMO_USER,

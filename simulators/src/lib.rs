@@ -13,7 +13,9 @@
 pub mod accounting;
 pub mod load;
 pub mod physiology;
+pub mod play;
 pub mod probe;
+pub mod scenario;
 
 use chrono::Utc;
 use rand::{Rng, SeedableRng};

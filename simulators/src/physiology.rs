@@ -46,6 +46,9 @@ pub struct Episode {
     pub kind: EpisodeKind,
     pub start: DateTime<Utc>,
     pub duration: chrono::Duration,
+    /// How long the change takes to build up and to wear off; `None`: a fifth of the
+    /// episode, at most 10 minutes.
+    pub ramp: Option<chrono::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -174,7 +177,10 @@ impl Episode {
             return v;
         }
         let total = self.duration.num_milliseconds().max(1) as f64;
-        let ramp = (total / 5.0).clamp(1.0, 600_000.0);
+        let ramp = match self.ramp {
+            Some(r) => (r.num_milliseconds() as f64).clamp(1.0, total / 2.0),
+            None => (total / 5.0).clamp(1.0, 600_000.0),
+        };
         let since = (t - self.start).num_milliseconds() as f64;
         let until = (end - t).num_milliseconds() as f64;
         let f = (since / ramp).min(until / ramp).min(1.0);
@@ -289,6 +295,7 @@ mod tests {
             kind: EpisodeKind::Hypoxia(86.0),
             start: t0 + chrono::Duration::minutes(5),
             duration: chrono::Duration::minutes(3),
+            ramp: None,
         });
         let at = |s: i64| p.value(Metric::Spo2, t0 + chrono::Duration::seconds(s));
         assert!(at(4 * 60) >= 93.0, "before: {}", at(4 * 60));
@@ -299,6 +306,7 @@ mod tests {
             kind: EpisodeKind::WeightGain(2.5),
             start: t0,
             duration: chrono::Duration::days(3),
+            ramp: None,
         });
         let w = |d: i64| p.value(Metric::Weight, t0 + chrono::Duration::days(d));
         assert!(w(4) - w(0) > 2.0, "{} → {}", w(0), w(4));

@@ -15,5 +15,6 @@ mod mosquitto_acl;
 mod notify;
 mod rules;
 mod scenarios;
+mod simulated;
 mod slice;
 mod storage;

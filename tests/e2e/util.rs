@@ -27,6 +27,17 @@ pub fn vigil_bin() -> PathBuf {
     bin
 }
 
+/// The simulator beside it: `target/debug/vigil-sim` (scripts/test.sh builds both).
+pub fn sim_bin() -> PathBuf {
+    let bin = vigil_bin().with_file_name("vigil-sim");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p vigil-simulators` first",
+        bin.display()
+    );
+    bin
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind an ephemeral port")

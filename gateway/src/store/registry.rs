@@ -220,22 +220,6 @@ pub struct NewContact<'a> {
     pub timezone: Option<&'a str>,
 }
 
-impl<'a> NewContact<'a> {
-    /// A primary family contact with the defaults.
-    pub fn family(name: &'a str, email: &'a str, lang: Lang) -> NewContact<'a> {
-        NewContact {
-            name,
-            email,
-            lang,
-            role: ContactRole::Family,
-            tier: ContactTier::Primary,
-            min_severity: None,
-            quiet_hours: None,
-            timezone: None,
-        }
-    }
-}
-
 pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> Result<i64> {
     let NewContact {
         name,

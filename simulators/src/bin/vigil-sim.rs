@@ -1,12 +1,17 @@
-//! `vigil-sim`: simulated Vigil devices. `device` runs one simulated patient's device; `load`
-//! publishes readings from many devices as fast as the broker takes them and reports the rate.
+//! `vigil-sim`: simulated Vigil devices. `scenario` plays a scenario file (patients, devices,
+//! episodes, faults); `device` runs one simulated patient's device; `load` publishes readings
+//! from many devices as fast as the broker takes them and reports the rate; `probe` times
+//! alerts.
 
 use clap::{Args, Parser, Subcommand};
 use rumqttc::QoS;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_simulators::accounting;
 use vigil_simulators::load::{self, LoadConfig, Progress};
+use vigil_simulators::play;
+use vigil_simulators::scenario::{self, Action, Scenario};
 use vigil_simulators::{run_device, DeviceSim, Profile, Trend, Vitals};
 
 #[derive(Parser)]
@@ -22,6 +27,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Play a scenario file (docs/scenarios.md): every device of every patient, with its
+    /// cadence, battery, faults and the scripted episodes; `--print` writes the messages
+    /// instead of sending them.
+    Scenario(ScenarioArgs),
     /// Run one simulated device (a home hub reporting a patient's vitals).
     Device(DeviceArgs),
     /// Publish readings from many devices and report the acknowledged rate.
@@ -62,6 +71,32 @@ struct ProbeArgs {
     /// the ward view on every alert, as the page's script does, and times it.
     #[arg(long)]
     ward_cookie: Option<String>,
+}
+
+#[derive(Args)]
+struct ScenarioArgs {
+    /// The scenario file (TOML).
+    file: std::path::PathBuf,
+    /// Broker address, `mqtt://host:port`.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    broker: String,
+    /// JSON lines `{"id": …, "password": …}` for the scenario's devices (what
+    /// `vigil device provision --scenario FILE` prints).
+    #[arg(long)]
+    credentials: Option<std::path::PathBuf>,
+    /// Times faster than real time (`60`: a minute a second). Needs a duration.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Overrides the file's `duration` (`10m`, `2h`).
+    #[arg(long)]
+    duration: Option<String>,
+    /// Print the messages as JSON lines (`t_ms`, `device`, `action`, `topic`, `payload`)
+    /// instead of sending them; needs a duration.
+    #[arg(long)]
+    print: bool,
+    /// With `--print`: the wall time of t = 0 (RFC 3339; default the file's `start`, else now).
+    #[arg(long)]
+    origin: Option<String>,
 }
 
 #[derive(Args)]
@@ -153,6 +188,7 @@ fn host_port(url: &str) -> anyhow::Result<(String, u16)> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Scenario(a) => scenario_cmd(a).await,
         Command::Device(a) => device(a).await,
         Command::Load(a) => load_cmd(a).await,
         Command::Probe(a) => tokio::task::spawn_blocking(move || probe_cmd(a)).await?,
@@ -268,18 +304,98 @@ async fn device(args: DeviceArgs) -> anyhow::Result<()> {
 
 /// `90s`, `5m`, `1h` or plain seconds.
 fn parse_duration(s: &str) -> anyhow::Result<f64> {
-    let s = s.trim();
-    let (n, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
-    let n: f64 = n
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--duration {s:?}: e.g. 60s or 5m"))?;
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => anyhow::bail!("--duration {s:?}: e.g. 60s or 5m"),
+    let ms = scenario::parse_span(s).map_err(|e| anyhow::anyhow!("--duration {e}"))?;
+    Ok(ms as f64 / 1e3)
+}
+
+/// JSON lines with `id` and `password`.
+fn read_credentials(path: &std::path::Path) -> anyhow::Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut out = HashMap::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))?;
+        match (v["id"].as_str(), v["password"].as_str()) {
+            (Some(id), Some(pw)) => {
+                out.insert(id.to_string(), pw.to_string());
+            }
+            _ => anyhow::bail!("{}:{}: needs id and password", path.display(), i + 1),
+        }
+    }
+    Ok(out)
+}
+
+async fn scenario_cmd(a: ScenarioArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&a.file)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+    let s = Scenario::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+    let duration = a
+        .duration
+        .as_deref()
+        .map(scenario::parse_span)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--duration {e}"))?;
+    if a.print {
+        let until = duration
+            .or(s.duration)
+            .ok_or_else(|| anyhow::anyhow!("--print needs a duration"))?;
+        let origin = match a.origin.as_deref() {
+            Some(o) => chrono::DateTime::parse_from_rfc3339(o)?.with_timezone(&chrono::Utc),
+            None => s.start.unwrap_or_else(chrono::Utc::now),
+        };
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for m in s.window(origin, 0, until) {
+            use std::io::Write;
+            let line = match &m.action {
+                Action::Publish { channel, payload } => serde_json::json!({
+                    "t_ms": m.t, "device": m.device, "action": "publish",
+                    "topic": format!("{}/{}/{}", vigil_domain::TOPIC_PREFIX, m.device, channel.topic_suffix()),
+                    "payload": payload,
+                }),
+                Action::Connect => {
+                    serde_json::json!({"t_ms": m.t, "device": m.device, "action": "connect"})
+                }
+                Action::Drop => {
+                    serde_json::json!({"t_ms": m.t, "device": m.device, "action": "drop"})
+                }
+            };
+            writeln!(out, "{line}")?;
+        }
+        return Ok(());
+    }
+    let (host, port) = host_port(&a.broker)?;
+    let credentials = match &a.credentials {
+        Some(p) => read_credentials(p)?,
+        None => anyhow::bail!(
+            "--credentials: the devices' passwords (vigil device provision --scenario)"
+        ),
     };
-    Ok(n * scale)
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(true);
+    });
+    let started = std::time::Instant::now();
+    let report = play::play(
+        Arc::new(s),
+        play::PlayConfig {
+            host,
+            port,
+            credentials,
+            speed: a.speed,
+            duration,
+        },
+        rx,
+    )
+    .await?;
+    let mut v = serde_json::to_value(&report)?;
+    v["seconds"] = serde_json::json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+    println!("{v}");
+    Ok(())
 }
 
 async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {

@@ -12,7 +12,6 @@ use vigil_simulators::accounting;
 use vigil_simulators::load::{self, LoadConfig, Progress};
 use vigil_simulators::play;
 use vigil_simulators::scenario::{self, Action, Scenario};
-use vigil_simulators::{run_device, DeviceSim, Profile, Trend, Vitals};
 
 #[derive(Parser)]
 #[command(
@@ -31,7 +30,7 @@ enum Command {
     /// cadence, battery, faults and the scripted episodes; `--print` writes the messages
     /// instead of sending them.
     Scenario(ScenarioArgs),
-    /// Run one simulated device (a home hub reporting a patient's vitals).
+    /// Run one simulated device (by default a home hub reporting a patient's vitals).
     Device(DeviceArgs),
     /// Publish readings from many devices and report the acknowledged rate.
     Load(LoadArgs),
@@ -113,6 +112,15 @@ struct DeviceArgs {
     /// `stable` or `deteriorating` (SpO₂ falls to 84 % over a minute).
     #[arg(long, default_value = "stable")]
     profile: String,
+    /// The device kind (what it reports: docs/scenarios.md).
+    #[arg(long, default_value = "hub")]
+    kind: String,
+    /// The patient's condition: healthy_elderly, copd, heart_failure, diabetes, hypertension.
+    #[arg(long, default_value = "healthy_elderly")]
+    condition: String,
+    /// Seed of the simulated values.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Milliseconds between publishes.
     #[arg(long, default_value_t = 5000)]
     interval_ms: u64,
@@ -262,43 +270,48 @@ fn probe_cmd(a: ProbeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One device of one patient: a scenario of one, written as a file would say it.
 async fn device(args: DeviceArgs) -> anyhow::Result<()> {
     let (host, port) = host_port(&args.broker)?;
-    let baseline = Vitals {
-        heart_rate: 78.0,
-        spo2: 96.0,
-        bp_systolic: 132.0,
-        bp_diastolic: 82.0,
-        temperature: 36.7,
-        respiratory_rate: 16.0,
-    };
-    let trend = match args.profile.as_str() {
-        "stable" => Trend::Stable,
-        "deteriorating" => Trend::Deteriorating {
-            to: Vitals {
-                spo2: 84.0,
-                heart_rate: 124.0,
-                respiratory_rate: 26.0,
-                ..baseline
-            },
-            over: Duration::from_secs(60),
-        },
+    let episode = match args.profile.as_str() {
+        "stable" => "",
+        // SpO₂ down to 84 % within about a minute, heart and breathing faster (hypoxia).
+        "deteriorating" => {
+            r#"episode = [{ kind = "hypoxia", to = 84, at = "0s", for = "30d", ramp = "60s" }]"#
+        }
         other => anyhow::bail!("unknown profile {other:?} (stable or deteriorating)"),
     };
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    run_device(
-        DeviceSim {
+    let text = format!(
+        "name = \"device\"\nseed = {seed}\n[[patient]]\nid = \"patient\"\ncondition = {condition:?}\n\
+         device = [{{ kind = {kind:?}, id = {id:?}, every = \"{every}ms\" }}]\n{episode}\n",
+        seed = args.seed,
+        condition = args.condition,
+        kind = args.kind,
+        id = args.device,
+        every = args.interval_ms,
+    );
+    let s = Scenario::parse(&text).map_err(|e| anyhow::anyhow!(e))?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(true);
+    });
+    // `count` publishes: the first comes within one interval (each device has its own phase).
+    let duration = args
+        .count
+        .map(|c| (c as i64).saturating_mul(args.interval_ms as i64));
+    play::play(
+        Arc::new(s),
+        play::PlayConfig {
             host,
             port,
-            device_id: args.device,
-            secret: args.secret,
-            profile: Profile { baseline, trend },
-            interval: Duration::from_millis(args.interval_ms),
-            count: args.count,
+            credentials: HashMap::from([(args.device, args.secret)]),
+            speed: 1.0,
+            duration,
         },
         rx,
     )
-    .await;
+    .await?;
     Ok(())
 }
 

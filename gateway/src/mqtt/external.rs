@@ -11,7 +11,9 @@
 //! - The poll loop only forwards messages and never waits for the batcher: it is also the loop
 //!   that sends the acks (`../shared/design.md`, "rumqttc: never block the poll() loop"). What
 //!   the channel cannot take waits in an overflow queue, bounded in steady state by the
-//!   broker's in-flight window; its size is exported as `vigil_mqtt_intake_overflow`.
+//!   broker's in-flight window; its size is exported as `vigil_mqtt_intake_overflow`. QoS 0
+//!   has no in-flight window: at [`OVERFLOW_MAX`] the loop stops reading from the broker (and
+//!   keeps writing acks) until the batcher catches up, so TCP pushes back on the broker.
 //! - Up to two batches are in flight, so decoding the next overlaps committing the last; their
 //!   acks still go out in arrival order.
 //! - The poll loop writes a committed batch's PUBACKs itself, all into the connection's write
@@ -41,6 +43,12 @@ use tokio::sync::{mpsc, watch};
 /// Messages received but not yet handed to a batch. Beyond it they wait in the poll loop's
 /// overflow queue, whose size the broker's in-flight window bounds in steady state.
 const PENDING: usize = 8192;
+/// Received messages the poll loop holds for the batcher before it stops reading from the
+/// broker. The 10 000-device benchmark at QoS 0 (issue #7) grew the overflow to 1.4 GiB of
+/// RSS without it: a broker sends QoS 0 as fast as the socket takes them. Paused, the loop
+/// still writes acks, so nothing waits on it (the deadlock in docs/architecture.md cannot
+/// recur); the broker queues instead (Mosquitto: `max_queued_messages`).
+const OVERFLOW_MAX: usize = 8 * PENDING;
 
 /// A message, when it arrived, and the connection (counted from 1) it arrived on.
 type Received = (rumqttc::Publish, chrono::DateTime<Utc>, u64);
@@ -185,7 +193,7 @@ pub async fn run(
                 permit.send(overflow.pop_front().expect("not empty"));
                 ingest.metrics.intake_overflow.store(overflow.len() as u64, Relaxed);
             }
-            ev = eventloop.poll() => match ev {
+            ev = eventloop.poll(), if overflow.len() < OVERFLOW_MAX => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     attempt = 0;
                     connections += 1;

@@ -39,6 +39,8 @@ pub struct PlayReport {
     pub devices: usize,
     pub published: u64,
     pub acknowledged: u64,
+    /// Messages not sent: the device's connection was down and its queue full.
+    pub unsent: u64,
     pub connects: u64,
     pub drops: u64,
 }
@@ -115,6 +117,7 @@ pub async fn play(
         devices: devices.len(),
         published: counters.published.load(Ordering::Relaxed),
         acknowledged: counters.acked.load(Ordering::Relaxed),
+        unsent: counters.unsent.load(Ordering::Relaxed),
         connects: counters.connects.load(Ordering::Relaxed),
         drops: counters.drops.load(Ordering::Relaxed),
     })
@@ -123,6 +126,7 @@ pub async fn play(
 #[derive(Default)]
 struct Counters {
     published: AtomicU64,
+    unsent: AtomicU64,
     acked: AtomicU64,
     connects: AtomicU64,
     drops: AtomicU64,
@@ -233,13 +237,16 @@ impl DeviceRun {
                         if let Some(c) = &conn {
                             let topic =
                                 format!("{TOPIC_PREFIX}/{}/{}", self.id, channel.topic_suffix());
+                            // Never wait for a connection that does not come up (a wrong
+                            // password, no broker): what the client cannot queue is counted.
                             if c.client
-                                .publish(topic, QoS::AtLeastOnce, false, payload)
-                                .await
+                                .try_publish(topic, QoS::AtLeastOnce, false, payload)
                                 .is_ok()
                             {
                                 self.counters.published.fetch_add(1, Ordering::Relaxed);
                                 self.sent.fetch_add(1, Ordering::Relaxed);
+                            } else {
+                                self.counters.unsent.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                     }
@@ -267,7 +274,7 @@ impl DeviceRun {
                 self.sent.fetch_add(1, Ordering::Relaxed);
             }
             self.settle().await;
-            let _ = c.client.disconnect().await;
+            let _ = c.client.try_disconnect();
             tokio::time::sleep(Duration::from_millis(100)).await;
             c.driver.abort();
         }

@@ -121,6 +121,7 @@ fn a_scenario_file_plays_through_the_gateway_as_scripted() {
     let report: Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report["devices"], 9, "{report}");
     assert_eq!(report["published"], report["acknowledged"], "{report}");
+    assert_eq!(report["unsent"], 0, "{report}");
     // One reconnect after the hub's outage; one drop for it.
     assert_eq!(report["connects"], 10, "{report}");
     assert_eq!(report["drops"], 1, "{report}");

@@ -225,7 +225,12 @@ impl DeviceRun {
                     _ = shutdown.changed() => break 'run,
                 }
                 match m.action {
-                    Action::Connect => conn = Some(self.connect()),
+                    Action::Connect => {
+                        // Overlapping outages in a file could connect twice: one connection.
+                        if let Some(old) = conn.replace(self.connect()) {
+                            old.driver.abort();
+                        }
+                    }
                     Action::Drop => {
                         if let Some(c) = conn.take() {
                             self.settle().await;

@@ -33,5 +33,13 @@ pub use reading::{Reading, TsSource};
 /// The MQTT topic prefix of contract v1 (`docs/mqtt.md`).
 pub const TOPIC_PREFIX: &str = "vigil/v1";
 
+/// Upper bounds, in seconds, of the buckets of `vigil_reading_store_delay_seconds` (a
+/// Prometheus histogram: from a reading's own time to the commit that stored it). Shared by
+/// the gateway, which fills it, and `vigil-sim load`, which reads publish → stored
+/// percentiles from it when devices stamp readings as they publish (issue #7).
+pub const STORE_DELAY_BUCKETS_S: [f64; 15] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
 /// Time zone in which people read times (the first deployment is in Vietnam).
 pub const DISPLAY_TZ_OFFSET_SECS: i32 = 7 * 3600;

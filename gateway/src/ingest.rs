@@ -252,9 +252,13 @@ impl Ingest {
             tracing::warn!(device_id = device.as_deref().unwrap_or("-"), reason = rej.reason, detail = %rej.detail, "message rejected");
             return Outcome::Rejected(rej.reason);
         }
+        let now = Utc::now().timestamp_millis();
         for r in &c.fresh {
             for f in &r.flags {
                 self.metrics.flagged(f);
+            }
+            if r.flags.is_empty() {
+                self.metrics.store_delay(now - r.ts.timestamp_millis());
             }
         }
         let n = c.fresh.len() as u64;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
+use vigil_domain::STORE_DELAY_BUCKETS_S;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -48,6 +49,10 @@ pub struct Metrics {
     pub forward_errors: AtomicU64,
     pub forward_backlog: AtomicU64,
     pub forward_lag_ms: AtomicU64,
+    /// `vigil_reading_store_delay_seconds`: per bucket of [`STORE_DELAY_BUCKETS_S`] (not
+    /// cumulative) and the last for anything above; the sum in milliseconds.
+    store_delay: [AtomicU64; STORE_DELAY_BUCKETS_S.len() + 1],
+    store_delay_sum_ms: AtomicU64,
 }
 
 impl Metrics {
@@ -58,6 +63,19 @@ impl Metrics {
             .expect("metrics lock never poisoned")
             .entry(reason)
             .or_default() += 1;
+    }
+
+    /// A reading stored `ms` after its own time. Only readings stamped by their device and on
+    /// time (no flag) count: the delay from publish to stored when devices stamp as they send.
+    pub fn store_delay(&self, ms: i64) {
+        let ms = ms.max(0);
+        let secs = ms as f64 / 1000.0;
+        let i = STORE_DELAY_BUCKETS_S
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(STORE_DELAY_BUCKETS_S.len());
+        self.store_delay[i].fetch_add(1, Relaxed);
+        self.store_delay_sum_ms.fetch_add(ms as u64, Relaxed);
     }
 
     pub fn flagged(&self, flag: &str) {
@@ -182,6 +200,22 @@ impl Metrics {
             let _ = writeln!(s, "# HELP vigil_influxdb_up Whether the last write to InfluxDB succeeded.\n# TYPE vigil_influxdb_up gauge\nvigil_influxdb_up {}", u8::from(self.forward_up.load(Relaxed)));
         }
         let _ = writeln!(s, "# HELP vigil_mqtt_up Whether the MQTT side is up.\n# TYPE vigil_mqtt_up gauge\nvigil_mqtt_up {}", u8::from(self.mqtt_up.load(Relaxed)));
+        let name = "vigil_reading_store_delay_seconds";
+        let _ = writeln!(s, "# HELP {name} From a reading's own time to the commit that stored it (readings stamped by their device, without flags): publish to stored when devices stamp as they send.\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, n) in self.store_delay.iter().enumerate() {
+            cumulative += n.load(Relaxed);
+            match STORE_DELAY_BUCKETS_S.get(i) {
+                Some(le) => {
+                    let _ = writeln!(s, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+                }
+                None => {
+                    let _ = writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let sum = self.store_delay_sum_ms.load(Relaxed) as f64 / 1000.0;
+        let _ = writeln!(s, "{name}_sum {sum:.3}\n{name}_count {cumulative}");
         s
     }
 }
@@ -189,6 +223,25 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_delay_is_a_cumulative_histogram() {
+        let m = Metrics::default();
+        for ms in [0, 1, 3, 3, 70, 120_000, -5] {
+            m.store_delay(ms);
+        }
+        let text = m.render(None);
+        let name = "vigil_reading_store_delay_seconds";
+        assert!(
+            text.contains(&format!("{name}_bucket{{le=\"0.001\"}} 3\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{name}_bucket{{le=\"0.005\"}} 5\n")));
+        assert!(text.contains(&format!("{name}_bucket{{le=\"0.1\"}} 6\n")));
+        assert!(text.contains(&format!("{name}_bucket{{le=\"60\"}} 6\n")));
+        assert!(text.contains(&format!("{name}_bucket{{le=\"+Inf\"}} 7\n")));
+        assert!(text.contains(&format!("{name}_sum 120.077\n{name}_count 7\n")));
+    }
 
     #[test]
     fn renders_labels() {

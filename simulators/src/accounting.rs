@@ -4,6 +4,10 @@
 //! the gateway has settled is lost.
 
 use std::time::{Duration, Instant};
+use vigil_domain::STORE_DELAY_BUCKETS_S;
+
+/// Buckets of `vigil_reading_store_delay_seconds`, the last one `+Inf`.
+const BUCKETS: usize = STORE_DELAY_BUCKETS_S.len() + 1;
 
 /// Vigil's counters at one moment (`/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -14,6 +18,9 @@ pub struct Counters {
     pub duplicates: u64,
     /// `vigil_messages_rejected_total`, all reasons.
     pub rejected_messages: u64,
+    /// `vigil_reading_store_delay_seconds_bucket`, cumulative, in `STORE_DELAY_BUCKETS_S`
+    /// order and `+Inf` last.
+    pub delay: [u64; BUCKETS],
 }
 
 impl Counters {
@@ -33,6 +40,21 @@ impl Counters {
                 "vigil_readings_stored_total" => c.stored += v,
                 "vigil_readings_duplicate_total" => c.duplicates += v,
                 "vigil_messages_rejected_total" => c.rejected_messages += v,
+                "vigil_reading_store_delay_seconds_bucket" => {
+                    let le = name.split("le=\"").nth(1).and_then(|r| r.split('"').next());
+                    let i = match le {
+                        Some("+Inf") => Some(BUCKETS - 1),
+                        Some(b) => b.parse::<f64>().ok().and_then(|b| {
+                            STORE_DELAY_BUCKETS_S
+                                .iter()
+                                .position(|x| (x - b).abs() < 1e-9)
+                        }),
+                        None => None,
+                    };
+                    if let Some(i) = i {
+                        c.delay[i] = v;
+                    }
+                }
                 _ => {}
             }
         }
@@ -67,6 +89,9 @@ pub struct Accounting {
     /// More accounted for than acknowledged: other traffic reached Vigil during the run, so
     /// the figures are not this run's alone.
     pub foreign: u64,
+    /// The run's readings per bucket of `vigil_reading_store_delay_seconds` (cumulative).
+    #[serde(skip)]
+    pub store_delay: [u64; BUCKETS],
 }
 
 impl Accounting {
@@ -84,7 +109,35 @@ impl Accounting {
             rejected,
             lost: acked.saturating_sub(accounted),
             foreign: accounted.saturating_sub(acked),
+            store_delay: std::array::from_fn(|i| d(after.delay[i], before.delay[i])),
         }
+    }
+
+    /// The `q` quantile (0–1) of the run's delay from a reading's time to its storage, in
+    /// milliseconds, interpolated within its bucket as Prometheus' `histogram_quantile` does;
+    /// `None` without readings. Above the last bound it is that bound (60 s): "at least".
+    /// With readings stamped at publish (`LoadConfig::live_ts`) this is publish → stored.
+    pub fn store_delay_ms(&self, q: f64) -> Option<f64> {
+        let total = self.store_delay[BUCKETS - 1];
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let i = self.store_delay.iter().position(|&c| c as f64 >= rank)?;
+        let Some(&upper) = STORE_DELAY_BUCKETS_S.get(i) else {
+            return Some(STORE_DELAY_BUCKETS_S[BUCKETS - 2] * 1000.0);
+        };
+        let (lower, below) = match i {
+            0 => (0.0, 0),
+            _ => (STORE_DELAY_BUCKETS_S[i - 1], self.store_delay[i - 1]),
+        };
+        let inside = (self.store_delay[i] - below) as f64;
+        let f = if inside > 0.0 {
+            (rank - below as f64) / inside
+        } else {
+            1.0
+        };
+        Some((lower + (upper - lower) * f) * 1000.0)
     }
 
     pub fn lossy(&self) -> bool {
@@ -179,7 +232,43 @@ mod tests {
                 stored: 1500,
                 duplicates: 20,
                 rejected_messages: 5,
+                delay: [0; BUCKETS],
             }
+        );
+    }
+
+    #[test]
+    fn publish_to_stored_percentiles_come_from_the_histogram() {
+        let hist = |counts: [u64; BUCKETS]| {
+            let mut text = String::new();
+            let mut c = 0;
+            for (i, n) in counts.iter().enumerate() {
+                c += n;
+                let le = STORE_DELAY_BUCKETS_S
+                    .get(i)
+                    .map_or("+Inf".into(), |b| b.to_string());
+                text += &format!("vigil_reading_store_delay_seconds_bucket{{le=\"{le}\"}} {c}\n");
+            }
+            Counters::parse(&text)
+        };
+        let before = hist([5; BUCKETS]);
+        // The run: 100 readings, 50 within 1 ms, 40 in (1, 2.5] ms, 9 in (2.5, 5] ms, 1 over 60 s.
+        let mut run = [0; BUCKETS];
+        run[0] = 50;
+        run[1] = 40;
+        run[2] = 9;
+        run[BUCKETS - 1] = 1;
+        let after = hist(std::array::from_fn(|i| 5 + run[i]));
+        let acc = Accounting::new(before, after, 100, 1);
+        assert_eq!(acc.store_delay[BUCKETS - 1], 100);
+        assert_eq!(acc.store_delay_ms(0.5), Some(1.0));
+        // Rank 90 is the top of the second bucket; 99 the top of the third.
+        assert!((acc.store_delay_ms(0.9).unwrap() - 2.5).abs() < 1e-9);
+        assert!((acc.store_delay_ms(0.99).unwrap() - 5.0).abs() < 1e-9);
+        assert_eq!(acc.store_delay_ms(1.0), Some(60_000.0));
+        assert_eq!(
+            Accounting::new(before, before, 0, 1).store_delay_ms(0.5),
+            None
         );
     }
 
@@ -190,6 +279,7 @@ mod tests {
             stored: before.stored + 990,
             duplicates: before.duplicates + 6,
             rejected_messages: before.rejected_messages + 4,
+            delay: before.delay,
         };
         let clean = Accounting::new(before, after, 1000, 1);
         assert_eq!((clean.lost, clean.foreign), (0, 0));

@@ -35,6 +35,10 @@ pub struct LoadConfig {
     /// Readings in one message: 1 sends a single reading, more send a hub batch
     /// (`{"readings": [...]}`, docs/mqtt.md). Message `m` carries readings `m·n … m·n + n − 1`.
     pub readings_per_message: u64,
+    /// Stamp each message with the time it is published (strictly increasing per device)
+    /// instead of `start_ms + i · step_ms`: Vigil's `vigil_reading_store_delay_seconds` then
+    /// measures publish → stored, through any broker (issue #7).
+    pub live_ts: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -55,14 +59,15 @@ impl LoadReport {
     }
 }
 
-/// The value published as reading `index` of any device.
-/// The message with index `m` of a device.
-fn payload(m: u64, per_message: u64, start_ms: i64, step_ms: i64) -> String {
+/// The message with index `m` of a device, its first reading at `ts0` and the next ones
+/// `step_ms` apart.
+fn payload(m: u64, per_message: u64, ts0: i64, step_ms: i64) -> String {
+    let first = m * per_message.max(1);
     let one = |i: u64| {
         format!(
             r#"{{"metric":"heart_rate","value":{},"unit":"/min","ts":{}}}"#,
             expected_value(i),
-            start_ms + i as i64 * step_ms
+            ts0 + (i - first) as i64 * step_ms
         )
     };
     if per_message <= 1 {
@@ -72,6 +77,7 @@ fn payload(m: u64, per_message: u64, start_ms: i64, step_ms: i64) -> String {
     format!(r#"{{"readings":[{}]}}"#, items.join(","))
 }
 
+/// The value published as reading `index` of any device.
 pub fn expected_value(index: u64) -> f64 {
     (60 + index % 60) as f64
 }
@@ -213,9 +219,20 @@ async fn connection(
     });
     let started = Instant::now();
     let mut n = 0u64;
+    let per_message = cfg.readings_per_message.max(1);
+    // Live stamps: the last one used per device, so a device's times never repeat.
+    let mut last_ts = vec![i64::MIN; devices.len()];
     for i in 0..cfg.messages_per_device {
-        for d in &devices {
-            let payload = payload(i, cfg.readings_per_message, cfg.start_ms, cfg.step_ms);
+        for (k, d) in devices.iter().enumerate() {
+            let ts0 = if cfg.live_ts {
+                let now = chrono::Utc::now().timestamp_millis();
+                let ts = now.max(last_ts[k].saturating_add(1));
+                last_ts[k] = ts + (per_message as i64 - 1) * cfg.step_ms;
+                ts
+            } else {
+                cfg.start_ms + (i * per_message) as i64 * cfg.step_ms
+            };
+            let payload = payload(i, cfg.readings_per_message, ts0, cfg.step_ms);
             client
                 .publish(format!("{TOPIC_PREFIX}/{d}/readings"), qos, false, payload)
                 .await?;

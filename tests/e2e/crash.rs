@@ -129,6 +129,7 @@ fn publish(
         qos: QoS::AtLeastOnce,
         start_ms,
         readings_per_message: 1,
+        live_ts: false,
         step_ms: 1,
     };
     let p = progress.clone();

@@ -25,6 +25,7 @@ fn config(
         qos: QoS::AtLeastOnce,
         start_ms,
         readings_per_message: 1,
+        live_ts: false,
         step_ms: 1,
     }
 }
@@ -72,6 +73,26 @@ fn the_load_mode_accounts_for_every_reading_and_reports_a_lossy_run() {
     assert_eq!(report.acked, 600, "{report:?}");
     assert_eq!((acc.stored, acc.lost, acc.foreign), (600, 0, 0), "{acc:?}");
     assert!(!acc.lossy());
+
+    // Those readings were an hour old, flagged `late`: not in the store-delay histogram.
+    assert_eq!(acc.store_delay_ms(0.5), None, "{acc:?}");
+
+    // Stamped as they are published: publish → stored from Vigil's histogram, every reading
+    // in it, the median under the PUBACK's p99 (the embedded broker acks after the commit).
+    let mut live = config(v.mqtt, ids.clone(), Some(passwords.clone()), 0);
+    live.live_ts = true;
+    let (report, acc, _) = run(live);
+    assert_eq!((acc.stored, acc.lost), (600, 0), "{acc:?}");
+    assert_eq!(acc.store_delay[acc.store_delay.len() - 1], 600);
+    let p50 = acc.store_delay_ms(0.5).unwrap();
+    let mut acks = report.ack_ms.clone();
+    acks.sort_by(f32::total_cmp);
+    let ack_p99 = f64::from(acks[acks.len() * 99 / 100]);
+    // Readings carry whole milliseconds: allow one.
+    assert!(
+        p50 <= ack_p99 + 1.0,
+        "publish → stored p50 {p50} ms, PUBACK p99 {ack_p99} ms"
+    );
 
     // The same again: every reading is already stored (same times), so all are duplicates.
     let mut again = config(v.mqtt, ids.clone(), Some(passwords), start);

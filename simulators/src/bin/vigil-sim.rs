@@ -165,6 +165,11 @@ struct LoadArgs {
     /// Time of the first reading, epoch ms (default: now minus one hour).
     #[arg(long)]
     start_ms: Option<i64>,
+    /// Stamp each message with its publish time instead (`--start-ms` is then unused): with
+    /// `--http`, the output adds `store_p50_ms` and `store_p99_ms`, publish → stored read
+    /// from Vigil's `vigil_reading_store_delay_seconds`, through any broker.
+    #[arg(long)]
+    live_ts: bool,
     /// JSON lines `{"id": …, "password": …}` (what `vigil device add --json` prints): publish as
     /// these devices, one authenticated connection each (needed by the embedded broker, which
     /// lets a device publish only under its own id). Replaces --devices, --prefix, --connections.
@@ -464,6 +469,7 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis() - 3_600_000),
         readings_per_message: a.readings_per_message.max(1),
         step_ms: a.step_ms.max(1),
+        live_ts: a.live_ts,
     };
     let per_message = a.readings_per_message.max(1);
     let (report, acc) = match a.http.clone() {
@@ -504,6 +510,15 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
         out["lost"] = acc.lost.into();
         out["foreign"] = acc.foreign.into();
         out["lossy"] = acc.lossy().into();
+        // Publish → stored from Vigil's histogram, when the readings carried their publish
+        // time (bucket resolution, interpolated).
+        if a.live_ts {
+            for (key, q) in [("store_p50_ms", 0.5), ("store_p99_ms", 0.99)] {
+                if let Some(ms) = acc.store_delay_ms(q) {
+                    out[key] = ((ms * 10.0).round() / 10.0).into();
+                }
+            }
+        }
     }
     println!("{out}");
     Ok(())

@@ -185,7 +185,7 @@ pub fn scenario(
         .flat_map(|p| p.devices.iter().map(move |d| (p, d)))
         .zip(secrets)
         .collect();
-    let tx = conn;
+    let tx = conn; // the caller's transaction: all or nothing
     for p in &s.patients {
         if registry::patient(tx, &p.id)?.is_some() {
             continue;
@@ -273,6 +273,65 @@ mod tests {
         // All or nothing: a clash rolls the whole batch back.
         assert!(bulk(&mut conn, "t", 6, DeviceKind::Hub, "default").is_err());
         assert!(registry::device(&conn, "t-5").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_scenario_provisions_once_and_rekeys_its_devices_after() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let s = vigil_simulators::scenario::Scenario::parse(
+            r#"name = "t"
+            [[patient]]
+            id = "an"
+            name = "Nguyễn Văn An"
+            condition = "copd"
+            area = "Phường 7"
+            tags = ["copd"]
+            contacts = [{ name = "Lan", email = "lan@example.org", lang = "vi" }]
+            device = [{ kind = "wearable", every = "5s" }, { kind = "pulse_oximeter" }]"#,
+        )
+        .unwrap();
+        let first = scenario(&conn, &s, "default", scenario_secrets(&s)).unwrap();
+        let ids: Vec<&str> = first.iter().map(|(id, _, _)| id.as_str()).collect();
+        assert_eq!(ids, ["an-wearable", "an-pulse-oximeter"]);
+        let p = registry::patient(&conn, "an").unwrap().unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.area.as_deref()),
+            ("Nguyễn Văn An", Some("Phường 7"))
+        );
+        let interval: Option<i64> = conn
+            .query_row(
+                "SELECT expected_interval_s FROM devices WHERE id = 'an-wearable'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(interval, Some(5));
+        // Again: the patient and its one contact are kept, the devices get new secrets.
+        let again = scenario(&conn, &s, "default", scenario_secrets(&s)).unwrap();
+        let d = registry::device(&conn, "an-wearable").unwrap().unwrap();
+        assert!(secrets::verify_password(&again[0].1, &d.secret_hash));
+        assert!(!secrets::verify_password(&first[0].1, &d.secret_hash));
+        let contacts: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM contacts WHERE patient_id = 'an'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(contacts, 1);
+        // A device id that belongs to someone else is refused.
+        registry::add_patient(&conn, Some("binh"), "Bình", "default", None, &[]).unwrap();
+        let other = vigil_simulators::scenario::Scenario::parse(
+            r#"name = "t2"
+            [[patient]]
+            id = "binh"
+            condition = "copd"
+            device = [{ kind = "wearable", id = "an-wearable" }]"#,
+        )
+        .unwrap();
+        let e = scenario(&conn, &other, "default", scenario_secrets(&other)).unwrap_err();
+        assert!(e.to_string().contains("belongs to patient an"), "{e}");
     }
 
     #[test]

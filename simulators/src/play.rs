@@ -285,3 +285,38 @@ impl DeviceRun {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn accelerated_runs_end_at_now_and_real_time_starts_at_now() {
+        let s = Scenario::parse(
+            "name = \"x\"\nduration = \"12m\"\n[[patient]]\nid = \"p\"\ncondition = \"copd\"\ndevice = [{ kind = \"hub\" }]",
+        )
+        .unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap();
+        assert_eq!(origin_for(&s, 1.0, None, now), now);
+        // 30×: 12 min take 24 s, so t = 12 min reports now + 24 s, when it is sent.
+        let o = origin_for(&s, 30.0, None, now);
+        assert_eq!(o, now - chrono::Duration::seconds(12 * 60 - 24));
+        assert_eq!(
+            o + chrono::Duration::minutes(12),
+            now + chrono::Duration::seconds(24)
+        );
+        // --duration overrides the file's; a fixed start wins over both.
+        let o = origin_for(&s, 60.0, Some(60_000), now);
+        assert_eq!(o, now - chrono::Duration::seconds(59));
+        let fixed = Scenario::parse(&format!(
+            "start = \"2026-01-01T00:00:00Z\"\n{}",
+            "name = \"x\"\n[[patient]]\nid = \"p\"\ncondition = \"copd\"\ndevice = [{ kind = \"hub\" }]"
+        ))
+        .unwrap();
+        assert_eq!(
+            origin_for(&fixed, 30.0, Some(60_000), now),
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+        );
+    }
+}

@@ -275,7 +275,61 @@ fn unit(h: u64) -> f64 {
 
 impl Scenario {
     pub fn parse(text: &str) -> Result<Scenario, String> {
-        let f: FileScenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::build(toml::from_str(text).map_err(|e| e.to_string())?)
+    }
+
+    /// A scenario of one patient with one device publishing every `every` (`vigil-sim
+    /// device`); `hypoxia_to`: SpO₂ falls to it from the start, over a minute, and stays.
+    pub fn one_device(
+        device_id: &str,
+        kind: &str,
+        condition: &str,
+        seed: u64,
+        every: Ms,
+        hypoxia_to: Option<f64>,
+    ) -> Result<Scenario, String> {
+        let span = |ms: Ms| format!("{ms}ms");
+        Self::build(FileScenario {
+            name: "device".into(),
+            description: String::new(),
+            seed: Some(seed),
+            start: None,
+            duration: None,
+            utc_offset_hours: None,
+            patient: vec![FilePatient {
+                id: "patient".into(),
+                name: None,
+                condition: condition.into(),
+                area: None,
+                tags: Vec::new(),
+                contacts: Vec::new(),
+                device: vec![FileDevice {
+                    kind: kind.into(),
+                    id: Some(device_id.into()),
+                    every: Some(span(every)),
+                    at: None,
+                    battery: None,
+                    drain_per_day: None,
+                    format: None,
+                    units: None,
+                    fault: Vec::new(),
+                }],
+                episode: hypoxia_to
+                    .map(|to| FileEpisode {
+                        kind: "hypoxia".into(),
+                        at: "0s".into(),
+                        length: Some("30d".into()),
+                        to: Some(to),
+                        ramp: Some("60s".into()),
+                        cancelled: false,
+                    })
+                    .into_iter()
+                    .collect(),
+            }],
+        })
+    }
+
+    fn build(f: FileScenario) -> Result<Scenario, String> {
         let seed = f.seed.unwrap_or(1);
         let start = f
             .start
@@ -1162,6 +1216,25 @@ mod tests {
         let scale: Vec<u32> = of(&all, "s-scale").iter().map(|(t, _)| local(*t)).collect();
         assert_eq!(scale.len(), 3);
         assert!(scale.iter().all(|m| (360..375).contains(m)), "{scale:?}");
+    }
+
+    #[test]
+    fn one_device_deteriorates_when_asked() {
+        let s = Scenario::one_device(
+            "ox-1",
+            "pulse_oximeter",
+            "healthy_elderly",
+            3,
+            10_000,
+            Some(84.0),
+        )
+        .unwrap();
+        let all = s.window(origin(), 0, 5 * MINUTE);
+        let ox = of(&all, "ox-1");
+        assert_eq!(ox.len(), 30);
+        assert!(value(&ox[0].1, "spo2") >= 92.0, "{:?}", ox[0]);
+        assert!(ox[12..].iter().all(|(_, v)| value(v, "spo2") <= 86.0));
+        assert!(Scenario::one_device("x", "toaster", "copd", 1, 1000, None).is_err());
     }
 
     #[test]

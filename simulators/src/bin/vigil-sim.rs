@@ -275,27 +275,24 @@ fn probe_cmd(a: ProbeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One device of one patient: a scenario of one, written as a file would say it.
+/// One device of one patient: a scenario of one.
 async fn device(args: DeviceArgs) -> anyhow::Result<()> {
     let (host, port) = host_port(&args.broker)?;
-    let episode = match args.profile.as_str() {
-        "stable" => "",
+    let hypoxia_to = match args.profile.as_str() {
+        "stable" => None,
         // SpO₂ down to 84 % within about a minute, heart and breathing faster (hypoxia).
-        "deteriorating" => {
-            r#"episode = [{ kind = "hypoxia", to = 84, at = "0s", for = "30d", ramp = "60s" }]"#
-        }
+        "deteriorating" => Some(84.0),
         other => anyhow::bail!("unknown profile {other:?} (stable or deteriorating)"),
     };
-    let text = format!(
-        "name = \"device\"\nseed = {seed}\n[[patient]]\nid = \"patient\"\ncondition = {condition:?}\n\
-         device = [{{ kind = {kind:?}, id = {id:?}, every = \"{every}ms\" }}]\n{episode}\n",
-        seed = args.seed,
-        condition = args.condition,
-        kind = args.kind,
-        id = args.device,
-        every = args.interval_ms,
-    );
-    let s = Scenario::parse(&text).map_err(|e| anyhow::anyhow!(e))?;
+    let s = Scenario::one_device(
+        &args.device,
+        &args.kind,
+        &args.condition,
+        args.seed,
+        args.interval_ms as i64,
+        hypoxia_to,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;

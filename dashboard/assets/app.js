@@ -30,6 +30,10 @@ async function refresh() {
       const focused = document.activeElement && document.activeElement.closest &&
         document.activeElement.closest("tr[data-alert]");
       ward.innerHTML = html; // server-rendered, every value escaped by the template
+      // The server shares one render a second for new readings: when this one misses some,
+      // it says when to ask again.
+      const later = Number(res.headers.get("X-Vigil-Refresh-In"));
+      if (later > 0) setTimeout(refresh, later);
       for (const [id, v] of Object.entries(notes)) {
         const n = ward.querySelector('tr[data-alert="' + CSS.escape(id) + '"] input.note');
         if (n) n.value = v;

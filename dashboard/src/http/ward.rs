@@ -105,7 +105,7 @@ async fn page(
     State(state): State<AppState>,
     Query(q): Query<WardQuery>,
 ) -> Response {
-    let (ctx, body) = match body(&state, &user, &q).await {
+    let (ctx, body, _) = match body(&state, &user, &q, false).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
@@ -129,8 +129,14 @@ async fn fragment(
     let Ok(user) = user else {
         return ApiError::Unauthorized.into_response();
     };
-    match body(&state, &user, &q).await {
-        Ok((_, body)) => axum::response::Html(body.to_string()).into_response(),
+    match body(&state, &user, &q, true).await {
+        Ok((_, body, None)) => axum::response::Html(body.to_string()).into_response(),
+        // Newer readings than this body holds: the script asks again then.
+        Ok((_, body, Some(later))) => (
+            [(REFRESH_HEADER, later.as_millis().to_string())],
+            axum::response::Html(body.to_string()),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -140,19 +146,23 @@ async fn fragment(
 /// renders and the others wait for it and take its result (single flight), instead of a
 /// hundred renders of a thousand patients (issue #6: 100 live clients updated within 1 s).
 /// An entry is good while no live event has arrived since it was begun, and for at most
-/// [`BODY_TTL`] (the "5 min ago" texts age).
+/// [`BODY_TTL`] (the "5 min ago" texts age); one that misses only newer readings is still
+/// served for [`READINGS_EVERY`], telling the script when to ask again.
 #[derive(Default)]
 pub struct BodyCache {
-    /// Bumped by every live event (reading, alert, resync).
-    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Alert events seen (and lags of the watcher: anything may have changed).
+    alerts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Reading events seen.
+    readings: std::sync::Arc<std::sync::atomic::AtomicU64>,
     watching: std::sync::OnceLock<()>,
     #[allow(clippy::type_complexity)]
     entries: std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<Option<Cached>>>>>,
 }
 
-/// One rendered body: the generation it was begun at, when, the filter lists, the HTML.
+/// One rendered body: the event counts when it was begun, when, the filter lists, the HTML.
 struct Cached {
-    generation: u64,
+    alerts: u64,
+    readings: u64,
     at: std::time::Instant,
     ctx: Value,
     html: std::sync::Arc<str>,
@@ -160,24 +170,81 @@ struct Cached {
 
 const BODY_TTL: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// How long a body may miss newer readings (never alerts). Every reading used to re-render
+/// the view for every dashboard's next fetch, so at 10 000 readings/s with 20 dashboards
+/// refreshing one core rendered continuously and ingest fell by a quarter
+/// (docs/benchmarks.md); now each view renders at most about once a second for readings.
+const READINGS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Answer header of `GET /ward`: the body misses readings newer than it; ask again in this
+/// many milliseconds (docs/api.md).
+const REFRESH_HEADER: &str = "x-vigil-refresh-in";
+
+/// What a request for a view does with its cached body.
+#[derive(Debug, PartialEq)]
+enum Next {
+    Serve,
+    /// Serve it though it misses newer readings; it is younger than [`READINGS_EVERY`], and
+    /// will be rendered again after this long.
+    ServeStale(std::time::Duration),
+    Render,
+}
+
+/// Serve what is cached when it shows every change up to the request (`asked`: the event
+/// counts and the time it came in) — nothing changed since it was begun, or it was begun after
+/// the request came — within [`BODY_TTL`]. Render after an alert it does not show. When it
+/// misses only readings, it is good for [`READINGS_EVERY`] after it was begun: then the
+/// caller is told when to ask again (`allow_stale`; otherwise it is rendered).
+fn next(
+    cached: Option<&Cached>,
+    ((alerts, readings), asked_at): ((u64, u64), std::time::Instant),
+    now: std::time::Instant,
+    allow_stale: bool,
+) -> Next {
+    match cached {
+        Some(c) if now.duration_since(c.at) < BODY_TTL && c.alerts >= alerts => {
+            let age = now.duration_since(c.at);
+            if c.readings >= readings || c.at >= asked_at {
+                Next::Serve
+            } else if allow_stale && age < READINGS_EVERY {
+                Next::ServeStale(READINGS_EVERY - age)
+            } else {
+                Next::Render
+            }
+        }
+        _ => Next::Render,
+    }
+}
+
 impl BodyCache {
     /// Starts counting live events (once, on first use: needs the runtime).
     fn watch(&self, live: &tokio::sync::broadcast::Sender<vigil_domain::views::Live>) {
         self.watching.get_or_init(|| {
             let mut rx = live.subscribe();
-            let generation = self.generation.clone();
+            let (alerts, readings) = (self.alerts.clone(), self.readings.clone());
             tokio::spawn(async move {
                 use tokio::sync::broadcast::error::RecvError;
+                use vigil_domain::views::LiveEvent;
                 loop {
                     match rx.recv().await {
+                        Ok(m) if matches!(m.event, LiveEvent::Reading { .. }) => {
+                            readings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
                         Ok(_) | Err(RecvError::Lagged(_)) => {
-                            generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            alerts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         }
                         Err(RecvError::Closed) => return,
                     }
                 }
             });
         });
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (
+            self.alerts.load(std::sync::atomic::Ordering::SeqCst),
+            self.readings.load(std::sync::atomic::Ordering::SeqCst),
+        )
     }
 
     fn slot(&self, key: String) -> std::sync::Arc<tokio::sync::Mutex<Option<Cached>>> {
@@ -200,7 +267,8 @@ async fn body(
     state: &AppState,
     user: &PageUser,
     q: &WardQuery,
-) -> Result<(Value, std::sync::Arc<str>), ApiError> {
+    allow_stale: bool,
+) -> Result<(Value, std::sync::Arc<str>, Option<std::time::Duration>), ApiError> {
     let cache = &state.ward_bodies;
     cache.watch(&state.live);
     let key = format!(
@@ -213,14 +281,34 @@ async fn body(
         set(&q.tag).unwrap_or("")
     );
     let slot = cache.slot(key);
-    let asked_at = cache.generation.load(std::sync::atomic::Ordering::SeqCst);
+    // What this request has to show: the changes up to now. A body begun after this moment,
+    // by a request that held the lock meanwhile, has them (single flight).
+    let asked = (cache.counts(), std::time::Instant::now());
     let mut entry = slot.lock().await;
-    if let Some(c) = entry.as_ref() {
-        if c.generation >= asked_at && c.at.elapsed() < BODY_TTL {
-            return Ok((c.ctx.clone(), c.html.clone()));
+    let later = match next(
+        entry.as_ref(),
+        asked,
+        std::time::Instant::now(),
+        allow_stale,
+    ) {
+        Next::Serve => None,
+        Next::ServeStale(later) => Some(later),
+        Next::Render => {
+            return render_body(state, user, q, cache, &mut entry).await;
         }
-    }
-    let begun = cache.generation.load(std::sync::atomic::Ordering::SeqCst);
+    };
+    let c = entry.as_ref().expect("served from an entry");
+    Ok((c.ctx.clone(), c.html.clone(), later))
+}
+
+async fn render_body(
+    state: &AppState,
+    user: &PageUser,
+    q: &WardQuery,
+    cache: &BodyCache,
+    entry: &mut Option<Cached>,
+) -> Result<(Value, std::sync::Arc<str>, Option<std::time::Duration>), ApiError> {
+    let begun = cache.counts();
     let at = std::time::Instant::now();
     let ctx = ward(state, user, q).await?;
     let t = std::time::Instant::now();
@@ -235,12 +323,13 @@ async fn body(
         "ward body rendered"
     );
     *entry = Some(Cached {
-        generation: begun,
+        alerts: begun.0,
+        readings: begun.1,
         at,
         ctx: ctx.clone(),
         html: html.clone(),
     });
-    Ok((ctx, html))
+    Ok((ctx, html, None))
 }
 
 /// Vitals in the order of the columns, with the digits each is shown with.
@@ -604,6 +693,43 @@ mod tests {
                 missing: vec![],
             }),
         }
+    }
+
+    #[test]
+    fn a_view_renders_at_once_for_alerts_and_at_most_once_a_second_for_readings() {
+        let t0 = std::time::Instant::now();
+        let cached = Cached {
+            alerts: 3,
+            readings: 10,
+            at: t0,
+            ctx: Value::from(()),
+            html: "".into(),
+        };
+        let s = std::time::Duration::from_millis;
+        // Requests that came in after the cached body was begun.
+        let asked = t0 + s(100);
+        let now = t0 + s(200);
+        let next =
+            |counts, asked_at, now| super::next(Some(&cached), (counts, asked_at), now, true);
+        assert_eq!(super::next(None, ((0, 0), t0), t0, true), Next::Render);
+        assert_eq!(next((3, 10), asked, t0 + s(500)), Next::Serve);
+        // A new alert: render.
+        assert_eq!(next((4, 10), asked, now), Next::Render);
+        // New readings: served for a second after the cached render began, with when to ask
+        // again; rendered after that (and for the page itself, which cannot ask again).
+        assert_eq!(next((3, 11), asked, now), Next::ServeStale(s(800)));
+        assert_eq!(next((3, 11), asked, t0 + s(1500)), Next::Render);
+        assert_eq!(
+            super::next(Some(&cached), ((3, 11), asked), now, false),
+            Next::Render
+        );
+        // Single flight: a body begun after the request came in (while it waited for the one
+        // rendering) has its readings...
+        assert_eq!(next((3, 11), t0 - s(1), now), Next::Serve);
+        // ... but not an alert it has not seen.
+        assert_eq!(next((4, 11), t0 - s(1), now), Next::Render);
+        // Too old, even unchanged ("5 min ago" texts age).
+        assert_eq!(next((3, 10), asked, t0 + s(15_000)), Next::Render);
     }
 
     #[test]

@@ -135,8 +135,11 @@ impl Drop for Shared {
 /// The writer checkpoints by itself only past this many WAL pages (64 MiB); normally the
 /// checkpoint thread has long done it.
 const WRITER_AUTOCHECKPOINT_PAGES: i64 = 16_384;
-/// How often the checkpoint thread copies the WAL into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// How often the checkpoint thread copies the WAL into the database. Every 0.5 s cut latency
+/// as much but, with the machine saturated (10 000 readings/s and 200 dashboard clients on 2
+/// cores), seemed to cost ingest throughput (more, smaller checkpoints, each with its fsync);
+/// 2 s kept the latency and the throughput (docs/benchmarks.md).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(2000);
 
 /// Copies committed WAL frames into the database from a connection of its own. SQLite's
 /// automatic checkpoint runs inside the commit that crosses 1 000 pages, in the writer thread:

@@ -173,8 +173,9 @@ pub fn scenario_secrets(s: &vigil_simulators::scenario::Scenario) -> Vec<(String
 /// contacts) and devices in `facility` (issue #7), with `secrets` from [`scenario_secrets`]; a
 /// device with a fixed cadence is expected at it. Idempotent: existing patients are kept,
 /// existing devices get the new secret and are enabled. (device id, secret, patient id) each.
+/// `tx`: the caller's transaction, so a file is registered all or nothing.
 pub fn scenario(
-    conn: &Connection,
+    tx: &Connection,
     s: &vigil_simulators::scenario::Scenario,
     facility: &str,
     secrets: Vec<(String, SecretHashes)>,
@@ -185,7 +186,6 @@ pub fn scenario(
         .flat_map(|p| p.devices.iter().map(move |d| (p, d)))
         .zip(secrets)
         .collect();
-    let tx = conn; // the caller's transaction: all or nothing
     for p in &s.patients {
         if registry::patient(tx, &p.id)?.is_some() {
             continue;

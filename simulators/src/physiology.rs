@@ -201,16 +201,28 @@ impl Episode {
     }
 }
 
-/// A standard normal deviate from (seed, stream, time): SplitMix64 (Steele et al. 2014) of the
-/// three, four uniforms summed (Irwin–Hall, close enough to normal for measurement noise).
+/// SplitMix64's increment (the golden ratio) and finaliser (Steele et al. 2014): stable across
+/// platforms and releases, unlike `std`'s hasher. The scenario engine hashes with them too.
+pub(crate) const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+pub(crate) fn finalize(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A uniform number in [0, 1) from 64 random bits.
+pub(crate) fn unit(h: u64) -> f64 {
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A standard normal deviate from (seed, stream, time): SplitMix64 of the three, four uniforms
+/// summed (Irwin–Hall, close enough to normal for measurement noise).
 fn normal(seed: u64, stream: u64, t_ms: i64) -> f64 {
-    let mut x = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (t_ms as u64).rotate_left(17);
+    let mut x = seed ^ stream.wrapping_mul(GOLDEN) ^ (t_ms as u64).rotate_left(17);
     let mut next = || {
-        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        x = x.wrapping_add(GOLDEN);
+        unit(finalize(x))
     };
     // Sum of 4 uniforms: mean 2, variance 1/3; scaled to unit variance.
     (next() + next() + next() + next() - 2.0) * 3f64.sqrt()

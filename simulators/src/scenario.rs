@@ -15,8 +15,8 @@
 //! Batteries drain by kind; below 20 % a device sends `battery_low` once, at 0 % it drops off
 //! the network without saying goodbye (the broker publishes its last will).
 
-use crate::physiology::{self, Condition, Episode, EpisodeKind};
-use chrono::{DateTime, Timelike, Utc};
+use crate::physiology::{self, unit, Condition, Episode, EpisodeKind};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use vigil_domain::{DeviceKind, Metric};
@@ -255,22 +255,13 @@ pub fn parse_span(s: &str) -> Result<Ms, String> {
     Ok((n * unit_ms).round() as Ms)
 }
 
-/// A 64-bit mix of the inputs (SplitMix64's finaliser, Steele et al. 2014): stable across
-/// platforms and releases, unlike `std`'s hasher.
+/// A 64-bit mix of the inputs (SplitMix64's finaliser, as the physiology's noise uses).
 fn mix(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    physiology::finalize(a ^ b.wrapping_mul(physiology::GOLDEN))
 }
 
 fn mix_str(seed: u64, s: &str) -> u64 {
     s.bytes().fold(seed, |h, b| mix(h, u64::from(b)))
-}
-
-/// A uniform number in [0, 1) from a hash.
-fn unit(h: u64) -> f64 {
-    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 impl Scenario {
@@ -979,15 +970,16 @@ fn malformed_payload(h: u64, ts: i64) -> String {
     }
 }
 
-/// Minutes after local midnight.
-pub fn local_minutes(t: DateTime<Utc>, offset_h: i64) -> u32 {
-    let l = t + chrono::Duration::hours(offset_h);
-    l.hour() * 60 + l.minute()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
+
+    /// Minutes after local midnight.
+    fn local_minutes(t: DateTime<Utc>, offset_h: i64) -> u32 {
+        let l = t + chrono::Duration::hours(offset_h);
+        l.hour() * 60 + l.minute()
+    }
     use chrono::TimeZone;
     use serde_json::Value;
 

@@ -323,10 +323,12 @@ fn parse_duration(s: &str) -> anyhow::Result<f64> {
     Ok(ms as f64 / 1e3)
 }
 
-/// JSON lines with `id` and `password`.
-fn read_credentials(path: &std::path::Path) -> anyhow::Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path)?;
-    let mut out = HashMap::new();
+/// (id, password) of each JSON line with `id` and `password` (what `vigil device add --json`
+/// and `vigil device provision` print), in file order.
+fn read_credentials(path: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("--credentials {}: {e}", path.display()))?;
+    let mut out = Vec::new();
     for (i, line) in text
         .lines()
         .enumerate()
@@ -335,9 +337,7 @@ fn read_credentials(path: &std::path::Path) -> anyhow::Result<HashMap<String, St
         let v: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))?;
         match (v["id"].as_str(), v["password"].as_str()) {
-            (Some(id), Some(pw)) => {
-                out.insert(id.to_string(), pw.to_string());
-            }
+            (Some(id), Some(pw)) => out.push((id.to_string(), pw.to_string())),
             _ => anyhow::bail!("{}:{}: needs id and password", path.display(), i + 1),
         }
     }
@@ -384,7 +384,7 @@ async fn scenario_cmd(a: ScenarioArgs) -> anyhow::Result<()> {
     }
     let (host, port) = host_port(&a.broker)?;
     let credentials = match &a.credentials {
-        Some(p) => read_credentials(p)?,
+        Some(p) => read_credentials(p)?.into_iter().collect(),
         None => anyhow::bail!(
             "--credentials: the devices' passwords (vigil device provision --scenario)"
         ),
@@ -422,19 +422,8 @@ async fn load_cmd(a: LoadArgs) -> anyhow::Result<()> {
     };
     let (devices, passwords, connections) = match &a.credentials {
         Some(path) => {
-            let text = std::fs::read_to_string(path)?;
-            let mut ids = Vec::new();
-            let mut pws = Vec::new();
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let v: serde_json::Value = serde_json::from_str(line)?;
-                let field = |k: &str| {
-                    v[k].as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| anyhow::anyhow!("--credentials: a line without {k}"))
-                };
-                ids.push(field("id")?);
-                pws.push(field("password")?);
-            }
+            let (ids, pws): (Vec<String>, Vec<String>) =
+                read_credentials(path)?.into_iter().unzip();
             let n = ids.len();
             (ids, Some(pws), n)
         }

@@ -360,6 +360,8 @@ pub enum BuildError {
     Address(#[from] lettre::address::AddressError),
     #[error("cannot build message: {0}")]
     Message(#[from] lettre::error::Error),
+    #[error("bad Message-ID")]
+    MessageId,
 }
 
 /// The parts of a queued e-mail.
@@ -372,6 +374,10 @@ pub struct Content<'a> {
 
 /// The RFC 5322 message for a queued e-mail: plain text, or multipart/alternative with the
 /// HTML part last (RFC 2046 §5.1.4: the preferred, richest alternative comes last).
+///
+/// Every header value built from stored text (the recipient's name, the subject) goes through
+/// [`vigil_domain::text::one_line`] first: whatever a row holds, it cannot start a new header
+/// line (RFC 5322 §2.2; issue #15, finding 1) nor make lettre's header encoder fail.
 pub fn build_message(
     from: &Mailbox,
     to_name: &str,
@@ -380,11 +386,20 @@ pub fn build_message(
     message_id: &str,
     date: DateTime<Utc>,
 ) -> Result<Message, BuildError> {
-    let to = Mailbox::new(Some(to_name.to_string()), to_addr.parse()?);
+    let name = vigil_domain::text::one_line(to_name);
+    let to = Mailbox::new(Some(name).filter(|n| !n.is_empty()), to_addr.parse()?);
+    // A msg-id is `<left@right>` in printable ASCII without spaces (RFC 5322 §3.6.4).
+    let id_ok = message_id.starts_with('<')
+        && message_id.ends_with('>')
+        && message_id.contains('@')
+        && message_id.bytes().all(|b| b.is_ascii_graphic());
+    if !id_ok {
+        return Err(BuildError::MessageId);
+    }
     let b = Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(content.subject)
+        .subject(vigil_domain::text::one_line(content.subject))
         .message_id(Some(message_id.to_string()))
         .date(date.into());
     Ok(match content.html {
@@ -543,5 +558,56 @@ mod tests {
         let plain = text.find("text/plain").unwrap();
         let html = text.find("text/html").unwrap();
         assert!(plain < html, "the HTML alternative comes last");
+    }
+
+    /// Issue #15, finding 1: a stored name or subject with a line break neither injects a
+    /// header nor makes formatting fail (lettre panicked in `formatted()` before).
+    #[test]
+    fn stored_line_breaks_cannot_inject_a_header_or_panic() {
+        let from: Mailbox = "Vigil <vigil@localhost>".parse().unwrap();
+        for name in [
+            "x\r\nBcc: evil@example.org",
+            "Trần\rVăn",
+            "\r\n",
+            "\u{202e}Lan",
+        ] {
+            let content = Content {
+                subject: "[Vigil] Red: x\r\nBcc: evil@example.org",
+                text: "plain",
+                html: None,
+            };
+            let m = build_message(
+                &from,
+                name,
+                "lan@example.org",
+                &content,
+                "<a.1@vigil>",
+                Utc::now(),
+            )
+            .unwrap();
+            let text = String::from_utf8(m.formatted()).unwrap();
+            let headers = &text[..text.find("\r\n\r\n").unwrap()];
+            assert!(
+                !headers
+                    .lines()
+                    .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+                "{headers}"
+            );
+            assert!(!headers.contains('\u{202e}'), "{headers}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_message_id_is_an_error_not_a_header() {
+        let from: Mailbox = "Vigil <vigil@localhost>".parse().unwrap();
+        let content = Content {
+            subject: "s",
+            text: "t",
+            html: None,
+        };
+        for id in ["<a@b>\r\nBcc: x@y", "no-brackets@x", "<a b@c>"] {
+            let e = build_message(&from, "Lan", "lan@example.org", &content, id, Utc::now());
+            assert!(matches!(e, Err(BuildError::MessageId)), "{id:?}");
+        }
     }
 }

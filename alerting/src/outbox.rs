@@ -169,6 +169,8 @@ pub struct HealthState {
     pub last_failure: Option<DateTime<Utc>>,
     /// E-mails refused for good since start.
     pub undeliverable: u64,
+    /// When an e-mail was last set aside (refused for good, or impossible to build).
+    pub last_set_aside: Option<DateTime<Utc>>,
 }
 
 impl HealthState {
@@ -227,16 +229,12 @@ pub async fn run(
     }
 }
 
-/// One round: sends every due e-mail once. Returns how many were sent.
-pub fn deliver_due(
-    store: &dyn OutboxStore,
-    transport: &Transport,
-    from: &Mailbox,
-    health: &Health,
-) -> Result<usize, StoreError> {
-    let mut sent = 0;
-    for mail in store.due(Utc::now(), BATCH)? {
-        let result = crate::email::build_message(
+/// Builds and sends one queued e-mail. Never panics: a panic while building or formatting it
+/// (a stored value lettre cannot encode; issue #15, finding 1) is a permanent failure of this
+/// one message, so it is set aside with its reason and the others still go.
+fn attempt(transport: &Transport, from: &Mailbox, mail: &QueuedEmail) -> Result<(), SendError> {
+    let run = || {
+        crate::email::build_message(
             from,
             &mail.to_name,
             &mail.to_addr,
@@ -251,9 +249,34 @@ pub fn deliver_due(
         .map_err(|e| SendError {
             // A message that cannot be built (a bad address) never will be.
             permanent: true,
-            message: e.to_string(),
+            message: format!("cannot be built: {e}"),
         })
-        .and_then(|m| transport.send(&m));
+        .and_then(|m| transport.send(&m))
+    };
+    // The closure only reads its captures; a panic leaves nothing half-changed behind.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        Err(SendError {
+            permanent: true,
+            message: format!("cannot be rendered: {why}"),
+        })
+    })
+}
+
+/// One round: sends every due e-mail once. Returns how many were sent.
+pub fn deliver_due(
+    store: &dyn OutboxStore,
+    transport: &Transport,
+    from: &Mailbox,
+    health: &Health,
+) -> Result<usize, StoreError> {
+    let mut sent = 0;
+    for mail in store.due(Utc::now(), BATCH)? {
+        let result = attempt(transport, from, &mail);
         let now = Utc::now();
         match result {
             Ok(()) => {
@@ -273,6 +296,7 @@ pub fn deliver_due(
                     h.undeliverable += 1;
                     h.last_error = Some(err.message.clone());
                     h.last_failure = Some(now);
+                    h.last_set_aside = Some(now);
                 });
                 store.mark_undeliverable(mail.id, &err.message, now)?;
             }

@@ -8,6 +8,7 @@
 //! - [`patient`]: patients and their contacts.
 //! - [`views`]: read models the store fills and the dashboard API serves.
 //! - [`display`]: how times, numbers and text are shown (time zone, decimal comma, escaping).
+//! - [`text`]: which free text is accepted in names, and making stored text one safe line.
 //!
 //! This crate does no I/O. It depends only on serde and chrono so that the gateway, the alerting
 //! engine, the dashboard and the simulators can share it without pulling each other in.
@@ -20,6 +21,7 @@ pub mod event;
 pub mod metric;
 pub mod patient;
 pub mod reading;
+pub mod text;
 pub mod views;
 
 pub use access::{Access, Scope, DEFAULT_FACILITY};

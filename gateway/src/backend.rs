@@ -21,6 +21,9 @@ use vigil_domain::views::{
 };
 use vigil_domain::{Access, Alert, Contact, Metric, Patient, Scope};
 
+/// How long an e-mail set aside keeps `/readyz`'s outbox check down (issue #15).
+const SET_ASIDE_UNREADY_MS: i64 = 3600 * 1000;
+
 pub struct StoreBackend {
     pub store: StoreHandle,
     pub metrics: Arc<Metrics>,
@@ -392,10 +395,19 @@ impl Backend for StoreBackend {
     fn readiness(&self) -> Vec<(&'static str, bool)> {
         // With SMTP the directory is unused; the relay's health is reported under `detail`
         // (readings keep flowing while it is down, so it does not make the gateway unready).
-        let outbox_ok = self.mail_transport == "smtp"
+        let dir_ok = self.mail_transport == "smtp"
             || std::fs::metadata(&self.outbox_dir)
                 .map(|m| m.is_dir() && !m.permissions().readonly())
                 .unwrap_or(false);
+        // An e-mail set aside in the last hour is a family that was not told: the outbox
+        // reports down until an hour has passed without one (issue #15, finding 1). The
+        // `notification_failed` alert it raised stays open on the dashboard beyond that.
+        let since = crate::store::now_ms() - SET_ASIDE_UNREADY_MS;
+        let set_aside = self
+            .store
+            .read_blocking(move |c| alerts::outbox_set_aside_since(c, since))
+            .unwrap_or(0);
+        let outbox_ok = dir_ok && set_aside == 0;
         vec![
             ("broker", self.metrics.mqtt_up.load(Relaxed)),
             ("store", self.store.is_usable()),
@@ -422,6 +434,7 @@ impl Backend for StoreBackend {
                 "pending": counts.pending,
                 "retrying": counts.retrying,
                 "undeliverable": counts.undeliverable,
+                "last_set_aside": h.last_set_aside,
             }),
         )];
         if !m.forward_enabled.load(Relaxed) {

@@ -29,7 +29,7 @@ pub struct ContactInput {
 
 pub fn add_contact(conn: &Connection, patient_id: &str, c: &ContactInput) -> Result<i64> {
     if c.name.trim().is_empty() {
-        return Err(invalid("name must not be empty".into()));
+        return Err(invalid("contact name must not be empty".into()));
     }
     let lang: Lang = c
         .lang

@@ -21,6 +21,10 @@ for key in box.iterkeys():
         "date": str(msg["Date"]),
         "content_type": msg.get_content_type(),
         "parts": [p.get_content_type() for p in msg.walk() if not p.is_multipart()],
+        # Every header name, lower case, and the envelope recipients aiosmtpd recorded: a test
+        # can see that no stored value injected a header (issue #15).
+        "header_names": [k.lower() for k in msg.keys()],
+        "rcpt_to": str(msg.get("X-RcptTo", "")),
         "text": text.get_content() if text is not None else None,
         "html": html.get_content() if html is not None else None,
     })

@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod crash;
 mod external;
+mod hardening;
 mod influx;
 mod loadmode;
 mod mosquitto_acl;

@@ -592,6 +592,15 @@ pub fn outbox_mark_undeliverable(
     Ok(())
 }
 
+/// E-mails set aside (refused for good, or impossible to build) at or after `since` (ms).
+pub fn outbox_set_aside_since(conn: &Connection, since: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM outbox WHERE failed_at >= ?1",
+        [since],
+        |r| r.get(0),
+    )?)
+}
+
 /// The outbox in numbers, for `/metrics` and `/readyz`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxCounts {

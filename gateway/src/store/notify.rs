@@ -136,7 +136,7 @@ pub fn escalate_due(conn: &Connection, now: i64, s: &NotifySettings) -> Result<u
             "alert not acknowledged: escalation step"
         );
         // By the first escalation step, somebody should have received the first e-mails.
-        undelivered(conn, id, true, now)?;
+        undelivered(conn, id, now)?;
         conn.execute(
             "UPDATE alerts SET notify_stage = ?2, next_notify_at = ?3 WHERE id = ?1",
             params![id, stage + 1, escalation::next_due(stage, now, &s.policy)],
@@ -380,8 +380,10 @@ pub fn flush_digests(conn: &Connection, now: i64, s: &NotifySettings) -> Result<
     Ok(queued)
 }
 
-/// Called when outbox row `outbox_id` was refused for good: if no e-mail about its alert can
-/// reach anyone any more, the clinicians get an alert about that (issue #5, delivery health).
+/// Called when outbox row `outbox_id` was set aside (refused for good, or impossible to build):
+/// the clinicians get a `notification_failed` alert about its alert at once (issue #15,
+/// finding 1: a family that was not told is the clinicians' to phone), whatever became of the
+/// other e-mails (issue #5 waited until none could reach anyone).
 pub fn check_delivered(conn: &Connection, outbox_id: i64, now: i64) -> Result<()> {
     let alert_id: Option<i64> = conn
         .query_row(
@@ -392,25 +394,29 @@ pub fn check_delivered(conn: &Connection, outbox_id: i64, now: i64) -> Result<()
         .optional()?
         .flatten();
     match alert_id {
-        Some(id) => undelivered(conn, id, false, now),
+        Some(id) => raise_failed(conn, id, now),
         None => Ok(()),
     }
 }
 
 /// Raises `notification_failed` (amber, for the clinicians on the dashboard) for the patient of
-/// red alert `alert_id` when none of its e-mails was delivered, and none is still waiting
-/// unless `waiting_counts` (the first escalation step is due: waiting is failing by then).
-fn undelivered(conn: &Connection, alert_id: i64, waiting_counts: bool, now: i64) -> Result<()> {
-    let (queued, sent, waiting): (i64, i64, i64) = conn.query_row(
-        "SELECT count(*), count(sent_at),
-                count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL)
-         FROM outbox WHERE alert_id = ?1",
+/// red alert `alert_id` when none of its e-mails was delivered by the first escalation step
+/// (waiting is failing by then).
+fn undelivered(conn: &Connection, alert_id: i64, now: i64) -> Result<()> {
+    let (queued, sent): (i64, i64) = conn.query_row(
+        "SELECT count(*), count(sent_at) FROM outbox WHERE alert_id = ?1",
         [alert_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    if queued == 0 || sent > 0 || (waiting > 0 && !waiting_counts) {
+    if queued == 0 || sent > 0 {
         return Ok(());
     }
+    raise_failed(conn, alert_id, now)
+}
+
+/// Opens (or refreshes) `notification_failed` for the patient of alert `alert_id`, unless that
+/// alert is resolved or is itself `notification_failed`.
+fn raise_failed(conn: &Connection, alert_id: i64, now: i64) -> Result<()> {
     let Some(a) = alert_row(conn, alert_id)? else {
         return Ok(());
     };
@@ -690,7 +696,7 @@ mod tests {
     }
 
     #[test]
-    fn refused_everywhere_raises_an_alert_for_the_clinicians() {
+    fn one_refused_email_raises_an_alert_for_the_clinicians_at_once() {
         let c = store();
         let ids: Vec<i64> = {
             let mut st = c.prepare("SELECT id FROM outbox ORDER BY id").unwrap();
@@ -700,15 +706,16 @@ mod tests {
         alerts::outbox_mark_undeliverable(&c, ids[0], "550 no such user", ms_to_time(MIN)).unwrap();
         check_delivered(&c, ids[0], MIN).unwrap();
         assert_eq!(
-            alert_rules(&c).len(),
-            1,
-            "the clinician's e-mail is still waiting"
+            alert_rules(&c)[1],
+            ("notification_failed".to_string(), "amber".to_string()),
+            "raised although the clinician's e-mail is still waiting (issue #15)"
         );
         alerts::outbox_mark_undeliverable(&c, ids[1], "550 no such user", ms_to_time(MIN)).unwrap();
         check_delivered(&c, ids[1], MIN).unwrap();
         assert_eq!(
-            alert_rules(&c)[1],
-            ("notification_failed".to_string(), "amber".to_string())
+            alert_rules(&c).len(),
+            2,
+            "one open alert per (patient, rule)"
         );
     }
 

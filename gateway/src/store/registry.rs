@@ -35,6 +35,12 @@ fn on_unique(what: impl FnOnce() -> String) -> impl FnOnce(rusqlite::Error) -> S
     }
 }
 
+/// A free-text field checked by name (issue #15: no control characters, line breaks or bidi
+/// overrides in anything that reaches an e-mail header, a log line or a page).
+fn check_text(field: &str, value: &str) -> Result<()> {
+    vigil_domain::text::check_field(field, value).map_err(StoreError::Invalid)
+}
+
 fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", &secrets::random_hex(4))
 }
@@ -42,9 +48,7 @@ fn new_id(prefix: &str) -> String {
 /// Adds a facility (issue #6): a commune health station, a district centre, a care home.
 pub fn add_facility(conn: &Connection, id: &str, name: &str) -> Result<()> {
     check_id(id)?;
-    if name.trim().is_empty() {
-        return Err(StoreError::Invalid("name must not be empty".into()));
-    }
+    check_text("facility name", name)?;
     conn.execute(
         "INSERT INTO facilities (id, name, created_at) VALUES (?1, ?2, ?3)",
         params![id, name.trim(), now_ms()],
@@ -105,11 +109,12 @@ pub fn add_patient(
 ) -> Result<String> {
     let id = id.map(str::to_string).unwrap_or_else(|| new_id("p"));
     check_id(&id)?;
-    if name.trim().is_empty() {
-        return Err(StoreError::Invalid("name must not be empty".into()));
-    }
+    check_text("patient name", name)?;
     require_facility(conn, facility)?;
     let area = area.map(str::trim).filter(|a| !a.is_empty());
+    if let Some(a) = area {
+        check_text("area", a)?;
+    }
     conn.execute(
         "INSERT INTO patients (id, name, created_at, facility_id, area, tags)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -230,6 +235,7 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> R
         ..
     } = *c;
     require_patient(conn, patient_id)?;
+    check_text("contact name", name)?;
     if email.parse::<lettre::Address>().is_err() {
         return Err(StoreError::Invalid(format!(
             "invalid e-mail address {email:?}"
@@ -534,9 +540,7 @@ pub fn add_user(
     admin: bool,
     facilities: &[String],
 ) -> Result<i64> {
-    if name.trim().is_empty() {
-        return Err(StoreError::Invalid("name must not be empty".into()));
-    }
+    check_text("user name", name)?;
     for f in facilities {
         require_facility(conn, f)?;
     }

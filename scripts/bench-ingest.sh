@@ -30,7 +30,7 @@ PID=$!
 until curl -sf "http://$HTTP/readyz" >/dev/null; do sleep 0.2; done
 start=$(date +%s.%N)
 for i in $(seq 1 "$DEVICES"); do
-  mosquitto_pub -h 127.0.0.1 -p "$MQTT" -q 1 -u "hub-$i" -P "$(cat "$T/pw$i")" -i "bench-$i" \
+  mosquitto_pub -h 127.0.0.1 -p "$MQTT" -q 1 -u "hub-$i" -P "$(cat "$T/pw$i")" -i "hub-$i-bench" \
     -t "vigil/v1/hub-$i/readings" -l < "$T/msgs" &
 done
 wait $(jobs -p | grep -v "^$PID$")

@@ -277,6 +277,14 @@ pub fn mosquitto(cmd: MosquittoCmd) -> anyhow::Result<()> {
     let c = open(&admin)?;
     let creds = registry::mosquitto_credentials(&c)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    // The process umask is 077 (datadir): Mosquitto, as the `mosquitto` user, must still
+    // reach the files when it reloads them on SIGHUP.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o750))?;
+        give_to_mosquitto_group(&out);
+    }
     let mut passwords = String::new();
     let gateway = (!cfg.mqtt.username.is_empty()).then_some(cfg.mqtt.username.as_str());
     if let Some(user) = gateway {
@@ -309,7 +317,7 @@ pub fn mosquitto(cmd: MosquittoCmd) -> anyhow::Result<()> {
         &admin,
         json!({ "password_file": pw_path, "acl_file": acl_path, "devices": creds.len() }),
         format!(
-            "wrote {} ({} devices{}) and {}\nmosquitto.conf: password_file {}\n                acl_file {}",
+            "wrote {} ({} devices{}) and {}\nmosquitto.conf: password_file {}\n                acl_file {}\n                use_username_as_clientid true (under each listener)",
             pw_path.display(),
             creds.len(),
             if gateway.is_some() { " + gateway" } else { "" },
@@ -391,14 +399,19 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640))?;
-        // Best effort: without a mosquitto group the operator sets ownership.
-        let _ = std::process::Command::new("chgrp")
-            .arg("mosquitto")
-            .arg(path)
-            .stderr(std::process::Stdio::null())
-            .status();
+        give_to_mosquitto_group(path);
     }
     Ok(())
+}
+
+/// Best effort: without a `mosquitto` group the operator sets ownership.
+#[cfg(unix)]
+fn give_to_mosquitto_group(path: &std::path::Path) {
+    let _ = std::process::Command::new("chgrp")
+        .arg("mosquitto")
+        .arg(path)
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 pub fn token(cmd: TokenCmd) -> anyhow::Result<()> {

@@ -143,11 +143,12 @@ async fn connection(
     rate: f64,
     progress: Arc<Progress>,
 ) -> anyhow::Result<Vec<f32>> {
-    let mut o = MqttOptions::new(
-        format!("vigil-sim-load-{index}-{}", std::process::id()),
-        cfg.host.clone(),
-        cfg.port,
-    );
+    // A device may only use its own client ids (`{device id}-…`, docs/mqtt.md).
+    let client_id = match &login {
+        Some((user, _)) => format!("{user}-load-{}", std::process::id()),
+        None => format!("vigil-sim-load-{index}-{}", std::process::id()),
+    };
+    let mut o = MqttOptions::new(client_id, cfg.host.clone(), cfg.port);
     o.set_keep_alive(Duration::from_secs(30));
     // Few connections carry many messages each; many connections (one per device) carry few.
     // rumqttc sizes per-connection state by these numbers, so keep them small when there are

@@ -158,7 +158,7 @@ impl DeviceRun {
 
     fn connect(&self) -> Conn {
         let status = self.status_topic();
-        let mut opts = MqttOptions::new(format!("sim-{}", self.id), self.host.clone(), self.port);
+        let mut opts = MqttOptions::new(format!("{}-sim", self.id), self.host.clone(), self.port);
         opts.set_credentials(self.id.clone(), self.secret.clone());
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_last_will(LastWill::new(&status, "offline", QoS::AtLeastOnce, true));

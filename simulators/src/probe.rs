@@ -219,7 +219,7 @@ fn absorb(
 
 /// Connects a device and waits for the broker's CONNACK.
 fn connect(cfg: &ProbeConfig, p: &Probe) -> anyhow::Result<Client> {
-    let mut o = MqttOptions::new(format!("probe-{}", p.device), cfg.host.clone(), cfg.port);
+    let mut o = MqttOptions::new(format!("{}-probe", p.device), cfg.host.clone(), cfg.port);
     o.set_credentials(p.device.clone(), p.password.clone());
     o.set_keep_alive(Duration::from_secs(30));
     let (client, mut conn) = Client::new(o, 10);

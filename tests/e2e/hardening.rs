@@ -162,3 +162,136 @@ fn one_bad_contact_cannot_silence_other_emails() {
     assert_eq!(r["detail"]["email"]["undeliverable"], 1, "{r}");
     assert!(!v.log().contains("panicked"), "{}", v.log());
 }
+
+/// Finding 2, embedded broker: a device may use only its own client ids. Device A with its own
+/// credentials and B's persistent client id is refused at CONNECT; B keeps its connection.
+#[test]
+fn a_device_cannot_take_over_another_devices_session_on_the_embedded_broker() {
+    let v = Vigil::start();
+    let a = register(&v, "pat-ca", "pulse_oximeter");
+    let b = register(&v, "pat-cb", "pulse_oximeter");
+    let mut dev_b = Device::connect_as(v.mqtt, &b.device, &b.password, &b.device, false).unwrap();
+    assert!(dev_b.subscribe(&format!("vigil/v1/{}/#", b.device)));
+
+    for stolen in [b.device.clone(), format!("{}-hub", b.device)] {
+        let r = Device::connect_as(v.mqtt, &a.device, &a.password, &stolen, false);
+        assert!(r.is_err(), "A connected as client {stolen}");
+    }
+    // Not the device's own either: refused.
+    assert!(Device::connect_as(v.mqtt, &a.device, &a.password, "mosq-x1", true).is_err());
+    // B was never pushed off, and its session still gets its own messages.
+    assert!(dev_b.still_connected(Duration::from_millis(500)));
+    let mut b2 = Device::connect(v.mqtt, &b.device, &b.password).unwrap();
+    b2.publish(
+        &format!("vigil/v1/{}/readings", b.device),
+        r#"{"metric":"spo2","value":97}"#,
+    );
+    let got = dev_b.received(Duration::from_secs(3));
+    assert_eq!(got, vec![format!("vigil/v1/{}/readings", b.device)]);
+    // A with its own ids connects: its id, its id and `-…`.
+    for own in [a.device.clone(), format!("{}-hub", a.device)] {
+        Device::connect_as(v.mqtt, &a.device, &a.password, &own, true)
+            .unwrap_or_else(|e| panic!("{own}: {e:?}"));
+    }
+    assert!(v.log().contains("client id is not the device's own"));
+}
+
+/// Finding 2, Mosquitto: with the files `vigil mosquitto export` writes and the listener
+/// setting docs/mosquitto.conf recommends, a client id is its user name: A using B's
+/// persistent client id gets a session of its own, receives none of B's messages and does not
+/// push B off.
+#[test]
+fn exported_mosquitto_configuration_keeps_sessions_per_device() {
+    if !crate::util::require_tool("mosquitto") {
+        return;
+    }
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/mosquitto.conf"),
+    )
+    .unwrap();
+    let setting = "use_username_as_clientid true";
+    assert!(docs.contains(&format!("\n{setting}\n")), "{docs}");
+    let v = Vigil::prepare(&["run"], &[]);
+    v.admin(&["patient", "add", "--name", "A", "--id", "pa"]);
+    v.admin(&["patient", "add", "--name", "B", "--id", "pb"]);
+    let dev = |patient: &str, id: &str| -> String {
+        v.admin(&[
+            "device",
+            "add",
+            "--patient",
+            patient,
+            "--kind",
+            "pulse_oximeter",
+            "--id",
+            id,
+        ])["password"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (pa, pb) = (dev("pa", "ox-a"), dev("pb", "ox-b"));
+    let out = v.dir.path().join("mosquitto");
+    let exported = v.admin(&["mosquitto", "export", "--out", out.to_str().unwrap()]);
+    let broker = crate::util::Mosquitto::start_conf(&format!(
+        "{setting}\nallow_anonymous false\npersistence false\npassword_file {}\nacl_file {}",
+        exported["password_file"].as_str().unwrap(),
+        exported["acl_file"].as_str().unwrap(),
+    ));
+
+    let mut b = Device::connect_as(broker.port, "ox-b", &pb, "ox-b-session", false).unwrap();
+    assert!(b.subscribe("vigil/v1/ox-b/#"));
+    let mut a = Device::connect_as(broker.port, "ox-a", &pa, "ox-b-session", false).unwrap();
+    assert!(
+        b.still_connected(Duration::from_millis(500)),
+        "B was pushed off: {}",
+        broker.log()
+    );
+    // B publishes on its own topic (one session per device: a second connection as ox-b would
+    // replace this one) and gets it back through its subscription; A gets nothing.
+    b.client
+        .publish(
+            "vigil/v1/ox-b/readings",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            br#"{"metric":"spo2","value":97}"#.to_vec(),
+        )
+        .unwrap();
+    assert_eq!(
+        b.received(Duration::from_secs(2)),
+        vec!["vigil/v1/ox-b/readings".to_string()]
+    );
+    assert!(
+        a.received(Duration::from_millis(500)).is_empty(),
+        "A got B's messages"
+    );
+}
+
+/// Finding 3: 100 `mosquitto_pub` runs in a row as one device, each a new connection with the
+/// same client id right after the last one closed: every one accepted.
+#[test]
+fn immediate_reconnects_of_one_device_are_all_accepted() {
+    if !crate::util::require_tool("mosquitto_pub") {
+        return;
+    }
+    let v = Vigil::start();
+    let f = register(&v, "pat-rc", "pulse_oximeter");
+    let topic = format!("vigil/v1/{}/readings", f.device);
+    let mut refused = Vec::new();
+    for i in 0..100 {
+        let out = std::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &v.mqtt.to_string(), "-q", "1"])
+            .args(["-u", &f.device, "-P", &f.password, "-i", &f.device])
+            .args([
+                "-t",
+                &topic,
+                "-m",
+                &format!(r#"{{"metric":"heart_rate","value":{}}}"#, 60 + i % 30),
+            ])
+            .output()
+            .expect("run mosquitto_pub");
+        if !out.status.success() {
+            refused.push((i, String::from_utf8_lossy(&out.stderr).into_owned()));
+        }
+    }
+    assert!(refused.is_empty(), "{} refused: {refused:?}", refused.len());
+}

@@ -389,7 +389,7 @@ fn a_standard_client_mosquitto_pub_can_publish() {
     let f = register(&v, "pat-h", "bp_monitor");
     let status = std::process::Command::new("mosquitto_pub")
         .args(["-h", "127.0.0.1", "-p", &v.mqtt.to_string(), "-q", "1", "-u", &f.device, "-P", &f.password])
-        .args(["-i", "mosquitto-pub-test", "-t", &readings_topic(&f.device)])
+        .args(["-i", &format!("{}-mosquitto-pub", f.device), "-t", &readings_topic(&f.device)])
         .args(["-m", r#"{"readings":[{"metric":"bp_systolic","value":185,"unit":"mm[Hg]"},{"metric":"bp_diastolic","value":95,"unit":"mm[Hg]"}]}"#])
         .status()
         .expect("run mosquitto_pub");

@@ -441,7 +441,26 @@ pub enum ConnectError {
 
 impl Device {
     pub fn connect(port: u16, user: &str, password: &str) -> Result<Device, ConnectError> {
-        let mut o = MqttOptions::new(format!("test-{user}-{}", free_port()), "127.0.0.1", port);
+        // A device may use only its own client ids, `{device id}-…` (docs/mqtt.md).
+        Self::connect_as(
+            port,
+            user,
+            password,
+            &format!("{user}-test-{}", free_port()),
+            true,
+        )
+    }
+
+    /// With a chosen client id, and a persistent session unless `clean`.
+    pub fn connect_as(
+        port: u16,
+        user: &str,
+        password: &str,
+        client_id: &str,
+        clean: bool,
+    ) -> Result<Device, ConnectError> {
+        let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+        o.set_clean_session(clean);
         o.set_credentials(user, password);
         o.set_keep_alive(Duration::from_secs(10));
         // Large enough to send oversized payloads on purpose.
@@ -479,6 +498,20 @@ impl Device {
             }
         }
         panic!("no SUBACK for {filter}");
+    }
+
+    /// Whether the connection is still up after `wait`: no disconnect or error meanwhile
+    /// (incoming messages are dropped).
+    pub fn still_connected(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.conn.recv_timeout(left) {
+                Ok(Ok(Event::Incoming(Packet::Disconnect))) | Ok(Err(_)) => return false,
+                Ok(Ok(_)) => {}
+                Err(_) => break,
+            }
+        }
+        true
     }
 
     /// Messages received within `wait`.

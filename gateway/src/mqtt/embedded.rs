@@ -3,7 +3,10 @@
 //! Hooks registered here:
 //! - `ClientAuthenticate`: username = device id, password = device secret, checked against the
 //!   registry's argon2 hash; disabled or unknown devices are refused, and so is a last will
-//!   outside the device's own topics (wills bypass the publish ACL hook).
+//!   outside the device's own topics (wills bypass the publish ACL hook), and a client id that
+//!   is not the device's own ([`client_id_claims`]; issue #15, finding 2: rmqtt keys sessions
+//!   by client id alone, so a device using another's id would resume its session and push it
+//!   off).
 //! - `MessagePublishCheckAcl`: the ingest pipeline runs here. rmqtt sends the PUBACK only after
 //!   this hook returns, so a QoS 1 publish is acknowledged only once it is committed
 //!   (design invariant 1). Invalid messages are acknowledged after their rejection record is
@@ -26,6 +29,7 @@ use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, Subscrib
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 use vigil_domain::TOPIC_PREFIX;
 
 /// Room for the topic and MQTT headers above the largest payload that is parsed, so that an
@@ -59,6 +63,7 @@ pub async fn start(
                 Box::new(Hooks {
                     ingest: ingest.clone(),
                     verified: verified.clone(),
+                    scx: scx.clone(),
                 }),
             )
             .await;
@@ -92,10 +97,51 @@ pub async fn start(
     })
 }
 
+/// Which client ids a device may use (docs/mqtt.md, "Client id"): its device id, or its device
+/// id followed by `-` and anything; or, with a clean session, the 32 hex digits rmqtt assigns
+/// to an empty client id (MQTT 3.1.1 §3.1.3.1). `Err` when `client_id` can never be
+/// `device_id`'s; otherwise the other device ids that would own `client_id` if registered —
+/// device `hub` may not use `hub-2` when a device `hub-2` exists (the longest id owns it).
+pub fn client_id_claims<'a>(
+    device_id: &str,
+    client_id: &'a str,
+    clean_start: bool,
+) -> Result<Vec<&'a str>, ()> {
+    let own = client_id == device_id
+        || client_id
+            .strip_prefix(device_id)
+            .is_some_and(|rest| rest.starts_with('-'));
+    let assigned = clean_start
+        && client_id.len() == 32
+        && client_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !own && !assigned {
+        return Err(());
+    }
+    // Longer ids that `client_id` equals or extends with `-…`.
+    let mut claims: Vec<&str> = client_id
+        .match_indices('-')
+        .map(|(i, _)| &client_id[..i])
+        .chain(std::iter::once(client_id))
+        .filter(|c| c.len() > device_id.len() || (assigned && !own))
+        .collect();
+    claims.dedup();
+    Ok(claims)
+}
+
 struct Hooks {
     ingest: Ingest,
     verified: Arc<VerifiedSecrets>,
+    /// The broker's state: which client ids have a session (see [`Hooks::previous_session_gone`]).
+    scx: ServerContext,
 }
+
+/// Longest a CONNECT waits for the previous clean session of its client id to finish closing.
+const PREVIOUS_CLOSED_WAIT: Duration = Duration::from_secs(2);
+/// Longest it waits when that session still counts as connected (its socket close may not have
+/// been read yet; a live duplicate connection is then kicked as usual).
+const PREVIOUS_LIVE_WAIT: Duration = Duration::from_millis(200);
 
 fn will_topic(info: &ConnectInfo) -> Option<String> {
     info.last_will().map(|w| match w {
@@ -151,12 +197,97 @@ impl Hooks {
             }
             ok
         };
+        if ok && !self.client_id_allowed(&device_id, info).await {
+            return AuthResult::NotAuthorized;
+        }
         if ok {
+            self.previous_session_gone(info).await;
             tracing::info!(device_id, "device connected");
             AuthResult::Allow(false, None)
         } else {
             tracing::warn!(device_id, "connection refused: wrong password");
             AuthResult::BadUsernameOrPassword
+        }
+    }
+
+    /// Waits (briefly) until the previous clean session of this client id has left the broker.
+    /// rmqtt 0.24 takes a new connection over by sending the old session a kick and awaiting its
+    /// reply; a session that is closing drops the request unanswered and the new CONNECT is
+    /// refused "server unavailable" (issue #15, finding 3: about 5 in 100 immediate
+    /// reconnects). A persistent session's offline loop answers kicks, so it is not waited for.
+    async fn previous_session_gone(&self, info: &ConnectInfo) {
+        let start = tokio::time::Instant::now();
+        loop {
+            let previous = self
+                .scx
+                .extends
+                .shared()
+                .await
+                .entry(info.id().clone())
+                .session();
+            let Some(s) = previous else { return };
+            let clean = s
+                .connect_info()
+                .await
+                .map(|c| c.clean_start())
+                .unwrap_or(false);
+            if !clean {
+                return;
+            }
+            let limit = if s.connected().await.unwrap_or(false) {
+                PREVIOUS_LIVE_WAIT
+            } else {
+                PREVIOUS_CLOSED_WAIT
+            };
+            drop(s);
+            if start.elapsed() >= limit {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Whether the device may connect with this client id (see [`client_id_claims`]).
+    async fn client_id_allowed(&self, device_id: &str, info: &ConnectInfo) -> bool {
+        let client_id = info.client_id().to_string();
+        let claims = match client_id_claims(device_id, &client_id, info.clean_start()) {
+            Ok(c) => c.into_iter().map(str::to_string).collect::<Vec<_>>(),
+            Err(()) => {
+                tracing::warn!(
+                    device_id,
+                    "connection refused: client id is not the device's own"
+                );
+                return false;
+            }
+        };
+        if claims.is_empty() {
+            return true;
+        }
+        let taken = self
+            .ingest
+            .store
+            .read(move |c| {
+                for id in &claims {
+                    if registry::device(c, id)?.is_some() {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .await;
+        match taken {
+            Ok(false) => true,
+            Ok(true) => {
+                tracing::warn!(
+                    device_id,
+                    "connection refused: client id belongs to another device"
+                );
+                false
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "device lookup failed");
+                false
+            }
         }
     }
 
@@ -236,5 +367,34 @@ impl Handler for Hooks {
             }
             _ => (true, acc),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_id_claims;
+
+    #[test]
+    fn a_device_may_use_only_its_own_client_ids() {
+        // Its id, or its id and `-…`; nothing to look up when no longer id can claim it.
+        assert_eq!(client_id_claims("ox-a", "ox-a", false), Ok(vec![]));
+        // `ox-a-hub` would be device `ox-a-hub`'s if that existed.
+        assert_eq!(
+            client_id_claims("ox-a", "ox-a-hub", false),
+            Ok(vec!["ox-a-hub"])
+        );
+        assert_eq!(
+            client_id_claims("hub", "hub-2-x", true),
+            Ok(vec!["hub-2", "hub-2-x"])
+        );
+        // Another device's id, any other id, a prefix without the dash: refused.
+        for other in ["ox-b", "mosq-abc", "ox-ab", "ox", "", "test-ox-a"] {
+            assert_eq!(client_id_claims("ox-a", other, false), Err(()), "{other:?}");
+        }
+        // The id rmqtt assigns to an empty client id (clean session only), unless a device
+        // has that id.
+        let assigned = "0123456789abcdef0123456789abcdef";
+        assert_eq!(client_id_claims("ox-a", assigned, true), Ok(vec![assigned]));
+        assert_eq!(client_id_claims("ox-a", assigned, false), Err(()));
     }
 }

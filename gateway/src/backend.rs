@@ -28,6 +28,9 @@ pub struct StoreBackend {
     pub store: StoreHandle,
     pub metrics: Arc<Metrics>,
     pub outbox_dir: PathBuf,
+    /// The data directory, and the free space its filesystem must keep to be called ready.
+    pub data_dir: PathBuf,
+    pub min_free_bytes: u64,
     /// Dashboard session lifetime in milliseconds.
     pub session_ttl_ms: i64,
     /// The InfluxDB sink is on: alert acknowledgements and resolutions are queued for it.
@@ -408,9 +411,19 @@ impl Backend for StoreBackend {
             .read_blocking(move |c| alerts::outbox_set_aside_since(c, since))
             .unwrap_or(0);
         let outbox_ok = dir_ok && set_aside == 0;
+        // A nearly full disk is not ready either: the next commit may fail, and SQLite's WAL
+        // can still take a small probe write while real groups no longer fit (issue #15).
+        let room = crate::datadir::free_bytes(&self.data_dir)
+            .is_none_or(|free| free >= self.min_free_bytes);
+        if !room {
+            tracing::error!(
+                min_free_mb = self.min_free_bytes >> 20,
+                "data directory's filesystem is nearly full: not ready"
+            );
+        }
         vec![
             ("broker", self.metrics.mqtt_up.load(Relaxed)),
-            ("store", self.store.is_usable()),
+            ("store", room && self.store.is_usable()),
             ("outbox", outbox_ok),
         ]
     }

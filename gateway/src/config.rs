@@ -265,6 +265,9 @@ pub struct StorageConfig {
     pub rollup_retention_days: u32,
     /// Minutes between retention passes.
     pub prune_interval_minutes: u32,
+    /// Free space (MiB) the data directory's filesystem must keep for `/readyz` to report the
+    /// store ready (issue #15: a full disk stops every acknowledgement).
+    pub min_free_mb: u32,
 }
 
 impl Default for StorageConfig {
@@ -273,6 +276,7 @@ impl Default for StorageConfig {
             raw_retention_days: 30,
             rollup_retention_days: 730,
             prune_interval_minutes: 60,
+            min_free_mb: 64,
         }
     }
 }

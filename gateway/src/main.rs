@@ -5,6 +5,7 @@ mod admin;
 mod backend;
 mod cli;
 mod config;
+mod datadir;
 mod decode;
 mod deferred;
 mod demo;
@@ -38,6 +39,8 @@ fn main() -> ExitCode {
     // One rustls crypto provider for the whole process (issue #2): ring, which the embedded
     // broker's TLS stack already uses.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Health data: whatever umask we were started with, what we write is ours only (issue #15).
+    datadir::private_umask();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => serve(args, true),

@@ -114,8 +114,12 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         },
         "alert rules loaded"
     );
+    // Private, and one server per data directory (issue #15): the lock is held until `run`
+    // returns, and by the kernel until the process ends however it ends.
+    crate::datadir::make_private(&cfg.data_dir)?;
+    let _lock = crate::datadir::ServerLock::acquire(&cfg.data_dir)?;
     let outbox_dir = cfg.outbox_dir();
-    std::fs::create_dir_all(&outbox_dir)
+    crate::datadir::make_private(&outbox_dir)
         .with_context(|| format!("cannot create the outbox {}", outbox_dir.display()))?;
     let store = StoreHandle::open(&cfg.data_dir)
         .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
@@ -248,6 +252,8 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             store: store.clone(),
             metrics: metrics.clone(),
             outbox_dir: outbox_dir.clone(),
+            data_dir: cfg.data_dir.clone(),
+            min_free_bytes: u64::from(cfg.storage.min_free_mb) << 20,
             session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
             forward: cfg.influxdb.enabled(),
             rules: rules.clone(),

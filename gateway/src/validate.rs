@@ -4,9 +4,11 @@
 //! Rules (issues #2 and #3; clinical reference §2 "Implausible values"): the device kind must
 //! allow the metric, the unit must convert to the canonical one (`unknown_unit` otherwise: no
 //! guessing), and the value must be physiologically possible. Times are never a reason to lose
-//! a reading: one too far in the future is stored at the receive time and flagged
-//! `clock_skew` (the device's clock is wrong); one much older than the receive time is stored at
-//! its own time and flagged `late` (a hub flushing its buffer), and raises no real-time alert.
+//! a reading: one too far in the future, or before [`EARLIEST_PLAUSIBLE`] (a device whose clock
+//! was reset to 1970 or 2000; issue #15, finding 8), is stored at the receive time and flagged
+//! `clock_skew` (the device's clock is wrong) and evaluated like any live reading; one much
+//! older than the receive time is stored at its own time and flagged `late` (a hub flushing
+//! its buffer), and raises no real-time alert.
 
 use crate::decode::{RawReading, Reject};
 use chrono::{DateTime, Duration, Utc};
@@ -30,6 +32,17 @@ impl Default for Timing {
     }
 }
 
+/// Readings timed before this are a clock fault, not history: no home-monitoring device of
+/// Vigil's time measured then, and a reset clock (epoch 0, 2000-01-01 — the defaults of
+/// real-time clocks without a battery) would otherwise make a live SpO₂ of 70 % a `late`
+/// reading that raises nothing (issue #15, finding 8). 2020-01-01T00:00:00Z in ms.
+pub const EARLIEST_PLAUSIBLE_MS: i64 = 1_577_836_800_000;
+
+/// [`EARLIEST_PLAUSIBLE_MS`] as a time.
+pub fn earliest_plausible() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(EARLIEST_PLAUSIBLE_MS).expect("a valid constant")
+}
+
 impl Timing {
     /// The time to store and the flag to add, if any.
     pub fn place(
@@ -37,7 +50,7 @@ impl Timing {
         ts: DateTime<Utc>,
         received: DateTime<Utc>,
     ) -> (DateTime<Utc>, Option<&'static str>) {
-        if ts > received + self.max_future_skew {
+        if ts > received + self.max_future_skew || ts < earliest_plausible() {
             (received, Some("clock_skew"))
         } else if ts < received - self.late_after {
             (ts, Some("late"))
@@ -220,6 +233,27 @@ mod tests {
             reason(&ox, raw(Metric::Spo2, 93.0, "percent")),
             "unknown_unit"
         );
+    }
+
+    #[test]
+    fn a_clock_reset_to_1970_or_2000_is_a_clock_fault_not_a_late_reading() {
+        let ox = build_device(DeviceKind::PulseOximeter);
+        for ts in [
+            "1970-01-01T00:00:00Z",
+            "2000-01-01T00:00:00Z",
+            "2019-12-31T23:59:59Z",
+        ] {
+            let mut r = raw(Metric::Spo2, 70.0, "%");
+            r.ts = Some(ts.parse().unwrap());
+            let r = &validate(&ox, vec![r], now(), &Timing::default()).unwrap()[0];
+            assert_eq!(r.flags, vec!["clock_skew"], "{ts}");
+            assert_eq!((r.ts, r.ts_source), (now(), TsSource::Received), "{ts}");
+        }
+        // 2020 onwards is history: late.
+        let mut r = raw(Metric::Spo2, 70.0, "%");
+        r.ts = Some("2020-01-01T00:00:00Z".parse().unwrap());
+        let r = &validate(&ox, vec![r], now(), &Timing::default()).unwrap()[0];
+        assert_eq!(r.flags, vec!["late"]);
     }
 
     #[test]

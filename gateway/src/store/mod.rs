@@ -272,14 +272,38 @@ impl StoreHandle {
         Ok(conn)
     }
 
-    /// A cheap check that the database answers (for `/readyz`).
+    /// Whether the store can take writes, for `/readyz`: the writer runs, its last commit
+    /// succeeded and a read answers. When the last commit failed, or none happened for a while,
+    /// a probe commit (one row rewritten) asks again, so readiness follows a full disk both
+    /// ways even while no reading arrives (issue #15, finding 10). Blocking.
     pub fn is_usable(&self) -> bool {
-        !self.shared.writer.is_closed()
-            && self
-                .read_blocking(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-                .is_ok()
+        if self.shared.writer.is_closed() {
+            return false;
+        }
+        let (failing, last_at) = self.shared.writer.commit_state();
+        if failing || now_ms() - last_at > PROBE_IDLE_MS {
+            let probe = self.write_blocking(|c| {
+                c.execute(
+                    "INSERT INTO store_probe (id, at) VALUES (1, ?1)
+                     ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                    [now_ms()],
+                )?;
+                Ok(())
+            });
+            if probe.is_err() {
+                return false;
+            }
+            if self.shared.writer.commit_state().0 {
+                return false;
+            }
+        }
+        self.read_blocking(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .is_ok()
     }
 }
+
+/// A store that has not committed for this long is probed before it is called ready.
+const PROBE_IDLE_MS: i64 = 10_000;
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

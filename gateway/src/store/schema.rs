@@ -359,8 +359,18 @@ ALTER TABLE patients ADD COLUMN tags TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN lang TEXT;
 "#;
 
+/// Hardening (issue #15): a row the readiness probe rewrites, so `/readyz` learns whether the
+/// store can still commit (a full disk) even when no reading arrives.
+const V14: &str = r#"
+CREATE TABLE store_probe (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    at  INTEGER NOT NULL
+);
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
+pub(crate) const MIGRATIONS: &[&str] =
+    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version
 /// inside an IMMEDIATE transaction (the write lock first), so processes opening a new file at

@@ -5,6 +5,9 @@
 
 use super::{Result, StoreError};
 use rusqlite::Connection;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Jobs that may wait for the writer. When full, writers wait (`send().await`), which slows
@@ -20,15 +23,35 @@ type Job = Box<dyn FnOnce(std::result::Result<&Connection, &str>) -> (bool, Repl
 
 pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
+    health: Arc<CommitHealth>,
+}
+
+/// How the last commit went, for `/readyz` (issue #15, finding 10: a full disk stops every
+/// acknowledgement, and readiness must say so).
+#[derive(Debug, Default)]
+pub struct CommitHealth {
+    /// Whether the last group failed to begin or commit.
+    failing: AtomicBool,
+    /// When the last group was committed or failed (ms since the epoch).
+    last_at: AtomicI64,
+}
+
+impl CommitHealth {
+    fn record(&self, ok: bool) {
+        self.failing.store(!ok, Relaxed);
+        self.last_at.store(super::now_ms(), Relaxed);
+    }
 }
 
 pub fn spawn(conn: Connection) -> Result<WriterHandle> {
     let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
+    let health = Arc::new(CommitHealth::default());
+    let h = health.clone();
     std::thread::Builder::new()
         .name("vigil-store-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, &h))
         .map_err(|e| StoreError::Invalid(format!("cannot start writer thread: {e}")))?;
-    Ok(WriterHandle { tx })
+    Ok(WriterHandle { tx, health })
 }
 
 fn job<R, F>(f: F) -> (Job, oneshot::Receiver<Result<R>>)
@@ -80,9 +103,17 @@ impl WriterHandle {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// Whether the last group failed to commit, and when the last group ended (ms).
+    pub fn commit_state(&self) -> (bool, i64) {
+        (
+            self.health.failing.load(Relaxed),
+            self.health.last_at.load(Relaxed),
+        )
+    }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, health: &CommitHealth) {
     let mut batch: Vec<Job> = Vec::with_capacity(GROUP);
     loop {
         match rx.blocking_recv() {
@@ -95,23 +126,31 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let replies = run_group(&conn, &mut batch);
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if let Err(e) = &commit {
+        let (began, replies) = run_group(&conn, &mut batch);
+        // Without a transaction the jobs already hold their error.
+        let commit_error = if began {
+            conn.execute_batch("COMMIT").err().map(|e| e.to_string())
+        } else {
+            None
+        };
+        health.record(began && commit_error.is_none());
+        if let Some(e) = &commit_error {
             tracing::error!(error = %e, jobs = replies.len(), "store commit failed");
             let _ = conn.execute_batch("ROLLBACK");
         }
         for reply in replies {
-            reply(commit.as_ref().err().map(String::as_str));
+            reply(commit_error.as_deref());
         }
     }
 }
 
-fn run_group(conn: &Connection, jobs: &mut Vec<Job>) -> Vec<Reply> {
+/// Runs the group's jobs in one transaction; false when it could not even begin (the jobs were
+/// told why, and their replies carry that error).
+fn run_group(conn: &Connection, jobs: &mut Vec<Job>) -> (bool, Vec<Reply>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "store cannot begin a transaction");
         let msg = e.to_string();
-        return jobs.drain(..).map(|j| j(Err(&msg)).1).collect();
+        return (false, jobs.drain(..).map(|j| j(Err(&msg)).1).collect());
     }
     if jobs.len() == 1 {
         // A group of one job needs no savepoint: if it fails, rolling back the whole
@@ -124,7 +163,7 @@ fn run_group(conn: &Connection, jobs: &mut Vec<Job>) -> Vec<Reply> {
                 tracing::error!(error = %e, "store rollback failed");
             }
         }
-        return vec![reply];
+        return (true, vec![reply]);
     }
     let mut replies = Vec::new();
     for j in jobs.drain(..) {
@@ -144,5 +183,5 @@ fn run_group(conn: &Connection, jobs: &mut Vec<Job>) -> Vec<Reply> {
         }
         replies.push(reply);
     }
-    replies
+    (true, replies)
 }

@@ -299,6 +299,12 @@ pub struct HttpConfig {
     /// an API token like the JSON API (issue #6: only `/healthz`, `/readyz`, the login page and
     /// static assets are open). It carries counts only, never patient data.
     pub metrics_public: bool,
+    /// Connections served at once; more wait in the backlog (issue #15). Also capped at a
+    /// quarter of the process's descriptor budget, so MQTT and the store keep theirs.
+    pub max_connections: u32,
+    /// Seconds a connection may take to send a request's headers, and may stay idle between
+    /// requests (issue #15: half-sent requests held connections forever).
+    pub header_timeout_seconds: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,6 +389,8 @@ impl Default for HttpConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             metrics_public: false,
+            max_connections: 512,
+            header_timeout_seconds: 10,
         }
     }
 }

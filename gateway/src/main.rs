@@ -10,6 +10,7 @@ mod decode;
 mod deferred;
 mod demo;
 mod escalation;
+mod fds;
 mod forwarder;
 mod ingest;
 mod metrics;

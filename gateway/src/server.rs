@@ -118,6 +118,16 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     // returns, and by the kernel until the process ends however it ends.
     crate::datadir::make_private(&cfg.data_dir)?;
     let _lock = crate::datadir::ServerLock::acquire(&cfg.data_dir)?;
+    // One descriptor budget for the listeners, the store and the rest (issue #15).
+    let fd_limit = crate::fds::raise_limit();
+    let (http_connections, mqtt_connections) =
+        crate::fds::budget(fd_limit, cfg.http.max_connections);
+    tracing::info!(
+        fd_limit,
+        http_connections,
+        mqtt_connections,
+        "connection limits"
+    );
     let outbox_dir = cfg.outbox_dir();
     crate::datadir::make_private(&outbox_dir)
         .with_context(|| format!("cannot create the outbox {}", outbox_dir.display()))?;
@@ -163,7 +173,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     // MQTT source.
     let mqtt_desc;
     if cfg.mqtt.broker_url.is_empty() {
-        let broker = mqtt::embedded::start(cfg.mqtt.addr, ingest.clone()).await?;
+        let broker = mqtt::embedded::start(cfg.mqtt.addr, ingest.clone(), mqtt_connections).await?;
         let rx = stop_rx.clone();
         tasks.spawn(async move {
             tokio::select! {
@@ -266,6 +276,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         // Served over TLS, or behind a TLS-terminating proxy (the public URL says so).
         secure_cookie: tls.is_some() || cfg.public_url().starts_with("https://"),
         logins: Default::default(),
+        login_gate: Default::default(),
         sparklines: Default::default(),
         ward_bodies: Default::default(),
         metrics_public: cfg.http.metrics_public,
@@ -276,13 +287,17 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("dashboard.timezone is not an IANA time zone"))?,
     };
     let rx = stop_rx.clone();
+    let limits = vigil_dashboard::http::Limits {
+        max_connections: http_connections,
+        header_timeout: Duration::from_secs(u64::from(cfg.http.header_timeout_seconds.max(1))),
+    };
     tasks.spawn(async move {
+        let stop = shutdown::wait(rx);
         let served = match tls {
             Some(acceptor) => {
-                vigil_dashboard::http::tls::serve(listener, acceptor, state, shutdown::wait(rx))
-                    .await
+                vigil_dashboard::http::tls::serve(listener, acceptor, state, limits, stop).await
             }
-            None => vigil_dashboard::http::serve(listener, state, shutdown::wait(rx)).await,
+            None => vigil_dashboard::http::serve(listener, state, limits, stop).await,
         };
         if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server stopped");

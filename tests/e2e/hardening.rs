@@ -478,3 +478,219 @@ fn a_full_disk_is_not_ready() {
     let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
     dev.publish(&topic, r#"{"metric":"spo2","value":95}"#);
 }
+
+/// Threads of a process, from `/proc`.
+fn threads(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// Sign-in posts with a new wrong name each, from `clients` keep-alive connections spread
+/// over loopback addresses 127.0.0.2…, until `stop`; counts the answers by status (0: none).
+fn login_flood(
+    port: u16,
+    clients: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::collections::BTreeMap<u16, usize> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    /// One request on the connection; its status.
+    async fn post(s: &mut tokio::io::BufReader<tokio::net::TcpStream>, body: &str) -> Option<u16> {
+        let req = format!(
+            "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.get_mut().write_all(req.as_bytes()).await.ok()?;
+        let mut line = String::new();
+        s.read_line(&mut line).await.ok()?;
+        let code = line.get(9..12)?.parse().ok()?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            s.read_line(&mut line).await.ok()?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().ok()?;
+            }
+        }
+        let mut rest = vec![0u8; length];
+        s.read_exact(&mut rest).await.ok()?;
+        Some(code)
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..clients {
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                let mut counts = std::collections::BTreeMap::<u16, usize>::new();
+                let source: std::net::SocketAddr =
+                    format!("127.0.0.{}:0", 2 + i % 200).parse().unwrap();
+                let mut conn = None;
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    if conn.is_none() {
+                        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+                        sock.bind(source).unwrap();
+                        conn = sock
+                            .connect(([127, 0, 0, 1], port).into())
+                            .await
+                            .ok()
+                            .map(tokio::io::BufReader::new);
+                    }
+                    let body = format!("username=guess{i}x{n}&password=wrong-password");
+                    let code = match conn.as_mut() {
+                        Some(s) => tokio::time::timeout(Duration::from_secs(30), post(s, &body))
+                            .await
+                            .ok()
+                            .flatten(),
+                        None => None,
+                    };
+                    if code.is_none() {
+                        conn = None;
+                    }
+                    *counts.entry(code.unwrap_or(0)).or_default() += 1;
+                }
+                counts
+            });
+        }
+        let mut all = std::collections::BTreeMap::new();
+        while let Some(c) = tasks.join_next().await {
+            for (k, n) in c.unwrap() {
+                *all.entry(k).or_default() += n;
+            }
+        }
+        all
+    })
+}
+
+/// Finding 4: a flood of wrong-password sign-ins (300 clients on their own connections from
+/// 200 addresses, a new name each time, for 8 s) gets 429s at once instead of a thread each; meanwhile an API call with
+/// a bearer token and a device's CONNECT are answered promptly (they waited 11 s before), and
+/// a clinician signs in from the computer she used before.
+#[test]
+fn a_login_flood_does_not_starve_the_api_or_devices() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-flood", "pulse_oximeter");
+    v.admin_raw(
+        &["user", "add", "--name", "bs.flood", "--password-stdin"],
+        Some("một-mật-khẩu-dài\n"),
+    );
+    let sign_in = || {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let r = agent
+            .post(&v.url("/login"))
+            .send_form(&[("username", "bs.flood"), ("password", "một-mật-khẩu-dài")]);
+        match r {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(c, _)) => c,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // Her usual computer (this address) has signed in before.
+    assert_eq!(sign_in(), 303);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let (stop, port) = (stop.clone(), v.http);
+        std::thread::spawn(move || login_flood(port, 300, stop))
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let mut worst_api = Duration::ZERO;
+    let mut worst_connect = Duration::ZERO;
+    let mut most_threads = 0;
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        let t = Instant::now();
+        let (status, _) = v.get("/api/v1/patients", &f.token);
+        assert_eq!(status, 200);
+        worst_api = worst_api.max(t.elapsed());
+        let t = Instant::now();
+        Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+        worst_connect = worst_connect.max(t.elapsed());
+        most_threads = most_threads.max(threads(v.pid()));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The clinician signs in during the flood, from her usual computer.
+    let signed_in = sign_in();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let counts = flood.join().unwrap();
+    eprintln!(
+        "login flood: answers {counts:?}; worst API {worst_api:?}, worst CONNECT \
+         {worst_connect:?}, at most {most_threads} threads; the clinician: {signed_in}"
+    );
+    assert!(counts.get(&429).copied().unwrap_or(0) > 0, "{counts:?}");
+    assert_eq!(counts.get(&0), None, "unanswered: {counts:?}");
+    assert!(
+        worst_api < Duration::from_secs(2),
+        "API waited {worst_api:?}"
+    );
+    assert!(
+        worst_connect < Duration::from_secs(3),
+        "CONNECT waited {worst_connect:?}"
+    );
+    assert!(most_threads < 100, "{most_threads} threads");
+    assert_eq!(signed_in, 303);
+}
+
+/// Finding 5: 200 connections that send half a request, under a descriptor limit of 256: they
+/// are closed after `http.header_timeout_seconds`; meanwhile devices connect and publish (MQTT
+/// has descriptors of its own) and, once they are gone, the API answers.
+#[test]
+fn half_sent_http_requests_cannot_exhaust_descriptors() {
+    use std::io::{Read, Write};
+    let mut v = Vigil::prepare(&["run"], &[("VIGIL_HTTP_HEADER_TIMEOUT_SECONDS", "2")]);
+    v.nofile = Some(256);
+    v.launch();
+    let f = register(&v, "pat-fd", "pulse_oximeter");
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", v.http)).unwrap();
+        s.write_all(b"GET /api/v1/patients HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        held.push(s);
+    }
+    // Devices still get in and are acknowledged.
+    for _ in 0..5 {
+        let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+        dev.publish(
+            &format!("vigil/v1/{}/readings", f.device),
+            r#"{"metric":"heart_rate","value":72}"#,
+        );
+    }
+    // Every half-sent request is closed by the server (EOF or reset) within the timeout and
+    // the time to reach it in the backlog.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for s in &mut held {
+        s.set_read_timeout(Some(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        ))
+        .unwrap();
+        let mut buf = [0u8; 512];
+        let closed = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue, // a 408 or similar first
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false,
+            }
+        };
+        assert!(closed, "a half-sent request was kept open");
+    }
+    let (status, _) = v.get("/api/v1/patients", &f.token);
+    assert_eq!(status, 200);
+    assert!(v.log().contains("connection limits"));
+}

@@ -74,6 +74,8 @@ pub struct Vigil {
     child: Option<Child>,
     /// An API token for `/metrics`, made on first use.
     metrics_token: std::sync::OnceLock<String>,
+    /// Soft and hard `RLIMIT_NOFILE` for the process, when set.
+    pub nofile: Option<u64>,
 }
 
 impl Vigil {
@@ -107,6 +109,7 @@ impl Vigil {
                 .collect(),
             child: None,
             metrics_token: std::sync::OnceLock::new(),
+            nofile: None,
         }
     }
 
@@ -116,7 +119,24 @@ impl Vigil {
             .append(true)
             .open(self.dir.path().join("vigil.log"))
             .expect("log file");
-        let child = Command::new(vigil_bin())
+        let mut cmd = Command::new(vigil_bin());
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only setrlimit(2) between fork and exec, as the docs of pre_exec allow.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd
             .args(&self.args)
             .arg("--data-dir")
             .arg(self.dir.path().join("data"))
@@ -153,6 +173,11 @@ impl Vigil {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     pub fn log(&self) -> String {

@@ -8,7 +8,8 @@
 //! cheat sheet); the dashboard's script reads it from the `vigil_csrf` cookie, which another
 //! site can neither read nor set (SameSite=Strict, and it must equal the value stored with the
 //! session). Bearer tokens are not ambient, so they need none. The login form is checked by
-//! its `Origin` header (login CSRF), and failed logins are rate-limited per user name.
+//! its `Origin` header (login CSRF); sign-ins are throttled and their hashing bounded
+//! ([`super::limit`]).
 
 use super::{ApiError, AppState};
 use axum::extract::{FromRequestParts, State};
@@ -169,8 +170,35 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin != "null" && !host.is_empty() && origin_host == host
 }
 
+/// 429 with `Retry-After` (whole seconds, at least one) and the sign-in page saying why.
+fn too_many(wait: std::time::Duration, busy: bool) -> Response {
+    let secs = wait.as_secs().max(1);
+    let text = if busy {
+        "Hệ thống đang bận, xin thử lại sau giây lát / Busy, please try again in a moment"
+            .to_string()
+    } else if secs < 60 {
+        format!(
+            "Đăng nhập sai nhiều lần, xin thử lại sau {secs} giây / \
+             Too many failed sign-ins, try again in {secs} s"
+        )
+    } else {
+        let minutes = secs.div_ceil(60);
+        format!(
+            "Đăng nhập sai quá nhiều lần, xin thử lại sau {minutes} phút / \
+             Too many failed sign-ins, try again in {minutes} min"
+        )
+    };
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, secs.to_string())],
+        Html(super::pages::login_html(Some(&text))),
+    )
+        .into_response()
+}
+
 async fn login(
     State(state): State<AppState>,
+    super::ClientAddr(addr): super::ClientAddr,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
@@ -178,25 +206,27 @@ async fn login(
         return Err(ApiError::Forbidden("cross-site login refused".into()));
     }
     let user = form.username.clone();
-    if let Some(wait) = state.logins.blocked(&user) {
-        tracing::warn!(user = %user, "dashboard login rate-limited");
-        let minutes = wait.as_secs().div_ceil(60);
-        return Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, wait.as_secs().to_string())],
-            Html(super::pages::login_html(Some(&format!(
-                "Đăng nhập sai quá nhiều lần, xin thử lại sau {minutes} phút / \
-                 Too many failed sign-ins, try again in {minutes} min"
-            )))),
-        )
-            .into_response());
+    if let Some(wait) = state.logins.blocked(&user, addr) {
+        tracing::warn!(
+            user = %user,
+            wait_s = wait.as_secs(),
+            "dashboard login throttled"
+        );
+        return Ok(too_many(wait, false));
     }
+    // Hashing a password is slow on purpose: a few at a time, a few waiting, the rest
+    // refused at once (issue #15).
+    let trusted = state.logins.trusted(&user, addr);
+    let Some(_turn) = state.login_gate.enter(trusted).await else {
+        tracing::warn!("dashboard logins busy: refused");
+        return Ok(too_many(std::time::Duration::from_secs(1), true));
+    };
     let session = state
         .call(move |b| b.login(&form.username, &form.password))
         .await?;
     match session {
         Some((token, csrf)) => {
-            state.logins.succeeded(&user);
+            state.logins.succeeded(&user, addr);
             tracing::info!(user = %user, "dashboard login");
             let secure = if state.secure_cookie { "; Secure" } else { "" };
             let ttl = state.session_ttl.as_secs();
@@ -213,7 +243,7 @@ async fn login(
                 .into_response())
         }
         None => {
-            state.logins.failed(&user);
+            state.logins.failed(&user, addr);
             tracing::warn!(user = %user, "dashboard login refused");
             Ok((
                 StatusCode::UNAUTHORIZED,

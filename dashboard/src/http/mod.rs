@@ -16,6 +16,7 @@ mod me;
 mod pages;
 mod patient_page;
 mod patients;
+mod serve;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -33,7 +34,8 @@ use vigil_domain::views::Live;
 
 pub use auth::{CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE};
 pub use error::ApiError;
-pub use limit::LoginLimiter;
+pub use limit::{LoginGate, LoginLimiter};
+pub use serve::{ClientAddr, Limits};
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -45,8 +47,10 @@ pub struct AppState {
     pub session_ttl: Duration,
     /// Mark the session cookie `Secure` (the dashboard is reached over HTTPS).
     pub secure_cookie: bool,
-    /// Failed sign-ins per user name.
+    /// Failed sign-ins by address, (name, address) and name.
     pub logins: Arc<limit::LoginLimiter>,
+    /// Sign-ins hashing or waiting to.
+    pub login_gate: Arc<limit::LoginGate>,
     /// The time zone pages show times in (`dashboard.timezone`).
     pub tz: chrono_tz::Tz,
     /// The ward view's sparklines, kept for a minute.
@@ -73,6 +77,7 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let hsts = state.secure_cookie;
     let api = Router::new()
         .merge(patients::router())
         .merge(alerts::router())
@@ -92,6 +97,19 @@ pub fn router(state: AppState) -> Router {
         .merge(acklink::router())
         .merge(patient_page::router())
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(
+            move |mut res: axum::response::Response| async move {
+                // Reached over HTTPS (served with TLS, or behind a TLS proxy): browsers keep
+                // to HTTPS for a year (RFC 6797; issue #15).
+                if hsts {
+                    res.headers_mut().insert(
+                        header::STRICT_TRANSPORT_SECURITY,
+                        HeaderValue::from_static("max-age=31536000"),
+                    );
+                }
+                res
+            },
+        ))
         .with_state(state)
 }
 
@@ -119,13 +137,12 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     res
 }
 
-/// Serves until `shutdown` resolves, then finishes requests in flight.
+/// Serves plain HTTP until `shutdown` resolves (see [`serve::serve`] for the limits).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve::serve(listener, None, state, limits, shutdown).await
 }

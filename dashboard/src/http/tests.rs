@@ -198,6 +198,7 @@ fn app() -> axum::Router {
         session_ttl: std::time::Duration::from_secs(3600),
         secure_cookie: false,
         logins: Default::default(),
+        login_gate: Default::default(),
         tz: chrono_tz::Asia::Ho_Chi_Minh,
         sparklines: Default::default(),
         ward_bodies: Default::default(),

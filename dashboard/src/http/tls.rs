@@ -1,19 +1,13 @@
 //! HTTPS (issue #6): the same router behind rustls when `http.tls_cert` and `http.tls_key` are
-//! set. Each connection's handshake is time-limited (a client that opens a socket and sends
-//! nothing holds no task for long); HTTP/1.1 with upgrades, as `axum::serve` serves plain HTTP.
+//! set; connections are handled like plain ones ([`super::serve`]), the handshake
+//! time-limited.
 
-use super::{router, AppState};
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
+use super::AppState;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
-
-/// Longest a TLS handshake may take.
-const HANDSHAKE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -47,41 +41,13 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
 
-/// Serves HTTPS until `shutdown` resolves; connections in flight finish on their own.
+/// Serves HTTPS until `shutdown` resolves (see [`super::serve::serve`] for the limits).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     acceptor: TlsAcceptor,
     state: AppState,
+    limits: super::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => r?,
-            _ = &mut shutdown => return Ok(()),
-        };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = TowerToHyperService::new(app);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), service)
-                .with_upgrades()
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "HTTPS connection ended");
-            }
-        });
-    }
+    super::serve::serve(listener, Some(acceptor), state, limits, shutdown).await
 }

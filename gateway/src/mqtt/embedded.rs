@@ -39,9 +39,15 @@ const PACKET_MARGIN: usize = 64 * 1024;
 
 /// Binds the listener now (so a port clash is reported at start-up) and returns the future
 /// that serves it.
+/// Subscriptions one client may hold: a device subscribes only under its own topics, so a
+/// handful is plenty; the cap keeps one client from growing the broker's tables (issue #15).
+const MAX_SUBSCRIPTIONS: usize = 16;
+
+/// `max_connections`: clients connected at once (the descriptor budget's share, `fds`).
 pub async fn start(
     addr: SocketAddr,
     ingest: Ingest,
+    max_connections: usize,
 ) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
     let scx = ServerContext::new()
         // rmqtt's busy check refuses connections under load spikes; we prefer backpressure.
@@ -77,6 +83,8 @@ pub async fn start(
         // SO_REUSEADDR: restarting after a crash must not fail with "address in use" while
         // devices' old connections linger in TIME_WAIT (found by the InfluxDB outage test).
         .reuseaddr(Some(true))
+        .max_connections(max_connections)
+        .max_subscriptions(MAX_SUBSCRIPTIONS)
         .max_packet_size(
             u32::try_from(ingest.limits.max_payload.saturating_mul(2) + PACKET_MARGIN)
                 .unwrap_or(u32::MAX),

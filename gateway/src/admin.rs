@@ -452,7 +452,7 @@ pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
         anyhow::ensure!(p == again, "the passwords differ");
         p
     };
-    crate::provision::check_password(&password)?;
+    crate::provision::check_password(&password, &name)?;
     let c = open(&common)?;
     let id = registry::add_user(
         &c,

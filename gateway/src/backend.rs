@@ -327,7 +327,7 @@ impl Backend for StoreBackend {
     }
 
     fn add_user(&self, req: NewUserRequest) -> R<UserView> {
-        provision::check_password(&req.password)?;
+        provision::check_password(&req.password, &req.name)?;
         let hash = crate::secrets::hash_password(&req.password);
         let mut facilities = req.facilities;
         if facilities.is_empty() && !req.admin {

@@ -694,3 +694,71 @@ fn half_sent_http_requests_cannot_exhaust_descriptors() {
     assert_eq!(status, 200);
     assert!(v.log().contains("connection limits"));
 }
+
+/// Finding 11: weak dashboard passwords are refused, for administrators too, from the CLI and
+/// the API; a device's JSON with a key twice is rejected with its reason; a client's MQTT
+/// subscriptions are capped.
+#[test]
+fn weak_passwords_duplicate_keys_and_subscription_floods_are_refused() {
+    let v = Vigil::start();
+    for (pw, why) in [
+        ("short-pw", "at least 12 characters"),
+        ("Password1234!", "too common"),
+        ("123456789012", "pattern"),
+    ] {
+        let out = v.admin_raw(
+            &[
+                "user",
+                "add",
+                "--name",
+                "root.admin",
+                "--admin",
+                "--password-stdin",
+            ],
+            Some(&format!("{pw}\n")),
+        );
+        assert!(!out.status.success(), "{pw} accepted");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{pw}");
+    }
+    let admin = v.admin(&["token", "create", "--name", "adm"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = v.post(
+        "/api/v1/users",
+        &admin,
+        json!({"name": "bs.new", "admin": true, "password": "p@ssw0rd2024"}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("too common"), "{body}");
+
+    let f = register(&v, "pat-dup", "pulse_oximeter");
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    dev.publish(
+        &format!("vigil/v1/{}/readings", f.device),
+        r#"{"metric":"spo2","value":70,"value":97}"#,
+    );
+    let (_, body) = v.get(&format!("/api/v1/rejected?device={}", f.device), &admin);
+    assert_eq!(body["rejected"][0]["reason"], "duplicate_key", "{body}");
+    assert!(
+        body["rejected"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key \"value\""),
+        "{body}"
+    );
+    let (_, body) = v.get(
+        "/api/v1/patients/pat-dup/readings?metric=spo2&from=2026-01-01T00:00:00Z",
+        &admin,
+    );
+    assert_eq!(body["readings"].as_array().unwrap().len(), 0, "{body}");
+
+    // 16 subscriptions per client, under its own topics; the 17th is refused.
+    let mut granted = 0;
+    for i in 0..17 {
+        if dev.subscribe(&format!("vigil/v1/{}/cmd/{i}", f.device)) {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 16);
+}

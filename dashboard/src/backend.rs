@@ -241,4 +241,35 @@ pub trait Backend: Send + Sync + 'static {
     /// The "I'm handling it" link `token` from a family e-mail: what it stands for, and with
     /// `accept` its use (acknowledges the alert as that contact, single use).
     fn ack_link(&self, token: &str, accept: bool) -> Result<AckLinkView>;
+    /// Revocation (issue #15, admins only; each change audited as `actor`).
+    /// Every API token, revoked ones included (never a token itself).
+    fn tokens(&self) -> Result<Vec<vigil_domain::views::TokenView>>;
+    fn revoke_token(&self, id: i64, actor: &str) -> Result<()>;
+    fn set_user_enabled(&self, name: &str, enabled: bool, actor: &str) -> Result<()>;
+    fn contacts_of(&self, patient_id: &str) -> Result<Vec<vigil_domain::Contact>>;
+    fn edit_contact(
+        &self,
+        id: i64,
+        req: ContactEditRequest,
+        actor: &str,
+    ) -> Result<vigil_domain::Contact>;
+    fn remove_contact(&self, id: i64, actor: &str) -> Result<()>;
+    fn remove_device(&self, id: &str, actor: &str) -> Result<()>;
+    /// The administrative audit, newest first.
+    fn admin_audit(&self, limit: usize) -> Result<Vec<vigil_domain::views::AdminAuditEntry>>;
+}
+
+/// Changes to a contact (`PATCH /api/v1/contacts/{id}`): absent fields stay; `notify`,
+/// `quiet_hours` and `timezone` take `"default"`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactEditRequest {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub lang: Option<String>,
+    pub role: Option<String>,
+    pub tier: Option<String>,
+    pub notify: Option<String>,
+    pub quiet_hours: Option<String>,
+    pub timezone: Option<String>,
 }

@@ -12,7 +12,7 @@ pub mod backend;
 pub mod http;
 
 pub use backend::{
-    AlertAction, Backend, BackendError, DeviceCredentials, NewContactRequest, NewDeviceRequest,
-    NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
+    AlertAction, Backend, BackendError, ContactEditRequest, DeviceCredentials, NewContactRequest,
+    NewDeviceRequest, NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
 };
 pub use http::{router, AppState};

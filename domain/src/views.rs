@@ -251,6 +251,30 @@ pub struct UserView {
     pub facilities: Vec<String>,
     pub lang: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Set while the account is disabled (issue #15): no sign-in, no session.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// An API token as administrators see it (never the token or its hash).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    /// The one facility it sees; none: an operator's token, every facility.
+    pub facility_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used: Option<DateTime<Utc>>,
+    /// Set once revoked: it stops working at once.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One administrative change (issue #15): who, what, to what, when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdminAuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
 }
 
 /// A facility and how many patients it has.

@@ -94,23 +94,9 @@ pub fn patient(cmd: PatientCmd) -> anyhow::Result<()> {
 }
 
 pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
-    let ContactCmd::Add {
-        patient,
-        name,
-        email,
-        lang,
-        role,
-        tier,
-        notify,
-        quiet_hours,
-        timezone,
-        admin,
-    } = cmd;
-    let c = open(&admin)?;
-    let id = crate::provision::add_contact(
-        &c,
-        &patient,
-        &crate::provision::ContactInput {
+    match cmd {
+        ContactCmd::Add {
+            patient,
             name,
             email,
             lang,
@@ -119,13 +105,93 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
             notify,
             quiet_hours,
             timezone,
-        },
-    )?;
-    print(
-        &admin,
-        json!({ "id": id }),
-        format!("contact {id} added to patient {patient}"),
-    );
+            admin,
+        } => {
+            let c = open(&admin)?;
+            let id = crate::provision::add_contact(
+                &c,
+                &patient,
+                &crate::provision::ContactInput {
+                    name,
+                    email,
+                    lang,
+                    role,
+                    tier,
+                    notify,
+                    quiet_hours,
+                    timezone,
+                },
+            )?;
+            print(
+                &admin,
+                json!({ "id": id }),
+                format!("contact {id} added to patient {patient}"),
+            );
+        }
+        ContactCmd::List { patient, admin } => {
+            let c = open(&admin)?;
+            let list = match &patient {
+                Some(p) => registry::contacts(&c, p)?,
+                None => registry::all_contacts(&c)?,
+            };
+            let human = list
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        x.id,
+                        x.patient_id,
+                        x.name,
+                        x.email,
+                        x.lang.as_str(),
+                        x.role.as_str(),
+                        x.tier.as_str()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(&admin, json!({ "contacts": list }), human);
+        }
+        ContactCmd::Edit {
+            id,
+            name,
+            email,
+            lang,
+            role,
+            tier,
+            notify,
+            quiet_hours,
+            timezone,
+            admin,
+        } => {
+            let c = open(&admin)?;
+            let edit = crate::provision::ContactEdit {
+                name,
+                email,
+                lang,
+                role,
+                tier,
+                notify,
+                quiet_hours,
+                timezone,
+            };
+            let contact =
+                crate::provision::edit_contact(&c, id, &edit, &crate::provision::cli_actor())?;
+            print(
+                &admin,
+                json!({ "contact": contact }),
+                format!("contact {id} changed"),
+            );
+        }
+        ContactCmd::Remove { id, admin } => {
+            registry::remove_contact(&open(&admin)?, id, &crate::provision::cli_actor())?;
+            print(
+                &admin,
+                json!({ "id": id, "removed": true }),
+                format!("contact {id} removed"),
+            );
+        }
+    }
     Ok(())
 }
 
@@ -207,7 +273,7 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
             let c = open(&admin)?;
             let mut st = c.prepare(
                 "SELECT id, patient_id, kind, enabled, last_seen, online, clock_skew_at, battery
-                 FROM devices ORDER BY id",
+                 FROM devices WHERE removed_at IS NULL ORDER BY id",
             )?;
             let rows: Vec<Value> = st
                 .query_map([], |r| {
@@ -236,6 +302,14 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join("\n");
             print(&admin, json!({ "devices": rows }), human);
+        }
+        DeviceCmd::Remove { id, admin } => {
+            registry::remove_device(&open(&admin)?, &id, &crate::provision::cli_actor())?;
+            print(
+                &admin,
+                json!({ "id": id, "removed": true }),
+                format!("device {id} removed"),
+            );
         }
         DeviceCmd::Disable { id, admin } => {
             registry::set_device_enabled(&open(&admin)?, &id, false)?;
@@ -415,30 +489,109 @@ fn give_to_mosquitto_group(path: &std::path::Path) {
 }
 
 pub fn token(cmd: TokenCmd) -> anyhow::Result<()> {
-    let TokenCmd::Create {
-        name,
-        facility,
-        admin,
-    } = cmd;
-    let c = open(&admin)?;
-    let token = secrets::new_api_token();
-    registry::add_api_token(&c, &name, &token, facility.as_deref())?;
-    print(
-        &admin,
-        json!({ "token": token }),
-        format!("API token {name}:\n{token}\n(shown once: only a hash is stored)"),
-    );
+    match cmd {
+        TokenCmd::Create {
+            name,
+            facility,
+            admin,
+        } => {
+            let c = open(&admin)?;
+            let token = secrets::new_api_token();
+            registry::add_api_token(&c, &name, &token, facility.as_deref())?;
+            print(
+                &admin,
+                json!({ "token": token }),
+                format!("API token {name}:\n{token}\n(shown once: only a hash is stored)"),
+            );
+        }
+        TokenCmd::List { admin } => {
+            let list = registry::api_tokens(&open(&admin)?)?;
+            let human = list
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        t.id,
+                        t.name,
+                        t.facility_id.as_deref().unwrap_or("(all)"),
+                        if t.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(&admin, json!({ "tokens": list }), human);
+        }
+        TokenCmd::Revoke { id, admin } => {
+            registry::revoke_api_token(&open(&admin)?, id, &crate::provision::cli_actor())?;
+            print(
+                &admin,
+                json!({ "id": id, "revoked": true }),
+                format!("token {id} revoked"),
+            );
+        }
+    }
     Ok(())
 }
 
 pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
-    let UserCmd::Add {
-        name,
-        admin,
-        mut facilities,
-        password_stdin,
-        common,
-    } = cmd;
+    let (name, enabled, common) = match cmd {
+        UserCmd::Add {
+            name,
+            admin,
+            facilities,
+            password_stdin,
+            common,
+        } => return add_user(name, admin, facilities, password_stdin, &common),
+        UserCmd::List { common } => {
+            let list = registry::users(&open(&common)?)?;
+            let human = list
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}\t{}\t{}",
+                        u.name,
+                        if u.admin { "admin" } else { "clinician" },
+                        if u.disabled_at.is_some() {
+                            "disabled"
+                        } else {
+                            "active"
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(&common, json!({ "users": list }), human);
+            return Ok(());
+        }
+        UserCmd::Disable { name, common } => (name, false, common),
+        UserCmd::Enable { name, common } => (name, true, common),
+    };
+    registry::set_user_enabled(
+        &open(&common)?,
+        &name,
+        enabled,
+        &crate::provision::cli_actor(),
+    )?;
+    let word = if enabled { "enabled" } else { "disabled" };
+    print(
+        &common,
+        json!({ "name": name, "enabled": enabled }),
+        format!("user {name} {word}"),
+    );
+    Ok(())
+}
+
+fn add_user(
+    name: String,
+    admin: bool,
+    mut facilities: Vec<String>,
+    password_stdin: bool,
+    common: &AdminArgs,
+) -> anyhow::Result<()> {
     if facilities.is_empty() && !admin {
         facilities.push(vigil_domain::DEFAULT_FACILITY.to_string());
     }
@@ -453,7 +606,7 @@ pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
         p
     };
     crate::provision::check_password(&password, &name)?;
-    let c = open(&common)?;
+    let c = open(common)?;
     let id = registry::add_user(
         &c,
         &name,
@@ -461,7 +614,7 @@ pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
         admin,
         &facilities,
     )?;
-    print(&common, json!({ "id": id }), format!("user {name} created"));
+    print(common, json!({ "id": id }), format!("user {name} created"));
     Ok(())
 }
 

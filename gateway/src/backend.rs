@@ -509,6 +509,83 @@ impl Backend for StoreBackend {
                 .read_blocking(|c| notify::ack_link_view(c, &t, now))?)
         }
     }
+
+    fn tokens(&self) -> R<Vec<vigil_domain::views::TokenView>> {
+        Ok(self.store.read_blocking(registry::api_tokens)?)
+    }
+
+    fn revoke_token(&self, id: i64, actor: &str) -> R<()> {
+        let actor = actor.to_string();
+        Ok(self
+            .store
+            .write_blocking(move |c| registry::revoke_api_token(c, id, &actor))?)
+    }
+
+    fn set_user_enabled(&self, name: &str, enabled: bool, actor: &str) -> R<()> {
+        let (name, actor) = (name.to_string(), actor.to_string());
+        Ok(self
+            .store
+            .write_blocking(move |c| registry::set_user_enabled(c, &name, enabled, &actor))?)
+    }
+
+    fn contacts_of(&self, patient_id: &str) -> R<Vec<Contact>> {
+        Ok(self
+            .store
+            .read_blocking(|c| registry::contacts(c, patient_id))?)
+    }
+
+    fn edit_contact(
+        &self,
+        id: i64,
+        req: vigil_dashboard::ContactEditRequest,
+        actor: &str,
+    ) -> R<Contact> {
+        let edit = provision::ContactEdit {
+            name: req.name,
+            email: req.email,
+            lang: req.lang,
+            role: req.role,
+            tier: req.tier,
+            notify: req.notify,
+            quiet_hours: req.quiet_hours,
+            timezone: req.timezone,
+        };
+        let actor = actor.to_string();
+        Ok(self
+            .store
+            .write_blocking(move |c| provision::edit_contact(c, id, &edit, &actor))?)
+    }
+
+    fn remove_contact(&self, id: i64, actor: &str) -> R<()> {
+        let actor = actor.to_string();
+        Ok(self
+            .store
+            .write_blocking(move |c| registry::remove_contact(c, id, &actor))?)
+    }
+
+    fn remove_device(&self, id: &str, actor: &str) -> R<()> {
+        let (id, actor) = (id.to_string(), actor.to_string());
+        Ok(self
+            .store
+            .write_blocking(move |c| registry::remove_device(c, &id, &actor))?)
+    }
+
+    fn admin_audit(&self, limit: usize) -> R<Vec<vigil_domain::views::AdminAuditEntry>> {
+        let rows = self
+            .store
+            .read_blocking(|c| registry::audit_log(c, limit))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(at, actor, action, target)| vigil_domain::views::AdminAuditEntry {
+                    at: crate::store::ms_to_time(at),
+                    actor,
+                    action,
+                    target,
+                },
+            )
+            .collect())
+    }
 }
 
 /// An argon2id hash of a random string, used to equalise login timing for unknown users.

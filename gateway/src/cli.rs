@@ -177,6 +177,47 @@ pub enum ContactCmd {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// List a patient's contacts (or everyone's), with their ids.
+    List {
+        #[arg(long)]
+        patient: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Change a contact: only the options given change (checked like `contact add`).
+    Edit {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, value_parser = ["vi", "en"])]
+        lang: Option<String>,
+        #[arg(long, value_parser = ["family", "clinician"])]
+        role: Option<String>,
+        #[arg(long, value_parser = ["primary", "secondary"])]
+        tier: Option<String>,
+        /// `critical`, `warning`, `info`, or `default` (the role's).
+        #[arg(long, value_parser = ["critical", "warning", "info", "default"])]
+        notify: Option<String>,
+        /// `HH:MM-HH:MM`, `none`, or `default` (`notify.quiet_hours`).
+        #[arg(long)]
+        quiet_hours: Option<String>,
+        /// An IANA time zone, or `default` (`notify.timezone`).
+        #[arg(long)]
+        timezone: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Remove a contact: no more e-mails or "I'm handling it" links; e-mails waiting to them
+    /// are not sent. What was sent stays in the history.
+    Remove {
+        #[arg(long)]
+        id: i64,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -245,6 +286,14 @@ pub enum DeviceCmd {
     },
     /// Give a device a new secret; prints it once. The old one stops working.
     RotateSecret {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Remove a device for good: it can no longer connect and leaves the lists; its readings
+    /// stay, so its id is not reused.
+    Remove {
         #[arg(long)]
         id: String,
         #[command(flatten)]
@@ -332,6 +381,19 @@ pub enum TokenCmd {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// List API tokens (never the tokens themselves): id, name, facility, last use, revoked.
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Revoke an API token: it stops working at once, and live streams opened with it end
+    /// within seconds.
+    Revoke {
+        #[arg(long)]
+        id: i64,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -349,6 +411,26 @@ pub enum UserCmd {
         /// Read the password from the first line of stdin instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+    /// List dashboard users.
+    List {
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+    /// Disable a user: they cannot sign in, their sessions end and their live streams close
+    /// within seconds.
+    Disable {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        common: AdminArgs,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        name: String,
         #[command(flatten)]
         common: AdminArgs,
     },

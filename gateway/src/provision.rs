@@ -78,6 +78,99 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &ContactInput) -> Res
     )
 }
 
+/// A contact's changes as typed (CLI `contact edit`, API `PATCH /contacts/{id}`): `None`
+/// keeps a field; `notify`, `quiet_hours` and `timezone` take `default` to go back to the
+/// role's or the configuration's.
+#[derive(Debug, Clone, Default)]
+pub struct ContactEdit {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub lang: Option<String>,
+    pub role: Option<String>,
+    pub tier: Option<String>,
+    pub notify: Option<String>,
+    pub quiet_hours: Option<String>,
+    pub timezone: Option<String>,
+}
+
+/// Changes contact `id` as `e` says, checked field by field like [`add_contact`], audited as
+/// `actor`.
+pub fn edit_contact(
+    conn: &Connection,
+    id: i64,
+    e: &ContactEdit,
+    actor: &str,
+) -> Result<vigil_domain::Contact> {
+    let is_default = |v: &str| v.is_empty() || v == "default";
+    let min_severity = match e.notify.as_deref() {
+        None => None,
+        Some(v) if is_default(v) => Some(None),
+        Some("critical") => Some(Some(Severity::Red)),
+        Some("warning") => Some(Some(Severity::Amber)),
+        Some("info") => Some(Some(Severity::Yellow)),
+        Some(other) => {
+            return Err(invalid(format!(
+                "notify {other:?}: critical, warning, info or default"
+            )))
+        }
+    };
+    let quiet_hours = match e.quiet_hours.as_deref() {
+        None => None,
+        Some(v) if is_default(v) => Some(None),
+        Some(q) => {
+            vigil_alerting::digest::QuietHours::parse_setting(q)
+                .map_err(|err| invalid(format!("quiet hours {err}")))?;
+            Some(Some(q))
+        }
+    };
+    let timezone = match e.timezone.as_deref() {
+        None => None,
+        Some(v) if is_default(v) => Some(None),
+        Some(tz) => {
+            tz.parse::<chrono_tz::Tz>()
+                .map_err(|_| invalid(format!("time zone {tz:?}: not an IANA time zone")))?;
+            Some(Some(tz))
+        }
+    };
+    let change = registry::ContactChange {
+        name: e.name.as_deref(),
+        email: e.email.as_deref(),
+        lang: e
+            .lang
+            .as_deref()
+            .map(|l| l.parse().map_err(|_| invalid("lang: vi or en".into())))
+            .transpose()?,
+        role: e
+            .role
+            .as_deref()
+            .map(|r| {
+                r.parse()
+                    .map_err(|_| invalid("role: family or clinician".into()))
+            })
+            .transpose()?,
+        tier: e
+            .tier
+            .as_deref()
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| invalid("tier: primary or secondary".into()))
+            })
+            .transpose()?,
+        min_severity,
+        quiet_hours,
+        timezone,
+    };
+    registry::edit_contact(conn, id, &change, actor)
+}
+
+/// Who did it, for the audit, when an operator runs a `vigil` command: `cli:<OS user>`.
+pub fn cli_actor() -> String {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
 /// A device kind as typed.
 pub fn device_kind(kind: &str) -> Result<DeviceKind> {
     kind.parse().map_err(|e| invalid(format!("kind: {e}")))

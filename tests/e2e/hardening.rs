@@ -762,3 +762,172 @@ fn weak_passwords_duplicate_keys_and_subscription_floods_are_refused() {
     }
     assert_eq!(granted, 16);
 }
+
+/// Opens `GET /api/v1/stream` with `auth` (a header) and returns a receiver that gets `()`
+/// when the server ends the stream.
+fn open_stream(v: &Vigil, auth: (&str, &str)) -> std::sync::mpsc::Receiver<()> {
+    use std::io::BufRead;
+    let r = ureq::get(&v.url("/api/v1/stream"))
+        .set(auth.0, auth.1)
+        .call()
+        .expect("stream opens");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(r.into_reader());
+        let mut line = String::new();
+        while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+            line.clear();
+        }
+        let _ = tx.send(());
+    });
+    rx
+}
+
+fn sign_in(v: &Vigil, user: &str, password: &str) -> Result<String, u16> {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    match agent
+        .post(&v.url("/login"))
+        .send_form(&[("username", user), ("password", password)])
+    {
+        Ok(r) => Ok(r
+            .all("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with("vigil_session="))
+            .map(|c| c.split(';').next().unwrap().to_string())
+            .unwrap()),
+        Err(ureq::Error::Status(code, _)) => Err(code),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Finding 9: tokens can be revoked, users disabled, contacts listed, edited and removed,
+/// devices removed — from the CLI and the API, admins only, audited; a revoked token's or a
+/// disabled (or signed-out) user's live stream ends within seconds.
+#[test]
+fn tokens_users_contacts_and_devices_can_be_revoked() {
+    let v = Vigil::start();
+    let f = register(&v, "pat-rev", "pulse_oximeter");
+    let admin = f.token.clone();
+    let within = |rx: &std::sync::mpsc::Receiver<()>, what: &str| {
+        assert!(
+            rx.recv_timeout(Duration::from_secs(6)).is_ok(),
+            "{what}: the live stream kept going"
+        );
+    };
+
+    // A token: listed (never the secret), revoked from the CLI; its stream ends.
+    let t = v.admin(&["token", "create", "--name", "script"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list = v.admin(&["token", "list"]);
+    let id = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "script")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert!(!list.to_string().contains(&t), "a token is never listed");
+    let stream = open_stream(&v, ("Authorization", &format!("Bearer {t}")));
+    v.admin(&["token", "revoke", "--id", &id.to_string()]);
+    within(&stream, "revoked token");
+    assert_eq!(v.get("/api/v1/patients", &t).0, 401);
+
+    // A user: disabled through the API; session and stream end, sign-in refused; enabled again.
+    v.admin_raw(
+        &["user", "add", "--name", "bs.rev", "--password-stdin"],
+        Some("mật-khẩu-thu-hồi\n"),
+    );
+    let cookie = sign_in(&v, "bs.rev", "mật-khẩu-thu-hồi").unwrap();
+    let stream = open_stream(&v, ("Cookie", &cookie));
+    let (status, _) = v.post("/api/v1/users/bs.rev/disable", &admin, json!({}));
+    assert_eq!(status, 204);
+    within(&stream, "disabled user");
+    assert_eq!(sign_in(&v, "bs.rev", "mật-khẩu-thu-hồi").unwrap_err(), 401);
+    v.admin(&["user", "enable", "--name", "bs.rev"]);
+    let cookie = sign_in(&v, "bs.rev", "mật-khẩu-thu-hồi").unwrap();
+    // Signing out ends the stream too.
+    let stream = open_stream(&v, ("Cookie", &cookie));
+    let r = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&v.url("/logout"))
+        .set("Cookie", &cookie)
+        .call();
+    assert!(matches!(r, Ok(_) | Err(ureq::Error::Status(303, _))));
+    within(&stream, "signed out");
+    // A clinician may not revoke anything.
+    let clinician_cookie = sign_in(&v, "bs.rev", "mật-khẩu-thu-hồi").unwrap();
+    let r = ureq::post(&v.url("/api/v1/tokens/1/revoke"))
+        .set("Cookie", &clinician_cookie)
+        .call();
+    assert!(matches!(r, Err(ureq::Error::Status(403, _))), "{r:?}");
+
+    // Contacts: listed, edited through the API, removed from the CLI.
+    let (_, body) = v.get("/api/v1/patients/pat-rev/contacts", &admin);
+    let contact = body["contacts"][0]["id"].as_i64().unwrap();
+    let r = ureq::patch(&v.url(&format!("/api/v1/contacts/{contact}")))
+        .set("Authorization", &format!("Bearer {admin}"))
+        .send_json(json!({"name": "Con trai", "lang": "en"}))
+        .unwrap();
+    let body: Value = r.into_json().unwrap();
+    assert_eq!(body["contact"]["name"], "Con trai");
+    assert_eq!(body["contact"]["lang"], "en");
+    let listed = v.admin(&["contact", "list", "--patient", "pat-rev"]);
+    assert_eq!(listed["contacts"][0]["name"], "Con trai");
+    v.admin(&["contact", "remove", "--id", &contact.to_string()]);
+    assert_eq!(
+        v.admin(&["contact", "list", "--patient", "pat-rev"])["contacts"],
+        json!([])
+    );
+    // A red alert now e-mails nobody of theirs.
+    red_spo2(&v, &f.device, &f.password);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(v.outbox_files().is_empty(), "{:?}", v.outbox_files());
+
+    // A device: removed through the API; it cannot connect and leaves the lists.
+    let r = ureq::delete(&v.url(&format!("/api/v1/devices/{}", f.device)))
+        .set("Authorization", &format!("Bearer {admin}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(Device::connect(v.mqtt, &f.device, &f.password).is_err());
+    let (_, body) = v.get("/api/v1/devices", &admin);
+    assert_eq!(body["devices"], json!([]), "{body}");
+    assert!(!v.admin(&["device", "list"]).to_string().contains(&f.device));
+
+    // Every change is in the audit, with who did it.
+    let (_, body) = v.get("/api/v1/audit", &admin);
+    let actions: Vec<(String, String)> = body["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        "token.revoke",
+        "user.disable",
+        "user.enable",
+        "contact.edit",
+        "contact.remove",
+        "device.remove",
+    ] {
+        assert!(
+            actions.iter().any(|(a, _)| a == want),
+            "{want}: {actions:?}"
+        );
+    }
+    assert!(actions
+        .iter()
+        .any(|(a, who)| a == "user.disable" && who.starts_with("token:")));
+    assert!(actions
+        .iter()
+        .any(|(a, who)| a == "token.revoke" && who.starts_with("cli:")));
+}

@@ -36,6 +36,40 @@ pub struct Principal {
     pub lang: Option<vigil_domain::Lang>,
     /// Signed in with a session cookie (a user), not an API token.
     pub session: bool,
+    /// What the caller showed, so a long-lived response (the live stream) can ask again
+    /// whether it still holds (issue #15: revoked tokens, disabled users, logouts).
+    pub credential: Credential,
+}
+
+/// A credential as presented (the secret itself: kept in memory for the request only).
+#[derive(Clone)]
+pub enum Credential {
+    Token(String),
+    Session(String),
+}
+
+// The secrets never reach a log line through `{:?}`.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::Token(_) => "Token(…)",
+            Credential::Session(_) => "Session(…)",
+        })
+    }
+}
+
+impl Credential {
+    /// Whether it still grants access (not revoked, disabled, expired or signed out).
+    pub async fn still_valid(&self, state: &AppState) -> bool {
+        let c = self.clone();
+        state
+            .call(move |b| match &c {
+                Credential::Token(t) => b.token_access(t),
+                Credential::Session(t) => b.session_access(t),
+            })
+            .await
+            .is_ok_and(|a| a.is_some())
+    }
 }
 
 impl Principal {
@@ -70,13 +104,14 @@ impl Principal {
     }
 }
 
-fn from_access(a: Access, session: bool) -> Principal {
+fn from_access(a: Access, credential: Credential) -> Principal {
     Principal {
         name: a.name,
         admin: a.admin,
         scope: a.scope,
         lang: a.lang,
-        session,
+        session: matches!(credential, Credential::Session(_)),
+        credential,
     }
 }
 
@@ -112,13 +147,15 @@ impl FromRequestParts<AppState> for Principal {
                 .map(str::trim)
                 .ok_or(ApiError::Unauthorized)?
                 .to_string();
-            let access = state.call(move |b| b.token_access(&token)).await?;
+            let t = token.clone();
+            let access = state.call(move |b| b.token_access(&t)).await?;
             return access
-                .map(|a| from_access(a, false))
+                .map(|a| from_access(a, Credential::Token(token)))
                 .ok_or(ApiError::Unauthorized);
         }
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
-            if let Some(access) = state.call(move |b| b.session_access(&token)).await? {
+            let t = token.clone();
+            if let Some(access) = state.call(move |b| b.session_access(&t)).await? {
                 let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
                 if !safe {
                     let sent = parts
@@ -133,7 +170,7 @@ impl FromRequestParts<AppState> for Principal {
                         ));
                     }
                 }
-                return Ok(from_access(access, true));
+                return Ok(from_access(access, Credential::Session(token)));
             }
         }
         Err(ApiError::Unauthorized)

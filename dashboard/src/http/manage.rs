@@ -8,7 +8,7 @@ use crate::{NewContactRequest, NewDeviceRequest, NewPatientRequest, NewUserReque
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -18,7 +18,10 @@ pub fn router() -> Router<AppState> {
         .route("/devices", get(devices).post(add_device))
         .route("/users", get(users).post(add_user))
         .route("/facilities", get(facilities))
-        .route("/patients/{id}/contacts", post(add_contact))
+        .route(
+            "/patients/{id}/contacts",
+            get(super::revoke::contacts).post(add_contact),
+        )
 }
 
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {

@@ -16,6 +16,7 @@ mod me;
 mod pages;
 mod patient_page;
 mod patients;
+mod revoke;
 mod serve;
 mod stream;
 #[cfg(test)]
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::api_router())
         .merge(me::router())
         .merge(manage::router())
+        .merge(revoke::router())
         .merge(stream::router());
     Router::new()
         .nest("/api/v1", api)

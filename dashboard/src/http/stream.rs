@@ -6,7 +6,7 @@
 //! some facilities (issue #6) gets only their patients' events: each patient's facility is
 //! looked up once per connection.
 
-use super::auth::Principal;
+use super::auth::{Credential, Principal};
 use super::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -30,6 +30,10 @@ pub fn router() -> Router<AppState> {
 /// (docs/benchmarks.md). Alert events are never held back.
 const READING_EVERY: Duration = Duration::from_millis(250);
 
+/// How often a stream asks whether its credentials still hold: a revoked token, a disabled
+/// user or a sign-out ends it within this (issue #15, finding 9).
+const RECHECK_EVERY: Duration = Duration::from_secs(2);
+
 struct Follow {
     rx: broadcast::Receiver<Live>,
     scope: Scope,
@@ -42,6 +46,8 @@ struct Follow {
     /// Events ready to go out.
     ready: VecDeque<Event>,
     next_flush: tokio::time::Instant,
+    credential: Credential,
+    next_check: tokio::time::Instant,
 }
 
 fn event(msg: &Live) -> Event {
@@ -99,6 +105,14 @@ impl Follow {
                     self.flush();
                     continue;
                 }
+                _ = tokio::time::sleep_until(self.next_check) => {
+                    if !self.credential.still_valid(&self.state).await {
+                        tracing::info!("live stream ended: credentials revoked or expired");
+                        return None;
+                    }
+                    self.next_check = tokio::time::Instant::now() + RECHECK_EVERY;
+                    continue;
+                }
             };
             match msg {
                 Ok(msg) => {
@@ -142,6 +156,8 @@ async fn stream(
         order: VecDeque::new(),
         ready: VecDeque::new(),
         next_flush: tokio::time::Instant::now(),
+        credential: who.credential,
+        next_check: tokio::time::Instant::now() + RECHECK_EVERY,
     };
     let s = futures::stream::unfold(follow, |mut f| async move {
         let ev = f.next().await?;

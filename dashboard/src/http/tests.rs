@@ -188,6 +188,35 @@ impl Backend for Stub {
     fn ack_link(&self, _: &str, _: bool) -> Result<AckLinkView> {
         nothing()
     }
+    fn tokens(&self) -> Result<Vec<vigil_domain::views::TokenView>> {
+        Ok(vec![])
+    }
+    fn revoke_token(&self, _: i64, _: &str) -> Result<()> {
+        nothing()
+    }
+    fn set_user_enabled(&self, _: &str, _: bool, _: &str) -> Result<()> {
+        nothing()
+    }
+    fn contacts_of(&self, _: &str) -> Result<Vec<vigil_domain::Contact>> {
+        Ok(vec![])
+    }
+    fn edit_contact(
+        &self,
+        _: i64,
+        _: crate::ContactEditRequest,
+        _: &str,
+    ) -> Result<vigil_domain::Contact> {
+        nothing()
+    }
+    fn remove_contact(&self, _: i64, _: &str) -> Result<()> {
+        nothing()
+    }
+    fn remove_device(&self, _: &str, _: &str) -> Result<()> {
+        nothing()
+    }
+    fn admin_audit(&self, _: usize) -> Result<Vec<vigil_domain::views::AdminAuditEntry>> {
+        Ok(vec![])
+    }
 }
 
 fn app() -> axum::Router {

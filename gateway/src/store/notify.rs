@@ -466,7 +466,8 @@ fn link(conn: &Connection, token: &str) -> Result<Option<Link>> {
     Ok(conn
         .prepare_cached(
             "SELECT l.alert_id, c.name, c.lang, l.expires_at, l.used_at
-             FROM ack_links l JOIN contacts c ON c.id = l.contact_id WHERE l.token_hash = ?1",
+             FROM ack_links l JOIN contacts c ON c.id = l.contact_id
+             WHERE l.token_hash = ?1 AND c.removed_at IS NULL",
         )?
         .query_row([crate::secrets::sha256_hex(token)], |r| {
             Ok(Link {

@@ -281,7 +281,8 @@ fn contact_row(r: &rusqlite::Row) -> rusqlite::Result<Contact> {
 
 pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
     let mut st = conn.prepare(&format!(
-        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE patient_id = ?1 ORDER BY id"
+        "SELECT {CONTACT_COLUMNS} FROM contacts
+         WHERE patient_id = ?1 AND removed_at IS NULL ORDER BY id"
     ))?;
     let rows = st.query_map([patient_id], contact_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -291,7 +292,7 @@ pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
 pub fn contact(conn: &Connection, id: i64) -> Result<Option<Contact>> {
     Ok(conn
         .query_row(
-            &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"),
+            &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1 AND removed_at IS NULL"),
             [id],
             contact_row,
         )
@@ -301,7 +302,7 @@ pub fn contact(conn: &Connection, id: i64) -> Result<Option<Contact>> {
 /// Every contact, by patient (administration).
 pub fn all_contacts(conn: &Connection) -> Result<Vec<Contact>> {
     let mut st = conn.prepare(&format!(
-        "SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY patient_id, id"
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE removed_at IS NULL ORDER BY patient_id, id"
     ))?;
     let rows = st.query_map([], contact_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -329,7 +330,8 @@ pub fn patient_devices(
     patient_id: &str,
 ) -> Result<Vec<vigil_domain::views::DeviceView>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {DEVICE_VIEW_COLUMNS} FROM devices WHERE patient_id = ?1 ORDER BY id"
+        "SELECT {DEVICE_VIEW_COLUMNS} FROM devices
+         WHERE patient_id = ?1 AND removed_at IS NULL ORDER BY id"
     ))?;
     let rows = st.query_map([patient_id], device_view)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -338,7 +340,7 @@ pub fn patient_devices(
 /// Every device, by patient then id (administration).
 pub fn all_devices(conn: &Connection) -> Result<Vec<vigil_domain::views::DeviceView>> {
     let mut st = conn.prepare(&format!(
-        "SELECT {DEVICE_VIEW_COLUMNS} FROM devices ORDER BY patient_id, id"
+        "SELECT {DEVICE_VIEW_COLUMNS} FROM devices WHERE removed_at IS NULL ORDER BY patient_id, id"
     ))?;
     let rows = st.query_map([], device_view)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -350,7 +352,8 @@ pub fn users(conn: &Connection) -> Result<Vec<vigil_domain::views::UserView>> {
         "SELECT u.name, u.admin, u.lang, u.created_at,
                 (SELECT group_concat(f.facility_id, ',') FROM
                    (SELECT facility_id FROM user_facilities WHERE user_id = u.id
-                    ORDER BY facility_id) f)
+                    ORDER BY facility_id) f),
+                u.disabled_at
          FROM users u ORDER BY u.name",
     )?;
     let rows = st.query_map([], |r| {
@@ -366,6 +369,7 @@ pub fn users(conn: &Connection) -> Result<Vec<vigil_domain::views::UserView>> {
             },
             lang: r.get(2)?,
             created_at: super::ms_to_time(r.get(3)?),
+            disabled_at: r.get::<_, Option<i64>>(5)?.map(super::ms_to_time),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -494,7 +498,7 @@ pub fn set_device_secret(conn: &Connection, id: &str, hashes: &SecretHashes) -> 
 
 pub fn set_device_enabled(conn: &Connection, id: &str, enabled: bool) -> Result<()> {
     let n = conn.execute(
-        "UPDATE devices SET enabled = ?2 WHERE id = ?1",
+        "UPDATE devices SET enabled = ?2 WHERE id = ?1 AND removed_at IS NULL",
         params![id, enabled],
     )?;
     if n == 0 {
@@ -576,7 +580,7 @@ fn user_scope(conn: &Connection, user_id: i64, admin: bool) -> Result<Scope> {
 pub fn user_by_name(conn: &Connection, name: &str) -> Result<Option<(i64, String, bool)>> {
     Ok(conn
         .query_row(
-            "SELECT id, password_hash, admin FROM users WHERE name = ?1",
+            "SELECT id, password_hash, admin FROM users WHERE name = ?1 AND disabled_at IS NULL",
             [name],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
@@ -609,7 +613,8 @@ pub fn add_api_token(
 pub fn api_token_access(conn: &Connection, token: &str) -> Result<Option<Access>> {
     Ok(conn
         .query_row(
-            "SELECT name, facility_id FROM api_tokens WHERE token_hash = ?1",
+            "SELECT name, facility_id FROM api_tokens
+             WHERE token_hash = ?1 AND revoked_at IS NULL",
             [secrets::sha256_hex(token)],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
         )
@@ -646,7 +651,7 @@ pub fn session_access(conn: &Connection, token: &str) -> Result<Option<Access>> 
         .prepare_cached(
             "SELECT u.id, u.name, u.admin, s.csrf, u.lang FROM sessions s
              JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL",
         )?
         .query_row(params![secrets::sha256_hex(token), now_ms()], |r| {
             Ok((
@@ -689,4 +694,184 @@ pub fn delete_session(conn: &Connection, token: &str) -> Result<()> {
         [secrets::sha256_hex(token)],
     )?;
     Ok(())
+}
+
+/// Records an administrative change (issue #15: every revocation is audited).
+pub fn audit(conn: &Connection, actor: &str, action: &str, target: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO admin_audit (at, actor, action, target) VALUES (?1, ?2, ?3, ?4)",
+        params![now_ms(), actor, action, target],
+    )?;
+    Ok(())
+}
+
+/// The administrative audit, newest first: (at ms, actor, action, target).
+pub fn audit_log(conn: &Connection, limit: usize) -> Result<Vec<(i64, String, String, String)>> {
+    let mut st = conn
+        .prepare("SELECT at, actor, action, target FROM admin_audit ORDER BY id DESC LIMIT ?1")?;
+    let rows = st.query_map([limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every API token (never its secret): id, name, facility, created, last used, revoked.
+pub fn api_tokens(conn: &Connection) -> Result<Vec<vigil_domain::views::TokenView>> {
+    let mut st = conn.prepare(
+        "SELECT id, name, facility_id, created_at, last_used, revoked_at FROM api_tokens
+         ORDER BY id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(vigil_domain::views::TokenView {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            facility_id: r.get(2)?,
+            created_at: super::ms_to_time(r.get(3)?),
+            last_used: r.get::<_, Option<i64>>(4)?.map(super::ms_to_time),
+            revoked_at: r.get::<_, Option<i64>>(5)?.map(super::ms_to_time),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Revokes API token `id`: it stops working at once (each request looks it up).
+pub fn revoke_api_token(conn: &Connection, id: i64, actor: &str) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![id, now_ms()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!(
+            "token {id} (or already revoked)"
+        )));
+    }
+    audit(conn, actor, "token.revoke", &format!("token {id}"))
+}
+
+/// Disables or enables dashboard user `name`. Disabling ends every session of theirs (their
+/// open live streams notice within seconds, `stream.rs`).
+pub fn set_user_enabled(conn: &Connection, name: &str, enabled: bool, actor: &str) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE users SET disabled_at = CASE WHEN ?2 THEN NULL ELSE ?3 END WHERE name = ?1",
+        params![name, enabled, now_ms()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("user {name}")));
+    }
+    if !enabled {
+        conn.execute(
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)",
+            [name],
+        )?;
+    }
+    let action = if enabled {
+        "user.enable"
+    } else {
+        "user.disable"
+    };
+    audit(conn, actor, action, &format!("user {name}"))
+}
+
+/// A contact's fields to change; `None` keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct ContactChange<'a> {
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub lang: Option<Lang>,
+    pub role: Option<ContactRole>,
+    pub tier: Option<ContactTier>,
+    /// `Some(None)` clears the setting (the role's default).
+    pub min_severity: Option<Option<vigil_domain::Severity>>,
+    pub quiet_hours: Option<Option<&'a str>>,
+    pub timezone: Option<Option<&'a str>>,
+}
+
+/// Changes contact `id` (checked like a new one), audited.
+pub fn edit_contact(
+    conn: &Connection,
+    id: i64,
+    c: &ContactChange<'_>,
+    actor: &str,
+) -> Result<Contact> {
+    let Some(old) = contact(conn, id)? else {
+        return Err(StoreError::NotFound(format!("contact {id}")));
+    };
+    if let Some(name) = c.name {
+        check_text("contact name", name)?;
+    }
+    if let Some(email) = c.email {
+        if email.parse::<lettre::Address>().is_err() {
+            return Err(StoreError::Invalid(format!(
+                "invalid e-mail address {email:?}"
+            )));
+        }
+    }
+    conn.execute(
+        "UPDATE contacts SET name = ?2, email = ?3, lang = ?4, role = ?5, tier = ?6,
+                             min_severity = ?7, quiet_hours = ?8, timezone = ?9
+         WHERE id = ?1",
+        params![
+            id,
+            c.name.map(str::trim).unwrap_or(&old.name),
+            c.email.map(str::trim).unwrap_or(&old.email),
+            c.lang.unwrap_or(old.lang).as_str(),
+            c.role.unwrap_or(old.role).as_str(),
+            c.tier.unwrap_or(old.tier).as_str(),
+            c.min_severity
+                .unwrap_or(old.min_severity)
+                .map(|s| s.as_str()),
+            c.quiet_hours
+                .map(|q| q.map(str::to_string))
+                .unwrap_or(old.quiet_hours),
+            c.timezone
+                .map(|t| t.map(str::to_string))
+                .unwrap_or(old.timezone),
+        ],
+    )?;
+    audit(
+        conn,
+        actor,
+        "contact.edit",
+        &format!("contact {id} of patient {}", old.patient_id),
+    )?;
+    Ok(contact(conn, id)?.expect("updated in this transaction"))
+}
+
+/// Removes contact `id`: no e-mail, digest or "I'm handling it" link reaches them any more;
+/// e-mails already sent keep naming them.
+pub fn remove_contact(conn: &Connection, id: i64, actor: &str) -> Result<()> {
+    let Some(old) = contact(conn, id)? else {
+        return Err(StoreError::NotFound(format!("contact {id}")));
+    };
+    conn.execute(
+        "UPDATE contacts SET removed_at = ?2 WHERE id = ?1",
+        params![id, now_ms()],
+    )?;
+    conn.execute("DELETE FROM digest_items WHERE contact_id = ?1", [id])?;
+    // Queued e-mails to them are not sent.
+    conn.execute(
+        "UPDATE outbox SET failed_at = ?2, last_error = 'contact removed'
+         WHERE contact_id = ?1 AND sent_at IS NULL AND failed_at IS NULL",
+        params![id, now_ms()],
+    )?;
+    audit(
+        conn,
+        actor,
+        "contact.remove",
+        &format!("contact {id} of patient {}", old.patient_id),
+    )
+}
+
+/// Removes device `id`: it can no longer connect or publish, it leaves the lists and the
+/// Mosquitto export; its readings stay, so its id stays taken.
+pub fn remove_device(conn: &Connection, id: &str, actor: &str) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE devices SET removed_at = ?2, enabled = 0, online = 0
+         WHERE id = ?1 AND removed_at IS NULL",
+        params![id, now_ms()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("device {id}")));
+    }
+    audit(conn, actor, "device.remove", &format!("device {id}"))
 }

@@ -368,9 +368,29 @@ CREATE TABLE store_probe (
 );
 "#;
 
+/// Revocation (issue #15, finding 9): tokens revoked and users disabled keep their rows (the
+/// audit names them); contacts and devices removed are hidden, not deleted (e-mails sent and
+/// readings stored still name them). Every administrative change is written to `admin_audit`.
+const V15: &str = r#"
+ALTER TABLE api_tokens ADD COLUMN revoked_at INTEGER;
+ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+ALTER TABLE contacts ADD COLUMN removed_at INTEGER;
+ALTER TABLE devices ADD COLUMN removed_at INTEGER;
+CREATE TABLE admin_audit (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    -- `cli:<os user>`, a dashboard user's name or `token:<name>`.
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    target  TEXT NOT NULL,
+    detail  TEXT
+);
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
-pub(crate) const MIGRATIONS: &[&str] =
-    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15,
+];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version
 /// inside an IMMEDIATE transaction (the write lock first), so processes opening a new file at

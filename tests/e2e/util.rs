@@ -114,6 +114,30 @@ impl Vigil {
     }
 
     pub fn launch(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// Starts it and waits only until `/readyz` answers, whatever it says (a test of
+    /// readiness itself).
+    pub fn launch_unready(&mut self) {
+        self.spawn();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match ureq::get(&self.url("/readyz")).call() {
+                Ok(_) | Err(ureq::Error::Status(..)) => return,
+                Err(_) => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vigil did not answer; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -154,7 +178,6 @@ impl Vigil {
             .spawn()
             .expect("start vigil");
         self.child = Some(child);
-        self.wait_ready();
     }
 
     /// Kills the process (no clean shutdown: a crash).

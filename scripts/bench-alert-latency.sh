@@ -55,7 +55,7 @@ ward_patient() {
 }
 export -f ward_patient
 [ "$PATIENTS" -gt 0 ] && seq 0 $((PATIENTS - 1)) | xargs -P "$(nproc)" -I{} bash -c 'ward_patient {}' > "$T/ward.jsonl"
-[ "$WARD" = 1 ] && printf 'bench-password\n' | $B user add --name bench --admin --password-stdin --data-dir "$D" --json >/dev/null
+[ "$WARD" = 1 ] && printf 'ward-watch-2026-x\n' | $B user add --name bench --admin --password-stdin --data-dir "$D" --json >/dev/null
 
 export VIGIL_SMTP_HOST=127.0.0.1 VIGIL_SMTP_PORT=$SMTP VIGIL_SMTP_SECURITY=none RUST_LOG=warn
 $B run --data-dir "$D" --http-addr "127.0.0.1:$HTTP" --mqtt-addr "127.0.0.1:$MQ" >/dev/null 2>"$T/log" &
@@ -68,7 +68,7 @@ if [ "$PATIENTS" -gt 0 ]; then
 fi
 WARD_ARGS=()
 if [ "$WARD" = 1 ]; then
-  COOKIE=$(curl -s -o /dev/null -D - -d 'username=bench&password=bench-password' "http://127.0.0.1:$HTTP/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" && $2 ~ /^vigil_session=/ {print $2}')
+  COOKIE=$(curl -s -o /dev/null -D - -d 'username=bench&password=ward-watch-2026-x' "http://127.0.0.1:$HTTP/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" && $2 ~ /^vigil_session=/ {print $2}')
   WARD_ARGS=(--ward-cookie "$COOKIE")
 fi
 

@@ -71,8 +71,8 @@ echo "stored $stored readings"
 for i in $(seq 1 "$RUNS"); do
   curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP/api/v1/patients"
 done | sort -n | awk -v n="$RUNS" '{a[NR]=$1} END {printf "GET /api/v1/patients (%d patients): median %.1f ms, worst %.1f ms over %d runs\n", '"$PATIENTS"', a[int((n+1)/2)]*1000, a[n]*1000, n}'
-printf 'bench-password\n' | $B user add --name bench --password-stdin --data-dir "$D" --json >/dev/null
-COOKIE=$(curl -s -o /dev/null -D - -d 'username=bench&password=bench-password' "http://127.0.0.1:$HTTP/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" && $2 ~ /^vigil_session=/ {print $2}')
+printf 'ward-watch-2026-x\n' | $B user add --name bench --password-stdin --data-dir "$D" --json >/dev/null
+COOKIE=$(curl -s -o /dev/null -D - -d 'username=bench&password=ward-watch-2026-x' "http://127.0.0.1:$HTTP/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" && $2 ~ /^vigil_session=/ {print $2}')
 # The ward view page itself: every row rendered with its sparkline. The first request reads
 # every sparkline; later ones within a minute reuse them (the first is printed apart).
 for i in $(seq 1 "$RUNS"); do

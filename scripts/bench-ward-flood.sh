@@ -13,10 +13,10 @@ T=$(mktemp -d)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MQ=$(port); HTTP=$(port); D=$T/d
 $B device provision --count 1000 --prefix load --data-dir $D > $T/load.jsonl 2>/dev/null
-printf 'bench-password\n' | $B user add --name bench --admin --password-stdin --data-dir $D --json >/dev/null
+printf 'ward-watch-2026-x\n' | $B user add --name bench --admin --password-stdin --data-dir $D --json >/dev/null
 RUST_LOG=warn,vigil_dashboard=debug $B run --data-dir $D --http-addr 127.0.0.1:$HTTP --mqtt-addr 127.0.0.1:$MQ >/dev/null 2>$T/log & VP=$!
 until curl -sf http://127.0.0.1:$HTTP/readyz >/dev/null; do sleep 0.1; done
-COOKIE=$(curl -s -o /dev/null -D - -d 'username=bench&password=bench-password' "http://127.0.0.1:$HTTP/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" && $2 ~ /^vigil_session=/ {print $2}')
+COOKIE=$(curl -s -o /dev/null -D - -d 'username=bench&password=ward-watch-2026-x' "http://127.0.0.1:$HTTP/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" && $2 ~ /^vigil_session=/ {print $2}')
 $SIM load --broker mqtt://127.0.0.1:$MQ --credentials $T/load.jsonl --rate 10000 --duration 30s --qos 1 --live-ts > $T/load.json &
 LP=$!
 sleep 2

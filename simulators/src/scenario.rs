@@ -335,6 +335,18 @@ impl Scenario {
         let mut ids = std::collections::HashSet::new();
         for p in f.patient {
             let at = |what: &str| format!("patient {}: {what}", p.id);
+            // Names end up in e-mail headers and pages: the same check as every other entry
+            // (issue #15).
+            let check = vigil_domain::text::check_field;
+            if let Some(name) = &p.name {
+                check("name", name).map_err(|e| at(&e))?;
+            }
+            if let Some(area) = &p.area {
+                check("area", area).map_err(|e| at(&e))?;
+            }
+            for c in &p.contacts {
+                check("contact name", &c.name).map_err(|e| at(&e))?;
+            }
             let condition: Condition = p.condition.parse().map_err(|e: String| at(&e))?;
             let pseed = mix_str(seed, &p.id);
             let mut devices = Vec::new();
@@ -1246,6 +1258,14 @@ mod tests {
             "{base}device = [{{ kind = \"hub\", evry = \"1m\" }}]"
         ))
         .contains("evry"));
+        // Issue #15: a line break in a name is refused, naming the patient and the field.
+        let e = err(&format!(
+            "{base}name = \"An\\r\\nBcc: x@y\"\ndevice = [{{ kind = \"hub\" }}]"
+        ));
+        assert!(
+            e.contains("patient p: name contains a control character"),
+            "{e}"
+        );
         assert_eq!(parse_span("90s"), Ok(90_000));
         assert_eq!(parse_span("1.5h"), Ok(5_400_000));
         assert!(parse_span("5 parsecs").is_err());

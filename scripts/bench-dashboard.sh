@@ -53,7 +53,7 @@ def packet(kind, body):
 now = int(time.time() * 1000)
 for h in hubs:
     s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(packet(0x10, enc("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 60) + enc("bench-" + h["id"]) + enc(h["id"]) + enc(h["password"])))
+    s.sendall(packet(0x10, enc("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 60) + enc(h["id"] + "-bench") + enc(h["id"]) + enc(h["password"])))
     assert s.recv(4)[3] == 0, "CONNACK"
     for i in range(n):
         ts = now - (n - i) * 60_000

@@ -898,12 +898,28 @@ fn tokens_users_contacts_and_devices_can_be_revoked() {
     std::thread::sleep(Duration::from_secs(1));
     assert!(v.outbox_files().is_empty(), "{:?}", v.outbox_files());
 
-    // A device: removed through the API; it cannot connect and leaves the lists.
+    // A device: removed through the API while connected; its next message (after the 5 s
+    // device cache) closes its connection, it cannot connect again and leaves the lists.
+    let mut connected = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
     let r = ureq::delete(&v.url(&format!("/api/v1/devices/{}", f.device)))
         .set("Authorization", &format!("Bearer {admin}"))
         .call()
         .unwrap();
     assert_eq!(r.status(), 204);
+    std::thread::sleep(Duration::from_millis(5500));
+    connected
+        .client
+        .publish(
+            format!("vigil/v1/{}/readings", f.device),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            br#"{"metric":"heart_rate","value":70}"#.to_vec(),
+        )
+        .unwrap();
+    assert!(
+        !connected.still_connected(Duration::from_secs(3)),
+        "a removed device stayed connected"
+    );
     assert!(Device::connect(v.mqtt, &f.device, &f.password).is_err());
     let (_, body) = v.get("/api/v1/devices", &admin);
     assert_eq!(body["devices"], json!([]), "{body}");

@@ -351,6 +351,16 @@ impl Handler for Hooks {
                 let acl = match outcome {
                     Outcome::Stored => PublishAclResult::allow(),
                     // Acknowledged (the rejection is stored) but not routed anywhere.
+                    // The connected device itself was disabled or removed since it connected
+                    // (only its own topics get this far): its rejection is committed, and the
+                    // connection is closed; it cannot connect again (issue #15, finding 9).
+                    Outcome::Rejected("unknown_device") => {
+                        tracing::warn!(
+                            device_id = user.as_deref().unwrap_or(""),
+                            "disabled or removed device disconnected"
+                        );
+                        PublishAclResult::rejected(true, Some("unknown_device".into()))
+                    }
                     Outcome::Rejected(reason) => {
                         PublishAclResult::rejected(false, Some(reason.into()))
                     }

@@ -90,7 +90,7 @@ pub fn sha256_hex(s: &str) -> String {
 
 /// Mosquitto's password-file hash of `password` (what `mosquitto_passwd` 2.0 writes):
 /// `$7$101$<salt>$<hash>`, PBKDF2-HMAC-SHA512 with 101 iterations, a 12-byte salt and a 64-byte
-/// result, both standard Base64 (`../shared/design.md`, "Mosquitto password files"). Kept
+/// result, both standard Base64 (docs/architecture.md, "Dependency facts"). Kept
 /// beside the argon2 hash so `vigil mosquitto export` can write a password file later: the
 /// secret itself is never stored.
 pub fn mosquitto_hash(password: &str) -> String {

@@ -1,4 +1,5 @@
-//! The embedded broker (rmqtt 0.24, see `../shared/design.md` "Checked facts").
+//! The embedded broker (rmqtt 0.24; what it does and does not do: docs/architecture.md,
+//! "Dependency facts").
 //!
 //! Hooks registered here:
 //! - `ClientAuthenticate`: username = device id, password = device secret, checked against the

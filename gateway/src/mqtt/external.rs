@@ -9,7 +9,7 @@
 //!   `vigil/v1/+/readings|events|status` (optionally `$share/{group}/…`), renewed on every
 //!   connection; manual acks.
 //! - The poll loop only forwards messages and never waits for the batcher: it is also the loop
-//!   that sends the acks (`../shared/design.md`, "rumqttc: never block the poll() loop"). What
+//!   that sends the acks (docs/architecture.md, "Dependency facts": rumqttc). What
 //!   the channel cannot take waits in an overflow queue, bounded in steady state by the
 //!   broker's in-flight window; its size is exported as `vigil_mqtt_intake_overflow`. QoS 0
 //!   has no in-flight window: at [`OVERFLOW_MAX`] the loop stops reading from the broker (and
@@ -178,7 +178,7 @@ pub async fn run(
     let mut connections = 0u64;
     // Messages the batcher has no room for yet. The poll loop never waits for the batcher: it
     // also carries the acks, and a broker resuming a session may send far more than its
-    // in-flight window at once (`../shared/design.md`, "Checked facts"). Waiting here while
+    // in-flight window at once (docs/architecture.md, "Dependency facts"). Waiting here while
     // the batcher waits for ack room in the request channel deadlocked in the crash test.
     let mut overflow: VecDeque<Received> = VecDeque::new();
     loop {

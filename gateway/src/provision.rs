@@ -27,40 +27,61 @@ pub struct ContactInput {
     pub timezone: Option<String>,
 }
 
+fn parse_lang(v: &str) -> Result<Lang> {
+    v.parse().map_err(|_| invalid("lang: vi or en".into()))
+}
+
+fn parse_role(v: &str) -> Result<ContactRole> {
+    v.parse()
+        .map_err(|_| invalid("role: family or clinician".into()))
+}
+
+fn parse_tier(v: &str) -> Result<ContactTier> {
+    v.parse()
+        .map_err(|_| invalid("tier: primary or secondary".into()))
+}
+
+/// The least severity a `notify` word asks for: `Some(None)` for none given (the role's
+/// default), `None` for a word that is not one.
+fn notify_severity(v: &str) -> Option<Option<Severity>> {
+    match v {
+        "" => Some(None),
+        "critical" => Some(Some(Severity::Red)),
+        "warning" => Some(Some(Severity::Amber)),
+        "info" => Some(Some(Severity::Yellow)),
+        _ => None,
+    }
+}
+
+fn check_quiet_hours(q: &str) -> Result<()> {
+    vigil_alerting::digest::QuietHours::parse_setting(q)
+        .map(|_| ())
+        .map_err(|e| invalid(format!("quiet hours {e}")))
+}
+
+fn check_timezone(tz: &str) -> Result<()> {
+    tz.parse::<chrono_tz::Tz>()
+        .map(|_| ())
+        .map_err(|_| invalid(format!("time zone {tz:?}: not an IANA time zone")))
+}
+
 pub fn add_contact(conn: &Connection, patient_id: &str, c: &ContactInput) -> Result<i64> {
     if c.name.trim().is_empty() {
         return Err(invalid("contact name must not be empty".into()));
     }
-    let lang: Lang = c
-        .lang
-        .parse()
-        .map_err(|_| invalid("lang: vi or en".into()))?;
-    let role: ContactRole = c
-        .role
-        .parse()
-        .map_err(|_| invalid("role: family or clinician".into()))?;
-    let tier: ContactTier = c
-        .tier
-        .parse()
-        .map_err(|_| invalid("tier: primary or secondary".into()))?;
-    let min_severity = match c.notify.as_deref() {
-        None | Some("") => None,
-        Some("critical") => Some(Severity::Red),
-        Some("warning") => Some(Severity::Amber),
-        Some("info") => Some(Severity::Yellow),
-        Some(other) => {
-            return Err(invalid(format!(
-                "notify {other:?}: critical, warning or info"
-            )))
-        }
-    };
+    let (lang, role, tier) = (
+        parse_lang(&c.lang)?,
+        parse_role(&c.role)?,
+        parse_tier(&c.tier)?,
+    );
+    let notify = c.notify.as_deref().unwrap_or("");
+    let min_severity = notify_severity(notify)
+        .ok_or_else(|| invalid(format!("notify {notify:?}: critical, warning or info")))?;
     if let Some(q) = c.quiet_hours.as_deref().filter(|q| !q.is_empty()) {
-        vigil_alerting::digest::QuietHours::parse_setting(q)
-            .map_err(|e| invalid(format!("quiet hours {e}")))?;
+        check_quiet_hours(q)?;
     }
     if let Some(tz) = c.timezone.as_deref().filter(|t| !t.is_empty()) {
-        tz.parse::<chrono_tz::Tz>()
-            .map_err(|_| invalid(format!("time zone {tz:?}: not an IANA time zone")))?;
+        check_timezone(tz)?;
     }
     registry::add_contact(
         conn,
@@ -102,24 +123,19 @@ pub fn edit_contact(
     actor: &str,
 ) -> Result<vigil_domain::Contact> {
     let is_default = |v: &str| v.is_empty() || v == "default";
-    let min_severity = match e.notify.as_deref() {
-        None => None,
-        Some(v) if is_default(v) => Some(None),
-        Some("critical") => Some(Some(Severity::Red)),
-        Some("warning") => Some(Some(Severity::Amber)),
-        Some("info") => Some(Some(Severity::Yellow)),
-        Some(other) => {
-            return Err(invalid(format!(
-                "notify {other:?}: critical, warning, info or default"
-            )))
-        }
-    };
+    let min_severity =
+        match e.notify.as_deref() {
+            None => None,
+            Some(v) if is_default(v) => Some(None),
+            Some(v) => Some(notify_severity(v).ok_or_else(|| {
+                invalid(format!("notify {v:?}: critical, warning, info or default"))
+            })?),
+        };
     let quiet_hours = match e.quiet_hours.as_deref() {
         None => None,
         Some(v) if is_default(v) => Some(None),
         Some(q) => {
-            vigil_alerting::digest::QuietHours::parse_setting(q)
-                .map_err(|err| invalid(format!("quiet hours {err}")))?;
+            check_quiet_hours(q)?;
             Some(Some(q))
         }
     };
@@ -127,35 +143,16 @@ pub fn edit_contact(
         None => None,
         Some(v) if is_default(v) => Some(None),
         Some(tz) => {
-            tz.parse::<chrono_tz::Tz>()
-                .map_err(|_| invalid(format!("time zone {tz:?}: not an IANA time zone")))?;
+            check_timezone(tz)?;
             Some(Some(tz))
         }
     };
     let change = registry::ContactChange {
         name: e.name.as_deref(),
         email: e.email.as_deref(),
-        lang: e
-            .lang
-            .as_deref()
-            .map(|l| l.parse().map_err(|_| invalid("lang: vi or en".into())))
-            .transpose()?,
-        role: e
-            .role
-            .as_deref()
-            .map(|r| {
-                r.parse()
-                    .map_err(|_| invalid("role: family or clinician".into()))
-            })
-            .transpose()?,
-        tier: e
-            .tier
-            .as_deref()
-            .map(|t| {
-                t.parse()
-                    .map_err(|_| invalid("tier: primary or secondary".into()))
-            })
-            .transpose()?,
+        lang: e.lang.as_deref().map(parse_lang).transpose()?,
+        role: e.role.as_deref().map(parse_role).transpose()?,
+        tier: e.tier.as_deref().map(parse_tier).transpose()?,
         min_severity,
         quiet_hours,
         timezone,

@@ -2,32 +2,10 @@
 //! facility cannot read another facility's patient by id — through the API, an alert id, or
 //! the live stream — and the admin routes refuse clinicians.
 
-use crate::util::{https_request, make_certs, require_tool, Device, Vigil};
+use crate::util::{https_request, login, make_certs, require_tool, Device, Vigil};
 use serde_json::Value;
 use std::io::BufRead;
 use std::time::{Duration, Instant};
-
-/// Signs in; (session cookie pair, CSRF token).
-fn login(v: &Vigil, user: &str, password: &str) -> Result<(String, String), u16> {
-    let agent = ureq::AgentBuilder::new().redirects(0).build();
-    let r = match agent
-        .post(&v.url("/login"))
-        .send_form(&[("username", user), ("password", password)])
-    {
-        Ok(r) => r,
-        Err(ureq::Error::Status(code, _)) => return Err(code),
-        Err(e) => panic!("{e}"),
-    };
-    let value = |name: &str| {
-        r.all("set-cookie")
-            .iter()
-            .find(|c| c.starts_with(name))
-            .map(|c| c.split(';').next().unwrap().to_string())
-            .unwrap()
-    };
-    let csrf = value("vigil_csrf=")["vigil_csrf=".len()..].to_string();
-    Ok((value("vigil_session="), csrf))
-}
 
 fn get(v: &Vigil, path: &str, cookie: &str) -> (u16, Value) {
     match ureq::get(&v.url(path)).set("Cookie", cookie).call() {

@@ -839,3 +839,34 @@ pub fn https_request(port: u16, ca_pem: &Path, request: &str) -> (u16, String) {
         .unwrap_or(0);
     (status, text)
 }
+
+/// Signs in; (session cookie pair, CSRF token).
+pub fn login(v: &Vigil, user: &str, password: &str) -> Result<(String, String), u16> {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let r = match agent
+        .post(&v.url("/login"))
+        .send_form(&[("username", user), ("password", password)])
+    {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, _)) => return Err(code),
+        Err(e) => panic!("{e}"),
+    };
+    let value = |name: &str| {
+        r.all("set-cookie")
+            .iter()
+            .find(|c| c.starts_with(name))
+            .map(|c| c.split(';').next().unwrap().to_string())
+            .unwrap()
+    };
+    let csrf = value("vigil_csrf=")["vigil_csrf=".len()..].to_string();
+    Ok((value("vigil_session="), csrf))
+}
+
+/// `/readyz`: (status, body), whatever the status.
+pub fn readyz(v: &Vigil) -> (u16, Value) {
+    match ureq::get(&v.url("/readyz")).call() {
+        Ok(r) => (r.status(), r.into_json().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
+        Err(e) => panic!("/readyz: {e}"),
+    }
+}

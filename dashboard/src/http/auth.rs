@@ -59,8 +59,8 @@ impl std::fmt::Debug for Credential {
 }
 
 impl Credential {
-    /// Whether it still grants access (not revoked, disabled, expired or signed out).
-    pub async fn still_valid(&self, state: &AppState) -> bool {
+    /// Who it speaks for now: `None` once revoked, disabled, expired or signed out.
+    async fn access(&self, state: &AppState) -> Result<Option<Access>, ApiError> {
         let c = self.clone();
         state
             .call(move |b| match &c {
@@ -68,7 +68,11 @@ impl Credential {
                 Credential::Session(t) => b.session_access(t),
             })
             .await
-            .is_ok_and(|a| a.is_some())
+    }
+
+    /// Whether it still grants access.
+    pub async fn still_valid(&self, state: &AppState) -> bool {
+        self.access(state).await.is_ok_and(|a| a.is_some())
     }
 }
 
@@ -147,15 +151,16 @@ impl FromRequestParts<AppState> for Principal {
                 .map(str::trim)
                 .ok_or(ApiError::Unauthorized)?
                 .to_string();
-            let t = token.clone();
-            let access = state.call(move |b| b.token_access(&t)).await?;
-            return access
-                .map(|a| from_access(a, Credential::Token(token)))
+            let credential = Credential::Token(token);
+            return credential
+                .access(state)
+                .await?
+                .map(|a| from_access(a, credential))
                 .ok_or(ApiError::Unauthorized);
         }
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
-            let t = token.clone();
-            if let Some(access) = state.call(move |b| b.session_access(&t)).await? {
+            let credential = Credential::Session(token);
+            if let Some(access) = credential.access(state).await? {
                 let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
                 if !safe {
                     let sent = parts
@@ -170,7 +175,7 @@ impl FromRequestParts<AppState> for Principal {
                         ));
                     }
                 }
-                return Ok(from_access(access, Credential::Session(token)));
+                return Ok(from_access(access, credential));
             }
         }
         Err(ApiError::Unauthorized)

@@ -290,10 +290,8 @@ impl StoreHandle {
                 )?;
                 Ok(())
             });
+            // The probe's reply carries its commit's outcome.
             if probe.is_err() {
-                return false;
-            }
-            if self.shared.writer.commit_state().0 {
                 return false;
             }
         }

@@ -41,6 +41,16 @@ fn check_text(field: &str, value: &str) -> Result<()> {
     vigil_domain::text::check_field(field, value).map_err(StoreError::Invalid)
 }
 
+/// An e-mail address lettre can send to.
+fn check_email(email: &str) -> Result<()> {
+    match email.parse::<lettre::Address>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(StoreError::Invalid(format!(
+            "invalid e-mail address {email:?}"
+        ))),
+    }
+}
+
 fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", &secrets::random_hex(4))
 }
@@ -236,11 +246,7 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> R
     } = *c;
     require_patient(conn, patient_id)?;
     check_text("contact name", name)?;
-    if email.parse::<lettre::Address>().is_err() {
-        return Err(StoreError::Invalid(format!(
-            "invalid e-mail address {email:?}"
-        )));
-    }
+    check_email(email)?;
     conn.execute(
         "INSERT INTO contacts (patient_id, name, email, lang, role, tier, created_at,
                                min_severity, quiet_hours, timezone)
@@ -800,11 +806,7 @@ pub fn edit_contact(
         check_text("contact name", name)?;
     }
     if let Some(email) = c.email {
-        if email.parse::<lettre::Address>().is_err() {
-            return Err(StoreError::Invalid(format!(
-                "invalid e-mail address {email:?}"
-            )));
-        }
+        check_email(email)?;
     }
     conn.execute(
         "UPDATE contacts SET name = ?2, email = ?3, lang = ?4, role = ?5, tier = ?6,

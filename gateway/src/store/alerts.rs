@@ -592,10 +592,11 @@ pub fn outbox_mark_undeliverable(
     Ok(())
 }
 
-/// E-mails set aside (refused for good, or impossible to build) at or after `since` (ms).
+/// E-mails set aside (refused for good, or impossible to build) at or after `since` (ms);
+/// not those cancelled with their removed contact.
 pub fn outbox_set_aside_since(conn: &Connection, since: i64) -> Result<i64> {
     Ok(conn.query_row(
-        "SELECT count(*) FROM outbox WHERE failed_at >= ?1",
+        "SELECT count(*) FROM outbox WHERE failed_at >= ?1 AND cancelled_at IS NULL",
         [since],
         |r| r.get(0),
     )?)
@@ -607,7 +608,7 @@ pub struct OutboxCounts {
     /// Waiting for their first or next attempt.
     pub pending: i64,
     pub sent: i64,
-    /// Refused for good.
+    /// Refused for good (not counting those cancelled with their removed contact).
     pub undeliverable: i64,
     /// Waiting, and tried at least once already.
     pub retrying: i64,
@@ -617,7 +618,7 @@ pub fn outbox_counts(conn: &Connection) -> Result<OutboxCounts> {
     Ok(conn.query_row(
         "SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL),
                 count(*) FILTER (WHERE sent_at IS NOT NULL),
-                count(*) FILTER (WHERE failed_at IS NOT NULL),
+                count(*) FILTER (WHERE failed_at IS NOT NULL AND cancelled_at IS NULL),
                 count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL AND attempts > 0)
          FROM outbox",
         [],

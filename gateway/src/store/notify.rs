@@ -720,6 +720,24 @@ mod tests {
         );
     }
 
+    /// Issue #15: removing a contact cancels what waited for them — not sent, and not counted
+    /// as a delivery failure (no `/readyz` outage, no unhealthy delivery, no alert).
+    #[test]
+    fn a_removed_contacts_waiting_emails_are_cancelled_not_failed() {
+        let c = store();
+        let before = alerts::outbox_counts(&c).unwrap().pending;
+        registry::remove_contact(&c, 1, "test").unwrap();
+        let counts = alerts::outbox_counts(&c).unwrap();
+        assert_eq!(counts.pending, before - 1);
+        assert_eq!(counts.undeliverable, 0);
+        assert_eq!(alerts::outbox_set_aside_since(&c, 0).unwrap(), 0);
+        assert!(alerts::outbox_due(&c, ms_to_time(i64::MAX / 2), 10)
+            .unwrap()
+            .iter()
+            .all(|m| m.to_addr != "lan@example.org"));
+        assert_eq!(alert_rules(&c).len(), 1, "no notification_failed");
+    }
+
     #[test]
     fn nothing_sent_by_the_first_escalation_step_raises_it_too() {
         let c = store();

@@ -852,7 +852,7 @@ pub fn remove_contact(conn: &Connection, id: i64, actor: &str) -> Result<()> {
     conn.execute("DELETE FROM digest_items WHERE contact_id = ?1", [id])?;
     // Queued e-mails to them are not sent.
     conn.execute(
-        "UPDATE outbox SET failed_at = ?2, last_error = 'contact removed'
+        "UPDATE outbox SET failed_at = ?2, cancelled_at = ?2, last_error = 'contact removed'
          WHERE contact_id = ?1 AND sent_at IS NULL AND failed_at IS NULL",
         params![id, now_ms()],
     )?;

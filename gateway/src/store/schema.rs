@@ -376,6 +376,9 @@ ALTER TABLE api_tokens ADD COLUMN revoked_at INTEGER;
 ALTER TABLE users ADD COLUMN disabled_at INTEGER;
 ALTER TABLE contacts ADD COLUMN removed_at INTEGER;
 ALTER TABLE devices ADD COLUMN removed_at INTEGER;
+-- E-mails that were waiting for a contact when the contact was removed: not sent, and not a
+-- delivery failure either (they do not make `/readyz` or the delivery health unhealthy).
+ALTER TABLE outbox ADD COLUMN cancelled_at INTEGER;
 CREATE TABLE admin_audit (
     id      INTEGER PRIMARY KEY,
     at      INTEGER NOT NULL,

@@ -32,9 +32,6 @@ pub use metric::Metric;
 pub use patient::{Contact, ContactRole, ContactTier, Lang, Patient};
 pub use reading::{Reading, TsSource};
 
-/// The MQTT topic prefix of contract v1 (`docs/mqtt.md`).
-pub const TOPIC_PREFIX: &str = "vigil/v1";
-
 /// Upper bounds, in seconds, of the buckets of `vigil_reading_store_delay_seconds` (a
 /// Prometheus histogram: from a reading's own time to the commit that stored it). Shared by
 /// the gateway, which fills it, and `vigil-sim load`, which reads publish → stored

@@ -1,9 +1,10 @@
 //! The dashboard's [`Backend`], implemented on the store. Every method blocks; the dashboard
 //! calls them on the blocking pool.
 
+use crate::alerts::AlertService;
 use crate::metrics::Metrics;
 use crate::provision;
-use crate::store::{alerts, notify, orders, readings, registry, StoreError, StoreHandle};
+use crate::store::{alerts, orders, outbox, readings, registry, StoreError, StoreHandle};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -33,8 +34,8 @@ pub struct StoreBackend {
     pub min_free_bytes: u64,
     /// Dashboard session lifetime in milliseconds.
     pub session_ttl_ms: i64,
-    /// The InfluxDB sink is on: alert acknowledgements and resolutions are queued for it.
-    pub forward: bool,
+    /// Every change to an alert goes through it.
+    pub alerts: AlertService,
     /// The rule file's rules (threshold orders are checked against them).
     pub rules: Arc<vigil_alerting::RuleSet>,
     /// Each patient's rules with their orders applied (shared with ingestion).
@@ -212,9 +213,9 @@ impl Backend for StoreBackend {
 
     fn alert_assign(&self, id: i64, actor: &str, note: Option<&str>) -> R<Alert> {
         let (actor, note) = (actor.to_string(), note.map(str::to_string));
-        Ok(self
-            .store
-            .write_blocking(move |c| alerts::assign(c, id, &actor, note.as_deref()))?)
+        Ok(self.alerts.write_blocking(&self.store, move |tx| {
+            tx.assign(id, &actor, note.as_deref())
+        })?)
     }
 
     fn alert_detail(&self, id: i64, readings_limit: usize) -> R<Option<AlertDetail>> {
@@ -236,9 +237,8 @@ impl Backend for StoreBackend {
         };
         let actor = actor.to_string();
         let note = note.map(str::to_string);
-        let forward = self.forward;
-        Ok(self.store.write_blocking(move |c| {
-            alerts::act(c, id, action, &actor, note.as_deref(), forward)
+        Ok(self.alerts.write_blocking(&self.store, move |tx| {
+            tx.act(id, action, &actor, note.as_deref())
         })?)
     }
 
@@ -391,7 +391,7 @@ impl Backend for StoreBackend {
     }
 
     fn metrics_text(&self) -> String {
-        let outbox = self.store.read_blocking(alerts::outbox_counts).ok();
+        let outbox = self.store.read_blocking(outbox::counts).ok();
         self.metrics.render(outbox)
     }
 
@@ -408,7 +408,7 @@ impl Backend for StoreBackend {
         let since = crate::store::now_ms() - SET_ASIDE_UNREADY_MS;
         let set_aside = self
             .store
-            .read_blocking(move |c| alerts::outbox_set_aside_since(c, since))
+            .read_blocking(move |c| outbox::set_aside_since(c, since))
             .unwrap_or(0);
         let outbox_ok = dir_ok && set_aside == 0;
         // A nearly full disk is not ready either: the next commit may fail, and SQLite's WAL
@@ -431,10 +431,7 @@ impl Backend for StoreBackend {
     fn readiness_detail(&self) -> Vec<(&'static str, serde_json::Value)> {
         let m = &self.metrics;
         let h = self.mail_health.get();
-        let counts = self
-            .store
-            .read_blocking(alerts::outbox_counts)
-            .unwrap_or_default();
+        let counts = self.store.read_blocking(outbox::counts).unwrap_or_default();
         let mut detail = vec![(
             "email",
             serde_json::json!({
@@ -499,14 +496,13 @@ impl Backend for StoreBackend {
         let now = crate::store::now_ms();
         let t = token.to_string();
         if accept {
-            let forward = self.forward;
             Ok(self
-                .store
-                .write_blocking(move |c| notify::use_ack_link(c, &t, now, forward))?)
+                .alerts
+                .write_blocking(&self.store, move |tx| tx.use_ack_link(&t, now))?)
         } else {
             Ok(self
                 .store
-                .read_blocking(|c| notify::ack_link_view(c, &t, now))?)
+                .read_blocking(|c| crate::notify::ack_link_view(c, &t, now))?)
         }
     }
 
@@ -594,8 +590,12 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| crate::secrets::hash_password(&crate::secrets::random_hex(16)))
 }
 
-/// The outbox loop's view of the store.
-pub struct StoreOutbox(pub StoreHandle);
+/// The outbox loop's view of the store; an e-mail set aside goes through the alert service
+/// (it raises `notification_failed`).
+pub struct StoreOutbox {
+    pub store: StoreHandle,
+    pub alerts: AlertService,
+}
 
 impl OutboxStore for StoreOutbox {
     fn due(
@@ -603,8 +603,8 @@ impl OutboxStore for StoreOutbox {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedEmail>, vigil_alerting::outbox::StoreError> {
-        self.0
-            .read_blocking(|c| alerts::outbox_due(c, now, limit))
+        self.store
+            .read_blocking(|c| outbox::due(c, now, limit))
             .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
     }
 
@@ -613,8 +613,8 @@ impl OutboxStore for StoreOutbox {
         id: i64,
         at: DateTime<Utc>,
     ) -> Result<(), vigil_alerting::outbox::StoreError> {
-        self.0
-            .write_blocking(move |c| alerts::outbox_mark_sent(c, id, at))
+        self.store
+            .write_blocking(move |c| outbox::mark_sent(c, id, at))
             .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
     }
 
@@ -625,8 +625,8 @@ impl OutboxStore for StoreOutbox {
         retry_at: DateTime<Utc>,
     ) -> Result<(), vigil_alerting::outbox::StoreError> {
         let error = error.chars().take(500).collect::<String>();
-        self.0
-            .write_blocking(move |c| alerts::outbox_mark_failed(c, id, &error, retry_at))
+        self.store
+            .write_blocking(move |c| outbox::mark_failed(c, id, &error, retry_at))
             .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
     }
 
@@ -637,11 +637,8 @@ impl OutboxStore for StoreOutbox {
         at: DateTime<Utc>,
     ) -> Result<(), vigil_alerting::outbox::StoreError> {
         let error = error.chars().take(500).collect::<String>();
-        self.0
-            .write_blocking(move |c| {
-                alerts::outbox_mark_undeliverable(c, id, &error, at)?;
-                notify::check_delivered(c, id, at.timestamp_millis())
-            })
+        self.alerts
+            .write_blocking(&self.store, move |tx| tx.set_aside(id, &error, at))
             .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
     }
 }

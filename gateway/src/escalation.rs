@@ -1,57 +1,35 @@
 //! The notification loop (issue #5): once a second, runs the escalation steps that are due —
 //! secondary contacts after `notify.escalate_after_seconds`, reminders every
-//! `notify.repeat_seconds` — for red alerts nobody has acknowledged, sends the digests of
-//! non-critical alerts that may go (`notify.min_interval`, quiet hours), and wakes the outbox.
-//! Everything it works from is in the store (`alerts.next_notify_at`, `digest_items`), so it
-//! survives a restart; the logic is in `store::notify`, tested there with a simulated clock.
+//! `notify.repeat_seconds` — for red alerts nobody has acknowledged, and sends the digests of
+//! non-critical alerts that may go (`notify.min_interval`, quiet hours), through the alert
+//! service (which wakes the outbox). Everything it works from is in the store
+//! (`alerts.next_notify_at`, `digest_items`), so it survives a restart; the policy is
+//! `crate::notify`, tested with a simulated clock.
 
-use crate::ingest::Ingest;
-use crate::store::{notify, now_ms};
+use crate::alerts::AlertService;
+use crate::periodic;
+use crate::store::{notify, now_ms, StoreHandle};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// How late a due step may run.
 const TICK: Duration = Duration::from_secs(1);
 
-pub async fn run(ingest: Ingest, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = shutdown.changed() => return,
-        }
+pub async fn run(store: StoreHandle, alerts: AlertService, shutdown: watch::Receiver<bool>) {
+    periodic::every(TICK, shutdown, || async {
         // A read first: an idle loop never takes the writer.
-        match ingest
-            .store
-            .read(|c| notify::anything_due(c, now_ms()))
-            .await
-        {
+        match store.read(|c| notify::anything_due(c, now_ms())).await {
             Ok(true) => {}
-            Ok(false) => continue,
+            Ok(false) => return,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot look for due notifications");
-                continue;
+                return;
             }
         }
-        let settings = ingest.notify.clone();
-        match ingest
-            .store
-            .write(move |c| {
-                let now = now_ms();
-                Ok(notify::escalate_due(c, now, &settings)?
-                    + notify::flush_digests(c, now, &settings)?)
-            })
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => {
-                ingest
-                    .metrics
-                    .emails_queued
-                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                ingest.outbox_wake.notify_one();
-            }
+        if let Err(err) = alerts.write(&store, |tx| tx.notify_due(now_ms())).await {
             // Still due in the store: the next tick tries again.
-            Err(err) => tracing::warn!(error = %err, "cannot run escalation steps"),
+            tracing::warn!(error = %err, "cannot run escalation steps");
         }
-    }
+    })
+    .await
 }

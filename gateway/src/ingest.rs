@@ -8,13 +8,11 @@
 //! happen in one write job, so an acknowledged reading that breaches a rule always has its
 //! alert, even across a crash (design invariants 1, 3, 4).
 
-use crate::decode::{self, Decoded, Reject};
+use crate::alerts::{AlertService, AlertTx, Changes};
 use crate::metrics::Metrics;
-use crate::store::alerts::{self, NotifySettings, Raised};
 use crate::store::rollups::Rollups;
 use crate::store::rule_states::StoreRuleStates;
 use crate::store::{forward, pending, readings, registry, StoreError, StoreHandle};
-use crate::validate::{self, DeviceInfo};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -22,10 +20,12 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::broadcast;
 use vigil_alerting::{Outcome as RuleOutcome, RuleSet};
 use vigil_domain::views::{Live, LiveEvent, LiveMessage};
 use vigil_domain::{EventKind, Reading};
+use vigil_protocol::validate::{self, DeviceInfo};
+use vigil_protocol::{topic, Decoded, Limits, Reject};
 
 /// What the MQTT side should do with the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,9 +100,10 @@ pub struct Ingest {
     pub rules: Arc<RuleSet>,
     /// The rules per patient: `rules` with each patient's threshold orders applied.
     pub patient_rules: Arc<crate::store::orders::PatientRules>,
-    pub notify: Arc<NotifySettings>,
+    /// Opens and resolves the alerts the rules call for.
+    pub alerts: AlertService,
     pub devices: Arc<DeviceCache>,
-    pub limits: decode::Limits,
+    pub limits: Limits,
     pub timing: validate::Timing,
     /// Rejected messages kept for inspection; older ones are dropped.
     pub rejected_keep: i64,
@@ -110,8 +111,6 @@ pub struct Ingest {
     pub forward: bool,
     /// Live updates for dashboards; lagging receivers lose old updates, never block us.
     pub live: broadcast::Sender<Live>,
-    /// Wakes the outbox when e-mails were queued.
-    pub outbox_wake: Arc<Notify>,
     /// How long a fall waits for the device's "I'm OK" before it raises its alert; 0: at once.
     pub fall_cancel_ms: i64,
     /// Each patient's latest NEWS2 vitals, kept by the write jobs (see [`Vitals`]).
@@ -138,13 +137,12 @@ struct Committed {
     duplicates: usize,
     /// The event stored (not a redelivery): its kind and time (epoch ms).
     event: Option<(EventKind, i64)>,
-    raised: Vec<Raised>,
     rejected: Option<(Option<String>, Reject)>,
 }
 
-fn prepare(msg: Message, limits: &decode::Limits) -> Prepared {
+fn prepare(msg: Message, limits: &Limits) -> Prepared {
     let publisher = msg.publisher.as_deref();
-    let decoded = match decode::parse_topic(&msg.topic) {
+    let decoded = match topic::parse(&msg.topic) {
         None => Err((
             msg.publisher.clone(),
             Reject::new(
@@ -160,7 +158,7 @@ fn prepare(msg: Message, limits: &decode::Limits) -> Prepared {
             ),
         )),
         Some((device, channel)) => {
-            match decode::decode(channel, &msg.payload, limits, msg.received) {
+            match vigil_protocol::decode(channel, &msg.payload, limits, msg.received) {
                 Ok(d) => Ok((device.to_string(), d)),
                 Err(r) => Err((Some(device.to_string()), r)),
             }
@@ -193,7 +191,7 @@ impl Ingest {
         let ctx = Ctx {
             rules: self.rules.clone(),
             patient_rules: self.patient_rules.clone(),
-            notify: self.notify.clone(),
+            alerts: self.alerts.clone(),
             devices: self.devices.clone(),
             timing: self.timing,
             rejected_keep: self.rejected_keep,
@@ -206,43 +204,16 @@ impl Ingest {
             .write(move |conn| apply_batch(conn, prepared, &ctx))
             .await;
         match result {
-            Ok(list) => list.into_iter().map(|c| self.after_commit(c)).collect(),
+            Ok((list, changes)) => {
+                let out = list.into_iter().map(|c| self.after_commit(c)).collect();
+                self.alerts.announce(changes);
+                out
+            }
             Err(err) => {
                 self.metrics.store_errors.fetch_add(n as u64, Relaxed);
                 tracing::error!(error = %err, messages = n, "messages not stored; not acknowledging");
                 vec![Outcome::Failed; n]
             }
-        }
-    }
-
-    /// Tells the world about alerts a committed job raised, updated or resolved: metrics, logs,
-    /// live dashboards, and the outbox when e-mails were queued.
-    pub fn announce(&self, raised: Vec<Raised>) {
-        let mut wake = false;
-        for raised in raised {
-            match raised {
-                Raised::Updated { alert_id } => {
-                    tracing::debug!(alert_id, "active alert updated")
-                }
-                Raised::Resolved { alert } => {
-                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, "alert resolved: clear condition held");
-                    let _ = self
-                        .live
-                        .send(LiveMessage::new(LiveEvent::Alert { alert: *alert }));
-                }
-                Raised::Opened { alert, emails } => {
-                    self.metrics.alert_raised(alert.severity.as_str());
-                    self.metrics.emails_queued.fetch_add(emails as u64, Relaxed);
-                    wake |= emails > 0;
-                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, severity = alert.severity.as_str(), emails, "alert raised");
-                    let _ = self
-                        .live
-                        .send(LiveMessage::new(LiveEvent::Alert { alert: *alert }));
-                }
-            }
-        }
-        if wake {
-            self.outbox_wake.notify_one();
         }
     }
 
@@ -284,7 +255,6 @@ impl Ingest {
                 }));
             }
         }
-        self.announce(c.raised);
         Outcome::Stored
     }
 }
@@ -322,7 +292,7 @@ fn news2(
 struct Ctx {
     rules: Arc<RuleSet>,
     patient_rules: Arc<crate::store::orders::PatientRules>,
-    notify: Arc<NotifySettings>,
+    alerts: AlertService,
     devices: Arc<DeviceCache>,
     timing: validate::Timing,
     rejected_keep: i64,
@@ -345,8 +315,10 @@ fn apply_batch(
     conn: &Connection,
     prepared: Vec<Prepared>,
     ctx: &Ctx,
-) -> Result<Vec<Committed>, StoreError> {
+) -> Result<(Vec<Committed>, Changes), StoreError> {
     let mut out = Vec::with_capacity(prepared.len());
+    // Alerts the rules call for, opened in this job (lifecycle, e-mails, InfluxDB points).
+    let mut tx = ctx.alerts.begin(conn);
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut rejected_any = false;
     let mut inserter = readings::ReadingInserter::new(conn)?;
@@ -367,12 +339,12 @@ fn apply_batch(
                         _ => None,
                     };
                     let r = apply(
-                        conn,
                         &mut inserter,
                         &info,
                         decoded,
                         p.msg.received,
                         ctx,
+                        &mut tx,
                         &mut c,
                     )?
                     .map_err(|r| (Some(info.id.clone()), r));
@@ -384,11 +356,6 @@ fn apply_batch(
                         c.fresh.iter().for_each(|r| q.reading(r));
                         if let Some((kind, ts)) = c.event {
                             q.event(&info.patient_id, &info.id, kind.as_str(), ts);
-                        }
-                        for raised in &c.raised {
-                            if let Raised::Opened { alert, .. } = raised {
-                                q.alert(alert);
-                            }
                         }
                     }
                     // Look up before inserting: a busy device costs no `String` copy per message.
@@ -438,40 +405,37 @@ fn apply_batch(
     if rejected_any {
         readings::trim_rejected(conn, ctx.rejected_keep)?;
     }
-    Ok(out)
+    Ok((out, tx.finish()?))
 }
 
 /// Raises a breach and links the readings behind it to the alert it opened or updated, so every
 /// triggering reading stays reviewable (`GET /api/v1/alerts/{id}`).
 fn raise_linked<'r>(
-    conn: &Connection,
+    tx: &mut AlertTx<'_>,
     device: &DeviceInfo,
     breach: &vigil_alerting::Breach,
     at: DateTime<Utc>,
-    notify: &NotifySettings,
     readings: impl IntoIterator<Item = &'r Reading>,
-) -> Result<Raised, StoreError> {
-    let raised = alerts::raise(conn, &device.patient_id, breach, None, at, notify)?;
-    if let Some(id) = raised.breached_alert() {
-        for r in readings {
-            alerts::link_reading(conn, id, r, device.num)?;
-        }
+) -> Result<(), StoreError> {
+    let id = tx.raise(&device.patient_id, breach, None, at)?;
+    for r in readings {
+        tx.link_reading(id, r, device.num)?;
     }
-    Ok(raised)
+    Ok(())
 }
 
 /// Applies a decoded message from a known, enabled device inside the write transaction.
 /// `Ok(Err(reject))` is a validation rejection; `Err(_)` a store error.
 fn apply(
-    conn: &Connection,
     inserter: &mut readings::ReadingInserter<'_>,
     device: &DeviceInfo,
     decoded: Decoded,
     received: DateTime<Utc>,
     ctx: &Ctx,
+    tx: &mut AlertTx<'_>,
     out: &mut Committed,
 ) -> Result<Result<(), Reject>, StoreError> {
-    let (rules, notify) = (&ctx.rules, &ctx.notify);
+    let (conn, rules) = (tx.conn(), &ctx.rules);
     match decoded {
         Decoded::Status { .. } => {}
         Decoded::Readings {
@@ -498,26 +462,14 @@ fn apply(
                 let prules = ctx.patient_rules.get(&device.patient_id);
                 for &r in &live {
                     for outcome in prules.evaluate_reading(r, &mut states) {
-                        out.raised.push(match outcome {
-                            RuleOutcome::Breach(b) => {
-                                raise_linked(conn, device, &b, r.ts, notify, [r])?
-                            }
+                        match outcome {
+                            RuleOutcome::Breach(b) => raise_linked(tx, device, &b, r.ts, [r])?,
                             RuleOutcome::Cleared {
                                 condition, message, ..
-                            } => match alerts::resolve_cleared(
-                                conn,
-                                &r.patient_id,
-                                &condition,
-                                &message,
-                                r.ts,
-                                ctx.forward,
-                            )? {
-                                Some(alert) => Raised::Resolved {
-                                    alert: Box::new(alert),
-                                },
-                                None => continue,
-                            },
-                        });
+                            } => {
+                                tx.resolve_cleared(&r.patient_id, &condition, &message, r.ts)?;
+                            }
+                        }
                     }
                 }
                 // Rate of change and baselines: only metrics that have such rules look back.
@@ -528,8 +480,7 @@ fn apply(
                 };
                 for &r in live.iter().filter(|r| prules.has_trends(r.metric)) {
                     for b in prules.evaluate_trends(r, &mut history) {
-                        out.raised
-                            .push(raise_linked(conn, device, &b, r.ts, notify, [r])?);
+                        raise_linked(tx, device, &b, r.ts, [r])?;
                     }
                 }
                 if let Some(e) = history.error {
@@ -545,8 +496,7 @@ fn apply(
                         .iter()
                         .copied()
                         .filter(|r| readings::NEWS2_METRICS.contains(&r.metric));
-                    out.raised
-                        .push(raise_linked(conn, device, &b, at, notify, vitals)?);
+                    raise_linked(tx, device, &b, at, vitals)?;
                 }
             }
             out.fresh = fresh;
@@ -583,14 +533,7 @@ fn apply(
                     _ => {}
                 }
                 for b in rules.evaluate_event(kind) {
-                    out.raised.push(alerts::raise(
-                        conn,
-                        &device.patient_id,
-                        &b,
-                        Some(kind),
-                        ts,
-                        notify,
-                    )?);
+                    tx.raise(&device.patient_id, &b, Some(kind), ts)?;
                 }
             }
         }

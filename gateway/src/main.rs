@@ -2,11 +2,11 @@
 //! set up logging, and hand over to [`server::run`] or an admin command.
 
 mod admin;
+mod alerts;
 mod backend;
 mod cli;
 mod config;
 mod datadir;
-mod decode;
 mod deferred;
 mod demo;
 mod escalation;
@@ -15,14 +15,14 @@ mod forwarder;
 mod ingest;
 mod metrics;
 mod mqtt;
+mod notify;
+mod periodic;
 mod provision;
 mod retention;
 mod secrets;
-mod senml;
 mod server;
 mod shutdown;
 mod store;
-mod validate;
 mod watch;
 
 use clap::Parser;

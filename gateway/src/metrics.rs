@@ -98,7 +98,7 @@ impl Metrics {
     }
 
     /// Renders all counters; `outbox` is read from the store at scrape time.
-    pub fn render(&self, outbox: Option<crate::store::alerts::OutboxCounts>) -> String {
+    pub fn render(&self, outbox: Option<crate::store::outbox::Counts>) -> String {
         let mut s = String::new();
         let mut counter = |name: &str, help: &str, v: u64| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
@@ -250,7 +250,7 @@ mod tests {
         m.reject("malformed_json");
         m.alert_raised("red");
         m.readings_stored.fetch_add(3, Relaxed);
-        let text = m.render(Some(crate::store::alerts::OutboxCounts {
+        let text = m.render(Some(crate::store::outbox::Counts {
             pending: 1,
             sent: 2,
             undeliverable: 1,

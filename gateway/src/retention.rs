@@ -110,9 +110,9 @@ mod tests {
     use crate::store::readings::ReadingInserter;
     use crate::store::testing::TempStore;
     use crate::store::{ms_to_time, rollups::Rollups};
-    use crate::validate::DeviceInfo;
     use vigil_domain::views::Resolution;
     use vigil_domain::{DeviceKind, Metric, Reading, TsSource};
+    use vigil_protocol::validate::DeviceInfo;
 
     const T0: i64 = 1_763_769_600_000; // 2025-11-22T00:00:00Z, an hour boundary
     const HOUR_MS: i64 = 3_600_000;

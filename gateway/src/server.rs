@@ -8,13 +8,14 @@
 //!                              dashboard SSE ◀── axum (API, pages) ──▶ store reads
 //! ```
 
+use crate::alerts::AlertService;
 use crate::backend::{StoreBackend, StoreOutbox};
 use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::mqtt;
+use crate::notify::NotifySettings;
 use crate::shutdown;
-use crate::store::alerts::NotifySettings;
 use crate::store::StoreHandle;
 use anyhow::Context;
 use std::sync::Arc;
@@ -138,25 +139,31 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let outbox_wake = Arc::new(Notify::new());
     let rules = Arc::new(rules);
     let patient_rules = Arc::new(crate::store::orders::PatientRules::new(rules.clone()));
+    let alerts = AlertService::new(
+        notify_settings(&cfg),
+        cfg.influxdb.enabled(),
+        live.clone(),
+        metrics.clone(),
+        outbox_wake.clone(),
+    );
     let ingest = Ingest {
         store: store.clone(),
         metrics: metrics.clone(),
         rules: rules.clone(),
         patient_rules,
-        notify: Arc::new(notify_settings(&cfg)),
+        alerts: alerts.clone(),
         devices: Default::default(),
-        limits: crate::decode::Limits {
+        limits: vigil_protocol::Limits {
             max_payload: cfg.ingest.max_payload_bytes as usize,
             max_readings: cfg.ingest.max_readings_per_message as usize,
         },
-        timing: crate::validate::Timing {
+        timing: vigil_protocol::validate::Timing {
             max_future_skew: chrono::Duration::minutes(cfg.ingest.max_future_skew_minutes.into()),
             late_after: chrono::Duration::minutes(cfg.ingest.late_after_minutes.into()),
         },
         rejected_keep: cfg.ingest.rejected_keep.into(),
         forward: cfg.influxdb.enabled(),
         live: live.clone(),
-        outbox_wake: outbox_wake.clone(),
         fall_cancel_ms: i64::from(cfg.rules.fall_cancel_seconds) * 1000,
         vitals: Default::default(),
     };
@@ -168,7 +175,6 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
-    let deferred_ingest = ingest.clone();
 
     // MQTT source.
     let mqtt_desc;
@@ -202,7 +208,10 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let (transport, mail_transport, mail_desc) = mail_transport(&cfg, &outbox_dir)?;
     let mail_health = outbox::Health::default();
     tasks.spawn(outbox::run(
-        Arc::new(StoreOutbox(store.clone())),
+        Arc::new(StoreOutbox {
+            store: store.clone(),
+            alerts: alerts.clone(),
+        }),
         transport,
         from,
         outbox_wake,
@@ -210,11 +219,17 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     // Escalation of unacknowledged red alerts, digests.
-    tasks.spawn(crate::escalation::run(ingest.clone(), stop_rx.clone()));
+    tasks.spawn(crate::escalation::run(
+        store.clone(),
+        alerts.clone(),
+        stop_rx.clone(),
+    ));
     // Missing data and adherence.
     tasks.spawn(crate::watch::run(
-        ingest.clone(),
-        ingest.notify.timezone,
+        store.clone(),
+        alerts.clone(),
+        rules.clone(),
+        alerts.settings().timezone,
         stop_rx.clone(),
     ));
 
@@ -233,7 +248,12 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     }
 
     // Falls waiting for "I'm OK".
-    tasks.spawn(crate::deferred::run(deferred_ingest, stop_rx.clone()));
+    tasks.spawn(crate::deferred::run(
+        store.clone(),
+        alerts.clone(),
+        rules.clone(),
+        stop_rx.clone(),
+    ));
 
     // Retention.
     tasks.spawn(crate::retention::run(
@@ -265,7 +285,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             data_dir: cfg.data_dir.clone(),
             min_free_bytes: u64::from(cfg.storage.min_free_mb) << 20,
             session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
-            forward: cfg.influxdb.enabled(),
+            alerts: alerts.clone(),
             rules: rules.clone(),
             patient_rules: ingest.patient_rules.clone(),
             mail_health,

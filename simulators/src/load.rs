@@ -10,7 +10,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigil_domain::TOPIC_PREFIX;
+use vigil_protocol::topic::{self, Channel};
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -235,7 +235,7 @@ async fn connection(
             };
             let payload = payload(i, cfg.readings_per_message, ts0, cfg.step_ms);
             client
-                .publish(format!("{TOPIC_PREFIX}/{d}/readings"), qos, false, payload)
+                .publish(topic::topic(d, Channel::Readings), qos, false, payload)
                 .await?;
             progress.sent.fetch_add(1, Relaxed);
             n += 1;

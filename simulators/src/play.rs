@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use vigil_domain::TOPIC_PREFIX;
+use vigil_protocol::topic::{self, Channel};
 
 /// Messages are produced a window of scenario time at a time, so a run that never ends (the
 /// demo) holds only the next few minutes.
@@ -153,7 +153,7 @@ struct Conn {
 
 impl DeviceRun {
     fn status_topic(&self) -> String {
-        format!("{TOPIC_PREFIX}/{}/status", self.id)
+        topic::topic(&self.id, Channel::Status)
     }
 
     fn connect(&self) -> Conn {
@@ -240,8 +240,7 @@ impl DeviceRun {
                     }
                     Action::Publish { channel, payload } => {
                         if let Some(c) = &conn {
-                            let topic =
-                                format!("{TOPIC_PREFIX}/{}/{}", self.id, channel.topic_suffix());
+                            let topic = topic::topic(&self.id, channel);
                             // Never wait for a connection that does not come up (a wrong
                             // password, no broker): what the client cannot queue is counted.
                             if c.client

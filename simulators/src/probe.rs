@@ -280,7 +280,7 @@ pub fn run(cfg: ProbeConfig) -> anyhow::Result<ProbeReport> {
         sent.insert(p.patient.clone(), t);
         by_tag.insert(p.tag.clone(), t);
         client.publish(
-            format!("{}/{}/readings", vigil_domain::TOPIC_PREFIX, p.device),
+            vigil_protocol::topic::topic(&p.device, vigil_protocol::Channel::Readings),
             QoS::AtLeastOnce,
             false,
             payload,

@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use vigil_domain::{DeviceKind, Metric};
+pub use vigil_protocol::Channel;
 
 /// Milliseconds of scenario time.
 pub type Ms = i64;
@@ -144,21 +145,6 @@ pub enum Action {
         channel: Channel,
         payload: String,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Readings,
-    Events,
-}
-
-impl Channel {
-    pub fn topic_suffix(self) -> &'static str {
-        match self {
-            Channel::Readings => "readings",
-            Channel::Events => "events",
-        }
-    }
 }
 
 // ---- the file ----

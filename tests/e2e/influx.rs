@@ -323,3 +323,74 @@ fn a_hundred_thousand_readings_arrive_with_their_tags_values_and_times() {
     });
     assert_eq!(vm.values_of(&f.device, &f.patient), expected);
 }
+
+/// Issue #16: an alert reaches InfluxDB however it opens — not only from a reading. A fall
+/// raised when its cancel window closes, a device gone silent (the missing-data watch), and
+/// `notification_failed` (the fall's e-mails reach nobody: the SMTP relay is down by the first
+/// escalation step) each write their `opened` point. Before, only ingest did.
+#[test]
+fn every_way_an_alert_opens_reaches_influxdb() {
+    if !require_tool("victoria-metrics") {
+        return;
+    }
+    let vm = Victoria::start();
+    let url = vm.url();
+    // Nothing listens there: every delivery attempt fails and is retried.
+    let smtp_port = free_port().to_string();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_INFLUXDB_URL", url.as_str()),
+            ("VIGIL_INFLUXDB_ORG", "health-dept"),
+            ("VIGIL_INFLUXDB_BUCKET", "vitals"),
+            ("VIGIL_INFLUXDB_TOKEN", "influx-secret-token-7f3a"),
+            ("VIGIL_INFLUXDB_FLUSH_INTERVAL_MS", "200"),
+            ("VIGIL_RULES_FALL_CANCEL_SECONDS", "1"),
+            ("VIGIL_SMTP_HOST", "127.0.0.1"),
+            ("VIGIL_SMTP_PORT", smtp_port.as_str()),
+            ("VIGIL_SMTP_SECURITY", "none"),
+            ("VIGIL_NOTIFY_ESCALATE_AFTER_SECONDS", "2"),
+        ],
+    );
+    let f = register(&v, "pat-paths", "fall_detector");
+    v.admin(&[
+        "device",
+        "add",
+        "--patient",
+        "pat-paths",
+        "--kind",
+        "wearable",
+        "--interval",
+        "1s",
+    ]);
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    dev.publish(
+        &format!("vigil/v1/{}/events", f.device),
+        r#"{"event":"fall"}"#,
+    );
+    let rules = || -> Vec<String> {
+        let mut r: Vec<String> = vm
+            .series_named("alerts_opened")
+            .iter()
+            .filter(|(labels, _)| labels["patient_id"] == "pat-paths")
+            .map(|(labels, _)| labels["rule"].as_str().unwrap_or_default().to_string())
+            .collect();
+        r.sort();
+        r
+    };
+    wait_for(
+        "the fall, device_silent and notification_failed openings in the server",
+        Duration::from_secs(60),
+        || rules() == ["device_silent", "fall", "notification_failed"],
+    );
+    // The same alerts are open in Vigil.
+    let (_, open) = v.get("/api/v1/alerts?patient_id=pat-paths", &f.token);
+    let mut in_vigil: Vec<&str> = open["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    in_vigil.sort();
+    assert_eq!(in_vigil, rules(), "{open}");
+}

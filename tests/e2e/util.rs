@@ -38,12 +38,23 @@ pub fn sim_bin() -> PathBuf {
     bin
 }
 
+/// A loopback port nobody listens on, never one this test process handed out before: the
+/// kernel may offer a port again as soon as its probe socket closes, and a Vigil given the same
+/// port for MQTT and HTTP fails to start (seen once in CI's run of the suite).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .expect("local addr")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind an ephemeral port")
+            .local_addr()
+            .expect("local addr")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Whether a missing external tool fails the run (CI) or skips the test loudly (a laptop).

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vigil_domain::views::{AlertFilter, LiveEvent, LiveMessage};
+use vigil_domain::views::AlertFilter;
 use vigil_domain::AlertState;
 
 /// Most alerts in one answer.
@@ -132,10 +132,8 @@ async fn assign(
     let alert = state
         .call(move |b| b.alert_assign(id, &actor, note.as_deref()))
         .await?;
+    // The backend's alert service announces the change to live dashboards (issue #16).
     tracing::info!(alert_id = id, actor = %who.name, "alert assigned");
-    let _ = state.live.send(LiveMessage::new(LiveEvent::Alert {
-        alert: alert.clone(),
-    }));
     Ok(Json(json!({ "alert": alert })))
 }
 
@@ -193,9 +191,6 @@ async fn act(
         .call(move |b| b.alert_action(id, action, &actor, note.as_deref()))
         .await?;
     tracing::info!(alert_id = id, actor = %who.name, action = ?action, "alert updated");
-    let _ = state.live.send(LiveMessage::new(LiveEvent::Alert {
-        alert: alert.clone(),
-    }));
     Ok(Json(json!({ "alert": alert })))
 }
 

@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use vigil_domain::TOPIC_PREFIX;
+use vigil_protocol::topic;
 
 /// Room for the topic and MQTT headers above the largest payload that is parsed, so that an
 /// oversized payload reaches the decoder and is rejected with a reason (kept for inspection)
@@ -167,7 +167,7 @@ impl Hooks {
         let device_id = user.to_string();
         let password = String::from_utf8_lossy(pass).into_owned();
         if let Some(topic) = will_topic(info) {
-            if !topic.starts_with(&format!("{TOPIC_PREFIX}/{device_id}/")) {
+            if !topic.starts_with(&topic::device_prefix(&device_id)) {
                 tracing::warn!(
                     device_id,
                     "connection refused: last will outside own topics"
@@ -324,10 +324,11 @@ impl Handler for Hooks {
                 (false, Some(HookResult::AuthResult(r)))
             }
             Parameter::ClientSubscribeCheckAcl(session, sub) => {
-                let own = session.id.username.as_ref().is_some_and(|u| {
-                    sub.topic_filter
-                        .starts_with(&format!("{TOPIC_PREFIX}/{u}/"))
-                });
+                let own = session
+                    .id
+                    .username
+                    .as_ref()
+                    .is_some_and(|u| sub.topic_filter.starts_with(&topic::device_prefix(u)));
                 if own {
                     (true, acc)
                 } else {

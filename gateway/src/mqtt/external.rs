@@ -39,6 +39,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use vigil_protocol::topic::{self, Channel};
 
 /// Messages received but not yet handed to a batch. Beyond it they wait in the poll loop's
 /// overflow queue, whose size the broker's in-flight window bounds in steady state.
@@ -68,20 +69,15 @@ const MAX_BATCH: usize = 2048;
 /// Batches decoding or committing at once.
 const IN_FLIGHT_BATCHES: usize = 2;
 
-pub const TOPICS: [&str; 3] = [
-    "vigil/v1/+/readings",
-    "vigil/v1/+/events",
-    "vigil/v1/+/status",
-];
-
 /// The subscription filters, in a shared group when configured (MQTT 5 §4.8.2 shared
 /// subscriptions, which Mosquitto and EMQX also accept from MQTT 3.1.1 clients).
 pub fn filters(shared_group: &str) -> Vec<String> {
-    TOPICS
-        .iter()
-        .map(|t| {
+    Channel::ALL
+        .into_iter()
+        .map(|c| {
+            let t = topic::filter(c);
             if shared_group.is_empty() {
-                t.to_string()
+                t
             } else {
                 format!("$share/{shared_group}/{t}")
             }

@@ -1,44 +1,12 @@
-//! Alerts, their audit trail, and the e-mail outbox. Opening an alert and queueing its e-mails
-//! happen in one transaction: an alert never exists without its notifications, and an e-mail is
-//! in the outbox before anyone tries to send it (design invariants 3 and 4).
+//! Alerts and their audit trail, as rows: what the alert service (`crate::alerts`) decides is
+//! written here, in its transaction. No decisions are taken here.
 
-use super::{ms_to_time, now_ms, Result, StoreError};
+use super::{ms_to_time, now_ms, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use vigil_alerting::lifecycle::{self, Action, OnBreach};
-use vigil_alerting::outbox::QueuedEmail;
+use vigil_alerting::lifecycle;
 use vigil_alerting::Breach;
 use vigil_domain::{Alert, AlertState, EventKind, Severity};
-
-/// What raising a breach did.
-#[derive(Debug, Clone)]
-pub enum Raised {
-    /// A new alert, or an escalated one: either way people must be told.
-    Opened {
-        alert: Box<Alert>,
-        emails: usize,
-    },
-    Updated {
-        alert_id: i64,
-    },
-    /// Resolved automatically: its rule's clear condition held long enough.
-    Resolved {
-        alert: Box<Alert>,
-    },
-}
-
-impl Raised {
-    /// The alert a breach opened or updated (none for a resolution).
-    pub fn breached_alert(&self) -> Option<i64> {
-        match self {
-            Raised::Opened { alert, .. } => Some(alert.id),
-            Raised::Updated { alert_id } => Some(*alert_id),
-            Raised::Resolved { .. } => None,
-        }
-    }
-}
-
-pub use super::notify::NotifySettings;
 
 const ALERT_COLUMNS: &str = "a.id, a.patient_id, p.name, a.rule, a.severity, a.state, a.opened_at,
     a.value, a.metric, a.unit, a.message, a.acknowledged_at, a.acknowledged_by, a.note,
@@ -240,21 +208,17 @@ pub fn list(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// "Assign to me": `actor` takes the alert on (audited; a resolved alert cannot be taken).
-pub fn assign(conn: &Connection, id: i64, actor: &str, note: Option<&str>) -> Result<Alert> {
-    let alert = get(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
-    if alert.state == AlertState::Resolved {
-        return Err(StoreError::Conflict("alert is already resolved".into()));
-    }
+/// Records who took the alert on (the service checks that it may be taken).
+pub fn set_assignee(conn: &Connection, id: i64, actor: &str, at: i64) -> Result<()> {
     conn.execute(
         "UPDATE alerts SET assigned_to = ?2, assigned_at = ?3 WHERE id = ?1",
-        params![id, actor, now_ms()],
+        params![id, actor, at],
     )?;
-    audit(conn, id, actor, "assign", note)?;
-    Ok(get(conn, id)?.expect("exists: read above in this transaction"))
+    Ok(())
 }
 
-fn audit(
+/// Appends to an alert's audit trail.
+pub fn audit(
     conn: &Connection,
     alert_id: i64,
     actor: &str,
@@ -269,7 +233,7 @@ fn audit(
 }
 
 /// The active (open or acknowledged) alert of `patient_id`'s `condition`, if any.
-fn active(
+pub fn active(
     conn: &Connection,
     patient_id: &str,
     condition: &str,
@@ -289,160 +253,108 @@ fn active(
         .optional()?)
 }
 
-/// Applies a breach for `patient_id`: opens an alert, or updates or escalates the active alert
-/// of the same condition (see `vigil_alerting::lifecycle`). A new or escalated red alert queues
-/// e-mails to the patient's family contacts in the same transaction.
-pub fn raise(
+/// Counts one more breach of an active alert (its latest value and time).
+pub fn note_breach(conn: &Connection, id: i64, value: Option<f64>, at: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE alerts SET last_value = ?2, last_at = ?3, breaches = breaches + 1 WHERE id = ?1",
+        params![id, value, at],
+    )?;
+    Ok(())
+}
+
+/// Makes an active alert the worse `breach` (reopened even if acknowledged), audited.
+pub fn worsen(conn: &Connection, id: i64, breach: &Breach, at: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE alerts SET rule = ?2, severity = ?3, state = 'open', message = ?4,
+                value = ?5, last_value = ?5, last_at = ?6, breaches = breaches + 1,
+                limit_text = ?7
+         WHERE id = ?1",
+        params![
+            id,
+            breach.rule,
+            breach.severity.as_str(),
+            breach.message,
+            breach.value,
+            at,
+            breach.limit,
+        ],
+    )?;
+    audit(conn, id, "system", "escalate", Some(&breach.message))
+}
+
+/// Inserts a new open alert for `breach`, audited; returns its id.
+pub fn insert(
     conn: &Connection,
     patient_id: &str,
     breach: &Breach,
     event: Option<EventKind>,
-    at: DateTime<Utc>,
-    notify: &NotifySettings,
-) -> Result<Raised> {
-    let active = active(conn, patient_id, &breach.condition)?;
-    let alert_id = match lifecycle::on_breach(active, breach.severity) {
-        OnBreach::Update { alert_id } => {
-            conn.execute(
-                "UPDATE alerts SET last_value = ?2, last_at = ?3, breaches = breaches + 1 WHERE id = ?1",
-                params![alert_id, breach.value, at.timestamp_millis()],
-            )?;
-            return Ok(Raised::Updated { alert_id });
-        }
-        OnBreach::Escalate { alert_id } => {
-            // Reopened even if acknowledged: a worse condition must be seen again.
-            conn.execute(
-                "UPDATE alerts SET rule = ?2, severity = ?3, state = 'open', message = ?4,
-                        value = ?5, last_value = ?5, last_at = ?6, breaches = breaches + 1,
-                        limit_text = ?7
-                 WHERE id = ?1",
-                params![
-                    alert_id,
-                    breach.rule,
-                    breach.severity.as_str(),
-                    breach.message,
-                    breach.value,
-                    at.timestamp_millis(),
-                    breach.limit,
-                ],
-            )?;
-            audit(conn, alert_id, "system", "escalate", Some(&breach.message))?;
-            alert_id
-        }
-        OnBreach::Open => {
-            conn.execute(
-                "INSERT INTO alerts (patient_id, rule, condition, severity, state, opened_at, metric,
-                                     value, unit, message, last_value, last_at, limit_text, event)
-                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?7, ?5, ?10, ?11)",
-                params![
-                    patient_id,
-                    breach.rule,
-                    breach.condition,
-                    breach.severity.as_str(),
-                    at.timestamp_millis(),
-                    breach.metric.map(|m| m.as_str()),
-                    breach.value,
-                    breach.metric.map(|m| m.unit()),
-                    breach.message,
-                    breach.limit,
-                    event.map(|e| e.as_str()),
-                ],
-            )?;
-            let alert_id = conn.last_insert_rowid();
-            audit(conn, alert_id, "system", "open", Some(&breach.message))?;
-            alert_id
-        }
-    };
-    // Red alerts e-mail the patient's contacts at once and escalate (docs/notifications.md).
-    // Less severe alerts wait for the digests of the contacts who want them (anti-flood).
-    let emails = if breach.severity == Severity::Red {
-        super::notify::start(conn, alert_id, notify, now_ms())?
-    } else {
-        super::notify::queue_for_digest(conn, alert_id, now_ms())?;
-        0
-    };
-    let alert = get(conn, alert_id)?.expect("written in this transaction");
-    Ok(Raised::Opened {
-        alert: Box::new(alert),
-        emails,
-    })
-}
-
-/// Resolves `patient_id`'s active alert of `condition` because its rule's clear condition held
-/// (`message` says which), as actor `system`, with an audit record; queued for the InfluxDB sink
-/// when `forward`. `None` when no alert of that condition is active (a clinician resolved it
-/// already).
-pub fn resolve_cleared(
-    conn: &Connection,
-    patient_id: &str,
-    condition: &str,
-    message: &str,
-    at: DateTime<Utc>,
-    forward: bool,
-) -> Result<Option<Alert>> {
-    let Some(id) = active(conn, patient_id, condition)?.map(|a| a.id) else {
-        return Ok(None);
-    };
-    let note = format!("cleared: {message}");
+    at: i64,
+) -> Result<i64> {
     conn.execute(
-        "UPDATE alerts SET state = 'resolved', resolved_at = ?2, resolved_by = 'system',
-                           note = coalesce(note, ?3) WHERE id = ?1",
-        params![id, at.timestamp_millis(), note],
+        "INSERT INTO alerts (patient_id, rule, condition, severity, state, opened_at, metric,
+                             value, unit, message, last_value, last_at, limit_text, event)
+         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?7, ?5, ?10, ?11)",
+        params![
+            patient_id,
+            breach.rule,
+            breach.condition,
+            breach.severity.as_str(),
+            at,
+            breach.metric.map(|m| m.as_str()),
+            breach.value,
+            breach.metric.map(|m| m.unit()),
+            breach.message,
+            breach.limit,
+            event.map(|e| e.as_str()),
+        ],
     )?;
-    audit(conn, id, "system", "resolve", Some(&note))?;
-    super::notify::stop(conn, id)?;
-    let alert = get(conn, id)?.expect("updated in this transaction");
-    if forward {
-        super::forward::enqueue_transition(conn, &alert, "resolved", at.timestamp_millis())?;
-    }
-    Ok(Some(alert))
+    let id = conn.last_insert_rowid();
+    audit(conn, id, "system", "open", Some(&breach.message))?;
+    Ok(id)
 }
 
-/// Acknowledges or resolves an alert on behalf of `actor`, with an audit record. With
-/// `forward` (the InfluxDB sink is on) a change of state is queued for it in the same
-/// transaction, like the readings and the alert's opening (docs/influxdb.md).
-pub fn act(
+/// Records an acknowledgement by `actor`. Of an alert already acknowledged (`open` false) only
+/// the note is added: who acknowledged first is kept.
+pub fn set_acknowledged(
     conn: &Connection,
     id: i64,
-    action: Action,
+    open: bool,
     actor: &str,
     note: Option<&str>,
-    forward: bool,
-) -> Result<Alert> {
-    let alert = get(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
-    let to = lifecycle::transition(alert.state, action)
-        .map_err(|e| StoreError::Conflict(e.to_string()))?;
-    let now = now_ms();
-    match action {
-        Action::Acknowledge if alert.state == AlertState::Open => {
-            conn.execute(
-                "UPDATE alerts SET state = ?2, acknowledged_at = ?3, acknowledged_by = ?4,
-                                   note = coalesce(?5, note) WHERE id = ?1",
-                params![id, to.as_str(), now, actor, note],
-            )?;
-        }
-        Action::Acknowledge => {
-            // Already acknowledged: keep who did it first, add the note.
-            conn.execute(
-                "UPDATE alerts SET note = coalesce(?2, note) WHERE id = ?1",
-                params![id, note],
-            )?;
-        }
-        Action::Resolve => {
-            conn.execute(
-                "UPDATE alerts SET state = ?2, resolved_at = ?3, resolved_by = ?4,
-                                   note = coalesce(?5, note) WHERE id = ?1",
-                params![id, to.as_str(), now, actor, note],
-            )?;
-        }
+    at: i64,
+) -> Result<()> {
+    if open {
+        conn.execute(
+            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = ?2, acknowledged_by = ?3,
+                               note = coalesce(?4, note) WHERE id = ?1",
+            params![id, at, actor, note],
+        )?;
+    } else {
+        conn.execute(
+            "UPDATE alerts SET note = coalesce(?2, note) WHERE id = ?1",
+            params![id, note],
+        )?;
     }
-    audit(conn, id, actor, action.as_str(), note)?;
-    // Somebody is on it: no further escalation e-mails (issue #5).
-    super::notify::stop(conn, id)?;
-    if forward && to != alert.state {
-        super::forward::enqueue_transition(conn, &alert, to.as_str(), now)?;
-    }
-    Ok(get(conn, id)?.expect("exists: read above in this transaction"))
+    Ok(())
+}
+
+/// Records a resolution by `actor`. `note` replaces the alert's note, unless `keep_note` (the
+/// system resolving: a clinician's note stays).
+pub fn set_resolved(
+    conn: &Connection,
+    id: i64,
+    actor: &str,
+    note: Option<&str>,
+    keep_note: bool,
+    at: i64,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE alerts SET state = 'resolved', resolved_at = ?2, resolved_by = ?3,
+                           note = CASE WHEN ?5 THEN coalesce(note, ?4) ELSE coalesce(?4, note) END
+         WHERE id = ?1",
+        params![id, at, actor, note, keep_note],
+    )?;
+    Ok(())
 }
 
 /// Links a reading that breached an alert's rule to the alert (idempotent).
@@ -532,158 +444,4 @@ pub fn detail(
         readings,
         emails,
     }))
-}
-
-pub fn outbox_due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedEmail>> {
-    let mut st = conn.prepare_cached(
-        "SELECT id, message_id, to_name, to_addr, subject, body, html, created_at, attempts
-         FROM outbox
-         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
-         ORDER BY id LIMIT ?2",
-    )?;
-    let rows = st.query_map(params![now.timestamp_millis(), limit as i64], |r| {
-        Ok(QueuedEmail {
-            id: r.get(0)?,
-            message_id: r.get(1)?,
-            to_name: r.get(2)?,
-            to_addr: r.get(3)?,
-            subject: r.get(4)?,
-            body: r.get(5)?,
-            html: r.get(6)?,
-            created_at: ms_to_time(r.get(7)?),
-            attempts: r.get(8)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-pub fn outbox_mark_sent(conn: &Connection, id: i64, at: DateTime<Utc>) -> Result<()> {
-    conn.execute(
-        "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-        params![id, at.timestamp_millis()],
-    )?;
-    Ok(())
-}
-
-pub fn outbox_mark_failed(
-    conn: &Connection,
-    id: i64,
-    error: &str,
-    retry_at: DateTime<Utc>,
-) -> Result<()> {
-    conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
-        params![id, error, retry_at.timestamp_millis()],
-    )?;
-    Ok(())
-}
-
-/// The relay refused the e-mail for good (5xx): it leaves the queue, kept with the reason.
-pub fn outbox_mark_undeliverable(
-    conn: &Connection,
-    id: i64,
-    error: &str,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, failed_at = ?3 WHERE id = ?1",
-        params![id, error, at.timestamp_millis()],
-    )?;
-    Ok(())
-}
-
-/// E-mails set aside (refused for good, or impossible to build) at or after `since` (ms);
-/// not those cancelled with their removed contact.
-pub fn outbox_set_aside_since(conn: &Connection, since: i64) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM outbox WHERE failed_at >= ?1 AND cancelled_at IS NULL",
-        [since],
-        |r| r.get(0),
-    )?)
-}
-
-/// The outbox in numbers, for `/metrics` and `/readyz`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutboxCounts {
-    /// Waiting for their first or next attempt.
-    pub pending: i64,
-    pub sent: i64,
-    /// Refused for good (not counting those cancelled with their removed contact).
-    pub undeliverable: i64,
-    /// Waiting, and tried at least once already.
-    pub retrying: i64,
-}
-
-pub fn outbox_counts(conn: &Connection) -> Result<OutboxCounts> {
-    Ok(conn.query_row(
-        "SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL),
-                count(*) FILTER (WHERE sent_at IS NOT NULL),
-                count(*) FILTER (WHERE failed_at IS NOT NULL AND cancelled_at IS NULL),
-                count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL AND attempts > 0)
-         FROM outbox",
-        [],
-        |r| {
-            Ok(OutboxCounts {
-                pending: r.get(0)?,
-                sent: r.get(1)?,
-                undeliverable: r.get(2)?,
-                retrying: r.get(3)?,
-            })
-        },
-    )?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn store_with_an_open_alert() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut c).unwrap();
-        c.execute_batch(
-            "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'P', 0);
-             INSERT INTO alerts (id, patient_id, rule, condition, severity, state, opened_at,
-                                 message, last_at)
-             VALUES (1, 'p1', 'spo2_red', 'spo2_low', 'red', 'open', 1000, 'SpO2 87', 1000);",
-        )
-        .unwrap();
-        c
-    }
-
-    fn queued(c: &Connection) -> Vec<String> {
-        let mut st = c
-            .prepare("SELECT lines FROM forward_queue ORDER BY id")
-            .unwrap();
-        let rows = st.query_map([], |r| r.get(0)).unwrap();
-        rows.map(Result::unwrap).collect()
-    }
-
-    #[test]
-    fn acknowledging_and_resolving_are_queued_for_influxdb_once_each() {
-        let c = store_with_an_open_alert();
-        act(&c, 1, Action::Acknowledge, "bs.lan", Some("calling"), true).unwrap();
-        // A second acknowledgement only adds its note: no new state, no new point.
-        act(&c, 1, Action::Acknowledge, "bs.minh", Some("me too"), true).unwrap();
-        let a = act(&c, 1, Action::Resolve, "bs.lan", None, true).unwrap();
-        assert_eq!(a.state, AlertState::Resolved);
-        let lines = queued(&c);
-        assert_eq!(lines.len(), 2, "{lines:?}");
-        let prefix = "alerts,patient_id=p1,rule=spo2_red,severity=red ";
-        assert!(
-            lines[0].starts_with(&format!("{prefix}acknowledged=1i ")),
-            "{lines:?}"
-        );
-        assert!(
-            lines[1].starts_with(&format!("{prefix}resolved=1i ")),
-            "{lines:?}"
-        );
-    }
-
-    #[test]
-    fn nothing_is_queued_without_the_sink() {
-        let c = store_with_an_open_alert();
-        act(&c, 1, Action::Acknowledge, "bs.lan", None, false).unwrap();
-        act(&c, 1, Action::Resolve, "bs.lan", None, false).unwrap();
-        assert!(queued(&c).is_empty());
-    }
 }

@@ -88,7 +88,7 @@ fn alert_series(out: &mut String, a: &vigil_domain::Alert) {
     out.push_str(a.severity.as_str());
 }
 
-/// The lines one write job queues: new readings, stored events, opened alerts. Enqueued as one
+/// The lines one write job queues: new readings, stored events, alerts opened or changed. Enqueued as one
 /// row, inside the job's transaction, so they commit with what they describe.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -112,6 +112,12 @@ impl Batch {
         self.points += 1;
     }
 
+    /// An alert's acknowledgement or resolution (`field`: `acknowledged`, `resolved`).
+    pub fn transition(&mut self, a: &vigil_domain::Alert, field: &str, at_ms: i64) {
+        alert_transition_line(&mut self.lines, a, field, at_ms);
+        self.points += 1;
+    }
+
     /// Appends the batch to the queue as one row (nothing when it is empty).
     pub fn enqueue(self, conn: &Connection, now_ms: i64) -> Result<()> {
         if self.points == 0 {
@@ -123,21 +129,6 @@ impl Batch {
         .execute(params![self.lines, self.points, now_ms])?;
         Ok(())
     }
-}
-
-/// Queues an alert's acknowledgement or resolution (`field`: `acknowledged`, `resolved`) as a
-/// row of its own, in the caller's transaction.
-pub fn enqueue_transition(
-    conn: &Connection,
-    a: &vigil_domain::Alert,
-    field: &str,
-    at_ms: i64,
-) -> Result<()> {
-    let mut batch = Batch::default();
-    alert_transition_line(&mut batch.lines, a, field, at_ms);
-    batch.points = 1;
-    // Queued now (the lag gauge counts from here), whenever it happened.
-    batch.enqueue(conn, super::now_ms())
 }
 
 /// Queues readings as one row (what a write job storing them does).

@@ -6,9 +6,13 @@
 //! - [`schema`]: tables and migrations.
 //! - [`registry`]: patients, contacts, devices, users, API tokens, dashboard sessions.
 //! - [`readings`]: readings, events and rejected messages.
-//! - [`alerts`]: alerts, their audit trail, and the e-mail outbox.
+//! - [`alerts`]: alerts and their audit trail.
+//! - [`outbox`]: the e-mail outbox.
 //! - [`orders`]: per-patient threshold orders, and each patient's rule set.
-//! - [`notify`]: which e-mails a red alert queues, its escalation, and "I'm handling it" links.
+//! - [`notify`]: escalation schedules, digest items and "I'm handling it" links.
+//!
+//! Persistence only: what to write is decided by the alert service (`crate::alerts`) and the
+//! notification policy (`crate::notify`), in the transaction they are given.
 //!
 //! Query functions take a `&Connection` so the CLI (a separate process) and the server share
 //! them; SQLite's WAL and a busy timeout let both work on the same file at once.
@@ -17,6 +21,7 @@ pub mod alerts;
 pub mod forward;
 pub mod notify;
 pub mod orders;
+pub mod outbox;
 pub mod pending;
 pub mod readings;
 pub mod registry;

@@ -1,7 +1,6 @@
 //! Readings, device events and rejected messages: what ingestion writes and the API reads.
 
 use super::{ms_to_time, Result};
-use crate::validate::DeviceInfo;
 use rusqlite::{params, Connection};
 use std::collections::{BTreeMap, HashMap};
 use vigil_domain::views::{
@@ -9,6 +8,7 @@ use vigil_domain::views::{
     BATTERY_LOW_PERCENT,
 };
 use vigil_domain::{EventKind, Metric, Reading, TsSource};
+use vigil_protocol::validate::DeviceInfo;
 
 /// How much of a rejected payload is kept for inspection: enough to see what went wrong,
 /// little enough that a flood of garbage cannot fill the disk.

@@ -219,8 +219,8 @@ mod tests {
     use super::*;
     use crate::store::readings::ReadingInserter;
     use crate::store::schema;
-    use crate::validate::DeviceInfo;
     use vigil_domain::{DeviceKind, Reading, TsSource};
+    use vigil_protocol::validate::DeviceInfo;
 
     const PEOPLE: &str =
         "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'P', 0);

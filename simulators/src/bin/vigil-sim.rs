@@ -368,7 +368,7 @@ async fn scenario_cmd(a: ScenarioArgs) -> anyhow::Result<()> {
             let line = match &m.action {
                 Action::Publish { channel, payload } => serde_json::json!({
                     "t_ms": m.t, "device": m.device, "action": "publish",
-                    "topic": format!("{}/{}/{}", vigil_domain::TOPIC_PREFIX, m.device, channel.topic_suffix()),
+                    "topic": vigil_protocol::topic::topic(&m.device, *channel),
                     "payload": payload,
                 }),
                 Action::Connect => {

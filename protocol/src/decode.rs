@@ -4,98 +4,12 @@
 //! (issue #2, "The device contract, v1"). Anything this stage cannot make sense of becomes a
 //! [`Reject`] with a stable reason code that is logged, counted and stored.
 
+use crate::json::parse_json;
+use crate::message::{truncate, Decoded, Limits, RawReading, Reject, MAX_TEXT};
+use crate::topic::Channel;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
-use vigil_domain::{EventKind, Metric, TOPIC_PREFIX};
-
-/// Size limits (configurable under `[ingest]`, docs/configuration.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest payload parsed. A hub's batch is a few kB; much more is a fault or an attack.
-    pub max_payload: usize,
-    /// Most readings in one message.
-    pub max_readings: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_payload: 64 * 1024,
-            max_readings: 500,
-        }
-    }
-}
-
-/// Longest accepted text field (metric, unit, event names are all short).
-pub const MAX_TEXT: usize = 64;
-
-/// Which channel of a device a topic addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Readings,
-    Events,
-    Status,
-}
-
-/// Splits `vigil/v1/{device_id}/{channel}`; `None` for any other shape.
-pub fn parse_topic(topic: &str) -> Option<(&str, Channel)> {
-    let rest = topic.strip_prefix(TOPIC_PREFIX)?.strip_prefix('/')?;
-    let (device, channel) = rest.split_once('/')?;
-    if device.is_empty() || device.contains(['+', '#', '/']) {
-        return None;
-    }
-    let channel = match channel {
-        "readings" => Channel::Readings,
-        "events" => Channel::Events,
-        "status" => Channel::Status,
-        _ => return None,
-    };
-    Some((device, channel))
-}
-
-/// One reading as the device sent it, before unit conversion and plausibility checks.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawReading {
-    pub metric: Metric,
-    pub value: f64,
-    pub unit: String,
-    /// `None` when neither the reading nor its batch carried a time.
-    pub ts: Option<DateTime<Utc>>,
-    pub seq: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decoded {
-    Readings {
-        readings: Vec<RawReading>,
-        /// Battery level in percent, when the message reported it (SenML `%EL`).
-        battery: Option<f64>,
-    },
-    Event {
-        kind: EventKind,
-        ts: Option<DateTime<Utc>>,
-    },
-    Status {
-        online: bool,
-    },
-}
-
-/// Why a message was not accepted. `reason` is a stable code (listed in `docs/mqtt.md`);
-/// `detail` is a short human explanation that never echoes the payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reject {
-    pub reason: &'static str,
-    pub detail: String,
-}
-
-impl Reject {
-    pub fn new(reason: &'static str, detail: impl Into<String>) -> Self {
-        Reject {
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
+use vigil_domain::{EventKind, Metric};
 
 /// Decodes a payload received at `received` (SenML relative times count from it).
 pub fn decode(
@@ -114,97 +28,6 @@ pub fn decode(
         Channel::Status => decode_status(payload),
         Channel::Readings => decode_readings(&parse_json(payload)?, limits, received),
         Channel::Events => decode_event(&parse_json(payload)?),
-    }
-}
-
-fn parse_json(payload: &[u8]) -> Result<Value, Reject> {
-    let mut de = serde_json::Deserializer::from_slice(payload);
-    let value = serde::Deserialize::deserialize(&mut de)
-        .and_then(|UniqueKeys(v)| de.end().map(|()| v))
-        .map_err(|e| {
-            // serde_json's message names line/column and the kind of error (a duplicate key by
-            // its name, which the contract defines), not the content.
-            let reason = if e.to_string().starts_with("duplicate key") {
-                "duplicate_key"
-            } else {
-                "malformed_json"
-            };
-            Reject::new(reason, e.to_string())
-        })?;
-    Ok(value)
-}
-
-/// A JSON value whose objects have no key twice (issue #15, finding 11): with duplicates,
-/// `{"value":70,"value":97}` meant whichever the parser kept — here the last, elsewhere the
-/// first — so a device and Vigil could disagree about a vital sign. RFC 8259 §4: names
-/// "SHOULD be unique"; Vigil requires it.
-struct UniqueKeys(Value);
-
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UniqueVisitor).map(UniqueKeys)
-    }
-}
-
-struct UniqueVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(UniqueVisitor)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(UniqueKeys(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                // The key is the device's text: named only when it is a plain field name.
-                let plain =
-                    key.len() <= 32 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                return Err(serde::de::Error::custom(if plain {
-                    format!("duplicate key {key:?}")
-                } else {
-                    "duplicate key".to_string()
-                }));
-            }
-            let UniqueKeys(v) = map.next_value()?;
-            out.insert(key, v);
-        }
-        Ok(Value::Object(out))
     }
 }
 
@@ -370,11 +193,6 @@ pub fn parse_ts(v: &Value) -> Result<DateTime<Utc>, Reject> {
     }
 }
 
-/// The first `n` characters, for rejection details that quote device text.
-pub(crate) fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,22 +214,6 @@ mod tests {
             Err(r) => r.reason,
             Ok(d) => panic!("expected a rejection, got {d:?}"),
         }
-    }
-
-    #[test]
-    fn topics() {
-        assert_eq!(
-            parse_topic("vigil/v1/ox-1/readings"),
-            Some(("ox-1", Channel::Readings))
-        );
-        assert_eq!(
-            parse_topic("vigil/v1/ox-1/status"),
-            Some(("ox-1", Channel::Status))
-        );
-        assert_eq!(parse_topic("vigil/v1/ox-1/other"), None);
-        assert_eq!(parse_topic("vigil/v1//readings"), None);
-        assert_eq!(parse_topic("vigil/v2/ox-1/readings"), None);
-        assert_eq!(parse_topic("vigil/v1/a/b/readings"), None);
     }
 
     #[test]
@@ -612,7 +414,7 @@ mod tests {
 
             #[test]
             fn arbitrary_topics_never_panic(t in "\\PC{0,64}") {
-                let _ = parse_topic(&t);
+                let _ = crate::topic::parse(&t);
             }
         }
     }

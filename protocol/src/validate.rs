@@ -10,7 +10,7 @@
 //! older than the receive time is stored at its own time and flagged `late` (a hub flushing
 //! its buffer), and raises no real-time alert.
 
-use crate::decode::{RawReading, Reject};
+use crate::message::{RawReading, Reject};
 use chrono::{DateTime, Duration, Utc};
 use vigil_domain::{metric::to_canonical, DeviceKind, Metric, Reading, TsSource};
 

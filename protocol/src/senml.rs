@@ -10,7 +10,7 @@
 //! SenML units differ from v1 JSON: `%` and `/` are ratios 0–1 (SpO₂ 0.97 = 97 %), blood
 //! pressure comes in `Pa`; they are converted here so validation sees v1 units.
 
-use crate::decode::{truncate, RawReading, Reject};
+use crate::message::{truncate, RawReading, Reject};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
 use vigil_domain::Metric;

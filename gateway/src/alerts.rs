@@ -1,0 +1,694 @@
+//! The alert service (issue #16): the only code that opens an alert or changes its state.
+//! Every path — ingest, the fall window (`deferred`), the missing-data watch, escalation, the
+//! outbox, the dashboard and the family's e-mail link — goes through an [`AlertTx`] inside its
+//! write job, which for each change runs, in that one transaction:
+//!
+//! ```text
+//! lifecycle (vigil_alerting::lifecycle) → rows (store::alerts) → notifications (crate::notify)
+//!   → InfluxDB queue (store::forward, when the sink is on)
+//! ```
+//!
+//! and after the commit [`AlertService::announce`] tells metrics, logs, live dashboards and the
+//! outbox. So an alert never exists without its e-mails queued and its InfluxDB point, however
+//! it was raised (design invariants 3 and 4; issue #16 found the fall window, the watch and
+//! `notification_failed` writing no `opened` point).
+
+use crate::metrics::Metrics;
+use crate::notify::{self, LinkUse, NotifySettings};
+use crate::store::{alerts as rows, forward, now_ms, outbox, Result, StoreError, StoreHandle};
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use tokio::sync::{broadcast, Notify};
+use vigil_alerting::lifecycle::{self, Action, OnBreach};
+use vigil_alerting::Breach;
+use vigil_domain::views::{AckLinkStatus, AckLinkView, Live, LiveEvent, LiveMessage};
+use vigil_domain::{Alert, AlertState, EventKind};
+
+/// One change to announce once its transaction committed.
+#[derive(Debug, Clone)]
+enum Change {
+    /// A new alert, or a worse one: either way people must be told.
+    Opened { alert: Box<Alert>, emails: usize },
+    /// One more breach of an active alert.
+    Updated { alert_id: i64 },
+    /// Resolved by the system: its rule's clear condition held.
+    Cleared { alert: Box<Alert> },
+    /// A person acknowledged, resolved or took it on.
+    Acted { alert: Box<Alert> },
+}
+
+/// What a transaction changed, for [`AlertService::announce`].
+#[derive(Debug, Default)]
+#[must_use = "announce the changes once the transaction committed"]
+pub struct Changes {
+    list: Vec<Change>,
+    /// E-mails queued (escalation steps and digests included).
+    emails: usize,
+}
+
+struct Inner {
+    settings: NotifySettings,
+    /// The InfluxDB sink is on: openings and changes of state are queued for it.
+    forward: bool,
+    live: broadcast::Sender<Live>,
+    metrics: Arc<Metrics>,
+    outbox_wake: Arc<Notify>,
+}
+
+/// The cloneable handle to the alert service.
+#[derive(Clone)]
+pub struct AlertService(Arc<Inner>);
+
+impl AlertService {
+    pub fn new(
+        settings: NotifySettings,
+        forward: bool,
+        live: broadcast::Sender<Live>,
+        metrics: Arc<Metrics>,
+        outbox_wake: Arc<Notify>,
+    ) -> AlertService {
+        AlertService(Arc::new(Inner {
+            settings,
+            forward,
+            live,
+            metrics,
+            outbox_wake,
+        }))
+    }
+
+    /// A service that announces to nobody, for unit tests.
+    #[cfg(test)]
+    pub fn for_tests(settings: NotifySettings, forward: bool) -> AlertService {
+        AlertService::new(
+            settings,
+            forward,
+            broadcast::channel(16).0,
+            Arc::new(Metrics::default()),
+            Arc::new(Notify::new()),
+        )
+    }
+
+    pub fn settings(&self) -> &NotifySettings {
+        &self.0.settings
+    }
+
+    /// Starts the service's work inside the write transaction `conn`.
+    pub fn begin<'c>(&'c self, conn: &'c Connection) -> AlertTx<'c> {
+        AlertTx {
+            conn,
+            svc: &self.0,
+            changes: Changes::default(),
+            sink: self.0.forward.then(forward::Batch::default),
+        }
+    }
+
+    /// Runs `f` in one write job of `store`, then announces what it changed.
+    pub async fn write<R, F>(&self, store: &StoreHandle, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&mut AlertTx<'c>) -> Result<R> + Send + 'static,
+    {
+        let svc = self.clone();
+        let (r, changes) = store.write(move |c| svc.run(c, f)).await?;
+        self.announce(changes);
+        Ok(r)
+    }
+
+    /// [`AlertService::write`] for blocking callers (the dashboard's backend, the outbox).
+    pub fn write_blocking<R, F>(&self, store: &StoreHandle, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&mut AlertTx<'c>) -> Result<R> + Send + 'static,
+    {
+        let svc = self.clone();
+        let (r, changes) = store.write_blocking(move |c| svc.run(c, f))?;
+        self.announce(changes);
+        Ok(r)
+    }
+
+    fn run<R>(
+        &self,
+        conn: &Connection,
+        f: impl for<'c> FnOnce(&mut AlertTx<'c>) -> Result<R>,
+    ) -> Result<(R, Changes)> {
+        let mut tx = self.begin(conn);
+        let r = f(&mut tx)?;
+        Ok((r, tx.finish()?))
+    }
+
+    /// Tells the world what a committed transaction changed: metrics, logs, live dashboards,
+    /// and the outbox when e-mails were queued.
+    pub fn announce(&self, changes: Changes) {
+        let s = &self.0;
+        let send = |alert: Box<Alert>| {
+            let _ = s
+                .live
+                .send(LiveMessage::new(LiveEvent::Alert { alert: *alert }));
+        };
+        for change in changes.list {
+            match change {
+                Change::Updated { alert_id } => tracing::debug!(alert_id, "active alert updated"),
+                Change::Cleared { alert } => {
+                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, "alert resolved: clear condition held");
+                    send(alert);
+                }
+                Change::Acted { alert } => send(alert),
+                Change::Opened { alert, emails } => {
+                    s.metrics.alert_raised(alert.severity.as_str());
+                    tracing::info!(alert_id = alert.id, patient_id = %alert.patient_id, rule = %alert.rule, severity = alert.severity.as_str(), emails, "alert raised");
+                    send(alert);
+                }
+            }
+        }
+        if changes.emails > 0 {
+            s.metrics
+                .emails_queued
+                .fetch_add(changes.emails as u64, Relaxed);
+            s.outbox_wake.notify_one();
+        }
+    }
+}
+
+/// The alert service inside one write transaction. [`AlertTx::finish`] queues its InfluxDB
+/// points and hands back what to announce.
+pub struct AlertTx<'c> {
+    conn: &'c Connection,
+    svc: &'c Inner,
+    changes: Changes,
+    /// Points for the InfluxDB sink, enqueued with the transaction (when the sink is on).
+    sink: Option<forward::Batch>,
+}
+
+impl<'c> AlertTx<'c> {
+    /// The transaction, for the caller's own rows.
+    pub fn conn(&self) -> &'c Connection {
+        self.conn
+    }
+
+    /// Applies a breach for `patient_id`: opens an alert, or updates or worsens the active
+    /// alert of the same condition (`vigil_alerting::lifecycle`), with its notifications.
+    /// Returns the alert the breach opened or updated.
+    pub fn raise(
+        &mut self,
+        patient_id: &str,
+        breach: &Breach,
+        event: Option<EventKind>,
+        at: DateTime<Utc>,
+    ) -> Result<i64> {
+        let c = self.conn;
+        let at_ms = at.timestamp_millis();
+        let active = rows::active(c, patient_id, &breach.condition)?;
+        let id = match lifecycle::on_breach(active, breach.severity) {
+            OnBreach::Update { alert_id } => {
+                rows::note_breach(c, alert_id, breach.value, at_ms)?;
+                self.changes.list.push(Change::Updated { alert_id });
+                return Ok(alert_id);
+            }
+            OnBreach::Escalate { alert_id } => {
+                rows::worsen(c, alert_id, breach, at_ms)?;
+                alert_id
+            }
+            OnBreach::Open => rows::insert(c, patient_id, breach, event, at_ms)?,
+        };
+        let emails = notify::start(c, id, breach.severity, &self.svc.settings, now_ms())?;
+        let alert = rows::get(c, id)?.expect("written in this transaction");
+        if let Some(sink) = &mut self.sink {
+            sink.alert(&alert);
+        }
+        self.changes.emails += emails;
+        self.changes.list.push(Change::Opened {
+            alert: Box::new(alert),
+            emails,
+        });
+        Ok(id)
+    }
+
+    /// Resolves `patient_id`'s active alert of `condition` because its rule's clear condition
+    /// held (`message` says which), as actor `system`. Whether one was: none when no alert of
+    /// that condition is active (a clinician resolved it already).
+    pub fn resolve_cleared(
+        &mut self,
+        patient_id: &str,
+        condition: &str,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let Some(id) = rows::active(self.conn, patient_id, condition)?.map(|a| a.id) else {
+            return Ok(false);
+        };
+        let note = format!("cleared: {message}");
+        let at_ms = at.timestamp_millis();
+        rows::set_resolved(self.conn, id, "system", Some(&note), true, at_ms)?;
+        rows::audit(self.conn, id, "system", "resolve", Some(&note))?;
+        crate::store::notify::stop(self.conn, id)?;
+        let alert = rows::get(self.conn, id)?.expect("updated in this transaction");
+        self.transition_point(&alert, AlertState::Resolved, at_ms);
+        self.changes.list.push(Change::Cleared {
+            alert: Box::new(alert),
+        });
+        Ok(true)
+    }
+
+    /// Acknowledges or resolves alert `id` on behalf of `actor`, audited; escalation stops
+    /// (somebody is on it, issue #5).
+    pub fn act(
+        &mut self,
+        id: i64,
+        action: Action,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Alert> {
+        let c = self.conn;
+        let alert = rows::get(c, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
+        let to = lifecycle::transition(alert.state, action)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let now = now_ms();
+        match action {
+            Action::Acknowledge => {
+                rows::set_acknowledged(c, id, alert.state == AlertState::Open, actor, note, now)?
+            }
+            Action::Resolve => rows::set_resolved(c, id, actor, note, false, now)?,
+        }
+        rows::audit(c, id, actor, action.as_str(), note)?;
+        crate::store::notify::stop(c, id)?;
+        if to != alert.state {
+            self.transition_point(&alert, to, now);
+        }
+        self.acted(id)
+    }
+
+    /// "Assign to me": `actor` takes the alert on (audited; a resolved alert cannot be taken).
+    pub fn assign(&mut self, id: i64, actor: &str, note: Option<&str>) -> Result<Alert> {
+        let alert =
+            rows::get(self.conn, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
+        if alert.state == AlertState::Resolved {
+            return Err(StoreError::Conflict("alert is already resolved".into()));
+        }
+        rows::set_assignee(self.conn, id, actor, now_ms())?;
+        rows::audit(self.conn, id, actor, "assign", note)?;
+        self.acted(id)
+    }
+
+    fn acted(&mut self, id: i64) -> Result<Alert> {
+        let alert = rows::get(self.conn, id)?.expect("exists: read above in this transaction");
+        self.changes.list.push(Change::Acted {
+            alert: Box::new(alert.clone()),
+        });
+        Ok(alert)
+    }
+
+    /// Uses a family member's "I'm handling it" link: acknowledges its alert as them (audited
+    /// as them, escalation stopped) and burns the link. An alert somebody else acknowledged
+    /// already stays theirs; an alert already resolved is left alone; the link is burnt
+    /// either way.
+    pub fn use_ack_link(&mut self, token: &str, now: i64) -> Result<AckLinkView> {
+        let l = match notify::take_link(self.conn, token, now)? {
+            LinkUse::Show(view) => return Ok(view),
+            LinkUse::Accept(l) => l,
+        };
+        if rows::get(self.conn, l.alert_id)?.map(|a| a.state) == Some(AlertState::Open) {
+            let (actor, note) = notify::link_actor(&l);
+            self.act(l.alert_id, Action::Acknowledge, &actor, Some(note))?;
+            tracing::info!(
+                alert_id = l.alert_id,
+                "alert acknowledged from a family e-mail link"
+            );
+        }
+        notify::view(self.conn, &l, AckLinkStatus::Accepted)
+    }
+
+    /// Runs the escalation steps and digests due at `now`; a red alert whose e-mails reached
+    /// nobody by its first step raises `notification_failed`.
+    pub fn notify_due(&mut self, now: i64) -> Result<()> {
+        let steps = notify::escalate_due(self.conn, now, &self.svc.settings)?;
+        self.changes.emails += steps.queued;
+        for id in steps.undelivered {
+            self.notification_failed(id, now)?;
+        }
+        self.changes.emails += notify::flush_digests(self.conn, now, &self.svc.settings)?;
+        Ok(())
+    }
+
+    /// The relay refused outbox e-mail `outbox_id` for good, or it could not be built: it is
+    /// set aside with the reason, and the clinicians get `notification_failed` about its alert
+    /// at once (issue #15, finding 1: a family that was not told is the clinicians' to phone).
+    pub fn set_aside(&mut self, outbox_id: i64, error: &str, at: DateTime<Utc>) -> Result<()> {
+        outbox::mark_undeliverable(self.conn, outbox_id, error, at)?;
+        match outbox::alert_of(self.conn, outbox_id)? {
+            Some(id) => self.notification_failed(id, at.timestamp_millis()),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens (or refreshes) `notification_failed` for the patient of alert `alert_id`.
+    fn notification_failed(&mut self, alert_id: i64, now: i64) -> Result<()> {
+        let Some((patient_id, breach)) = notify::failed_breach(self.conn, alert_id)? else {
+            return Ok(());
+        };
+        tracing::warn!(
+            alert_id,
+            "no notification e-mail delivered: raising notification_failed"
+        );
+        self.raise(&patient_id, &breach, None, crate::store::ms_to_time(now))?;
+        Ok(())
+    }
+
+    /// Queues an alert's change of state for the InfluxDB sink (docs/influxdb.md).
+    fn transition_point(&mut self, alert: &Alert, to: AlertState, at_ms: i64) {
+        if let Some(sink) = &mut self.sink {
+            sink.transition(alert, to.as_str(), at_ms);
+        }
+    }
+
+    /// Links a reading that breached alert `alert_id` to it, so every triggering reading stays
+    /// reviewable (`GET /api/v1/alerts/{id}`).
+    pub fn link_reading(
+        &self,
+        alert_id: i64,
+        r: &vigil_domain::Reading,
+        device_num: i64,
+    ) -> Result<()> {
+        rows::link_reading(self.conn, alert_id, r, device_num)
+    }
+
+    /// Queues the InfluxDB points of this transaction (in it) and returns what to announce.
+    pub fn finish(self) -> Result<Changes> {
+        if let Some(sink) = self.sink {
+            sink.enqueue(self.conn, now_ms())?;
+        }
+        Ok(self.changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::testing::{alert_rules, outbox, settings, store};
+    use crate::store::ms_to_time;
+
+    const MIN: i64 = 60_000;
+
+    /// Runs `f` in a transaction of a service (InfluxDB sink on when `forward`), as a write
+    /// job would; the changes are dropped (nobody listens in a unit test).
+    fn tx<R>(c: &Connection, forward: bool, f: impl FnOnce(&mut AlertTx<'_>) -> R) -> R {
+        let svc = AlertService::for_tests(settings(), forward);
+        let mut tx = svc.begin(c);
+        let r = f(&mut tx);
+        let _ = tx.finish().unwrap();
+        r
+    }
+
+    /// The InfluxDB queue's lines, in order.
+    fn queued(c: &Connection) -> Vec<String> {
+        let mut st = c
+            .prepare("SELECT lines FROM forward_queue ORDER BY id")
+            .unwrap();
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(Result::unwrap)
+            .flat_map(|l| l.lines().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// The `opened` points queued for the InfluxDB sink, as `rule,severity`.
+    fn opened_points(c: &Connection) -> Vec<String> {
+        queued(c)
+            .into_iter()
+            .filter(|l| l.contains(" opened=1i"))
+            .map(|l| {
+                let tags = l.split(' ').next().unwrap();
+                let tag = |k: &str| {
+                    tags.split(',')
+                        .find_map(|t| t.strip_prefix(&format!("{k}=")))
+                        .unwrap()
+                        .to_string()
+                };
+                format!("{},{}", tag("rule"), tag("severity"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn acknowledging_and_resolving_are_queued_for_influxdb_once_each() {
+        let c = store();
+        tx(&c, true, |t| {
+            t.act(1, Action::Acknowledge, "bs.lan", Some("calling"))
+        })
+        .unwrap();
+        // A second acknowledgement only adds its note: no new state, no new point.
+        tx(&c, true, |t| {
+            t.act(1, Action::Acknowledge, "bs.minh", Some("me too"))
+        })
+        .unwrap();
+        let a = tx(&c, true, |t| t.act(1, Action::Resolve, "bs.lan", None)).unwrap();
+        assert_eq!(a.state, AlertState::Resolved);
+        assert_eq!(
+            a.acknowledged_by.as_deref(),
+            Some("bs.lan"),
+            "the first stays"
+        );
+        let lines = queued(&c);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let prefix = "alerts,patient_id=p1,rule=spo2_red,severity=red ";
+        assert!(
+            lines[0].starts_with(&format!("{prefix}acknowledged=1i ")),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with(&format!("{prefix}resolved=1i ")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_queued_without_the_sink() {
+        let c = store();
+        tx(&c, false, |t| t.act(1, Action::Acknowledge, "bs.lan", None)).unwrap();
+        tx(&c, false, |t| t.act(1, Action::Resolve, "bs.lan", None)).unwrap();
+        assert!(queued(&c).is_empty());
+    }
+
+    #[test]
+    fn acknowledging_stops_the_escalation() {
+        let c = store();
+        tx(&c, false, |t| {
+            t.act(1, Action::Acknowledge, "bs.minh", None)
+        })
+        .unwrap();
+        tx(&c, false, |t| t.notify_due(60 * MIN)).unwrap();
+        assert_eq!(outbox(&c).len(), 2);
+    }
+
+    fn token_of(c: &Connection, contact: i64) -> String {
+        let body: String = c
+            .query_row(
+                "SELECT body FROM outbox WHERE contact_id = ?1 ORDER BY id LIMIT 1",
+                [contact],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let at = body.find("/ack/").expect("a link") + 5;
+        body[at..at + 32].to_string()
+    }
+
+    #[test]
+    fn a_family_link_acknowledges_once_and_stops_the_escalation() {
+        let c = store();
+        let token = token_of(&c, 1);
+        assert_eq!(outbox(&c).len(), 2, "no link for the clinician");
+        let v = notify::ack_link_view(&c, &token, MIN).unwrap();
+        assert_eq!(v.status, AckLinkStatus::Valid);
+        assert_eq!(
+            v.alert_state,
+            Some(AlertState::Open),
+            "looking changes nothing"
+        );
+        let v = tx(&c, true, |t| t.use_ack_link(&token, MIN)).unwrap();
+        assert_eq!(v.status, AckLinkStatus::Accepted);
+        assert_eq!(v.alert_state, Some(AlertState::Acknowledged));
+        assert_eq!(
+            v.acknowledged_by.as_deref(),
+            Some("Lan (family, e-mail link)")
+        );
+        let actor: String = c
+            .query_row(
+                "SELECT actor FROM alert_audit WHERE action = 'acknowledge'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(actor, "Lan (family, e-mail link)");
+        assert!(
+            queued(&c)[0].contains(" acknowledged=1i "),
+            "{:?}",
+            queued(&c)
+        );
+        assert_eq!(
+            tx(&c, true, |t| t.use_ack_link(&token, MIN))
+                .unwrap()
+                .status,
+            AckLinkStatus::Used
+        );
+        tx(&c, false, |t| t.notify_due(60 * MIN)).unwrap();
+        assert_eq!(outbox(&c).len(), 2, "no escalation");
+    }
+
+    #[test]
+    fn expired_and_unknown_links_change_nothing() {
+        let c = store();
+        let token = token_of(&c, 1);
+        let v = tx(&c, false, |t| t.use_ack_link(&token, 24 * 60 * MIN)).unwrap();
+        assert_eq!(v.status, AckLinkStatus::Expired);
+        assert_eq!(v.alert_state, Some(AlertState::Open));
+        let v = tx(&c, false, |t| {
+            t.use_ack_link("0123456789abcdef0123456789abcdef", MIN)
+        })
+        .unwrap();
+        assert_eq!(v.status, AckLinkStatus::Unknown);
+        assert!(v.patient_name.is_empty(), "an unknown link reveals nothing");
+    }
+
+    #[test]
+    fn one_refused_email_raises_an_alert_for_the_clinicians_at_once() {
+        let c = store();
+        let ids: Vec<i64> = {
+            let mut st = c.prepare("SELECT id FROM outbox ORDER BY id").unwrap();
+            let rows = st.query_map([], |r| r.get(0)).unwrap();
+            rows.map(|r| r.unwrap()).collect()
+        };
+        tx(&c, false, |t| {
+            t.set_aside(ids[0], "550 no such user", ms_to_time(MIN))
+        })
+        .unwrap();
+        assert_eq!(
+            alert_rules(&c)[1],
+            ("notification_failed".to_string(), "amber".to_string()),
+            "raised although the clinician's e-mail is still waiting (issue #15)"
+        );
+        tx(&c, false, |t| {
+            t.set_aside(ids[1], "550 no such user", ms_to_time(MIN))
+        })
+        .unwrap();
+        assert_eq!(
+            alert_rules(&c).len(),
+            2,
+            "one open alert per (patient, rule)"
+        );
+    }
+
+    #[test]
+    fn nothing_sent_by_the_first_escalation_step_raises_notification_failed() {
+        let c = store();
+        tx(&c, false, |t| t.notify_due(10 * MIN)).unwrap();
+        assert_eq!(alert_rules(&c)[1].0, "notification_failed");
+    }
+
+    // Issue #16: every path that raises an alert queues its `opened` point for the InfluxDB
+    // sink (before, only ingest did). Ingest's is checked end to end against a real server
+    // (tests/e2e/influx.rs), as are these.
+
+    #[test]
+    fn the_fall_window_queues_the_opened_point() {
+        let c = store();
+        c.execute_batch(
+            "INSERT INTO events (id, patient_id, device_id, kind, ts, received_at)
+             VALUES (7, 'p1', 'pendant', 'fall', 1000, 1000);
+             INSERT INTO pending_events (event_id, patient_id, kind, ts, due_at)
+             VALUES (7, 'p1', 'fall', 1000, 31000);",
+        )
+        .unwrap();
+        let rules = vigil_alerting::RuleSet::defaults();
+        tx(&c, true, |t| crate::deferred::raise_due(t, &rules, 30_999)).unwrap();
+        assert!(opened_points(&c).is_empty(), "not yet due");
+        tx(&c, true, |t| crate::deferred::raise_due(t, &rules, 31_000)).unwrap();
+        assert_eq!(opened_points(&c), vec!["fall,red"]);
+    }
+
+    #[test]
+    fn the_missing_data_watch_queues_the_opened_point() {
+        let c = store();
+        c.execute_batch(
+            "INSERT INTO devices (id, patient_id, patient_num, kind, secret_hash, created_at,
+                                  last_seen, expected_interval_s)
+             VALUES ('band', 'p1', 1, 'wearable', 'x', 0, 0, 60);",
+        )
+        .unwrap();
+        let rules = vigil_alerting::RuleSet::defaults();
+        let now = 10 * MIN;
+        let plan =
+            crate::store::watch::plan(&c, &rules, now, chrono_tz::Asia::Ho_Chi_Minh).unwrap();
+        tx(&c, true, |t| crate::watch::apply(t, &plan, now)).unwrap();
+        let (rule, _) = rules.silent_rule().unwrap();
+        assert_eq!(
+            opened_points(&c),
+            vec![format!("{},{}", rule.id, rule.severity.as_str())]
+        );
+    }
+
+    #[test]
+    fn notification_failed_queues_the_opened_point_both_ways() {
+        // An e-mail set aside…
+        let c = store();
+        let id: i64 = c
+            .query_row("SELECT min(id) FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        tx(&c, true, |t| {
+            t.set_aside(id, "550 no such user", ms_to_time(MIN))
+        })
+        .unwrap();
+        assert_eq!(opened_points(&c), vec!["notification_failed,amber"]);
+        // …or nothing delivered by the first escalation step.
+        let c = store();
+        tx(&c, true, |t| t.notify_due(10 * MIN)).unwrap();
+        assert_eq!(opened_points(&c), vec!["notification_failed,amber"]);
+    }
+
+    #[test]
+    fn a_breach_opens_updates_and_worsens_one_alert_with_a_point_per_opening() {
+        let c = store();
+        let breach = |severity, value| Breach {
+            rule: format!("hr_{}", vigil_domain::Severity::as_str(severity)),
+            condition: "hr_high".into(),
+            severity,
+            metric: Some(vigil_domain::Metric::HeartRate),
+            value: Some(value),
+            limit: Some("> 110".into()),
+            message: format!("hr {value}"),
+        };
+        let at = ms_to_time(MIN);
+        let a = tx(&c, true, |t| {
+            t.raise(
+                "p1",
+                &breach(vigil_domain::Severity::Amber, 115.0),
+                None,
+                at,
+            )
+        })
+        .unwrap();
+        let b = tx(&c, true, |t| {
+            t.raise(
+                "p1",
+                &breach(vigil_domain::Severity::Amber, 118.0),
+                None,
+                at,
+            )
+        })
+        .unwrap();
+        let w = tx(&c, true, |t| {
+            t.raise("p1", &breach(vigil_domain::Severity::Red, 135.0), None, at)
+        })
+        .unwrap();
+        assert_eq!((a, b, w), (a, a, a), "one alert");
+        assert_eq!(opened_points(&c), vec!["hr_amber,amber", "hr_red,red"]);
+        let red_emails: i64 = c
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE alert_id = ?1",
+                [a],
+                |r| r.get(0),
+            )
+            .unwrap();
+        // Worse is red: the primary family contact and the clinician are e-mailed at once.
+        assert_eq!(red_emails, 2);
+    }
+}

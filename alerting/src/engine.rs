@@ -11,7 +11,7 @@
 //! real-time alerts): the caller filters them out. Readings older than the last one seen are
 //! ignored, so a redelivery or a reordering cannot move a timer backwards.
 
-use crate::rules::Condition;
+use crate::condition::Condition;
 use serde::{Deserialize, Serialize};
 
 /// When a threshold rule fires and when it clears. Times are milliseconds.

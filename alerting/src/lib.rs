@@ -1,8 +1,13 @@
 //! Vigil's alerting: what is worth waking someone for, and telling them.
 //!
-//! - [`rules`]: clinical threshold and event rules and their pure evaluation (reading or event
-//!   in, breaches out); [`rulefile`]: the TOML rule file they are read from, with the built-in
-//!   defaults in `rules/default.toml`.
+//! - [`rule`]: what a rule, an override and a breach are; [`condition`]: the threshold
+//!   comparison they test values with.
+//! - [`rules`]: the rule set and its pure evaluation (reading or event in, breaches out);
+//!   [`rulefile`]: the TOML rule file rules are read from, with the built-in defaults in
+//!   `rules/default.toml`.
+//!
+//! Modules depend one way: `condition` ← `engine` ← `rule` ← `rulefile` ← `rules` (which
+//! also uses `news2`); no two import each other (issue #16).
 //! - [`engine`]: threshold rules over time — persistence before firing, a separate clear
 //!   condition (hysteresis) before clearing — as a pure state machine per (patient, rule).
 //! - [`news2`]: the NEWS2 early warning score from a patient's latest vitals, partial when
@@ -16,6 +21,7 @@
 //! Persistence is not here: the gateway's store keeps alerts and the outbox and implements
 //! [`outbox::OutboxStore`]. This crate only decides and renders.
 
+pub mod condition;
 pub mod digest;
 pub mod email;
 pub mod engine;
@@ -23,6 +29,7 @@ pub mod escalation;
 pub mod lifecycle;
 pub mod news2;
 pub mod outbox;
+pub mod rule;
 pub mod rulefile;
 pub mod rules;
 

@@ -6,8 +6,9 @@
 //! rule without exactly one comparison, a duplicate id or a malformed duration are errors that
 //! name the rule.
 
+use crate::condition::Condition;
 use crate::engine::Threshold;
-use crate::rules::{Condition, Rule, Trigger};
+use crate::rule::{Rule, Trigger};
 use serde::Deserialize;
 use vigil_domain::{EventKind, Metric, Severity};
 

@@ -46,14 +46,13 @@ pub struct StoreBackend {
     pub mail_transport: &'static str,
 }
 
-impl From<StoreError> for BackendError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(w) => BackendError::NotFound(w),
-            StoreError::Conflict(m) => BackendError::Conflict(m),
-            StoreError::Invalid(m) => BackendError::Invalid(m),
-            other => BackendError::Internal(other.to_string()),
-        }
+/// A store error as the dashboard's (a function, not `From`: neither type is this crate's).
+fn be(e: StoreError) -> BackendError {
+    match e {
+        StoreError::NotFound(w) => BackendError::NotFound(w),
+        StoreError::Conflict(m) => BackendError::Conflict(m),
+        StoreError::Invalid(m) => BackendError::Invalid(m),
+        other => BackendError::Internal(other.to_string()),
     }
 }
 
@@ -85,56 +84,64 @@ impl StoreBackend {
 
 impl Backend for StoreBackend {
     fn patients(&self, scope: &Scope) -> R<Vec<PatientSummary>> {
-        Ok(self.store.read_blocking(|c| {
-            let mut list = readings::patient_summaries(c, scope, None)?;
-            self.flag(c, &mut list)?;
-            Ok(list)
-        })?)
+        self.store
+            .read_blocking(|c| {
+                let mut list = readings::patient_summaries(c, scope, None)?;
+                self.flag(c, &mut list)?;
+                Ok(list)
+            })
+            .map_err(be)
     }
 
     fn patient_list(&self, scope: &Scope) -> R<Vec<Patient>> {
-        Ok(self.store.read_blocking(|c| registry::patients(c, scope))?)
+        self.store
+            .read_blocking(|c| registry::patients(c, scope))
+            .map_err(be)
     }
 
     fn patient_summary(&self, patient_id: &str) -> R<Option<PatientSummary>> {
-        Ok(self.store.read_blocking(|c| {
-            let mut list = readings::patient_summaries(c, &Scope::All, Some(patient_id))?;
-            self.flag(c, &mut list)?;
-            Ok(list.pop())
-        })?)
+        self.store
+            .read_blocking(|c| {
+                let mut list = readings::patient_summaries(c, &Scope::All, Some(patient_id))?;
+                self.flag(c, &mut list)?;
+                Ok(list.pop())
+            })
+            .map_err(be)
     }
 
     fn patient_facility(&self, patient_id: &str) -> R<Option<String>> {
-        Ok(self
-            .store
-            .read_blocking(|c| registry::patient_facility(c, patient_id))?)
+        self.store
+            .read_blocking(|c| registry::patient_facility(c, patient_id))
+            .map_err(be)
     }
 
     fn alert_burden(&self, scope: &Scope, days: u32) -> R<BurdenReport> {
         let now = crate::store::now_ms();
-        Ok(self
-            .store
-            .read_blocking(|c| alerts::burden(c, scope, days, now))?)
+        self.store
+            .read_blocking(|c| alerts::burden(c, scope, days, now))
+            .map_err(be)
     }
 
     fn patient_page(&self, patient_id: &str, alerts_limit: usize) -> R<Option<PatientPage>> {
-        Ok(self.store.read_blocking(|c| {
-            let Some(patient) = registry::patient(c, patient_id)? else {
-                return Ok(None);
-            };
-            Ok(Some(PatientPage {
-                patient,
-                devices: registry::patient_devices(c, patient_id)?,
-                contacts: registry::contacts(c, patient_id)?,
-                alerts: alerts::for_patient(c, patient_id, alerts_limit)?,
-            }))
-        })?)
+        self.store
+            .read_blocking(|c| {
+                let Some(patient) = registry::patient(c, patient_id)? else {
+                    return Ok(None);
+                };
+                Ok(Some(PatientPage {
+                    patient,
+                    devices: registry::patient_devices(c, patient_id)?,
+                    contacts: registry::contacts(c, patient_id)?,
+                    alerts: alerts::for_patient(c, patient_id, alerts_limit)?,
+                }))
+            })
+            .map_err(be)
     }
 
     fn alert_facility(&self, alert_id: i64) -> R<Option<String>> {
-        Ok(self
-            .store
-            .read_blocking(|c| registry::alert_facility(c, alert_id))?)
+        self.store
+            .read_blocking(|c| registry::alert_facility(c, alert_id))
+            .map_err(be)
     }
 
     fn readings(
@@ -145,16 +152,18 @@ impl Backend for StoreBackend {
         to: DateTime<Utc>,
         limit: usize,
     ) -> R<Vec<ReadingPoint>> {
-        Ok(self.store.read_blocking(|c| {
-            readings::range(
-                c,
-                patient_id,
-                metric,
-                from.timestamp_millis(),
-                to.timestamp_millis(),
-                limit,
-            )
-        })?)
+        self.store
+            .read_blocking(|c| {
+                readings::range(
+                    c,
+                    patient_id,
+                    metric,
+                    from.timestamp_millis(),
+                    to.timestamp_millis(),
+                    limit,
+                )
+            })
+            .map_err(be)
     }
 
     fn reading_buckets(
@@ -166,17 +175,19 @@ impl Backend for StoreBackend {
         to: DateTime<Utc>,
         limit: usize,
     ) -> R<Vec<ReadingBucket>> {
-        Ok(self.store.read_blocking(|c| {
-            crate::store::rollups::buckets(
-                c,
-                patient_id,
-                metric,
-                resolution,
-                from.timestamp_millis(),
-                to.timestamp_millis(),
-                limit,
-            )
-        })?)
+        self.store
+            .read_blocking(|c| {
+                crate::store::rollups::buckets(
+                    c,
+                    patient_id,
+                    metric,
+                    resolution,
+                    from.timestamp_millis(),
+                    to.timestamp_millis(),
+                    limit,
+                )
+            })
+            .map_err(be)
     }
 
     /// One read turn for all of them: a thousand sparklines cost one pool checkout, not a
@@ -187,41 +198,45 @@ impl Backend for StoreBackend {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> R<Vec<Vec<ReadingBucket>>> {
-        Ok(self.store.read_blocking(|c| {
-            wanted
-                .iter()
-                .map(|(p, m)| {
-                    crate::store::rollups::buckets(
-                        c,
-                        p,
-                        *m,
-                        Resolution::Hour,
-                        from.timestamp_millis(),
-                        to.timestamp_millis(),
-                        48,
-                    )
-                })
-                .collect()
-        })?)
+        self.store
+            .read_blocking(|c| {
+                wanted
+                    .iter()
+                    .map(|(p, m)| {
+                        crate::store::rollups::buckets(
+                            c,
+                            p,
+                            *m,
+                            Resolution::Hour,
+                            from.timestamp_millis(),
+                            to.timestamp_millis(),
+                            48,
+                        )
+                    })
+                    .collect()
+            })
+            .map_err(be)
     }
 
     fn alerts(&self, scope: &Scope, filter: &AlertFilter, limit: usize) -> R<Vec<Alert>> {
-        Ok(self
-            .store
-            .read_blocking(|c| alerts::list(c, scope, filter, limit))?)
+        self.store
+            .read_blocking(|c| alerts::list(c, scope, filter, limit))
+            .map_err(be)
     }
 
     fn alert_assign(&self, id: i64, actor: &str, note: Option<&str>) -> R<Alert> {
         let (actor, note) = (actor.to_string(), note.map(str::to_string));
-        Ok(self.alerts.write_blocking(&self.store, move |tx| {
-            tx.assign(id, &actor, note.as_deref())
-        })?)
+        self.alerts
+            .write_blocking(&self.store, move |tx| {
+                tx.assign(id, &actor, note.as_deref())
+            })
+            .map_err(be)
     }
 
     fn alert_detail(&self, id: i64, readings_limit: usize) -> R<Option<AlertDetail>> {
-        Ok(self
-            .store
-            .read_blocking(|c| alerts::detail(c, id, readings_limit))?)
+        self.store
+            .read_blocking(|c| alerts::detail(c, id, readings_limit))
+            .map_err(be)
     }
 
     fn alert_action(
@@ -237,67 +252,76 @@ impl Backend for StoreBackend {
         };
         let actor = actor.to_string();
         let note = note.map(str::to_string);
-        Ok(self.alerts.write_blocking(&self.store, move |tx| {
-            tx.act(id, action, &actor, note.as_deref())
-        })?)
+        self.alerts
+            .write_blocking(&self.store, move |tx| {
+                tx.act(id, action, &actor, note.as_deref())
+            })
+            .map_err(be)
     }
 
     fn rejected_of(&self, device: Option<&str>, limit: usize) -> R<Vec<RejectedMessage>> {
-        Ok(self
-            .store
-            .read_blocking(|c| readings::rejected(c, device, limit))?)
+        self.store
+            .read_blocking(|c| readings::rejected(c, device, limit))
+            .map_err(be)
     }
 
     fn registry(&self) -> R<Registry> {
-        Ok(self.store.read_blocking(|c| {
-            Ok(Registry {
-                facilities: registry::facilities(c)?
-                    .into_iter()
-                    .map(|(id, name, patients)| FacilityView { id, name, patients })
-                    .collect(),
-                patients: registry::patients(c, &Scope::All)?,
-                devices: registry::all_devices(c)?,
-                contacts: registry::all_contacts(c)?,
-                users: registry::users(c)?,
+        self.store
+            .read_blocking(|c| {
+                Ok(Registry {
+                    facilities: registry::facilities(c)?
+                        .into_iter()
+                        .map(|(id, name, patients)| FacilityView { id, name, patients })
+                        .collect(),
+                    patients: registry::patients(c, &Scope::All)?,
+                    devices: registry::all_devices(c)?,
+                    contacts: registry::all_contacts(c)?,
+                    users: registry::users(c)?,
+                })
             })
-        })?)
+            .map_err(be)
     }
 
     fn add_patient(&self, req: NewPatientRequest) -> R<Patient> {
-        Ok(self.store.write_blocking(move |c| {
-            let facility = req
-                .facility_id
-                .as_deref()
-                .filter(|f| !f.is_empty())
-                .unwrap_or(vigil_domain::DEFAULT_FACILITY);
-            let id = registry::add_patient(
-                c,
-                req.id.as_deref().filter(|i| !i.is_empty()),
-                &req.name,
-                facility,
-                req.area.as_deref(),
-                &req.tags,
-            )?;
-            Ok(registry::patient(c, &id)?.expect("inserted in this transaction"))
-        })?)
+        self.store
+            .write_blocking(move |c| {
+                let facility = req
+                    .facility_id
+                    .as_deref()
+                    .filter(|f| !f.is_empty())
+                    .unwrap_or(vigil_domain::DEFAULT_FACILITY);
+                let id = registry::add_patient(
+                    c,
+                    req.id.as_deref().filter(|i| !i.is_empty()),
+                    &req.name,
+                    facility,
+                    req.area.as_deref(),
+                    &req.tags,
+                )?;
+                Ok(registry::patient(c, &id)?.expect("inserted in this transaction"))
+            })
+            .map_err(be)
     }
 
     fn add_device(&self, req: NewDeviceRequest) -> R<DeviceCredentials> {
-        let kind = provision::device_kind(&req.kind)?;
-        let interval = provision::device_interval(req.interval.as_deref())?;
+        let kind = provision::device_kind(&req.kind).map_err(be)?;
+        let interval = provision::device_interval(req.interval.as_deref()).map_err(be)?;
         // argon2 before the write turn: it is slow on purpose.
         let (secret, hashes) = provision::new_secret();
         let patient = req.patient_id.clone();
-        let id = self.store.write_blocking(move |c| {
-            provision::add_device(
-                c,
-                req.id.as_deref().filter(|i| !i.is_empty()),
-                &req.patient_id,
-                kind,
-                interval,
-                &hashes,
-            )
-        })?;
+        let id = self
+            .store
+            .write_blocking(move |c| {
+                provision::add_device(
+                    c,
+                    req.id.as_deref().filter(|i| !i.is_empty()),
+                    &req.patient_id,
+                    kind,
+                    interval,
+                    &hashes,
+                )
+            })
+            .map_err(be)?;
         Ok(DeviceCredentials {
             topic: format!("vigil/v1/{id}/readings"),
             username: id.clone(),
@@ -310,49 +334,54 @@ impl Backend for StoreBackend {
 
     fn add_contact(&self, patient_id: &str, req: NewContactRequest) -> R<Contact> {
         let pid = patient_id.to_string();
-        Ok(self.store.write_blocking(move |c| {
-            let input = provision::ContactInput {
-                name: req.name,
-                email: req.email,
-                lang: req.lang,
-                role: req.role,
-                tier: req.tier,
-                notify: req.notify,
-                quiet_hours: req.quiet_hours,
-                timezone: req.timezone,
-            };
-            let id = provision::add_contact(c, &pid, &input)?;
-            Ok(registry::contact(c, id)?.expect("inserted in this transaction"))
-        })?)
+        self.store
+            .write_blocking(move |c| {
+                let input = provision::ContactInput {
+                    name: req.name,
+                    email: req.email,
+                    lang: req.lang,
+                    role: req.role,
+                    tier: req.tier,
+                    notify: req.notify,
+                    quiet_hours: req.quiet_hours,
+                    timezone: req.timezone,
+                };
+                let id = provision::add_contact(c, &pid, &input)?;
+                Ok(registry::contact(c, id)?.expect("inserted in this transaction"))
+            })
+            .map_err(be)
     }
 
     fn add_user(&self, req: NewUserRequest) -> R<UserView> {
-        provision::check_password(&req.password, &req.name)?;
+        provision::check_password(&req.password, &req.name).map_err(be)?;
         let hash = crate::secrets::hash_password(&req.password);
         let mut facilities = req.facilities;
         if facilities.is_empty() && !req.admin {
             facilities.push(vigil_domain::DEFAULT_FACILITY.to_string());
         }
         let name = req.name.trim().to_string();
-        Ok(self.store.write_blocking(move |c| {
-            registry::add_user(c, &name, &hash, req.admin, &facilities)?;
-            Ok(registry::users(c)?
-                .into_iter()
-                .find(|u| u.name == name)
-                .expect("inserted in this transaction"))
-        })?)
+        self.store
+            .write_blocking(move |c| {
+                registry::add_user(c, &name, &hash, req.admin, &facilities)?;
+                Ok(registry::users(c)?
+                    .into_iter()
+                    .find(|u| u.name == name)
+                    .expect("inserted in this transaction"))
+            })
+            .map_err(be)
     }
 
     fn token_access(&self, token: &str) -> R<Option<Access>> {
-        Ok(self
-            .store
-            .read_blocking(|c| registry::api_token_access(c, token))?)
+        self.store
+            .read_blocking(|c| registry::api_token_access(c, token))
+            .map_err(be)
     }
 
     fn login(&self, user: &str, password: &str) -> R<Option<(String, String)>> {
         let Some((id, hash, _admin)) = self
             .store
-            .read_blocking(|c| registry::user_by_name(c, user))?
+            .read_blocking(|c| registry::user_by_name(c, user))
+            .map_err(be)?
         else {
             // Spend the same time as a real check so user names cannot be probed by timing.
             let _ = crate::secrets::verify_password(password, dummy_hash());
@@ -366,28 +395,29 @@ impl Backend for StoreBackend {
         let (t, x) = (token.clone(), csrf.clone());
         let ttl = self.session_ttl_ms;
         self.store
-            .write_blocking(move |c| registry::create_session(c, id, &t, &x, ttl))?;
+            .write_blocking(move |c| registry::create_session(c, id, &t, &x, ttl))
+            .map_err(be)?;
         Ok(Some((token, csrf)))
     }
 
     fn session_access(&self, token: &str) -> R<Option<Access>> {
-        Ok(self
-            .store
-            .read_blocking(|c| registry::session_access(c, token))?)
+        self.store
+            .read_blocking(|c| registry::session_access(c, token))
+            .map_err(be)
     }
 
     fn set_language(&self, user: &str, lang: vigil_domain::Lang) -> R<()> {
         let user = user.to_string();
-        Ok(self
-            .store
-            .write_blocking(move |c| registry::set_user_lang(c, &user, lang))?)
+        self.store
+            .write_blocking(move |c| registry::set_user_lang(c, &user, lang))
+            .map_err(be)
     }
 
     fn logout(&self, token: &str) -> R<()> {
         let t = token.to_string();
-        Ok(self
-            .store
-            .write_blocking(move |c| registry::delete_session(c, &t))?)
+        self.store
+            .write_blocking(move |c| registry::delete_session(c, &t))
+            .map_err(be)
     }
 
     fn metrics_text(&self) -> String {
@@ -463,12 +493,14 @@ impl Backend for StoreBackend {
 
     fn thresholds(&self, patient_id: &str) -> R<(Vec<PatientThreshold>, Vec<ThresholdOrder>)> {
         let now = crate::store::now_ms();
-        Ok(self.store.read_blocking(|c| {
-            Ok((
-                orders::thresholds(c, patient_id, &self.rules, now)?,
-                orders::list(c, patient_id)?,
-            ))
-        })?)
+        self.store
+            .read_blocking(|c| {
+                Ok((
+                    orders::thresholds(c, patient_id, &self.rules, now)?,
+                    orders::list(c, patient_id)?,
+                ))
+            })
+            .map_err(be)
     }
 
     fn order_threshold(
@@ -487,47 +519,47 @@ impl Backend for StoreBackend {
             effective_from: o.effective_from.map(|t| t.timestamp_millis()),
         };
         let (rules, pid) = (self.rules.clone(), patient_id.to_string());
-        Ok(self.store.write_blocking(move |c| {
-            orders::add(c, &pid, &order, &rules, crate::store::now_ms())
-        })?)
+        self.store
+            .write_blocking(move |c| orders::add(c, &pid, &order, &rules, crate::store::now_ms()))
+            .map_err(be)
     }
 
     fn ack_link(&self, token: &str, accept: bool) -> R<AckLinkView> {
         let now = crate::store::now_ms();
         let t = token.to_string();
         if accept {
-            Ok(self
-                .alerts
-                .write_blocking(&self.store, move |tx| tx.use_ack_link(&t, now))?)
+            self.alerts
+                .write_blocking(&self.store, move |tx| tx.use_ack_link(&t, now))
+                .map_err(be)
         } else {
-            Ok(self
-                .store
-                .read_blocking(|c| crate::notify::ack_link_view(c, &t, now))?)
+            self.store
+                .read_blocking(|c| crate::notify::ack_link_view(c, &t, now))
+                .map_err(be)
         }
     }
 
     fn tokens(&self) -> R<Vec<vigil_domain::views::TokenView>> {
-        Ok(self.store.read_blocking(registry::api_tokens)?)
+        self.store.read_blocking(registry::api_tokens).map_err(be)
     }
 
     fn revoke_token(&self, id: i64, actor: &str) -> R<()> {
         let actor = actor.to_string();
-        Ok(self
-            .store
-            .write_blocking(move |c| registry::revoke_api_token(c, id, &actor))?)
+        self.store
+            .write_blocking(move |c| registry::revoke_api_token(c, id, &actor))
+            .map_err(be)
     }
 
     fn set_user_enabled(&self, name: &str, enabled: bool, actor: &str) -> R<()> {
         let (name, actor) = (name.to_string(), actor.to_string());
-        Ok(self
-            .store
-            .write_blocking(move |c| registry::set_user_enabled(c, &name, enabled, &actor))?)
+        self.store
+            .write_blocking(move |c| registry::set_user_enabled(c, &name, enabled, &actor))
+            .map_err(be)
     }
 
     fn contacts_of(&self, patient_id: &str) -> R<Vec<Contact>> {
-        Ok(self
-            .store
-            .read_blocking(|c| registry::contacts(c, patient_id))?)
+        self.store
+            .read_blocking(|c| registry::contacts(c, patient_id))
+            .map_err(be)
     }
 
     fn edit_contact(
@@ -547,29 +579,30 @@ impl Backend for StoreBackend {
             timezone: req.timezone,
         };
         let actor = actor.to_string();
-        Ok(self
-            .store
-            .write_blocking(move |c| provision::edit_contact(c, id, &edit, &actor))?)
+        self.store
+            .write_blocking(move |c| provision::edit_contact(c, id, &edit, &actor))
+            .map_err(be)
     }
 
     fn remove_contact(&self, id: i64, actor: &str) -> R<()> {
         let actor = actor.to_string();
-        Ok(self
-            .store
-            .write_blocking(move |c| registry::remove_contact(c, id, &actor))?)
+        self.store
+            .write_blocking(move |c| registry::remove_contact(c, id, &actor))
+            .map_err(be)
     }
 
     fn remove_device(&self, id: &str, actor: &str) -> R<()> {
         let (id, actor) = (id.to_string(), actor.to_string());
-        Ok(self
-            .store
-            .write_blocking(move |c| registry::remove_device(c, &id, &actor))?)
+        self.store
+            .write_blocking(move |c| registry::remove_device(c, &id, &actor))
+            .map_err(be)
     }
 
     fn admin_audit(&self, limit: usize) -> R<Vec<vigil_domain::views::AdminAuditEntry>> {
         let rows = self
             .store
-            .read_blocking(|c| registry::audit_log(c, limit))?;
+            .read_blocking(|c| registry::audit_log(c, limit))
+            .map_err(be)?;
         Ok(rows
             .into_iter()
             .map(

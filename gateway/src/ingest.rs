@@ -8,11 +8,13 @@
 //! happen in one write job, so an acknowledged reading that breaches a rule always has its
 //! alert, even across a crash (design invariants 1, 3, 4).
 
-use crate::alerts::{AlertService, AlertTx, Changes};
+use crate::alerts::{AlertTx, Changes};
+use crate::app::App;
 use crate::metrics::Metrics;
 use crate::store::rollups::Rollups;
 use crate::store::rule_states::StoreRuleStates;
-use crate::store::{forward, pending, readings, registry, StoreError, StoreHandle};
+use crate::store::StoreHandle;
+use crate::store::{forward, pending, readings, registry, StoreError};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -20,9 +22,8 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
 use vigil_alerting::{Outcome as RuleOutcome, RuleSet};
-use vigil_domain::views::{Live, LiveEvent, LiveMessage};
+use vigil_domain::views::{LiveEvent, LiveMessage};
 use vigil_domain::{EventKind, Reading};
 use vigil_protocol::validate::{self, DeviceInfo};
 use vigil_protocol::{topic, Decoded, Limits, Reject};
@@ -92,29 +93,30 @@ impl DeviceCache {
     }
 }
 
-/// Everything a message handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct Ingest {
-    pub store: StoreHandle,
-    pub metrics: Arc<Metrics>,
-    pub rules: Arc<RuleSet>,
-    /// The rules per patient: `rules` with each patient's threshold orders applied.
-    pub patient_rules: Arc<crate::store::orders::PatientRules>,
-    /// Opens and resolves the alerts the rules call for.
-    pub alerts: AlertService,
-    pub devices: Arc<DeviceCache>,
+/// How messages are checked and stored (`[ingest]`, `[rules] fall_cancel_seconds`).
+#[derive(Debug, Clone)]
+pub struct Settings {
     pub limits: Limits,
     pub timing: validate::Timing,
     /// Rejected messages kept for inspection; older ones are dropped.
     pub rejected_keep: i64,
     /// Queue new readings for the InfluxDB sink (`[influxdb] url` set).
     pub forward: bool,
-    /// Live updates for dashboards; lagging receivers lose old updates, never block us.
-    pub live: broadcast::Sender<Live>,
     /// How long a fall waits for the device's "I'm OK" before it raises its alert; 0: at once.
     pub fall_cancel_ms: i64,
+}
+
+/// The message handler both MQTT sources hold; cheap to clone.
+#[derive(Clone)]
+pub struct Ingest(Arc<Shared>);
+
+/// What the handler and its write jobs share (a job gets the `Arc`, not copies).
+struct Shared {
+    app: App,
+    settings: Settings,
+    devices: DeviceCache,
     /// Each patient's latest NEWS2 vitals, kept by the write jobs (see [`Vitals`]).
-    pub vitals: Arc<Vitals>,
+    vitals: Vitals,
 }
 
 /// Each patient's latest NEWS2 vitals, so that scoring NEWS2 on every message costs a hash
@@ -168,6 +170,27 @@ fn prepare(msg: Message, limits: &Limits) -> Prepared {
 }
 
 impl Ingest {
+    pub fn new(app: App, settings: Settings) -> Ingest {
+        Ingest(Arc::new(Shared {
+            app,
+            settings,
+            devices: DeviceCache::default(),
+            vitals: Vitals::default(),
+        }))
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.app.metrics
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.0.settings.limits
+    }
+
+    pub fn store(&self) -> &StoreHandle {
+        &self.0.app.store
+    }
+
     /// Handles one message (embedded broker hook).
     pub async fn handle(&self, publisher: Option<&str>, topic: &str, payload: Bytes) -> Outcome {
         let msg = Message {
@@ -186,31 +209,30 @@ impl Ingest {
     /// failure every message of the batch is `Failed`: nothing of it was committed.
     pub async fn handle_batch(&self, msgs: Vec<Message>) -> Vec<Outcome> {
         let n = msgs.len();
-        self.metrics.messages_received.fetch_add(n as u64, Relaxed);
-        let prepared: Vec<Prepared> = msgs.into_iter().map(|m| prepare(m, &self.limits)).collect();
-        let ctx = Ctx {
-            rules: self.rules.clone(),
-            patient_rules: self.patient_rules.clone(),
-            alerts: self.alerts.clone(),
-            devices: self.devices.clone(),
-            timing: self.timing,
-            rejected_keep: self.rejected_keep,
-            forward: self.forward,
-            fall_cancel_ms: self.fall_cancel_ms,
-            vitals: self.vitals.clone(),
-        };
+        self.0
+            .app
+            .metrics
+            .messages_received
+            .fetch_add(n as u64, Relaxed);
+        let prepared: Vec<Prepared> = msgs
+            .into_iter()
+            .map(|m| prepare(m, &self.0.settings.limits))
+            .collect();
+        let ctx = self.0.clone();
         let result = self
+            .0
+            .app
             .store
             .write(move |conn| apply_batch(conn, prepared, &ctx))
             .await;
         match result {
             Ok((list, changes)) => {
                 let out = list.into_iter().map(|c| self.after_commit(c)).collect();
-                self.alerts.announce(changes);
+                self.0.app.alerts.announce(changes);
                 out
             }
             Err(err) => {
-                self.metrics.store_errors.fetch_add(n as u64, Relaxed);
+                self.0.app.metrics.store_errors.fetch_add(n as u64, Relaxed);
                 tracing::error!(error = %err, messages = n, "messages not stored; not acknowledging");
                 vec![Outcome::Failed; n]
             }
@@ -219,34 +241,41 @@ impl Ingest {
 
     fn after_commit(&self, c: Committed) -> Outcome {
         if let Some((device, rej)) = c.rejected {
-            self.metrics.reject(rej.reason);
+            self.0.app.metrics.reject(rej.reason);
             tracing::warn!(device_id = device.as_deref().unwrap_or("-"), reason = rej.reason, detail = %rej.detail, "message rejected");
             return Outcome::Rejected(rej.reason);
         }
         let now = Utc::now().timestamp_millis();
         for r in &c.fresh {
             for f in &r.flags {
-                self.metrics.flagged(f);
+                self.0.app.metrics.flagged(f);
             }
             if r.flags.is_empty() {
-                self.metrics.store_delay(now - r.ts.timestamp_millis());
+                self.0
+                    .app
+                    .metrics
+                    .store_delay(now - r.ts.timestamp_millis());
             }
         }
         let n = c.fresh.len() as u64;
-        self.metrics
+        self.0
+            .app
+            .metrics
             .readings_received
             .fetch_add(n + c.duplicates as u64, Relaxed);
-        self.metrics.readings_stored.fetch_add(n, Relaxed);
-        self.metrics
+        self.0.app.metrics.readings_stored.fetch_add(n, Relaxed);
+        self.0
+            .app
+            .metrics
             .readings_duplicate
             .fetch_add(c.duplicates as u64, Relaxed);
         if c.event.is_some() {
-            self.metrics.events_stored.fetch_add(1, Relaxed);
+            self.0.app.metrics.events_stored.fetch_add(1, Relaxed);
         }
         // Building live events costs allocations; skip it when no dashboard listens.
-        if self.live.receiver_count() > 0 {
+        if self.0.app.live.receiver_count() > 0 {
             for r in c.fresh {
-                let _ = self.live.send(LiveMessage::new(LiveEvent::Reading {
+                let _ = self.0.app.live.send(LiveMessage::new(LiveEvent::Reading {
                     patient_id: r.patient_id,
                     metric: r.metric.as_str().to_string(),
                     value: r.value,
@@ -288,19 +317,6 @@ fn news2(
     Ok(readings::news2_score(v).and_then(|n| rules.evaluate_news2(&n)))
 }
 
-/// What a write job needs besides the messages.
-struct Ctx {
-    rules: Arc<RuleSet>,
-    patient_rules: Arc<crate::store::orders::PatientRules>,
-    alerts: AlertService,
-    devices: Arc<DeviceCache>,
-    timing: validate::Timing,
-    rejected_keep: i64,
-    forward: bool,
-    fall_cancel_ms: i64,
-    vitals: Arc<Vitals>,
-}
-
 /// Per device in a batch: last seen, reported status, and whether its clock looked wrong.
 #[derive(Default)]
 struct Seen {
@@ -314,19 +330,21 @@ struct Seen {
 fn apply_batch(
     conn: &Connection,
     prepared: Vec<Prepared>,
-    ctx: &Ctx,
+    ctx: &Shared,
 ) -> Result<(Vec<Committed>, Changes), StoreError> {
     let mut out = Vec::with_capacity(prepared.len());
     // Alerts the rules call for, opened in this job (lifecycle, e-mails, InfluxDB points).
-    let mut tx = ctx.alerts.begin(conn);
+    let mut tx = ctx.app.alerts.begin(conn);
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut rejected_any = false;
     let mut inserter = readings::ReadingInserter::new(conn)?;
     let mut rollups = Rollups::default();
     // What the InfluxDB sink gets from this job (store-and-forward), when it is on.
-    let mut queue = ctx.forward.then(forward::Batch::default);
+    let mut queue = ctx.settings.forward.then(forward::Batch::default);
     // Threshold orders added since the last job (API or CLI) apply from this one.
-    ctx.patient_rules.refresh(conn, crate::store::now_ms())?;
+    ctx.app
+        .patient_rules
+        .refresh(conn, crate::store::now_ms())?;
     for p in prepared {
         let received_ms = p.msg.received.timestamp_millis();
         let mut c = Committed::default();
@@ -403,7 +421,7 @@ fn apply_batch(
         }
     }
     if rejected_any {
-        readings::trim_rejected(conn, ctx.rejected_keep)?;
+        readings::trim_rejected(conn, ctx.settings.rejected_keep)?;
     }
     Ok((out, tx.finish()?))
 }
@@ -431,11 +449,11 @@ fn apply(
     device: &DeviceInfo,
     decoded: Decoded,
     received: DateTime<Utc>,
-    ctx: &Ctx,
+    ctx: &Shared,
     tx: &mut AlertTx<'_>,
     out: &mut Committed,
 ) -> Result<Result<(), Reject>, StoreError> {
-    let (conn, rules) = (tx.conn(), &ctx.rules);
+    let (conn, rules) = (tx.conn(), &ctx.app.rules);
     match decoded {
         Decoded::Status { .. } => {}
         Decoded::Readings {
@@ -445,7 +463,7 @@ fn apply(
             if let Some(level) = battery {
                 registry::set_battery(conn, &device.id, level, received.timestamp_millis())?;
             }
-            let valid = match validate::validate(device, raw, received, &ctx.timing) {
+            let valid = match validate::validate(device, raw, received, &ctx.settings.timing) {
                 Ok(v) => v,
                 Err(rej) => return Ok(Err(rej)),
             };
@@ -459,7 +477,7 @@ fn apply(
             let mut states = StoreRuleStates::new(conn, device.patient_num);
             // The patient's rules (their threshold orders applied), looked up once per message.
             if !live.is_empty() {
-                let prules = ctx.patient_rules.get(&device.patient_id);
+                let prules = ctx.app.patient_rules.get(&device.patient_id);
                 for &r in &live {
                     for outcome in prules.evaluate_reading(r, &mut states) {
                         match outcome {
@@ -504,7 +522,11 @@ fn apply(
         Decoded::Event { kind, ts } => {
             // A wrong clock moves the event to the receive time. A late fall or SOS still
             // alerts: the person may still be on the floor.
-            let ts = ctx.timing.place(ts.unwrap_or(received), received).0;
+            let ts = ctx
+                .settings
+                .timing
+                .place(ts.unwrap_or(received), received)
+                .0;
             let stored = readings::insert_event(
                 conn,
                 &device.patient_id,
@@ -518,9 +540,9 @@ fn apply(
                 out.event = Some((kind, ts_ms));
                 match kind {
                     // Recorded now; the alert waits for the cancel window (crate::deferred).
-                    EventKind::Fall if ctx.fall_cancel_ms > 0 => {
+                    EventKind::Fall if ctx.settings.fall_cancel_ms > 0 => {
                         let id = conn.last_insert_rowid();
-                        let due = ts_ms + ctx.fall_cancel_ms;
+                        let due = ts_ms + ctx.settings.fall_cancel_ms;
                         pending::defer(conn, id, &device.patient_id, kind, ts_ms, due)?;
                         return Ok(Ok(()));
                     }

@@ -8,25 +8,19 @@
 //!                              dashboard SSE ◀── axum (API, pages) ──▶ store reads
 //! ```
 
-use crate::alerts::AlertService;
+use crate::app::App;
 use crate::backend::{StoreBackend, StoreOutbox};
 use crate::config::Config;
 use crate::ingest::Ingest;
-use crate::metrics::Metrics;
 use crate::mqtt;
-use crate::notify::NotifySettings;
 use crate::shutdown;
 use crate::store::StoreHandle;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, Notify};
 use vigil_alerting::outbox::{self, Transport};
 use vigil_alerting::RuleSet;
 use vigil_dashboard::AppState;
-
-/// Live updates buffered per dashboard connection before it must resync.
-const LIVE_BUFFER: usize = 1024;
 
 /// The configured rule set: the file named by `[rules] file`, or the built-in defaults.
 pub fn rule_set(cfg: &Config) -> anyhow::Result<RuleSet> {
@@ -38,23 +32,20 @@ pub fn rule_set(cfg: &Config) -> anyhow::Result<RuleSet> {
     RuleSet::from_toml(&text).with_context(|| format!("rules.file {}", cfg.rules.file))
 }
 
-/// Notification settings from `[notify]` and the dashboard's public URL.
-pub fn notify_settings(cfg: &Config) -> NotifySettings {
-    let n = &cfg.notify;
-    NotifySettings {
-        public_url: Some(cfg.public_url().to_string()).filter(|u| !u.is_empty()),
-        message_id_domain: cfg.email.message_id_domain.clone(),
-        policy: vigil_alerting::escalation::Policy {
-            escalate_after_ms: i64::from(n.escalate_after_seconds) * 1000,
-            repeat_ms: i64::from(n.repeat_seconds) * 1000,
+/// How ingest checks and stores messages, from `[ingest]`, `[influxdb]` and `[rules]`.
+fn ingest_settings(cfg: &Config) -> crate::ingest::Settings {
+    crate::ingest::Settings {
+        limits: vigil_protocol::Limits {
+            max_payload: cfg.ingest.max_payload_bytes as usize,
+            max_readings: cfg.ingest.max_readings_per_message as usize,
         },
-        link_valid_ms: i64::from(n.link_valid_hours) * 3_600_000,
-        minimal_phi: n.minimal_phi,
-        min_interval_ms: vigil_alerting::rulefile::duration_ms(&n.min_interval)
-            .expect("validated with the config"),
-        quiet_hours: vigil_alerting::digest::QuietHours::parse_setting(&n.quiet_hours)
-            .expect("validated with the config"),
-        timezone: n.timezone.parse().expect("validated with the config"),
+        timing: vigil_protocol::validate::Timing {
+            max_future_skew: chrono::Duration::minutes(cfg.ingest.max_future_skew_minutes.into()),
+            late_after: chrono::Duration::minutes(cfg.ingest.late_after_minutes.into()),
+        },
+        rejected_keep: cfg.ingest.rejected_keep.into(),
+        forward: cfg.influxdb.enabled(),
+        fall_cancel_ms: i64::from(cfg.rules.fall_cancel_seconds) * 1000,
     }
 }
 
@@ -134,39 +125,17 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the outbox {}", outbox_dir.display()))?;
     let store = StoreHandle::open(&cfg.data_dir)
         .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
-    let metrics = Arc::new(Metrics::default());
-    let (live, _) = broadcast::channel(LIVE_BUFFER);
-    let outbox_wake = Arc::new(Notify::new());
-    let rules = Arc::new(rules);
-    let patient_rules = Arc::new(crate::store::orders::PatientRules::new(rules.clone()));
-    let alerts = AlertService::new(
-        notify_settings(&cfg),
-        cfg.influxdb.enabled(),
-        live.clone(),
-        metrics.clone(),
-        outbox_wake.clone(),
-    );
-    let ingest = Ingest {
-        store: store.clone(),
-        metrics: metrics.clone(),
-        rules: rules.clone(),
+    let app = App::new(&cfg, store.clone(), rules);
+    let ingest = Ingest::new(app.clone(), ingest_settings(&cfg));
+    let App {
+        metrics,
+        live,
+        outbox_wake,
+        rules,
         patient_rules,
-        alerts: alerts.clone(),
-        devices: Default::default(),
-        limits: vigil_protocol::Limits {
-            max_payload: cfg.ingest.max_payload_bytes as usize,
-            max_readings: cfg.ingest.max_readings_per_message as usize,
-        },
-        timing: vigil_protocol::validate::Timing {
-            max_future_skew: chrono::Duration::minutes(cfg.ingest.max_future_skew_minutes.into()),
-            late_after: chrono::Duration::minutes(cfg.ingest.late_after_minutes.into()),
-        },
-        rejected_keep: cfg.ingest.rejected_keep.into(),
-        forward: cfg.influxdb.enabled(),
-        live: live.clone(),
-        fall_cancel_ms: i64::from(cfg.rules.fall_cancel_seconds) * 1000,
-        vitals: Default::default(),
-    };
+        alerts,
+        ..
+    } = app;
     // Seed before anything listens, so the first API answer already has the demo patients.
     let seeded = if demo {
         Some(crate::demo::seed(&store).await?)
@@ -287,7 +256,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
             alerts: alerts.clone(),
             rules: rules.clone(),
-            patient_rules: ingest.patient_rules.clone(),
+            patient_rules,
             mail_health,
             mail_transport,
         }),

@@ -87,14 +87,14 @@ pub async fn start(
         .max_connections(max_connections)
         .max_subscriptions(MAX_SUBSCRIPTIONS)
         .max_packet_size(
-            u32::try_from(ingest.limits.max_payload.saturating_mul(2) + PACKET_MARGIN)
+            u32::try_from(ingest.limits().max_payload.saturating_mul(2) + PACKET_MARGIN)
                 .unwrap_or(u32::MAX),
         )
         .bind()
         .map_err(|e| anyhow::anyhow!("cannot listen for MQTT on {addr}: {e}"))?
         .tcp()
         .map_err(|e| anyhow::anyhow!("MQTT listener on {addr}: {e}"))?;
-    ingest.metrics.mqtt_up.store(true, Relaxed);
+    ingest.metrics().mqtt_up.store(true, Relaxed);
     tracing::info!(%addr, "embedded MQTT broker listening");
     let server = MqttServer::new(scx).listener(listener).build();
     Ok(async move {
@@ -178,7 +178,7 @@ impl Hooks {
         let lookup = {
             let id = device_id.clone();
             self.ingest
-                .store
+                .store()
                 .read(move |c| registry::device(c, &id))
                 .await
         };
@@ -274,7 +274,7 @@ impl Hooks {
         }
         let taken = self
             .ingest
-            .store
+            .store()
             .read(move |c| {
                 for id in &claims {
                     if registry::device(c, id)?.is_some() {
@@ -303,7 +303,7 @@ impl Hooks {
     async fn set_online(&self, device_id: String, online: bool) {
         let r = self
             .ingest
-            .store
+            .store()
             .write(move |c| registry::set_device_status(c, &device_id, Some(online), now_ms()))
             .await;
         if let Err(err) = r {
@@ -319,7 +319,7 @@ impl Handler for Hooks {
             Parameter::ClientAuthenticate(info) => {
                 let r = self.authenticate(info).await;
                 if !matches!(r, AuthResult::Allow(..)) {
-                    self.ingest.metrics.auth_failures.fetch_add(1, Relaxed);
+                    self.ingest.metrics().auth_failures.fetch_add(1, Relaxed);
                 }
                 (false, Some(HookResult::AuthResult(r)))
             }

@@ -12,6 +12,8 @@ pub struct TempStore {
 
 impl TempStore {
     /// Opens the store; call it off the async worker threads (it writes through the writer).
+    /// Not `Default`: it creates a directory and a database.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> TempStore {
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(

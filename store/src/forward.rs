@@ -226,7 +226,7 @@ pub fn backlog(conn: &Connection) -> Result<(i64, Option<i64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ms_to_time;
+    use crate::ms_to_time;
     use vigil_domain::{Metric, TsSource};
 
     fn reading(value: f64, flags: &[&str]) -> Reading {
@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn queue_chunks_in_order_quarantines_and_forgets() {
         let mut c = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrate(&mut c).unwrap();
+        crate::schema::migrate(&mut c).unwrap();
         for v in [90.0, 91.0, 92.0] {
             enqueue(&c, &[reading(v, &[]), reading(v + 0.5, &[])], 1_000).unwrap();
         }

@@ -1,5 +1,5 @@
-//! The local store: one SQLite file (WAL) that is the source of truth on this node
-//! (design brief, "The local store is the source of truth").
+//! `vigil-store`: the local store — one SQLite file (WAL) that is the source of truth on this
+//! node (docs/storage.md), and the secrets it keeps only as hashes (`secrets`).
 //!
 //! - [`StoreHandle`]: the cloneable handle everyone holds. Writes go to one writer thread over a
 //!   bounded channel and are group-committed; reads use a small pool of read connections.
@@ -28,7 +28,8 @@ pub mod registry;
 pub mod rollups;
 pub mod rule_states;
 pub mod schema;
-#[cfg(test)]
+pub mod secrets;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod watch;
 mod writer;

@@ -217,8 +217,8 @@ impl vigil_alerting::rules::History for RollupHistory<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::readings::ReadingInserter;
-    use crate::store::schema;
+    use crate::readings::ReadingInserter;
+    use crate::schema;
     use vigil_domain::{DeviceKind, Reading, TsSource};
     use vigil_protocol::validate::DeviceInfo;
 

@@ -238,7 +238,7 @@ impl PatientRules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema;
+    use crate::schema;
 
     fn store() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();

@@ -136,7 +136,8 @@ pub struct DeviceCredentials {
 
 pub type Result<T> = std::result::Result<T, BackendError>;
 
-pub trait Backend: Send + Sync + 'static {
+/// What the dashboard reads: patients, readings, alerts, the registry, the audit.
+pub trait Queries: Send + Sync + 'static {
     /// The patients of the facilities `scope` allows.
     fn patients(&self, scope: &Scope) -> Result<Vec<PatientSummary>>;
     /// The patients of the facilities `scope` allows, by name, without their readings (lists
@@ -187,11 +188,27 @@ pub trait Backend: Send + Sync + 'static {
             .collect()
     }
     fn alerts(&self, scope: &Scope, filter: &AlertFilter, limit: usize) -> Result<Vec<Alert>>;
-    /// "Assign to me": `actor` takes the alert on.
-    fn alert_assign(&self, id: i64, actor: &str, note: Option<&str>) -> Result<Alert>;
     /// One alert with its audit trail, the readings that breached its rule (oldest first, at
     /// most `readings_limit`) and its e-mails; `None` when there is no such alert.
     fn alert_detail(&self, id: i64, readings_limit: usize) -> Result<Option<AlertDetail>>;
+    /// Administration (admins only; handlers check the role): everything registered.
+    fn registry(&self) -> Result<vigil_domain::views::Registry>;
+    /// Rejected messages, newest first, of one device when given.
+    fn rejected_of(&self, device: Option<&str>, limit: usize) -> Result<Vec<RejectedMessage>>;
+    /// A patient's threshold rules as they apply now, and every order ever given (oldest first).
+    fn thresholds(&self, patient_id: &str) -> Result<(Vec<PatientThreshold>, Vec<ThresholdOrder>)>;
+    /// Revocation (issue #15, admins only; each change audited as `actor`).
+    /// Every API token, revoked ones included (never a token itself).
+    fn tokens(&self) -> Result<Vec<vigil_domain::views::TokenView>>;
+    fn contacts_of(&self, patient_id: &str) -> Result<Vec<vigil_domain::Contact>>;
+    /// The administrative audit, newest first.
+    fn admin_audit(&self, limit: usize) -> Result<Vec<vigil_domain::views::AdminAuditEntry>>;
+}
+
+/// What the dashboard changes: alerts (through the gateway's alert service), the registry, thresholds, revocations.
+pub trait Commands: Send + Sync + 'static {
+    /// "Assign to me": `actor` takes the alert on.
+    fn alert_assign(&self, id: i64, actor: &str, note: Option<&str>) -> Result<Alert>;
     fn alert_action(
         &self,
         id: i64,
@@ -199,26 +216,6 @@ pub trait Backend: Send + Sync + 'static {
         actor: &str,
         note: Option<&str>,
     ) -> Result<Alert>;
-    /// Who a valid API token speaks for.
-    fn token_access(&self, token: &str) -> Result<Option<Access>>;
-    /// A new session when the name and password are right: (session token, CSRF token).
-    fn login(&self, user: &str, password: &str) -> Result<Option<(String, String)>>;
-    /// Who is behind a live session token.
-    fn session_access(&self, token: &str) -> Result<Option<Access>>;
-    fn logout(&self, token: &str) -> Result<()>;
-    /// Keeps the language a dashboard user chose with their account.
-    fn set_language(&self, user: &str, lang: vigil_domain::Lang) -> Result<()>;
-    /// Prometheus text for `/metrics`.
-    fn metrics_text(&self) -> String;
-    /// Each dependency and whether it is usable, for `/readyz`.
-    fn readiness(&self) -> Vec<(&'static str, bool)>;
-    /// Facts shown under `detail` in `/readyz` that do not make the gateway unready (e.g. the
-    /// InfluxDB backlog: ingestion goes on while InfluxDB is down).
-    fn readiness_detail(&self) -> Vec<(&'static str, serde_json::Value)> {
-        Vec::new()
-    }
-    /// Administration (admins only; handlers check the role): everything registered.
-    fn registry(&self) -> Result<vigil_domain::views::Registry>;
     fn add_patient(&self, req: NewPatientRequest) -> Result<vigil_domain::Patient>;
     fn add_device(&self, req: NewDeviceRequest) -> Result<DeviceCredentials>;
     fn add_contact(
@@ -227,10 +224,6 @@ pub trait Backend: Send + Sync + 'static {
         req: NewContactRequest,
     ) -> Result<vigil_domain::Contact>;
     fn add_user(&self, req: NewUserRequest) -> Result<vigil_domain::views::UserView>;
-    /// Rejected messages, newest first, of one device when given.
-    fn rejected_of(&self, device: Option<&str>, limit: usize) -> Result<Vec<RejectedMessage>>;
-    /// A patient's threshold rules as they apply now, and every order ever given (oldest first).
-    fn thresholds(&self, patient_id: &str) -> Result<(Vec<PatientThreshold>, Vec<ThresholdOrder>)>;
     /// Records a threshold order by `actor`.
     fn order_threshold(
         &self,
@@ -241,12 +234,8 @@ pub trait Backend: Send + Sync + 'static {
     /// The "I'm handling it" link `token` from a family e-mail: what it stands for, and with
     /// `accept` its use (acknowledges the alert as that contact, single use).
     fn ack_link(&self, token: &str, accept: bool) -> Result<AckLinkView>;
-    /// Revocation (issue #15, admins only; each change audited as `actor`).
-    /// Every API token, revoked ones included (never a token itself).
-    fn tokens(&self) -> Result<Vec<vigil_domain::views::TokenView>>;
     fn revoke_token(&self, id: i64, actor: &str) -> Result<()>;
     fn set_user_enabled(&self, name: &str, enabled: bool, actor: &str) -> Result<()>;
-    fn contacts_of(&self, patient_id: &str) -> Result<Vec<vigil_domain::Contact>>;
     fn edit_contact(
         &self,
         id: i64,
@@ -255,9 +244,39 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<vigil_domain::Contact>;
     fn remove_contact(&self, id: i64, actor: &str) -> Result<()>;
     fn remove_device(&self, id: &str, actor: &str) -> Result<()>;
-    /// The administrative audit, newest first.
-    fn admin_audit(&self, limit: usize) -> Result<Vec<vigil_domain::views::AdminAuditEntry>>;
 }
+
+/// Who is asking: API tokens, sign-in and sessions.
+pub trait Auth: Send + Sync + 'static {
+    /// Who a valid API token speaks for.
+    fn token_access(&self, token: &str) -> Result<Option<Access>>;
+    /// A new session when the name and password are right: (session token, CSRF token).
+    fn login(&self, user: &str, password: &str) -> Result<Option<(String, String)>>;
+    /// Who is behind a live session token.
+    fn session_access(&self, token: &str) -> Result<Option<Access>>;
+    fn logout(&self, token: &str) -> Result<()>;
+    /// Keeps the language a dashboard user chose with their account.
+    fn set_language(&self, user: &str, lang: vigil_domain::Lang) -> Result<()>;
+}
+
+/// How the gateway is doing: `/metrics` and `/readyz`.
+pub trait Operations: Send + Sync + 'static {
+    /// Prometheus text for `/metrics`.
+    fn metrics_text(&self) -> String;
+    /// Each dependency and whether it is usable, for `/readyz`.
+    fn readiness(&self) -> Vec<(&'static str, bool)>;
+    /// Facts shown under `detail` in `/readyz` that do not make the gateway unready (e.g. the
+    /// InfluxDB backlog: ingestion goes on while InfluxDB is down).
+    fn readiness_detail(&self) -> Vec<(&'static str, serde_json::Value)> {
+        Vec::new()
+    }
+}
+
+/// Everything the dashboard needs from the gateway, split by purpose (issue #16); a type with
+/// all four parts is a `Backend`.
+pub trait Backend: Queries + Commands + Auth + Operations {}
+
+impl<T: Queries + Commands + Auth + Operations> Backend for T {}
 
 /// Changes to a contact (`PATCH /api/v1/contacts/{id}`): absent fields stay; `notify`,
 /// `quiet_hours` and `timezone` take `"default"`.

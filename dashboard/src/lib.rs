@@ -12,7 +12,8 @@ pub mod backend;
 pub mod http;
 
 pub use backend::{
-    AlertAction, Backend, BackendError, ContactEditRequest, DeviceCredentials, NewContactRequest,
-    NewDeviceRequest, NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
+    AlertAction, Auth, Backend, BackendError, Commands, ContactEditRequest, DeviceCredentials,
+    NewContactRequest, NewDeviceRequest, NewPatientRequest, NewUserRequest, Operations, Queries,
+    ThresholdOrderRequest,
 };
 pub use http::{router, AppState};

@@ -1,15 +1,18 @@
-//! How values are shown to people, the same in e-mails and on every page: times in
-//! Asia/Ho_Chi_Minh (UTC+07:00, no daylight saving, so a fixed offset is exact), numbers with
+//! How values are shown to people, the same in e-mails and on every page: times in the display
+//! time zone (`dashboard.timezone`, Asia/Ho_Chi_Minh by default; one setting for pages, e-mails
+//! and the family's link page, issue #16), numbers with
 //! the decimal comma in Vietnamese (clinical reference §8), and text escaped for HTML
 //! (design invariant 7: device- and person-supplied text is data, never markup).
 
-use crate::{EventKind, Lang, Severity, DISPLAY_TZ_OFFSET_SECS};
-use chrono::{DateTime, FixedOffset, Utc};
+use crate::{EventKind, Lang, Severity};
+use chrono::{DateTime, Utc};
 
-/// `t` in the display time zone.
-pub fn local_time(t: DateTime<Utc>) -> DateTime<FixedOffset> {
-    let tz = FixedOffset::east_opt(DISPLAY_TZ_OFFSET_SECS).expect("+07:00 is a valid offset");
+/// `t` in the display time zone as people read it, with its offset:
+/// `08:15 22/11/2026 (UTC+07:00)`.
+pub fn local_time(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     t.with_timezone(&tz)
+        .format("%H:%M %d/%m/%Y (UTC%:z)")
+        .to_string()
 }
 
 /// A measured value: whole numbers without decimals, others with one; `comma` for Vietnamese.
@@ -98,7 +101,10 @@ mod tests {
         assert_eq!(number(38.25, true), "38,2");
         assert_eq!(number(3.9, false), "3.9");
         let t = Utc.with_ymd_and_hms(2026, 11, 22, 1, 15, 0).unwrap();
-        assert_eq!(local_time(t).format("%H:%M").to_string(), "08:15");
+        assert_eq!(
+            local_time(t, chrono_tz::Asia::Ho_Chi_Minh),
+            "08:15 22/11/2026 (UTC+07:00)"
+        );
         assert_eq!(
             escape_html("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"

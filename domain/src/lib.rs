@@ -39,6 +39,3 @@ pub use reading::{Reading, TsSource};
 pub const STORE_DELAY_BUCKETS_S: [f64; 15] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
-
-/// Time zone in which people read times (the first deployment is in Vietnam).
-pub const DISPLAY_TZ_OFFSET_SECS: i32 = 7 * 3600;

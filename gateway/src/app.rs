@@ -76,5 +76,6 @@ fn notify_settings(cfg: &Config) -> NotifySettings {
         quiet_hours: vigil_alerting::digest::QuietHours::parse_setting(&n.quiet_hours)
             .expect("validated with the config"),
         timezone: n.timezone.parse().expect("validated with the config"),
+        display_tz: cfg.display_timezone(),
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::config::Config;
 use crate::secrets;
-use crate::store::{registry, StoreError, StoreHandle};
+use crate::store::{accounts, StoreError, StoreHandle};
 use rusqlite::params;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ pub async fn seed(store: &StoreHandle) -> anyhow::Result<Seeded> {
         .write(move |c| {
             let devices =
                 crate::provision::scenario(c, &s, vigil_domain::DEFAULT_FACILITY, secrets)?;
-            match registry::add_user(c, DEMO_USER, &user_hash, true, &[]) {
+            match accounts::add_user(c, DEMO_USER, &user_hash, true, &[]) {
                 Ok(_) => {}
                 Err(StoreError::Conflict(_)) => {
                     c.execute(

@@ -246,35 +246,27 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.http.addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", cfg.http.addr))?;
-    let state = AppState {
-        backend: Arc::new(StoreBackend {
-            store: store.clone(),
-            metrics: metrics.clone(),
-            outbox_dir: outbox_dir.clone(),
-            data_dir: cfg.data_dir.clone(),
-            min_free_bytes: u64::from(cfg.storage.min_free_mb) << 20,
-            session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
-            alerts: alerts.clone(),
-            rules: rules.clone(),
-            patient_rules,
-            mail_health,
-            mail_transport,
-        }),
-        live,
+    let backend = Arc::new(StoreBackend {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        outbox_dir: outbox_dir.clone(),
+        data_dir: cfg.data_dir.clone(),
+        min_free_bytes: u64::from(cfg.storage.min_free_mb) << 20,
+        session_ttl_ms: i64::from(cfg.http.session_ttl_hours) * 3_600_000,
+        alerts: alerts.clone(),
+        rules: rules.clone(),
+        patient_rules,
+        mail_health,
+        mail_transport,
+    });
+    let settings = vigil_dashboard::http::Settings {
         session_ttl: Duration::from_secs(u64::from(cfg.http.session_ttl_hours) * 3600),
         // Served over TLS, or behind a TLS-terminating proxy (the public URL says so).
         secure_cookie: tls.is_some() || cfg.public_url().starts_with("https://"),
-        logins: Default::default(),
-        login_gate: Default::default(),
-        sparklines: Default::default(),
-        ward_bodies: Default::default(),
         metrics_public: cfg.http.metrics_public,
-        tz: cfg
-            .dashboard
-            .timezone
-            .parse()
-            .map_err(|_| anyhow::anyhow!("dashboard.timezone is not an IANA time zone"))?,
+        tz: cfg.display_timezone(),
     };
+    let state = AppState::new(backend, live, settings);
     let rx = stop_rx.clone();
     let limits = vigil_dashboard::http::Limits {
         max_connections: http_connections,
@@ -302,7 +294,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             seeded.password
         )
     } else {
-        let users = store.read(crate::store::registry::user_count).await?;
+        let users = store.read(crate::store::accounts::user_count).await?;
         if users == 0 {
             "no users yet: create one with `vigil user add --name NAME`".to_string()
         } else {

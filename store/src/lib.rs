@@ -17,7 +17,9 @@
 //! Query functions take a `&Connection` so the CLI (a separate process) and the server share
 //! them; SQLite's WAL and a busy timeout let both work on the same file at once.
 
+pub mod accounts;
 pub mod alerts;
+pub mod audit;
 pub mod forward;
 pub mod notify;
 pub mod orders;

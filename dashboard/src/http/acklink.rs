@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
 use vigil_domain::display::{self, escape_html as escape};
 use vigil_domain::views::{AckLinkStatus, AckLinkView};
 use vigil_domain::{AlertState, Lang};
@@ -60,11 +59,7 @@ async fn answer(state: &AppState, token: String, accept: bool) -> Response {
         AckLinkStatus::Used | AckLinkStatus::Expired => StatusCode::GONE,
         AckLinkStatus::Unknown => StatusCode::NOT_FOUND,
     };
-    (status, Html(render(&view, &token))).into_response()
-}
-
-fn local(at: DateTime<Utc>) -> String {
-    display::local_time(at).format("%H:%M %d/%m/%Y").to_string()
+    (status, Html(render(&view, &token, state.tz))).into_response()
 }
 
 fn page(lang: Lang, title: &str, body: &str) -> String {
@@ -80,25 +75,25 @@ fn page(lang: Lang, title: &str, body: &str) -> String {
 }
 
 /// Who is on it, when somebody is.
-fn handled_by(v: &AckLinkView, lang: Lang) -> String {
+fn handled_by(v: &AckLinkView, lang: Lang, tz: chrono_tz::Tz) -> String {
     match (&v.acknowledged_by, v.acknowledged_at) {
         (Some(by), Some(at)) => match lang {
             Lang::Vi => format!(
-                "<p><strong>{}</strong> đã nhận xử lý lúc {} (giờ Việt Nam).</p>",
+                "<p><strong>{}</strong> đã nhận xử lý lúc {}.</p>",
                 escape(by),
-                local(at)
+                display::local_time(at, tz)
             ),
             Lang::En => format!(
-                "<p><strong>{}</strong> took this on at {} (Vietnam time).</p>",
+                "<p><strong>{}</strong> took this on at {}.</p>",
                 escape(by),
-                local(at)
+                display::local_time(at, tz)
             ),
         },
         _ => String::new(),
     }
 }
 
-fn render(v: &AckLinkView, token: &str) -> String {
+fn render(v: &AckLinkView, token: &str, tz: chrono_tz::Tz) -> String {
     let lang = v.lang;
     let emergency = match lang {
         Lang::Vi => {
@@ -130,14 +125,14 @@ fn render(v: &AckLinkView, token: &str) -> String {
                 Lang::En => "<p>This link has expired. The clinicians still see the alert on \
                              their dashboard.</p>",
             };
-            page(lang, &title, &format!("{body}\n{}{emergency}", handled_by(v, lang)))
+            page(lang, &title, &format!("{body}\n{}{emergency}", handled_by(v, lang, tz)))
         }
         AckLinkStatus::Used => {
             let body = match lang {
                 Lang::Vi => "<p>Liên kết này đã được dùng (mỗi liên kết chỉ dùng được một lần).</p>",
                 Lang::En => "<p>This link has already been used (each link works once).</p>",
             };
-            page(lang, &title, &format!("{body}\n{}{emergency}", handled_by(v, lang)))
+            page(lang, &title, &format!("{body}\n{}{emergency}", handled_by(v, lang, tz)))
         }
         AckLinkStatus::Accepted => {
             let ours = v
@@ -161,9 +156,9 @@ fn render(v: &AckLinkView, token: &str) -> String {
                 (false, Some(AlertState::Resolved), Lang::En) => {
                     "<p>This alert has already been resolved.</p>".to_string()
                 }
-                (false, _, _) => handled_by(v, lang),
+                (false, _, _) => handled_by(v, lang, tz),
             };
-            let also = if ours { String::new() } else { handled_by(v, lang) };
+            let also = if ours { String::new() } else { handled_by(v, lang, tz) };
             let also = if also == body { String::new() } else { also };
             page(lang, &title, &format!("{body}\n{also}{emergency}"))
         }
@@ -191,7 +186,7 @@ fn render(v: &AckLinkView, token: &str) -> String {
                 (Some(AlertState::Resolved), Lang::En) => {
                     "<p>This alert has already been resolved.</p>".to_string()
                 }
-                _ => handled_by(v, lang),
+                _ => handled_by(v, lang, tz),
             };
             page(lang, &title, &format!("{body}\n{emergency}"))
         }
@@ -221,6 +216,7 @@ mod tests {
         let html = render(
             &view(AckLinkStatus::Valid, AlertState::Open),
             "0123456789abcdef0123456789abcdef",
+            chrono_tz::Asia::Ho_Chi_Minh,
         );
         assert!(html.contains("method=\"post\" action=\"/ack/0123456789abcdef0123456789abcdef\""));
         assert!(html.contains("Tôi đang xử lý"));
@@ -231,10 +227,14 @@ mod tests {
 
     #[test]
     fn used_and_unknown_pages_are_plain() {
-        let html = render(&view(AckLinkStatus::Used, AlertState::Acknowledged), "t");
+        let html = render(
+            &view(AckLinkStatus::Used, AlertState::Acknowledged),
+            "t",
+            chrono_tz::Asia::Ho_Chi_Minh,
+        );
         assert!(html.contains("đã được dùng"), "{html}");
         assert!(!html.contains("<form"));
-        let html = render(&AckLinkView::unknown(), "t");
+        let html = render(&AckLinkView::unknown(), "t", chrono_tz::Asia::Ho_Chi_Minh);
         assert!(html.contains("not valid"));
         assert!(!html.contains("<form"));
     }

@@ -38,31 +38,59 @@ pub use error::ApiError;
 pub use limit::{LoginGate, LoginLimiter};
 pub use serve::{ClientAddr, Limits};
 
-/// Shared by every handler; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub backend: Arc<dyn Backend>,
-    /// Committed readings and alert changes, for the SSE stream.
-    pub live: broadcast::Sender<Live>,
+/// What the gateway decides about the dashboard (`[http]`, `[dashboard]`).
+#[derive(Debug, Clone)]
+pub struct Settings {
     /// How long a dashboard login lasts (cookie max-age).
     pub session_ttl: Duration,
     /// Mark the session cookie `Secure` (the dashboard is reached over HTTPS).
     pub secure_cookie: bool,
-    /// Failed sign-ins by address, (name, address) and name.
-    pub logins: Arc<limit::LoginLimiter>,
-    /// Sign-ins hashing or waiting to.
-    pub login_gate: Arc<limit::LoginGate>,
     /// The time zone pages show times in (`dashboard.timezone`).
     pub tz: chrono_tz::Tz,
-    /// The ward view's sparklines, kept for a minute.
-    pub sparklines: Arc<ward::SparkCache>,
-    /// Rendered ward views, shared while nothing changes.
-    pub ward_bodies: Arc<ward::BodyCache>,
     /// `/metrics` without credentials (`http.metrics_public`).
     pub metrics_public: bool,
 }
 
+/// Shared by every handler; cheap to clone. Built with [`AppState::new`].
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) backend: Arc<dyn Backend>,
+    /// Committed readings and alert changes, for the SSE stream.
+    pub(crate) live: broadcast::Sender<Live>,
+    /// How long a dashboard login lasts (cookie max-age).
+    pub(crate) session_ttl: Duration,
+    /// Mark the session cookie `Secure` (the dashboard is reached over HTTPS).
+    pub(crate) secure_cookie: bool,
+    /// Failed sign-ins by address, (name, address) and name.
+    pub(crate) logins: Arc<limit::LoginLimiter>,
+    /// Sign-ins hashing or waiting to.
+    pub(crate) login_gate: Arc<limit::LoginGate>,
+    /// The time zone pages show times in (`dashboard.timezone`).
+    pub(crate) tz: chrono_tz::Tz,
+    /// The ward view's sparklines, kept for a minute.
+    pub(crate) sparklines: Arc<ward::SparkCache>,
+    /// Rendered ward views, shared while nothing changes.
+    pub(crate) ward_bodies: Arc<ward::BodyCache>,
+    /// `/metrics` without credentials (`http.metrics_public`).
+    pub(crate) metrics_public: bool,
+}
+
 impl AppState {
+    pub fn new(backend: Arc<dyn Backend>, live: broadcast::Sender<Live>, s: Settings) -> AppState {
+        AppState {
+            backend,
+            live,
+            session_ttl: s.session_ttl,
+            secure_cookie: s.secure_cookie,
+            logins: Default::default(),
+            login_gate: Default::default(),
+            tz: s.tz,
+            sparklines: Default::default(),
+            ward_bodies: Default::default(),
+            metrics_public: s.metrics_public,
+        }
+    }
+
     /// Runs a blocking backend call off the async workers.
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, ApiError>
     where

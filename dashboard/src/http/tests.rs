@@ -31,7 +31,7 @@ fn nothing<T>() -> Result<T> {
     Err(BackendError::Internal("not in this stub".into()))
 }
 
-impl Backend for Stub {
+impl crate::Queries for Stub {
     fn patients(&self, scope: &Scope) -> Result<Vec<PatientSummary>> {
         Ok([
             ("p1", "<script>alert(1)</script> Bà A", "a"),
@@ -110,15 +110,88 @@ impl Backend for Stub {
     fn alerts(&self, _: &Scope, _: &AlertFilter, _: usize) -> Result<Vec<Alert>> {
         Ok(vec![])
     }
-    fn alert_assign(&self, _: i64, _: &str, _: Option<&str>) -> Result<Alert> {
-        nothing()
-    }
     fn alert_detail(&self, _: i64, _: usize) -> Result<Option<AlertDetail>> {
         Ok(None)
+    }
+    fn registry(&self) -> Result<Registry> {
+        Ok(Registry {
+            facilities: vec![],
+            patients: vec![],
+            devices: vec![],
+            contacts: vec![],
+            users: vec![],
+        })
+    }
+    fn rejected_of(&self, _: Option<&str>, _: usize) -> Result<Vec<RejectedMessage>> {
+        Ok(vec![])
+    }
+    fn thresholds(&self, _: &str) -> Result<(Vec<PatientThreshold>, Vec<ThresholdOrder>)> {
+        Ok((vec![], vec![]))
+    }
+    fn tokens(&self) -> Result<Vec<vigil_domain::views::TokenView>> {
+        Ok(vec![])
+    }
+    fn contacts_of(&self, _: &str) -> Result<Vec<vigil_domain::Contact>> {
+        Ok(vec![])
+    }
+    fn admin_audit(&self, _: usize) -> Result<Vec<vigil_domain::views::AdminAuditEntry>> {
+        Ok(vec![])
+    }
+}
+
+impl crate::Commands for Stub {
+    fn alert_assign(&self, _: i64, _: &str, _: Option<&str>) -> Result<Alert> {
+        nothing()
     }
     fn alert_action(&self, _: i64, _: AlertAction, _: &str, _: Option<&str>) -> Result<Alert> {
         nothing()
     }
+    fn add_patient(&self, _: NewPatientRequest) -> Result<vigil_domain::Patient> {
+        nothing()
+    }
+    fn add_device(&self, _: NewDeviceRequest) -> Result<DeviceCredentials> {
+        nothing()
+    }
+    fn add_contact(&self, _: &str, _: NewContactRequest) -> Result<vigil_domain::Contact> {
+        nothing()
+    }
+    fn add_user(&self, _: NewUserRequest) -> Result<UserView> {
+        nothing()
+    }
+    fn order_threshold(
+        &self,
+        _: &str,
+        _: ThresholdOrderRequest,
+        _: &str,
+    ) -> Result<ThresholdOrder> {
+        nothing()
+    }
+    fn ack_link(&self, _: &str, _: bool) -> Result<AckLinkView> {
+        nothing()
+    }
+    fn revoke_token(&self, _: i64, _: &str) -> Result<()> {
+        nothing()
+    }
+    fn set_user_enabled(&self, _: &str, _: bool, _: &str) -> Result<()> {
+        nothing()
+    }
+    fn edit_contact(
+        &self,
+        _: i64,
+        _: crate::ContactEditRequest,
+        _: &str,
+    ) -> Result<vigil_domain::Contact> {
+        nothing()
+    }
+    fn remove_contact(&self, _: i64, _: &str) -> Result<()> {
+        nothing()
+    }
+    fn remove_device(&self, _: &str, _: &str) -> Result<()> {
+        nothing()
+    }
+}
+
+impl crate::Auth for Stub {
     fn token_access(&self, token: &str) -> Result<Option<Access>> {
         Ok(match token {
             "clin" => Some(clinician(None)),
@@ -144,95 +217,29 @@ impl Backend for Stub {
     fn set_language(&self, _: &str, _: vigil_domain::Lang) -> Result<()> {
         Ok(())
     }
+}
+
+impl crate::Operations for Stub {
     fn metrics_text(&self) -> String {
         "vigil_up 1\n".into()
     }
     fn readiness(&self) -> Vec<(&'static str, bool)> {
         vec![("store", true)]
     }
-    fn registry(&self) -> Result<Registry> {
-        Ok(Registry {
-            facilities: vec![],
-            patients: vec![],
-            devices: vec![],
-            contacts: vec![],
-            users: vec![],
-        })
-    }
-    fn add_patient(&self, _: NewPatientRequest) -> Result<vigil_domain::Patient> {
-        nothing()
-    }
-    fn add_device(&self, _: NewDeviceRequest) -> Result<DeviceCredentials> {
-        nothing()
-    }
-    fn add_contact(&self, _: &str, _: NewContactRequest) -> Result<vigil_domain::Contact> {
-        nothing()
-    }
-    fn add_user(&self, _: NewUserRequest) -> Result<UserView> {
-        nothing()
-    }
-    fn rejected_of(&self, _: Option<&str>, _: usize) -> Result<Vec<RejectedMessage>> {
-        Ok(vec![])
-    }
-    fn thresholds(&self, _: &str) -> Result<(Vec<PatientThreshold>, Vec<ThresholdOrder>)> {
-        Ok((vec![], vec![]))
-    }
-    fn order_threshold(
-        &self,
-        _: &str,
-        _: ThresholdOrderRequest,
-        _: &str,
-    ) -> Result<ThresholdOrder> {
-        nothing()
-    }
-    fn ack_link(&self, _: &str, _: bool) -> Result<AckLinkView> {
-        nothing()
-    }
-    fn tokens(&self) -> Result<Vec<vigil_domain::views::TokenView>> {
-        Ok(vec![])
-    }
-    fn revoke_token(&self, _: i64, _: &str) -> Result<()> {
-        nothing()
-    }
-    fn set_user_enabled(&self, _: &str, _: bool, _: &str) -> Result<()> {
-        nothing()
-    }
-    fn contacts_of(&self, _: &str) -> Result<Vec<vigil_domain::Contact>> {
-        Ok(vec![])
-    }
-    fn edit_contact(
-        &self,
-        _: i64,
-        _: crate::ContactEditRequest,
-        _: &str,
-    ) -> Result<vigil_domain::Contact> {
-        nothing()
-    }
-    fn remove_contact(&self, _: i64, _: &str) -> Result<()> {
-        nothing()
-    }
-    fn remove_device(&self, _: &str, _: &str) -> Result<()> {
-        nothing()
-    }
-    fn admin_audit(&self, _: usize) -> Result<Vec<vigil_domain::views::AdminAuditEntry>> {
-        Ok(vec![])
-    }
 }
 
 fn app() -> axum::Router {
     let (live, _) = tokio::sync::broadcast::channel(16);
-    router(AppState {
-        backend: Arc::new(Stub),
+    router(AppState::new(
+        Arc::new(Stub),
         live,
-        session_ttl: std::time::Duration::from_secs(3600),
-        secure_cookie: false,
-        logins: Default::default(),
-        login_gate: Default::default(),
-        tz: chrono_tz::Asia::Ho_Chi_Minh,
-        sparklines: Default::default(),
-        ward_bodies: Default::default(),
-        metrics_public: false,
-    })
+        crate::http::Settings {
+            session_ttl: std::time::Duration::from_secs(3600),
+            secure_cookie: false,
+            tz: chrono_tz::Asia::Ho_Chi_Minh,
+            metrics_public: false,
+        },
+    ))
 }
 
 async fn send(req: Request<Body>) -> (StatusCode, String) {

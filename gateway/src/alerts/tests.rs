@@ -1,0 +1,306 @@
+use super::*;
+use crate::notify::testing::{alert_rules, outbox, settings, store};
+use crate::store::ms_to_time;
+
+const MIN: i64 = 60_000;
+
+/// Runs `f` in a transaction of a service (InfluxDB sink on when `forward`), as a write
+/// job would; the changes are dropped (nobody listens in a unit test).
+fn tx<R>(c: &Connection, forward: bool, f: impl FnOnce(&mut AlertTx<'_>) -> R) -> R {
+    let svc = AlertService::for_tests(settings(), forward);
+    let mut tx = svc.begin(c);
+    let r = f(&mut tx);
+    let _ = tx.finish().unwrap();
+    r
+}
+
+/// The InfluxDB queue's lines, in order.
+fn queued(c: &Connection) -> Vec<String> {
+    let mut st = c
+        .prepare("SELECT lines FROM forward_queue ORDER BY id")
+        .unwrap();
+    let rows = st.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.map(Result::unwrap)
+        .flat_map(|l| l.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+/// The `opened` points queued for the InfluxDB sink, as `rule,severity`.
+fn opened_points(c: &Connection) -> Vec<String> {
+    queued(c)
+        .into_iter()
+        .filter(|l| l.contains(" opened=1i"))
+        .map(|l| {
+            let tags = l.split(' ').next().unwrap();
+            let tag = |k: &str| {
+                tags.split(',')
+                    .find_map(|t| t.strip_prefix(&format!("{k}=")))
+                    .unwrap()
+                    .to_string()
+            };
+            format!("{},{}", tag("rule"), tag("severity"))
+        })
+        .collect()
+}
+
+#[test]
+fn acknowledging_and_resolving_are_queued_for_influxdb_once_each() {
+    let c = store();
+    tx(&c, true, |t| {
+        t.act(1, Action::Acknowledge, "bs.lan", Some("calling"))
+    })
+    .unwrap();
+    // A second acknowledgement only adds its note: no new state, no new point.
+    tx(&c, true, |t| {
+        t.act(1, Action::Acknowledge, "bs.minh", Some("me too"))
+    })
+    .unwrap();
+    let a = tx(&c, true, |t| t.act(1, Action::Resolve, "bs.lan", None)).unwrap();
+    assert_eq!(a.state, AlertState::Resolved);
+    assert_eq!(
+        a.acknowledged_by.as_deref(),
+        Some("bs.lan"),
+        "the first stays"
+    );
+    let lines = queued(&c);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let prefix = "alerts,patient_id=p1,rule=spo2_red,severity=red ";
+    assert!(
+        lines[0].starts_with(&format!("{prefix}acknowledged=1i ")),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{prefix}resolved=1i ")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn nothing_is_queued_without_the_sink() {
+    let c = store();
+    tx(&c, false, |t| t.act(1, Action::Acknowledge, "bs.lan", None)).unwrap();
+    tx(&c, false, |t| t.act(1, Action::Resolve, "bs.lan", None)).unwrap();
+    assert!(queued(&c).is_empty());
+}
+
+#[test]
+fn acknowledging_stops_the_escalation() {
+    let c = store();
+    tx(&c, false, |t| {
+        t.act(1, Action::Acknowledge, "bs.minh", None)
+    })
+    .unwrap();
+    tx(&c, false, |t| t.notify_due(60 * MIN)).unwrap();
+    assert_eq!(outbox(&c).len(), 2);
+}
+
+fn token_of(c: &Connection, contact: i64) -> String {
+    let body: String = c
+        .query_row(
+            "SELECT body FROM outbox WHERE contact_id = ?1 ORDER BY id LIMIT 1",
+            [contact],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let at = body.find("/ack/").expect("a link") + 5;
+    body[at..at + 32].to_string()
+}
+
+#[test]
+fn a_family_link_acknowledges_once_and_stops_the_escalation() {
+    let c = store();
+    let token = token_of(&c, 1);
+    assert_eq!(outbox(&c).len(), 2, "no link for the clinician");
+    let v = notify::ack_link_view(&c, &token, MIN).unwrap();
+    assert_eq!(v.status, AckLinkStatus::Valid);
+    assert_eq!(
+        v.alert_state,
+        Some(AlertState::Open),
+        "looking changes nothing"
+    );
+    let v = tx(&c, true, |t| t.use_ack_link(&token, MIN)).unwrap();
+    assert_eq!(v.status, AckLinkStatus::Accepted);
+    assert_eq!(v.alert_state, Some(AlertState::Acknowledged));
+    assert_eq!(
+        v.acknowledged_by.as_deref(),
+        Some("Lan (family, e-mail link)")
+    );
+    let actor: String = c
+        .query_row(
+            "SELECT actor FROM alert_audit WHERE action = 'acknowledge'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(actor, "Lan (family, e-mail link)");
+    assert!(
+        queued(&c)[0].contains(" acknowledged=1i "),
+        "{:?}",
+        queued(&c)
+    );
+    assert_eq!(
+        tx(&c, true, |t| t.use_ack_link(&token, MIN))
+            .unwrap()
+            .status,
+        AckLinkStatus::Used
+    );
+    tx(&c, false, |t| t.notify_due(60 * MIN)).unwrap();
+    assert_eq!(outbox(&c).len(), 2, "no escalation");
+}
+
+#[test]
+fn expired_and_unknown_links_change_nothing() {
+    let c = store();
+    let token = token_of(&c, 1);
+    let v = tx(&c, false, |t| t.use_ack_link(&token, 24 * 60 * MIN)).unwrap();
+    assert_eq!(v.status, AckLinkStatus::Expired);
+    assert_eq!(v.alert_state, Some(AlertState::Open));
+    let v = tx(&c, false, |t| {
+        t.use_ack_link("0123456789abcdef0123456789abcdef", MIN)
+    })
+    .unwrap();
+    assert_eq!(v.status, AckLinkStatus::Unknown);
+    assert!(v.patient_name.is_empty(), "an unknown link reveals nothing");
+}
+
+#[test]
+fn one_refused_email_raises_an_alert_for_the_clinicians_at_once() {
+    let c = store();
+    let ids: Vec<i64> = {
+        let mut st = c.prepare("SELECT id FROM outbox ORDER BY id").unwrap();
+        let rows = st.query_map([], |r| r.get(0)).unwrap();
+        rows.map(|r| r.unwrap()).collect()
+    };
+    tx(&c, false, |t| {
+        t.set_aside(ids[0], "550 no such user", ms_to_time(MIN))
+    })
+    .unwrap();
+    assert_eq!(
+        alert_rules(&c)[1],
+        ("notification_failed".to_string(), "amber".to_string()),
+        "raised although the clinician's e-mail is still waiting (issue #15)"
+    );
+    tx(&c, false, |t| {
+        t.set_aside(ids[1], "550 no such user", ms_to_time(MIN))
+    })
+    .unwrap();
+    assert_eq!(
+        alert_rules(&c).len(),
+        2,
+        "one open alert per (patient, rule)"
+    );
+}
+
+#[test]
+fn nothing_sent_by_the_first_escalation_step_raises_notification_failed() {
+    let c = store();
+    tx(&c, false, |t| t.notify_due(10 * MIN)).unwrap();
+    assert_eq!(alert_rules(&c)[1].0, "notification_failed");
+}
+
+// Issue #16: every path that raises an alert queues its `opened` point for the InfluxDB
+// sink (before, only ingest did). Ingest's is checked end to end against a real server
+// (tests/e2e/influx.rs), as are these.
+
+#[test]
+fn the_fall_window_queues_the_opened_point() {
+    let c = store();
+    c.execute_batch(
+        "INSERT INTO events (id, patient_id, device_id, kind, ts, received_at)
+         VALUES (7, 'p1', 'pendant', 'fall', 1000, 1000);
+         INSERT INTO pending_events (event_id, patient_id, kind, ts, due_at)
+         VALUES (7, 'p1', 'fall', 1000, 31000);",
+    )
+    .unwrap();
+    let rules = vigil_alerting::RuleSet::defaults();
+    tx(&c, true, |t| crate::deferred::raise_due(t, &rules, 30_999)).unwrap();
+    assert!(opened_points(&c).is_empty(), "not yet due");
+    tx(&c, true, |t| crate::deferred::raise_due(t, &rules, 31_000)).unwrap();
+    assert_eq!(opened_points(&c), vec!["fall,red"]);
+}
+
+#[test]
+fn the_missing_data_watch_queues_the_opened_point() {
+    let c = store();
+    c.execute_batch(
+        "INSERT INTO devices (id, patient_id, patient_num, kind, secret_hash, created_at,
+                              last_seen, expected_interval_s)
+         VALUES ('band', 'p1', 1, 'wearable', 'x', 0, 0, 60);",
+    )
+    .unwrap();
+    let rules = vigil_alerting::RuleSet::defaults();
+    let now = 10 * MIN;
+    let plan = crate::store::watch::plan(&c, &rules, now, chrono_tz::Asia::Ho_Chi_Minh).unwrap();
+    tx(&c, true, |t| crate::watch::apply(t, &plan, now)).unwrap();
+    let (rule, _) = rules.silent_rule().unwrap();
+    assert_eq!(
+        opened_points(&c),
+        vec![format!("{},{}", rule.id, rule.severity.as_str())]
+    );
+}
+
+#[test]
+fn notification_failed_queues_the_opened_point_both_ways() {
+    // An e-mail set aside…
+    let c = store();
+    let id: i64 = c
+        .query_row("SELECT min(id) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    tx(&c, true, |t| {
+        t.set_aside(id, "550 no such user", ms_to_time(MIN))
+    })
+    .unwrap();
+    assert_eq!(opened_points(&c), vec!["notification_failed,amber"]);
+    // …or nothing delivered by the first escalation step.
+    let c = store();
+    tx(&c, true, |t| t.notify_due(10 * MIN)).unwrap();
+    assert_eq!(opened_points(&c), vec!["notification_failed,amber"]);
+}
+
+#[test]
+fn a_breach_opens_updates_and_worsens_one_alert_with_a_point_per_opening() {
+    let c = store();
+    let breach = |severity, value| Breach {
+        rule: format!("hr_{}", vigil_domain::Severity::as_str(severity)),
+        condition: "hr_high".into(),
+        severity,
+        metric: Some(vigil_domain::Metric::HeartRate),
+        value: Some(value),
+        limit: Some("> 110".into()),
+        message: format!("hr {value}"),
+    };
+    let at = ms_to_time(MIN);
+    let a = tx(&c, true, |t| {
+        t.raise(
+            "p1",
+            &breach(vigil_domain::Severity::Amber, 115.0),
+            None,
+            at,
+        )
+    })
+    .unwrap();
+    let b = tx(&c, true, |t| {
+        t.raise(
+            "p1",
+            &breach(vigil_domain::Severity::Amber, 118.0),
+            None,
+            at,
+        )
+    })
+    .unwrap();
+    let w = tx(&c, true, |t| {
+        t.raise("p1", &breach(vigil_domain::Severity::Red, 135.0), None, at)
+    })
+    .unwrap();
+    assert_eq!((a, b, w), (a, a, a), "one alert");
+    assert_eq!(opened_points(&c), vec!["hr_amber,amber", "hr_red,red"]);
+    let red_emails: i64 = c
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE alert_id = ?1",
+            [a],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Worse is red: the primary family contact and the clinician are e-mailed at once.
+    assert_eq!(red_emails, 2);
+}

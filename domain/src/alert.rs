@@ -99,4 +99,17 @@ pub struct Alert {
     pub resolved_at: Option<DateTime<Utc>>,
     /// Who took it on ("assign to me" in the alert inbox).
     pub assigned_to: Option<String>,
+    /// The rule's threshold as the rule file states it, e.g. `< 90` (issue #16: pages and
+    /// e-mails no longer parse it out of `message`).
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// The device event that raised it (`fall`, `sos`, …), if one did.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// The latest breaching value and when it came (the alert stays open while the condition
+    /// goes on; `value` is the one that opened it).
+    #[serde(default)]
+    pub last_value: Option<f64>,
+    #[serde(default)]
+    pub last_at: Option<DateTime<Utc>>,
 }

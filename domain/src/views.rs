@@ -181,7 +181,7 @@ pub enum LiveEvent {
         ts: DateTime<Utc>,
     },
     Alert {
-        alert: crate::Alert,
+        alert: Box<crate::Alert>,
     },
 }
 

@@ -143,9 +143,7 @@ impl AlertService {
     pub fn announce(&self, changes: Changes) {
         let s = &self.0;
         let send = |alert: Box<Alert>| {
-            let _ = s
-                .live
-                .send(LiveMessage::new(LiveEvent::Alert { alert: *alert }));
+            let _ = s.live.send(LiveMessage::new(LiveEvent::Alert { alert }));
         };
         for change in changes.list {
             match change {

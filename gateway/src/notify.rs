@@ -9,14 +9,14 @@
 //! Nothing here opens or changes an alert: what needs one (nobody reached) is returned.
 
 use crate::secrets;
-use crate::store::notify::{self as rows, AlertRow, Link};
-use crate::store::{ms_to_time, outbox, registry, Result, StoreError};
+use crate::store::notify::{self as rows, Link};
+use crate::store::{alerts, ms_to_time, outbox, registry, Result, StoreError};
 use rusqlite::Connection;
 use vigil_alerting::digest::{self, QuietHours};
 use vigil_alerting::email::{self, AlertFacts};
 use vigil_alerting::escalation::{self, Policy};
 use vigil_domain::views::{AckLinkStatus, AckLinkView};
-use vigil_domain::{AlertState, ContactRole, ContactTier, Severity};
+use vigil_domain::{Alert, AlertState, ContactRole, ContactTier, Severity};
 
 /// Settings that shape notification e-mails (`[notify]`, `[dashboard] public_url`).
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ pub struct Steps {
 pub fn escalate_due(conn: &Connection, now: i64, s: &NotifySettings) -> Result<Steps> {
     let mut out = Steps::default();
     for (id, stage) in rows::due_steps(conn, now)? {
-        let Some(a) = rows::alert_row(conn, id)? else {
+        let Some(a) = alerts::get(conn, id)? else {
             continue;
         };
         // Only an unacknowledged red alert escalates; anything else just stops.
@@ -121,17 +121,17 @@ pub fn escalate_due(conn: &Connection, now: i64, s: &NotifySettings) -> Result<S
     Ok(out)
 }
 
-/// The facts an e-mail about alert row `a` gives a contact of `role`.
-fn facts<'a>(a: &'a AlertRow, s: &NotifySettings, role: ContactRole) -> AlertFacts<'a> {
+/// The facts an e-mail about alert `a` gives a contact of `role`: its latest breach.
+fn facts<'a>(a: &'a Alert, s: &NotifySettings, role: ContactRole) -> AlertFacts<'a> {
     AlertFacts {
         patient_name: &a.patient_name,
         rule: &a.rule,
         severity: a.severity,
-        metric: a.metric,
-        value: a.value,
+        metric: a.metric.as_deref().and_then(|m| m.parse().ok()),
+        value: a.last_value,
         limit: a.limit.as_deref(),
-        event: a.event,
-        at: ms_to_time(a.at),
+        event: a.event.as_deref().and_then(|e| e.parse().ok()),
+        at: a.last_at.unwrap_or(a.opened_at),
         tz: s.display_tz,
         alert_url: None,
         ack_url: None,
@@ -150,7 +150,7 @@ fn queue_step(
     s: &NotifySettings,
     now: i64,
 ) -> Result<usize> {
-    let a = rows::alert_row(conn, alert_id)?
+    let a = alerts::get(conn, alert_id)?
         .ok_or_else(|| StoreError::NotFound(format!("alert {alert_id}")))?;
     let contacts = registry::contacts(conn, &a.patient_id)?;
     let has_secondary = contacts.iter().any(|c| c.tier == ContactTier::Secondary);
@@ -206,7 +206,7 @@ fn queue_step(
 /// A non-critical alert opened (or became more severe): it waits for the next digest of each
 /// contact who is e-mailed about alerts this severe (anti-flood, `vigil_alerting::digest`).
 pub fn queue_for_digest(conn: &Connection, alert_id: i64, now: i64) -> Result<usize> {
-    let Some(a) = rows::alert_row(conn, alert_id)? else {
+    let Some(a) = alerts::get(conn, alert_id)? else {
         return Ok(0);
     };
     let mut n = 0;
@@ -256,11 +256,11 @@ pub fn flush_digests(conn: &Connection, now: i64, s: &NotifySettings) -> Result<
             continue;
         }
         let alert_ids = rows::digest_alerts(conn, contact_id, &patient_id)?;
-        let alerts: Vec<AlertRow> = alert_ids
+        let waiting: Vec<Alert> = alert_ids
             .iter()
-            .filter_map(|id| rows::alert_row(conn, *id).transpose())
+            .filter_map(|id| alerts::get(conn, *id).transpose())
             .collect::<Result<_>>()?;
-        let items: Vec<(AlertFacts<'_>, AlertState)> = alerts
+        let items: Vec<(AlertFacts<'_>, AlertState)> = waiting
             .iter()
             .map(|a| (facts(a, s, c.role), a.state))
             .collect();
@@ -297,7 +297,7 @@ pub fn failed_breach(
     conn: &Connection,
     alert_id: i64,
 ) -> Result<Option<(String, vigil_alerting::Breach)>> {
-    let Some(a) = rows::alert_row(conn, alert_id)? else {
+    let Some(a) = alerts::get(conn, alert_id)? else {
         return Ok(None);
     };
     if a.state == AlertState::Resolved || a.rule == NOTIFICATION_FAILED {
@@ -350,7 +350,7 @@ pub fn link_actor(l: &Link) -> (String, &'static str) {
 
 /// What the page of link `l` shows.
 pub fn view(conn: &Connection, l: &Link, status: AckLinkStatus) -> Result<AckLinkView> {
-    let Some(alert) = crate::store::alerts::get(conn, l.alert_id)? else {
+    let Some(alert) = alerts::get(conn, l.alert_id)? else {
         return Ok(AckLinkView::unknown());
     };
     Ok(AckLinkView {

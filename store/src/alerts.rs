@@ -10,7 +10,7 @@ use vigil_domain::{Alert, AlertState, EventKind, Severity};
 
 const ALERT_COLUMNS: &str = "a.id, a.patient_id, p.name, a.rule, a.severity, a.state, a.opened_at,
     a.value, a.metric, a.unit, a.message, a.acknowledged_at, a.acknowledged_by, a.note,
-    a.resolved_at, a.assigned_to";
+    a.resolved_at, a.assigned_to, a.limit_text, a.event, a.last_value, a.last_at";
 
 fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
     let opt_time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
@@ -33,6 +33,10 @@ fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
         note: r.get(13)?,
         resolved_at: opt_time(14)?,
         assigned_to: r.get(15)?,
+        limit: r.get(16)?,
+        event: r.get(17)?,
+        last_value: r.get(18)?,
+        last_at: opt_time(19)?,
     })
 }
 

@@ -4,47 +4,7 @@
 
 use super::Result;
 use rusqlite::{params, Connection, OptionalExtension};
-use vigil_domain::{AlertState, EventKind, Lang, Metric, Severity};
-
-/// What an e-mail about an alert says about it.
-pub struct AlertRow {
-    pub patient_id: String,
-    pub patient_name: String,
-    pub rule: String,
-    pub severity: Severity,
-    pub state: AlertState,
-    pub metric: Option<Metric>,
-    /// The latest breaching value.
-    pub value: Option<f64>,
-    pub limit: Option<String>,
-    pub event: Option<EventKind>,
-    /// When it last breached (epoch ms).
-    pub at: i64,
-}
-
-pub fn alert_row(conn: &Connection, id: i64) -> Result<Option<AlertRow>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT a.patient_id, p.name, a.rule, a.severity, a.state, a.metric, a.last_value,
-                    a.limit_text, a.event, a.last_at
-             FROM alerts a JOIN patients p ON p.id = a.patient_id WHERE a.id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok(AlertRow {
-                patient_id: r.get(0)?,
-                patient_name: r.get(1)?,
-                rule: r.get(2)?,
-                severity: r.get::<_, String>(3)?.parse().unwrap_or(Severity::Red),
-                state: r.get::<_, String>(4)?.parse().unwrap_or(AlertState::Open),
-                metric: r.get::<_, Option<String>>(5)?.and_then(|m| m.parse().ok()),
-                value: r.get(6)?,
-                limit: r.get(7)?,
-                event: r.get::<_, Option<String>>(8)?.and_then(|e| e.parse().ok()),
-                at: r.get(9)?,
-            })
-        })
-        .optional()?)
-}
+use vigil_domain::Lang;
 
 /// Sets the escalation step an alert is at and when the next one is due.
 pub fn schedule(conn: &Connection, alert_id: i64, stage: u32, next_at: i64) -> Result<()> {

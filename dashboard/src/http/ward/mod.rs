@@ -367,7 +367,9 @@ fn describe(a: &Alert, vi: bool) -> String {
         a.value,
     ) {
         let label = if vi { m.label_vi() } else { m.label_en() };
-        let limit = limit_of(&a.message)
+        let limit = a
+            .limit
+            .as_deref()
             .map(|l| {
                 let l = vigil_domain::display::decimal(l.to_string(), vi);
                 if vi {
@@ -389,12 +391,6 @@ fn describe(a: &Alert, vi: bool) -> String {
 }
 
 /// The limit at the end of a threshold alert's message (`spo2 85 % < 90` → `< 90`).
-fn limit_of(message: &str) -> Option<&str> {
-    let i = message.rfind(['<', '>', '≤', '≥'])?;
-    let limit = message[i..].trim();
-    (limit.len() <= 16).then_some(limit)
-}
-
 pub(crate) fn alert_row(a: &Alert, tz: chrono_tz::Tz, vi: bool) -> Value {
     context! {
         id => a.id,

@@ -134,11 +134,16 @@ fn alerts_read_in_the_page_language() {
         note: None,
         resolved_at: None,
         assigned_to: None,
+        limit: Some("< 90".into()),
+        event: None,
+        last_value: Some(85.0),
+        last_at: None,
     };
     assert_eq!(describe(&a, false), "SpO₂: 85 % (limit < 90)");
     a.metric = Some("temperature".into());
     a.value = Some(38.5);
     a.message = "temperature 38.5 °C > 37.8".into();
+    a.limit = Some("> 37.8".into());
     assert!(
         describe(&a, true).ends_with("38,5 °C (ngưỡng > 37,8)"),
         "{}",

@@ -4,7 +4,7 @@
 //! write job, which for each change runs, in that one transaction:
 //!
 //! ```text
-//! lifecycle (vigil_alerting::lifecycle) → rows (store::alerts) → notifications (crate::notify)
+//! lifecycle (vigil_alerting::lifecycle) → rows (store::alerts) → notifications (vigil_notify::policy)
 //!   → InfluxDB queue (store::forward, when the sink is on)
 //! ```
 //!
@@ -14,7 +14,7 @@
 //! `notification_failed` writing no `opened` point).
 
 use crate::metrics::Metrics;
-use crate::notify::{self, LinkUse, NotifySettings};
+use crate::store::notify::Rows;
 use crate::store::{alerts as rows, forward, now_ms, outbox, Result, StoreError, StoreHandle};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -25,6 +25,8 @@ use vigil_alerting::lifecycle::{self, Action, OnBreach};
 use vigil_alerting::Breach;
 use vigil_domain::views::{AckLinkStatus, AckLinkView, Live, LiveEvent, LiveMessage};
 use vigil_domain::{Alert, AlertState, EventKind};
+use vigil_notify::policy::{self as notify, LinkUse};
+use vigil_notify::NotifySettings;
 
 /// One change to announce once its transaction committed.
 #[derive(Debug, Clone)]
@@ -210,7 +212,7 @@ impl<'c> AlertTx<'c> {
             }
             OnBreach::Open => rows::insert(c, patient_id, breach, event, at_ms)?,
         };
-        let emails = notify::start(c, id, breach.severity, &self.svc.settings, now_ms())?;
+        let emails = notify::start(&Rows(c), id, breach.severity, &self.svc.settings, now_ms())?;
         let alert = rows::get(c, id)?.expect("written in this transaction");
         if let Some(sink) = &mut self.sink {
             sink.alert(&alert);
@@ -302,7 +304,7 @@ impl<'c> AlertTx<'c> {
     /// already stays theirs; an alert already resolved is left alone; the link is burnt
     /// either way.
     pub fn use_ack_link(&mut self, token: &str, now: i64) -> Result<AckLinkView> {
-        let l = match notify::take_link(self.conn, token, now)? {
+        let l = match notify::take_link(&Rows(self.conn), token, now)? {
             LinkUse::Show(view) => return Ok(view),
             LinkUse::Accept(l) => l,
         };
@@ -314,18 +316,18 @@ impl<'c> AlertTx<'c> {
                 "alert acknowledged from a family e-mail link"
             );
         }
-        notify::view(self.conn, &l, AckLinkStatus::Accepted)
+        notify::view(&Rows(self.conn), &l, AckLinkStatus::Accepted)
     }
 
     /// Runs the escalation steps and digests due at `now`; a red alert whose e-mails reached
     /// nobody by its first step raises `notification_failed`.
     pub fn notify_due(&mut self, now: i64) -> Result<()> {
-        let steps = notify::escalate_due(self.conn, now, &self.svc.settings)?;
+        let steps = notify::escalate_due(&Rows(self.conn), now, &self.svc.settings)?;
         self.changes.emails += steps.queued;
         for id in steps.undelivered {
             self.notification_failed(id, now)?;
         }
-        self.changes.emails += notify::flush_digests(self.conn, now, &self.svc.settings)?;
+        self.changes.emails += notify::flush_digests(&Rows(self.conn), now, &self.svc.settings)?;
         Ok(())
     }
 
@@ -342,7 +344,7 @@ impl<'c> AlertTx<'c> {
 
     /// Opens (or refreshes) `notification_failed` for the patient of alert `alert_id`.
     fn notification_failed(&mut self, alert_id: i64, now: i64) -> Result<()> {
-        let Some((patient_id, breach)) = notify::failed_breach(self.conn, alert_id)? else {
+        let Some((patient_id, breach)) = notify::failed_breach(&Rows(self.conn), alert_id)? else {
             return Ok(());
         };
         tracing::warn!(

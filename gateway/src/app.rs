@@ -5,13 +5,13 @@
 use crate::alerts::AlertService;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::notify::NotifySettings;
 use crate::store::orders::PatientRules;
 use crate::store::StoreHandle;
 use std::sync::Arc;
 use tokio::sync::{broadcast, Notify};
 use vigil_alerting::RuleSet;
 use vigil_domain::views::Live;
+use vigil_notify::NotifySettings;
 
 /// Live updates buffered per dashboard connection before it must resync.
 const LIVE_BUFFER: usize = 1024;
@@ -65,7 +65,7 @@ fn notify_settings(cfg: &Config) -> NotifySettings {
     NotifySettings {
         public_url: Some(cfg.public_url().to_string()).filter(|u| !u.is_empty()),
         message_id_domain: cfg.email.message_id_domain.clone(),
-        policy: vigil_alerting::escalation::Policy {
+        policy: vigil_notify::escalation::Policy {
             escalate_after_ms: i64::from(n.escalate_after_seconds) * 1000,
             repeat_ms: i64::from(n.repeat_seconds) * 1000,
         },
@@ -73,7 +73,7 @@ fn notify_settings(cfg: &Config) -> NotifySettings {
         minimal_phi: n.minimal_phi,
         min_interval_ms: vigil_alerting::rulefile::duration_ms(&n.min_interval)
             .expect("validated with the config"),
-        quiet_hours: vigil_alerting::digest::QuietHours::parse_setting(&n.quiet_hours)
+        quiet_hours: vigil_notify::digest::QuietHours::parse_setting(&n.quiet_hours)
             .expect("validated with the config"),
         timezone: n.timezone.parse().expect("validated with the config"),
         display_tz: cfg.display_timezone(),

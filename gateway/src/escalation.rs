@@ -4,7 +4,7 @@
 //! non-critical alerts that may go (`notify.min_interval`, quiet hours), through the alert
 //! service (which wakes the outbox). Everything it works from is in the store
 //! (`alerts.next_notify_at`, `digest_items`), so it survives a restart; the policy is
-//! `crate::notify`, tested with a simulated clock.
+//! `vigil_notify::policy`, tested with a simulated clock.
 
 use crate::alerts::AlertService;
 use crate::periodic;

@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::store::rollups::Rollups;
 use crate::store::rule_states::StoreRuleStates;
 use crate::store::StoreHandle;
-use crate::store::{forward, pending, readings, registry, StoreError};
+use crate::store::{forward, pending, readings, StoreError};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -73,15 +73,17 @@ impl DeviceCache {
                 return Ok(d.clone());
             }
         }
-        let d = registry::device(conn, id)?.filter(|d| d.enabled).map(|d| {
-            Arc::new(DeviceInfo {
-                id: d.id,
-                patient_id: d.patient_id,
-                kind: d.kind,
-                num: d.num,
-                patient_num: d.patient_num,
-            })
-        });
+        let d = crate::store::devices::device(conn, id)?
+            .filter(|d| d.enabled)
+            .map(|d| {
+                Arc::new(DeviceInfo {
+                    id: d.id,
+                    patient_id: d.patient_id,
+                    kind: d.kind,
+                    num: d.num,
+                    patient_num: d.patient_num,
+                })
+            });
         let mut map = self.map.lock().expect("cache lock never poisoned");
         // Bounded: unknown ids are cached too (so garbage cannot hammer the database), so
         // clear it wholesale when a flood of random ids makes it large.
@@ -415,9 +417,9 @@ fn apply_batch(
         q.enqueue(conn, crate::store::now_ms())?;
     }
     for (id, s) in seen {
-        registry::set_device_status(conn, &id, s.online, s.at)?;
+        crate::store::devices::set_device_status(conn, &id, s.online, s.at)?;
         if s.clock_skew {
-            registry::mark_clock_skew(conn, &id, s.at)?;
+            crate::store::devices::mark_clock_skew(conn, &id, s.at)?;
         }
     }
     if rejected_any {
@@ -461,7 +463,12 @@ fn apply(
             battery,
         } => {
             if let Some(level) = battery {
-                registry::set_battery(conn, &device.id, level, received.timestamp_millis())?;
+                crate::store::devices::set_battery(
+                    conn,
+                    &device.id,
+                    level,
+                    received.timestamp_millis(),
+                )?;
             }
             let valid = match validate::validate(device, raw, received, &ctx.settings.timing) {
                 Ok(v) => v,

@@ -14,7 +14,6 @@
 //!        external}       both hand messages to ingest and ack after the commit
 //! ingest               topic → decode → validate (vigil-protocol) → store + rules, one write job
 //! alerts               the alert service: the only code that opens or changes an alert
-//! notify               notification policy: e-mails, escalation steps, digests, ack links
 //! escalation, watch,   periodic tasks through the alert service: escalation and digests,
 //!   deferred             missing data and adherence, the fall window
 //! forwarder            the InfluxDB sink (store-and-forward queue → influxdb2)
@@ -24,7 +23,8 @@
 //! demo                 the demo's patients and simulated devices
 //! ```
 //!
-//! The store is the `vigil-store` crate, used here as `crate::store`.
+//! The store is the `vigil-store` crate, used here as `crate::store`; notification policy,
+//! e-mails and the outbox loop are `vigil-notify`.
 
 mod admin;
 mod alerts;
@@ -41,7 +41,6 @@ mod forwarder;
 mod ingest;
 mod metrics;
 mod mqtt;
-mod notify;
 mod periodic;
 mod provision;
 mod retention;

@@ -3,7 +3,8 @@
 //! checked here and a bad one is `StoreError::Invalid` naming the field.
 
 use crate::secrets;
-use crate::store::registry::{self, NewContact, SecretHashes};
+use crate::store::devices::SecretHashes;
+use crate::store::registry::{self, NewContact};
 use crate::store::{Result, StoreError};
 use rusqlite::Connection;
 use vigil_domain::{ContactRole, ContactTier, DeviceKind, Lang, Severity};
@@ -54,7 +55,7 @@ fn notify_severity(v: &str) -> Option<Option<Severity>> {
 }
 
 fn check_quiet_hours(q: &str) -> Result<()> {
-    vigil_alerting::digest::QuietHours::parse_setting(q)
+    vigil_notify::digest::QuietHours::parse_setting(q)
         .map(|_| ())
         .map_err(|e| invalid(format!("quiet hours {e}")))
 }
@@ -203,7 +204,7 @@ pub fn add_device(
     interval_s: Option<i64>,
     hashes: &SecretHashes,
 ) -> Result<String> {
-    let id = registry::add_device(conn, id, patient_id, kind, hashes)?;
+    let id = crate::store::devices::add_device(conn, id, patient_id, kind, hashes)?;
     if let Some(s) = interval_s {
         conn.execute(
             "UPDATE devices SET expected_interval_s = ?2 WHERE id = ?1",
@@ -242,7 +243,7 @@ pub fn bulk(
         let patient = format!("{prefix}-p{i}");
         let device = format!("{prefix}-{i}");
         registry::add_patient(&tx, Some(&patient), &patient, facility, None, &[])?;
-        registry::add_device(&tx, Some(&device), &patient, kind, &hashes)?;
+        crate::store::devices::add_device(&tx, Some(&device), &patient, kind, &hashes)?;
         out.push((device, secret, patient));
     }
     tx.commit()?;
@@ -305,7 +306,7 @@ pub fn scenario(
     }
     let mut out = Vec::with_capacity(devices.len());
     for ((p, d), (secret, hashes)) in devices {
-        match registry::device(tx, &d.id)? {
+        match crate::store::devices::device(tx, &d.id)? {
             Some(existing) if existing.patient_id != p.id => {
                 return Err(invalid(format!(
                     "device {} belongs to patient {}, not {}",
@@ -313,8 +314,8 @@ pub fn scenario(
                 )))
             }
             Some(_) => {
-                registry::set_device_secret(tx, &d.id, &hashes)?;
-                registry::set_device_enabled(tx, &d.id, true)?;
+                crate::store::devices::set_device_secret(tx, &d.id, &hashes)?;
+                crate::store::devices::set_device_enabled(tx, &d.id, true)?;
             }
             None => {
                 add_device(tx, Some(&d.id), &p.id, d.kind, d.interval_s(), &hashes)?;

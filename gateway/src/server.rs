@@ -18,9 +18,9 @@ use crate::store::StoreHandle;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
-use vigil_alerting::outbox::{self, Transport};
 use vigil_alerting::RuleSet;
 use vigil_dashboard::AppState;
+use vigil_notify::outbox::{self, Transport};
 
 /// The configured rule set: the file named by `[rules] file`, or the built-in defaults.
 pub fn rule_set(cfg: &Config) -> anyhow::Result<RuleSet> {

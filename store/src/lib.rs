@@ -4,7 +4,8 @@
 //! - [`StoreHandle`]: the cloneable handle everyone holds. Writes go to one writer thread over a
 //!   bounded channel and are group-committed; reads use a small pool of read connections.
 //! - [`schema`]: tables and migrations.
-//! - [`registry`]: patients, contacts, devices, users, API tokens, dashboard sessions.
+//! - [`registry`]: facilities, patients, contacts; [`devices`]; [`accounts`]: users, API
+//!   tokens, dashboard sessions; [`audit`]: the administrative audit.
 //! - [`readings`]: readings, events and rejected messages.
 //! - [`alerts`]: alerts and their audit trail.
 //! - [`outbox`]: the e-mail outbox.
@@ -20,6 +21,7 @@
 pub mod accounts;
 pub mod alerts;
 pub mod audit;
+pub mod devices;
 pub mod forward;
 pub mod notify;
 pub mod orders;

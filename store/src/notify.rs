@@ -1,10 +1,11 @@
-//! What the notification side (`crate::notify`) keeps, as rows: each red alert's escalation
+//! What notification policy (`vigil-notify`) keeps, as rows: each red alert's escalation
 //! schedule, digest items waiting for their e-mail, and "I'm handling it" links (stored as
-//! hashes). Every function runs inside the caller's transaction; no decisions are taken here.
+//! hashes) — and [`Rows`], its `NotifyStore` on a transaction. Every function runs inside the
+//! caller's transaction; no decisions are taken here.
 
 use super::Result;
 use rusqlite::{params, Connection, OptionalExtension};
-use vigil_domain::Lang;
+use vigil_notify::Link;
 
 /// Sets the escalation step an alert is at and when the next one is due.
 pub fn schedule(conn: &Connection, alert_id: i64, stage: u32, next_at: i64) -> Result<()> {
@@ -60,15 +61,6 @@ pub fn insert_link(
         params![token_hash, alert_id, contact_id, now, expires_at],
     )?;
     Ok(())
-}
-
-/// A link as stored, with its contact.
-pub struct Link {
-    pub alert_id: i64,
-    pub contact_name: String,
-    pub lang: Lang,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
 }
 
 /// The link with this token hash, unless unknown or its contact was removed.
@@ -171,3 +163,78 @@ pub fn digest_done(conn: &Connection, contact_id: i64, patient_id: &str, now: i6
     )?;
     Ok(())
 }
+
+/// Notification policy's view of a transaction (`vigil_notify::NotifyStore`).
+pub struct Rows<'c>(pub &'c Connection);
+
+impl vigil_notify::NotifyStore for Rows<'_> {
+    type Error = crate::StoreError;
+
+    fn alert(&self, id: i64) -> Result<Option<vigil_domain::Alert>> {
+        crate::alerts::get(self.0, id)
+    }
+    fn contacts(&self, patient_id: &str) -> Result<Vec<vigil_domain::Contact>> {
+        crate::registry::contacts(self.0, patient_id)
+    }
+    fn emails_for(&self, alert_id: i64, contact_id: i64) -> Result<u32> {
+        crate::outbox::count_for(self.0, alert_id, contact_id)
+    }
+    fn queue_email(&self, e: &vigil_notify::NewEmail<'_>, now: i64) -> Result<()> {
+        crate::outbox::insert(self.0, e, now)
+    }
+    fn delivery_of(&self, alert_id: i64) -> Result<(i64, i64)> {
+        crate::outbox::delivery_of(self.0, alert_id)
+    }
+    fn schedule(&self, alert_id: i64, stage: u32, next_at: i64) -> Result<()> {
+        schedule(self.0, alert_id, stage, next_at)
+    }
+    fn stop(&self, alert_id: i64) -> Result<()> {
+        stop(self.0, alert_id)
+    }
+    fn due_steps(&self, now: i64) -> Result<Vec<(i64, u32)>> {
+        due_steps(self.0, now)
+    }
+    fn insert_link(
+        &self,
+        token_hash: &str,
+        alert_id: i64,
+        contact_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        insert_link(self.0, token_hash, alert_id, contact_id, now, expires_at)
+    }
+    fn link(&self, token_hash: &str) -> Result<Option<Link>> {
+        link(self.0, token_hash)
+    }
+    fn burn_link(&self, token_hash: &str, now: i64) -> Result<()> {
+        burn_link(self.0, token_hash, now)
+    }
+    fn add_digest_item(
+        &self,
+        contact_id: i64,
+        patient_id: &str,
+        alert_id: i64,
+        now: i64,
+    ) -> Result<()> {
+        add_digest_item(self.0, contact_id, patient_id, alert_id, now)
+    }
+    fn digest_groups(&self) -> Result<Vec<(i64, String)>> {
+        digest_groups(self.0)
+    }
+    fn drop_digests_of(&self, contact_id: i64) -> Result<()> {
+        drop_digests_of(self.0, contact_id)
+    }
+    fn digest_last_sent(&self, contact_id: i64, patient_id: &str) -> Result<Option<i64>> {
+        digest_last_sent(self.0, contact_id, patient_id)
+    }
+    fn digest_alerts(&self, contact_id: i64, patient_id: &str) -> Result<Vec<i64>> {
+        digest_alerts(self.0, contact_id, patient_id)
+    }
+    fn digest_done(&self, contact_id: i64, patient_id: &str, now: i64) -> Result<()> {
+        digest_done(self.0, contact_id, patient_id, now)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,22 +4,9 @@
 use super::{ms_to_time, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
-use vigil_alerting::outbox::QueuedEmail;
+use vigil_notify::outbox::QueuedEmail;
 
-/// An e-mail to queue.
-pub struct NewEmail<'a> {
-    pub message_id: &'a str,
-    /// The alert it is about; none for a digest of several.
-    pub alert_id: Option<i64>,
-    pub contact_id: i64,
-    pub to_name: &'a str,
-    pub to_addr: &'a str,
-    pub subject: &'a str,
-    pub body: &'a str,
-    pub html: &'a str,
-    /// The escalation step that sent it (0: the first e-mail or a digest).
-    pub stage: u32,
-}
+pub use vigil_notify::NewEmail;
 
 /// Queues an e-mail, due at once.
 pub fn insert(conn: &Connection, e: &NewEmail<'_>, now: i64) -> Result<()> {

@@ -2,6 +2,7 @@
 //! read pool (`StoreHandle`), not just a connection.
 
 use super::StoreHandle;
+use rusqlite::Connection;
 
 /// A fresh store with one patient (`p1`, number 1) and one pulse oximeter (`d1`, number 7);
 /// its directory is removed when dropped.
@@ -42,4 +43,61 @@ impl Drop for TempStore {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+// Notification fixtures, shared by the store's tests of notification policy and the gateway's
+// tests of the alert service.
+
+/// Notification settings with a public URL (so family e-mails carry links).
+pub fn notify_settings() -> vigil_notify::NotifySettings {
+    vigil_notify::NotifySettings {
+        public_url: Some("https://vigil.example".into()),
+        ..Default::default()
+    }
+}
+
+/// A patient with a primary family contact (vi), a secondary one (en), an on-call
+/// clinician, and one open red alert (id 1) whose notifications started at t = 0.
+pub fn notify_fixture() -> Connection {
+    let mut c = Connection::open_in_memory().unwrap();
+    crate::schema::migrate(&mut c).unwrap();
+    c.execute_batch(
+        "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'Bà Hoa', 0);
+         INSERT INTO contacts (id, patient_id, name, email, lang, role, tier, created_at) VALUES
+           (1, 'p1', 'Lan', 'lan@example.org', 'vi', 'family', 'primary', 0),
+           (2, 'p1', 'Peter', 'peter@example.org', 'en', 'family', 'secondary', 0),
+           (3, 'p1', 'BS Minh', 'minh@example.org', 'vi', 'clinician', 'primary', 0);
+         INSERT INTO alerts (id, patient_id, rule, condition, severity, state, opened_at,
+                             metric, value, unit, message, last_value, last_at, limit_text)
+         VALUES (1, 'p1', 'spo2_red', 'spo2_low', 'red', 'open', 0, 'spo2', 86, '%',
+                 'spo2 86 % < 90', 86, 0, '< 90');",
+    )
+    .unwrap();
+    vigil_notify::policy::start(
+        &crate::notify::Rows(&c),
+        1,
+        vigil_domain::Severity::Red,
+        &notify_settings(),
+        0,
+    )
+    .unwrap();
+    c
+}
+
+/// (contact id, subject) of every queued e-mail, in order.
+pub fn outbox(c: &Connection) -> Vec<(i64, String)> {
+    let mut st = c
+        .prepare("SELECT contact_id, subject FROM outbox ORDER BY id")
+        .unwrap();
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.map(|r| r.unwrap()).collect()
+}
+
+/// (rule, severity) of every alert, in order.
+pub fn alert_rules(c: &Connection) -> Vec<(String, String)> {
+    let mut st = c
+        .prepare("SELECT rule, severity FROM alerts ORDER BY id")
+        .unwrap();
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.map(|r| r.unwrap()).collect()
 }

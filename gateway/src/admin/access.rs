@@ -10,7 +10,7 @@ pub fn mosquitto(cmd: MosquittoCmd) -> anyhow::Result<()> {
     let MosquittoCmd::Export { out, admin } = cmd;
     let cfg = config(&admin)?;
     let c = open(&admin)?;
-    let creds = registry::mosquitto_credentials(&c)?;
+    let creds = crate::store::devices::mosquitto_credentials(&c)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     // The process umask is 077 (datadir): Mosquitto, as the `mosquitto` user, must still
     // reach the files when it reloads them on SIGHUP.

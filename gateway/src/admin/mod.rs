@@ -301,7 +301,11 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
             print(&admin, json!({ "devices": rows }), human);
         }
         DeviceCmd::Remove { id, admin } => {
-            registry::remove_device(&open(&admin)?, &id, &crate::provision::cli_actor())?;
+            crate::store::devices::remove_device(
+                &open(&admin)?,
+                &id,
+                &crate::provision::cli_actor(),
+            )?;
             print(
                 &admin,
                 json!({ "id": id, "removed": true }),
@@ -309,7 +313,7 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
             );
         }
         DeviceCmd::Disable { id, admin } => {
-            registry::set_device_enabled(&open(&admin)?, &id, false)?;
+            crate::store::devices::set_device_enabled(&open(&admin)?, &id, false)?;
             print(
                 &admin,
                 json!({ "id": id, "enabled": false }),
@@ -317,7 +321,7 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
             );
         }
         DeviceCmd::Enable { id, admin } => {
-            registry::set_device_enabled(&open(&admin)?, &id, true)?;
+            crate::store::devices::set_device_enabled(&open(&admin)?, &id, true)?;
             print(
                 &admin,
                 json!({ "id": id, "enabled": true }),
@@ -326,7 +330,11 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
         }
         DeviceCmd::RotateSecret { id, admin } => {
             let secret = secrets::new_device_secret();
-            registry::set_device_secret(&open(&admin)?, &id, &registry::SecretHashes::of(&secret))?;
+            crate::store::devices::set_device_secret(
+                &open(&admin)?,
+                &id,
+                &crate::store::devices::SecretHashes::of(&secret),
+            )?;
             print(
                 &admin,
                 json!({ "id": id, "password": secret }),

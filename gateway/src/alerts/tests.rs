@@ -1,6 +1,8 @@
 use super::*;
-use crate::notify::testing::{alert_rules, outbox, settings, store};
 use crate::store::ms_to_time;
+use vigil_store::testing::{
+    alert_rules, notify_fixture as store, notify_settings as settings, outbox,
+};
 
 const MIN: i64 = 60_000;
 
@@ -111,7 +113,7 @@ fn a_family_link_acknowledges_once_and_stops_the_escalation() {
     let c = store();
     let token = token_of(&c, 1);
     assert_eq!(outbox(&c).len(), 2, "no link for the clinician");
-    let v = notify::ack_link_view(&c, &token, MIN).unwrap();
+    let v = notify::ack_link_view(&Rows(&c), &token, MIN).unwrap();
     assert_eq!(v.status, AckLinkStatus::Valid);
     assert_eq!(
         v.alert_state,

@@ -1,6 +1,7 @@
 //! Changes from the dashboard: alerts go through the alert service; the registry, thresholds and revocations through the store.
 
 use super::*;
+use crate::store::notify::Rows;
 
 impl vigil_dashboard::Commands for StoreBackend {
     fn alert_assign(&self, id: i64, actor: &str, note: Option<&str>) -> R<Alert> {
@@ -151,7 +152,7 @@ impl vigil_dashboard::Commands for StoreBackend {
                 .map_err(be)
         } else {
             self.store
-                .read_blocking(|c| crate::notify::ack_link_view(c, &t, now))
+                .read_blocking(|c| vigil_notify::policy::ack_link_view(&Rows(c), &t, now))
                 .map_err(be)
         }
     }
@@ -202,7 +203,7 @@ impl vigil_dashboard::Commands for StoreBackend {
     fn remove_device(&self, id: &str, actor: &str) -> R<()> {
         let (id, actor) = (id.to_string(), actor.to_string());
         self.store
-            .write_blocking(move |c| registry::remove_device(c, &id, &actor))
+            .write_blocking(move |c| crate::store::devices::remove_device(c, &id, &actor))
             .map_err(be)
     }
 }

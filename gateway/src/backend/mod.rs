@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use vigil_alerting::lifecycle::Action;
-use vigil_alerting::outbox::{OutboxStore, QueuedEmail};
 use vigil_dashboard::{
     AlertAction, BackendError, DeviceCredentials, NewContactRequest, NewDeviceRequest,
     NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
@@ -24,6 +23,7 @@ use vigil_domain::views::{
     ThresholdOrder, UserView,
 };
 use vigil_domain::{Access, Alert, Contact, Metric, Patient, Scope};
+use vigil_notify::outbox::{OutboxStore, QueuedEmail};
 
 /// How long an e-mail set aside keeps `/readyz`'s outbox check down (issue #15).
 const SET_ASIDE_UNREADY_MS: i64 = 3600 * 1000;
@@ -44,7 +44,7 @@ pub struct StoreBackend {
     /// Each patient's rules with their orders applied (shared with ingestion).
     pub patient_rules: Arc<crate::store::orders::PatientRules>,
     /// How e-mail delivery goes (the outbox loop updates it).
-    pub mail_health: vigil_alerting::outbox::Health,
+    pub mail_health: vigil_notify::outbox::Health,
     /// `smtp` or `file`.
     pub mail_transport: &'static str,
 }
@@ -108,20 +108,20 @@ impl OutboxStore for StoreOutbox {
         &self,
         now: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<QueuedEmail>, vigil_alerting::outbox::StoreError> {
+    ) -> Result<Vec<QueuedEmail>, vigil_notify::outbox::StoreError> {
         self.store
             .read_blocking(|c| outbox::due(c, now, limit))
-            .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
+            .map_err(|e| vigil_notify::outbox::StoreError(e.to_string()))
     }
 
     fn mark_sent(
         &self,
         id: i64,
         at: DateTime<Utc>,
-    ) -> Result<(), vigil_alerting::outbox::StoreError> {
+    ) -> Result<(), vigil_notify::outbox::StoreError> {
         self.store
             .write_blocking(move |c| outbox::mark_sent(c, id, at))
-            .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
+            .map_err(|e| vigil_notify::outbox::StoreError(e.to_string()))
     }
 
     fn mark_failed(
@@ -129,11 +129,11 @@ impl OutboxStore for StoreOutbox {
         id: i64,
         error: &str,
         retry_at: DateTime<Utc>,
-    ) -> Result<(), vigil_alerting::outbox::StoreError> {
+    ) -> Result<(), vigil_notify::outbox::StoreError> {
         let error = error.chars().take(500).collect::<String>();
         self.store
             .write_blocking(move |c| outbox::mark_failed(c, id, &error, retry_at))
-            .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
+            .map_err(|e| vigil_notify::outbox::StoreError(e.to_string()))
     }
 
     fn mark_undeliverable(
@@ -141,10 +141,10 @@ impl OutboxStore for StoreOutbox {
         id: i64,
         error: &str,
         at: DateTime<Utc>,
-    ) -> Result<(), vigil_alerting::outbox::StoreError> {
+    ) -> Result<(), vigil_notify::outbox::StoreError> {
         let error = error.chars().take(500).collect::<String>();
         self.alerts
             .write_blocking(&self.store, move |tx| tx.set_aside(id, &error, at))
-            .map_err(|e| vigil_alerting::outbox::StoreError(e.to_string()))
+            .map_err(|e| vigil_notify::outbox::StoreError(e.to_string()))
     }
 }

@@ -50,7 +50,7 @@ impl vigil_dashboard::Queries for StoreBackend {
                 };
                 Ok(Some(PatientPage {
                     patient,
-                    devices: registry::patient_devices(c, patient_id)?,
+                    devices: crate::store::devices::patient_devices(c, patient_id)?,
                     contacts: registry::contacts(c, patient_id)?,
                     alerts: alerts::for_patient(c, patient_id, alerts_limit)?,
                 }))
@@ -165,7 +165,7 @@ impl vigil_dashboard::Queries for StoreBackend {
                         .map(|(id, name, patients)| FacilityView { id, name, patients })
                         .collect(),
                     patients: registry::patients(c, &Scope::All)?,
-                    devices: registry::all_devices(c)?,
+                    devices: crate::store::devices::all_devices(c)?,
                     contacts: registry::all_contacts(c)?,
                     users: accounts::users(c)?,
                 })

@@ -19,7 +19,7 @@
 
 use crate::ingest::{Ingest, Outcome};
 use crate::secrets::VerifiedSecrets;
-use crate::store::{now_ms, registry};
+use crate::store::now_ms;
 use async_trait::async_trait;
 use rmqtt::codec::v5::SubscribeAckReason;
 use rmqtt::context::ServerContext;
@@ -179,7 +179,7 @@ impl Hooks {
             let id = device_id.clone();
             self.ingest
                 .store()
-                .read(move |c| registry::device(c, &id))
+                .read(move |c| crate::store::devices::device(c, &id))
                 .await
         };
         let device = match lookup {
@@ -277,7 +277,7 @@ impl Hooks {
             .store()
             .read(move |c| {
                 for id in &claims {
-                    if registry::device(c, id)?.is_some() {
+                    if crate::store::devices::device(c, id)?.is_some() {
                         return Ok(true);
                     }
                 }
@@ -304,7 +304,9 @@ impl Hooks {
         let r = self
             .ingest
             .store()
-            .write(move |c| registry::set_device_status(c, &device_id, Some(online), now_ms()))
+            .write(move |c| {
+                crate::store::devices::set_device_status(c, &device_id, Some(online), now_ms())
+            })
             .await;
         if let Err(err) = r {
             tracing::warn!(error = %err, "cannot record device status");

@@ -18,12 +18,14 @@ fn bulk_provisioning_makes_working_credentials_in_one_go() {
     assert_eq!(made.len(), 5);
     let (id, secret, patient) = &made[3];
     assert_eq!((id.as_str(), patient.as_str()), ("t-3", "t-p3"));
-    let d = registry::device(&conn, id).unwrap().unwrap();
+    let d = crate::store::devices::device(&conn, id).unwrap().unwrap();
     assert_eq!(d.patient_id, "t-p3");
     assert!(secrets::verify_password(secret, &d.secret_hash));
     // All or nothing: a clash rolls the whole batch back.
     assert!(bulk(&mut conn, "t", 6, DeviceKind::Hub, "default").is_err());
-    assert!(registry::device(&conn, "t-5").unwrap().is_none());
+    assert!(crate::store::devices::device(&conn, "t-5")
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -60,7 +62,9 @@ fn a_scenario_provisions_once_and_rekeys_its_devices_after() {
     assert_eq!(interval, Some(5));
     // Again: the patient and its one contact are kept, the devices get new secrets.
     let again = scenario(&conn, &s, "default", scenario_secrets(&s)).unwrap();
-    let d = registry::device(&conn, "an-wearable").unwrap().unwrap();
+    let d = crate::store::devices::device(&conn, "an-wearable")
+        .unwrap()
+        .unwrap();
     assert!(secrets::verify_password(&again[0].1, &d.secret_hash));
     assert!(!secrets::verify_password(&first[0].1, &d.secret_hash));
     let contacts: i64 = conn

@@ -1,20 +1,17 @@
 //! Notification policy (issue #5): which e-mails an alert queues and when — red alerts to the
 //! family at once with "I'm handling it" links and escalation to secondary contacts and
-//! reminders (`vigil_alerting::escalation`); less severe alerts as digests at most once per
-//! `notify.min_interval`, outside quiet hours (`vigil_alerting::digest`). Rendering is
-//! `vigil_alerting::email`; the rows are `store::notify` and `store::outbox`.
+//! reminders ([`crate::escalation`]); less severe alerts as digests at most once per
+//! `notify.min_interval`, outside quiet hours ([`crate::digest`]). Rendering is
+//! [`crate::email`]; the rows are behind [`NotifyStore`].
 //!
-//! Only the alert service (`crate::alerts`) calls this, inside its transaction: an alert is
-//! never opened without its first e-mails queued, and a link never exists without its e-mail.
+//! Only the gateway's alert service calls this, inside its transaction: an alert is never
+//! opened without its first e-mails queued, and a link never exists without its e-mail.
 //! Nothing here opens or changes an alert: what needs one (nobody reached) is returned.
 
-use crate::secrets;
-use crate::store::notify::{self as rows, Link};
-use crate::store::{alerts, ms_to_time, outbox, registry, Result, StoreError};
-use rusqlite::Connection;
-use vigil_alerting::digest::{self, QuietHours};
-use vigil_alerting::email::{self, AlertFacts};
-use vigil_alerting::escalation::{self, Policy};
+use crate::digest::{self, QuietHours};
+use crate::email::{self, AlertFacts};
+use crate::escalation::{self, Policy};
+use crate::store::{Link, NewEmail, NotifyStore};
 use vigil_domain::views::{AckLinkStatus, AckLinkView};
 use vigil_domain::{Alert, AlertState, ContactRole, ContactTier, Severity};
 
@@ -62,19 +59,19 @@ pub const NOTIFICATION_FAILED: &str = "notification_failed";
 /// Starts the notifications of an alert that just opened or worsened: a red one e-mails its
 /// contacts now and schedules the next step (docs/notifications.md); a less severe one waits
 /// for the digests of the contacts who want it (anti-flood). Returns the e-mails queued.
-pub fn start(
-    conn: &Connection,
+pub fn start<S: NotifyStore>(
+    db: &S,
     alert_id: i64,
     severity: Severity,
     s: &NotifySettings,
     now: i64,
-) -> Result<usize> {
+) -> Result<usize, S::Error> {
     if severity != Severity::Red {
-        queue_for_digest(conn, alert_id, now)?;
+        queue_for_digest(db, alert_id, now)?;
         return Ok(0);
     }
-    let n = queue_step(conn, alert_id, 0, s, now)?;
-    rows::schedule(conn, alert_id, 1, escalation::next_due(0, now, &s.policy))?;
+    let n = queue_step(db, alert_id, 0, s, now)?;
+    db.schedule(alert_id, 1, escalation::next_due(0, now, &s.policy))?;
     Ok(n)
 }
 
@@ -89,34 +86,33 @@ pub struct Steps {
 
 /// Runs every escalation step due at `now` (the escalation loop calls it each second; tests
 /// call it with a simulated clock).
-pub fn escalate_due(conn: &Connection, now: i64, s: &NotifySettings) -> Result<Steps> {
+pub fn escalate_due<S: NotifyStore>(
+    db: &S,
+    now: i64,
+    s: &NotifySettings,
+) -> Result<Steps, S::Error> {
     let mut out = Steps::default();
-    for (id, stage) in rows::due_steps(conn, now)? {
-        let Some(a) = alerts::get(conn, id)? else {
+    for (id, stage) in db.due_steps(now)? {
+        let Some(a) = db.alert(id)? else {
             continue;
         };
         // Only an unacknowledged red alert escalates; anything else just stops.
         if a.state != AlertState::Open || a.severity != Severity::Red {
-            rows::stop(conn, id)?;
+            db.stop(id)?;
             continue;
         }
-        out.queued += queue_step(conn, id, stage, s, now)?;
+        out.queued += queue_step(db, id, stage, s, now)?;
         tracing::info!(
             alert_id = id,
             stage,
             "alert not acknowledged: escalation step"
         );
         // By the first escalation step, somebody should have received the first e-mails.
-        let (queued, sent) = outbox::delivery_of(conn, id)?;
+        let (queued, sent) = db.delivery_of(id)?;
         if queued > 0 && sent == 0 {
             out.undelivered.push(id);
         }
-        rows::schedule(
-            conn,
-            id,
-            stage + 1,
-            escalation::next_due(stage, now, &s.policy),
-        )?;
+        db.schedule(id, stage + 1, escalation::next_due(stage, now, &s.policy))?;
     }
     Ok(out)
 }
@@ -143,16 +139,18 @@ fn facts<'a>(a: &'a Alert, s: &NotifySettings, role: ContactRole) -> AlertFacts<
 
 /// Queues step `stage`'s e-mails for alert `alert_id`, one per contact the step notifies, each
 /// in the contact's language; family e-mails carry an "I'm handling it" link.
-fn queue_step(
-    conn: &Connection,
+fn queue_step<S: NotifyStore>(
+    db: &S,
     alert_id: i64,
     stage: u32,
     s: &NotifySettings,
     now: i64,
-) -> Result<usize> {
-    let a = alerts::get(conn, alert_id)?
-        .ok_or_else(|| StoreError::NotFound(format!("alert {alert_id}")))?;
-    let contacts = registry::contacts(conn, &a.patient_id)?;
+) -> Result<usize, S::Error> {
+    // Called in the transaction that wrote or read the alert: it exists.
+    let Some(a) = db.alert(alert_id)? else {
+        return Ok(0);
+    };
+    let contacts = db.contacts(&a.patient_id)?;
     let has_secondary = contacts.iter().any(|c| c.tier == ContactTier::Secondary);
     let alert_url = s
         .public_url
@@ -163,12 +161,12 @@ fn queue_step(
         .iter()
         .filter(|c| escalation::notifies(stage, c.tier, has_secondary))
     {
-        let earlier = outbox::count_for(conn, alert_id, c.id)?;
+        let earlier = db.emails_for(alert_id, c.id)?;
         let ack_url = match (&s.public_url, c.role) {
             (Some(base), ContactRole::Family) => {
-                let token = secrets::random_hex(16);
-                let hash = secrets::sha256_hex(&token);
-                rows::insert_link(conn, &hash, alert_id, c.id, now, now + s.link_valid_ms)?;
+                let token = random_hex(16);
+                let hash = sha256_hex(&token);
+                db.insert_link(&hash, alert_id, c.id, now, now + s.link_valid_ms)?;
                 Some(format!("{base}/ack/{token}"))
             }
             _ => None,
@@ -183,9 +181,8 @@ fn queue_step(
             },
         );
         let message_id = email::new_message_id(alert_id, &s.message_id_domain);
-        outbox::insert(
-            conn,
-            &outbox::NewEmail {
+        db.queue_email(
+            &NewEmail {
                 message_id: &message_id,
                 alert_id: Some(alert_id),
                 contact_id: c.id,
@@ -205,17 +202,21 @@ fn queue_step(
 
 /// A non-critical alert opened (or became more severe): it waits for the next digest of each
 /// contact who is e-mailed about alerts this severe (anti-flood, `vigil_alerting::digest`).
-pub fn queue_for_digest(conn: &Connection, alert_id: i64, now: i64) -> Result<usize> {
-    let Some(a) = alerts::get(conn, alert_id)? else {
+pub fn queue_for_digest<S: NotifyStore>(
+    db: &S,
+    alert_id: i64,
+    now: i64,
+) -> Result<usize, S::Error> {
+    let Some(a) = db.alert(alert_id)? else {
         return Ok(0);
     };
     let mut n = 0;
-    for c in registry::contacts(conn, &a.patient_id)? {
+    for c in db.contacts(&a.patient_id)? {
         // Lower rank is more severe.
         if a.severity.rank() > c.notified_from().rank() {
             continue;
         }
-        rows::add_digest_item(conn, c.id, &a.patient_id, alert_id, now)?;
+        db.add_digest_item(c.id, &a.patient_id, alert_id, now)?;
         n += 1;
     }
     Ok(n)
@@ -224,18 +225,23 @@ pub fn queue_for_digest(conn: &Connection, alert_id: i64, now: i64) -> Result<us
 /// Sends every digest that may go at `now`: one e-mail per (contact, patient) with all the
 /// alerts waiting for it, unless the contact had one within `min_interval` or is in their
 /// quiet hours. Returns the e-mails queued.
-pub fn flush_digests(conn: &Connection, now: i64, s: &NotifySettings) -> Result<usize> {
+pub fn flush_digests<S: NotifyStore>(
+    db: &S,
+    now: i64,
+    s: &NotifySettings,
+) -> Result<usize, S::Error> {
     let mut queued = 0;
-    for (contact_id, patient_id) in rows::digest_groups(conn)? {
-        let Some(c) = registry::contacts(conn, &patient_id)?
+    for (contact_id, patient_id) in db.digest_groups()? {
+        let Some(c) = db
+            .contacts(&patient_id)?
             .into_iter()
             .find(|c| c.id == contact_id)
         else {
             // The contact is gone: nobody to tell.
-            rows::drop_digests_of(conn, contact_id)?;
+            db.drop_digests_of(contact_id)?;
             continue;
         };
-        let last = rows::digest_last_sent(conn, contact_id, &patient_id)?;
+        let last = db.digest_last_sent(contact_id, &patient_id)?;
         let quiet = match &c.quiet_hours {
             Some(q) => QuietHours::parse_setting(q).unwrap_or(s.quiet_hours),
             None => s.quiet_hours,
@@ -255,11 +261,11 @@ pub fn flush_digests(conn: &Connection, now: i64, s: &NotifySettings) -> Result<
         if at.timestamp_millis() > now {
             continue;
         }
-        let alert_ids = rows::digest_alerts(conn, contact_id, &patient_id)?;
+        let alert_ids = db.digest_alerts(contact_id, &patient_id)?;
         let waiting: Vec<Alert> = alert_ids
             .iter()
-            .filter_map(|id| alerts::get(conn, *id).transpose())
-            .collect::<Result<_>>()?;
+            .filter_map(|id| db.alert(*id).transpose())
+            .collect::<Result<_, S::Error>>()?;
         let items: Vec<(AlertFacts<'_>, AlertState)> = waiting
             .iter()
             .map(|a| (facts(a, s, c.role), a.state))
@@ -268,9 +274,8 @@ pub fn flush_digests(conn: &Connection, now: i64, s: &NotifySettings) -> Result<
             let url = s.public_url.as_ref().map(|u| format!("{u}/"));
             let r = email::render_digest(c.lang, &items, url.as_deref());
             let message_id = email::new_message_id(alert_ids[0], &s.message_id_domain);
-            outbox::insert(
-                conn,
-                &outbox::NewEmail {
+            db.queue_email(
+                &NewEmail {
                     message_id: &message_id,
                     // One alert: the e-mail is about it; several: a digest about none alone.
                     alert_id: (alert_ids.len() == 1).then_some(alert_ids[0]),
@@ -286,18 +291,18 @@ pub fn flush_digests(conn: &Connection, now: i64, s: &NotifySettings) -> Result<
             )?;
             queued += 1;
         }
-        rows::digest_done(conn, contact_id, &patient_id, now)?;
+        db.digest_done(contact_id, &patient_id, now)?;
     }
     Ok(queued)
 }
 
 /// The `notification_failed` breach for the patient of alert `alert_id`, unless that alert is
 /// resolved, unknown, or is itself `notification_failed`: (patient id, breach).
-pub fn failed_breach(
-    conn: &Connection,
+pub fn failed_breach<S: NotifyStore>(
+    db: &S,
     alert_id: i64,
-) -> Result<Option<(String, vigil_alerting::Breach)>> {
-    let Some(a) = alerts::get(conn, alert_id)? else {
+) -> Result<Option<(String, vigil_alerting::Breach)>, S::Error> {
+    let Some(a) = db.alert(alert_id)? else {
         return Ok(None);
     };
     if a.state == AlertState::Resolved || a.rule == NOTIFICATION_FAILED {
@@ -327,16 +332,16 @@ pub enum LinkUse {
 }
 
 /// Takes a link for use: a valid one is burnt (in the caller's transaction).
-pub fn take_link(conn: &Connection, token: &str, now: i64) -> Result<LinkUse> {
-    let hash = secrets::sha256_hex(token);
-    let Some(l) = rows::link(conn, &hash)? else {
+pub fn take_link<S: NotifyStore>(db: &S, token: &str, now: i64) -> Result<LinkUse, S::Error> {
+    let hash = sha256_hex(token);
+    let Some(l) = db.link(&hash)? else {
         return Ok(LinkUse::Show(AckLinkView::unknown()));
     };
     let st = status(&l, now);
     if st != AckLinkStatus::Valid {
-        return Ok(LinkUse::Show(view(conn, &l, st)?));
+        return Ok(LinkUse::Show(view(db, &l, st)?));
     }
-    rows::burn_link(conn, &hash, now)?;
+    db.burn_link(&hash, now)?;
     Ok(LinkUse::Accept(l))
 }
 
@@ -349,8 +354,12 @@ pub fn link_actor(l: &Link) -> (String, &'static str) {
 }
 
 /// What the page of link `l` shows.
-pub fn view(conn: &Connection, l: &Link, status: AckLinkStatus) -> Result<AckLinkView> {
-    let Some(alert) = alerts::get(conn, l.alert_id)? else {
+pub fn view<S: NotifyStore>(
+    db: &S,
+    l: &Link,
+    status: AckLinkStatus,
+) -> Result<AckLinkView, S::Error> {
+    let Some(alert) = db.alert(l.alert_id)? else {
         return Ok(AckLinkView::unknown());
     };
     Ok(AckLinkView {
@@ -376,66 +385,36 @@ fn status(l: &Link, now: i64) -> AckLinkStatus {
 }
 
 /// What the page behind `token` shows; changes nothing (mail scanners open links).
-pub fn ack_link_view(conn: &Connection, token: &str, now: i64) -> Result<AckLinkView> {
-    match rows::link(conn, &secrets::sha256_hex(token))? {
-        Some(l) => view(conn, &l, status(&l, now)),
+pub fn ack_link_view<S: NotifyStore>(
+    db: &S,
+    token: &str,
+    now: i64,
+) -> Result<AckLinkView, S::Error> {
+    match db.link(&sha256_hex(token))? {
+        Some(l) => view(db, &l, status(&l, now)),
         None => Ok(AckLinkView::unknown()),
     }
 }
 
-/// A patient with contacts and a red alert, shared by this module's and the alert service's
-/// tests.
-#[cfg(test)]
-pub mod testing {
-    use super::*;
-    use crate::store::schema;
-
-    pub fn settings() -> NotifySettings {
-        NotifySettings {
-            public_url: Some("https://vigil.example".into()),
-            ..NotifySettings::default()
-        }
-    }
-
-    /// A patient with a primary family contact (vi), a secondary one (en), an on-call
-    /// clinician, and one open red alert (id 1) whose notifications started at t = 0.
-    pub fn store() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        schema::migrate(&mut c).unwrap();
-        c.execute_batch(
-            "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'Bà Hoa', 0);
-             INSERT INTO contacts (id, patient_id, name, email, lang, role, tier, created_at) VALUES
-               (1, 'p1', 'Lan', 'lan@example.org', 'vi', 'family', 'primary', 0),
-               (2, 'p1', 'Peter', 'peter@example.org', 'en', 'family', 'secondary', 0),
-               (3, 'p1', 'BS Minh', 'minh@example.org', 'vi', 'clinician', 'primary', 0);
-             INSERT INTO alerts (id, patient_id, rule, condition, severity, state, opened_at,
-                                 metric, value, unit, message, last_value, last_at, limit_text)
-             VALUES (1, 'p1', 'spo2_red', 'spo2_low', 'red', 'open', 0, 'spo2', 86, '%',
-                     'spo2 86 % < 90', 86, 0, '< 90');",
-        )
-        .unwrap();
-        start(&c, 1, Severity::Red, &settings(), 0).unwrap();
-        c
-    }
-
-    /// (contact id, subject) of every queued e-mail, in order.
-    pub fn outbox(c: &Connection) -> Vec<(i64, String)> {
-        let mut st = c
-            .prepare("SELECT contact_id, subject FROM outbox ORDER BY id")
-            .unwrap();
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
-        rows.map(|r| r.unwrap()).collect()
-    }
-
-    /// (rule, severity) of every alert, in order.
-    pub fn alert_rules(c: &Connection) -> Vec<(String, String)> {
-        let mut st = c
-            .prepare("SELECT rule, severity FROM alerts ORDER BY id")
-            .unwrap();
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
-        rows.map(|r| r.unwrap()).collect()
-    }
+/// A point in time from epoch milliseconds (the store's unit).
+fn ms_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests;
+/// `bytes` random bytes as hex: an ack-link token (128 bits from the OS's generator).
+fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex(&b)
+}
+
+/// How a link's token is kept: its SHA-256 (a 128-bit random token needs no slow hash).
+fn sha256_hex(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(s.as_bytes()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,8 +1,25 @@
-use super::testing::{outbox, settings, store};
-use super::*;
-use crate::store::schema;
+//! Notification policy (`vigil_notify::policy`) over the real rows, on a simulated clock.
+
+use super::Rows;
+use crate::testing::{self, notify_fixture as store, notify_settings as settings, outbox};
+use crate::{ms_to_time, outbox, registry, schema, Result};
 use chrono::TimeZone;
-use rusqlite::params;
+use rusqlite::{params, Connection};
+use vigil_domain::Severity;
+use vigil_notify::policy::{self, Steps};
+use vigil_notify::NotifySettings;
+
+fn escalate_due(c: &Connection, now: i64, s: &NotifySettings) -> Result<Steps> {
+    policy::escalate_due(&Rows(c), now, s)
+}
+
+fn flush_digests(c: &Connection, now: i64, s: &NotifySettings) -> Result<usize> {
+    policy::flush_digests(&Rows(c), now, s)
+}
+
+fn start(c: &Connection, id: i64, sev: Severity, s: &NotifySettings, now: i64) -> Result<usize> {
+    policy::start(&Rows(c), id, sev, s, now)
+}
 
 const MIN: i64 = 60_000;
 

@@ -1,4 +1,4 @@
-//! The alert state machine (issue #2; design invariant 3: one active alert per (patient, rule),
+//! The alert state machine (issue #2; docs/architecture.md invariant 3: one active alert per (patient, rule),
 //! every change audited).
 //!
 //! ```text

@@ -10,7 +10,7 @@
 //!
 //! and after the commit [`AlertService::announce`] tells metrics, logs, live dashboards and the
 //! outbox. So an alert never exists without its e-mails queued and its InfluxDB point, however
-//! it was raised (design invariants 3 and 4; issue #16 found the fall window, the watch and
+//! it was raised (docs/architecture.md invariants 3 and 4; issue #16 found the fall window, the watch and
 //! `notification_failed` writing no `opened` point).
 
 use crate::metrics::Metrics;

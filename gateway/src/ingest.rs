@@ -6,7 +6,7 @@
 //! [`Ingest::handle_batch`] and acks them after the commit. Decoding (the CPU part) happens on
 //! the caller's task; storing, evaluating the rules and opening alerts (with their e-mails)
 //! happen in one write job, so an acknowledged reading that breaches a rule always has its
-//! alert, even across a crash (design invariants 1, 3, 4).
+//! alert, even across a crash (docs/architecture.md invariants 1, 3, 4).
 
 use crate::alerts::{AlertTx, Changes};
 use crate::app::App;

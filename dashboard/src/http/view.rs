@@ -1,5 +1,5 @@
 //! What every server-rendered page shares (issue #6): the templates (minijinja, HTML
-//! auto-escaped: device and user text is data, never markup — design invariant 7), the signed-in
+//! auto-escaped: device and user text is data, never markup — docs/architecture.md invariant 7), the signed-in
 //! user behind the session cookie, the page language, labels in Vietnamese (clinical reference
 //! §8) and English, and times in the configured zone.
 

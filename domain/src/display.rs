@@ -2,7 +2,7 @@
 //! time zone (`dashboard.timezone`, Asia/Ho_Chi_Minh by default; one setting for pages, e-mails
 //! and the family's link page, issue #16), numbers with
 //! the decimal comma in Vietnamese (clinical reference §8), and text escaped for HTML
-//! (design invariant 7: device- and person-supplied text is data, never markup).
+//! (docs/architecture.md, invariant 7: device- and person-supplied text is data, never markup).
 
 use crate::{EventKind, Lang, Severity};
 use chrono::{DateTime, Utc};

@@ -6,7 +6,7 @@
 //! the "I'm handling it" link.
 //!
 //! Patient names and device-supplied values are data, never markup: every one is escaped in the
-//! HTML part (design invariant 7).
+//! HTML part (docs/architecture.md, invariant 7).
 
 use chrono::{DateTime, Utc};
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
@@ -348,7 +348,7 @@ pub fn render_digest(
 }
 
 /// A Message-ID fixed when the e-mail is queued, so that a retry after a crash is recognisably
-/// the same message (design invariant 4; RFC 5322 §3.6.4).
+/// the same message (docs/architecture.md, invariant 4; RFC 5322 §3.6.4).
 pub fn new_message_id(alert_id: i64, domain: &str) -> String {
     let nonce: u64 = rand::random();
     format!("<alert-{alert_id}.{nonce:016x}@{domain}>")

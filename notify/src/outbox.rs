@@ -1,4 +1,4 @@
-//! E-mail delivery from the outbox (design invariant 4: every e-mail is in the outbox before the
+//! E-mail delivery from the outbox (docs/architecture.md, invariant 4: every e-mail is in the outbox before the
 //! first attempt).
 //!
 //! [`run`] owns the loop: take due e-mails from the store, hand each to the transport, mark it

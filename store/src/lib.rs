@@ -101,7 +101,7 @@ pub fn open_connection(data_dir: &Path) -> Result<Connection> {
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a commit is on disk before we PUBACK (design invariant 1). NORMAL could lose the
+    // FULL: a commit is on disk before we PUBACK (docs/architecture.md, invariant 1). NORMAL could lose the
     // last transactions on power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -186,7 +186,7 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         return;
     }
     let v = Vigil::start();
-    // A name with markup: it must show as text, never become an element (design invariant 7).
+    // A name with markup: it must show as text, never become an element (docs/architecture.md, invariant 7).
     let name = "<b>Bà Ba</b>";
     v.admin(&[
         "patient", "add", "--name", name, "--id", "pat-web", "--area", "Ấp <3>", "--tag", "copd",

@@ -15,9 +15,10 @@ use super::{ApiError, AppState};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use vigil_domain::{Access, Scope};
 
@@ -120,23 +121,27 @@ fn from_access(a: Access, credential: Credential) -> Principal {
 }
 
 /// Constant-time comparison, so the check does not leak how much of a guess was right.
+/// Whether two tokens are equal, in time that does not depend on where they differ.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// The value of cookie `name` the request sent.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_string())
+}
+
+/// A dashboard cookie: `SameSite=Strict`, the whole site, `Secure` over HTTPS.
+fn site_cookie(name: &'static str, value: String, max_age: u64, secure: bool) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .same_site(SameSite::Strict)
+        .path("/")
+        .max_age(::cookie::time::Duration::seconds(max_age as i64))
+        .secure(secure)
+        .build()
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -270,19 +275,13 @@ async fn login(
         Some((token, csrf)) => {
             state.logins.succeeded(&user, addr);
             tracing::info!(user = %user, "dashboard login");
-            let secure = if state.secure_cookie { "; Secure" } else { "" };
-            let ttl = state.session_ttl.as_secs();
-            let session = format!(
-                "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ttl}{secure}"
-            );
-            let csrf =
-                format!("{CSRF_COOKIE}={csrf}; SameSite=Strict; Path=/; Max-Age={ttl}{secure}");
-            // Appended: a plain header array would keep only the last Set-Cookie.
-            Ok((
-                AppendHeaders([(header::SET_COOKIE, session), (header::SET_COOKIE, csrf)]),
-                Redirect::to("/"),
-            )
-                .into_response())
+            let (ttl, secure) = (state.session_ttl.as_secs(), state.secure_cookie);
+            let mut session = site_cookie(SESSION_COOKIE, token, ttl, secure);
+            session.set_http_only(true);
+            // The CSRF cookie is for the page's script to read: not HttpOnly.
+            let csrf = site_cookie(CSRF_COOKIE, csrf, ttl, secure);
+            let jar = CookieJar::new().add(session).add(csrf);
+            Ok((jar, Redirect::to("/")).into_response())
         }
         None => {
             state.logins.failed(&user, addr);
@@ -305,14 +304,9 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.call(move |b| b.logout(&token)).await?;
     }
-    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    let clear_csrf = format!("{CSRF_COOKIE}=; SameSite=Strict; Path=/; Max-Age=0");
-    Ok((
-        AppendHeaders([
-            (header::SET_COOKIE, clear),
-            (header::SET_COOKIE, clear_csrf),
-        ]),
-        Redirect::to("/login"),
-    )
-        .into_response())
+    let mut clear = site_cookie(SESSION_COOKIE, String::new(), 0, state.secure_cookie);
+    clear.set_http_only(true);
+    let clear_csrf = site_cookie(CSRF_COOKIE, String::new(), 0, state.secure_cookie);
+    let jar = CookieJar::new().add(clear).add(clear_csrf);
+    Ok((jar, Redirect::to("/login")).into_response())
 }

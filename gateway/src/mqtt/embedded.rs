@@ -10,7 +10,7 @@
 //!   off).
 //! - `MessagePublishCheckAcl`: the ingest pipeline runs here. rmqtt sends the PUBACK only after
 //!   this hook returns, so a QoS 1 publish is acknowledged only once it is committed
-//!   (design invariant 1). Invalid messages are acknowledged after their rejection record is
+//!   (docs/architecture.md, invariant 1). Invalid messages are acknowledged after their rejection record is
 //!   committed but never routed; a store failure disconnects the client without an ack, so it
 //!   publishes again.
 //! - `ClientSubscribeCheckAcl`: a device may subscribe only under its own topics. Readings are

@@ -74,21 +74,9 @@ fn severity(s: &str) -> Option<Severity> {
     }
 }
 
-/// `"90s"`, `"2m"`, `"1h"`, `"3d"` (a whole number and one unit) in milliseconds.
+/// `"90s"`, `"2m"`, `"1h30m"`, `"3d"` in milliseconds (`vigil_domain::span`, the one grammar).
 pub fn duration_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let unit_at = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(unit_at);
-    let n: i64 = n.parse().ok()?;
-    let ms = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(ms)
+    vigil_domain::span::parse_ms(s).ok()
 }
 
 /// The one comparison among the four optional keys, if exactly one is given.
@@ -498,9 +486,9 @@ mod tests {
         assert!(problem(&format!("{base}event = \"fell\"\n")).contains("unknown event"));
         assert!(problem(&format!("{base}event = \"fall\"\nbelow = 1\n")).contains("no comparison"));
         assert!(problem(&format!(
-            "{base}metric = \"spo2\"\nbelow = 90\nfor = \"1 minute\"\n"
+            "{base}metric = \"spo2\"\nbelow = 90\nfor = \"soon\"\n"
         ))
-        .contains("for \"1 minute\""));
+        .contains("for \"soon\""));
         assert!(problem(&format!(
             "{base}metric = \"spo2\"\nbelow = 90\nfor = \"1m\"\nconfirm_within = \"1m\"\n"
         ))
@@ -531,6 +519,11 @@ mod tests {
         assert_eq!(duration_ms("2m"), Some(120_000));
         assert_eq!(duration_ms("3d"), Some(259_200_000));
         assert_eq!(duration_ms("250ms"), Some(250));
+        assert_eq!(
+            duration_ms("1 minute"),
+            Some(60_000),
+            "humantime's words too"
+        );
         assert_eq!(duration_ms("2"), None);
         assert_eq!(duration_ms("m"), None);
         assert_eq!(duration_ms("-5s"), None);

@@ -21,6 +21,7 @@ pub mod event;
 pub mod metric;
 pub mod patient;
 pub mod reading;
+pub mod span;
 pub mod text;
 pub mod views;
 

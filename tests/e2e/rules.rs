@@ -113,21 +113,33 @@ fn a_rule_file_with_a_mistake_stops_the_start_with_the_rule_named() {
     let file = dir.path().join("rules.toml");
     std::fs::write(
         &file,
-        "[[rule]]\nid = \"spo2_low\"\nseverity = \"critical\"\nmetric = \"spo2\"\nbelow = 90\nfor = \"1 minute\"\n",
+        "[[rule]]\nid = \"spo2_low\"\nseverity = \"critical\"\nmetric = \"spo2\"\nbelow = 90\nfor = \"soon\"\n",
     )
     .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(crate::util::vigil_bin())
+    let mut child = std::process::Command::new(crate::util::vigil_bin())
         .args(["run", "--data-dir"])
         .arg(data.path())
         .args(["--http-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0"])
         .env("VIGIL_RULES_FILE", &file)
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // A server that accepted the file would run forever: fail instead of hanging the suite.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("vigil started with a rule file it should have refused");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("rule \"spo2_low\"") && err.contains("1 minute"),
+        err.contains("rule \"spo2_low\"") && err.contains("soon"),
         "{err}"
     );
 }

@@ -73,28 +73,18 @@ struct FileFault {
     share: Option<f64>,
 }
 
-/// `90s`, `5m`, `2h`, `3d`, `250ms` (a bare number is seconds) to milliseconds.
+/// `90s`, `5m`, `2h`, `3d`, `250ms` (a bare number is seconds) to milliseconds
+/// (`vigil_domain::span`, the grammar config and rule files use too).
 pub fn parse_span(s: &str) -> Result<Ms, String> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map_or((s, ""), |i| s.split_at(i));
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?}: a time span like 30s, 5m, 2h or 3d"))?;
-    let unit_ms = match unit {
-        "ms" => 1.0,
-        "" | "s" => 1e3,
-        "m" | "min" => 6e4,
-        "h" => 3.6e6,
-        "d" => 8.64e7,
-        _ => return Err(format!("{s:?}: unit ms, s, m, h or d")),
-    };
-    if !n.is_finite() {
-        return Err(format!("{s:?}: not a number"));
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse::<Ms>()
+            .ok()
+            .and_then(|n| n.checked_mul(1000))
+            .ok_or_else(|| format!("{t:?}: too long"));
     }
-    Ok((n * unit_ms).round() as Ms)
+    vigil_domain::span::parse_ms(t)
 }
 
 impl Scenario {

@@ -484,7 +484,8 @@ mod tests {
             "{e}"
         );
         assert_eq!(parse_span("90s"), Ok(90_000));
-        assert_eq!(parse_span("1.5h"), Ok(5_400_000));
+        assert_eq!(parse_span("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_span("45"), Ok(45_000));
         assert!(parse_span("5 parsecs").is_err());
         // The demo's file is valid.
         let demo = Scenario::parse(DEMO).unwrap();

@@ -16,6 +16,7 @@
 
 use crate::config::InfluxConfig;
 use crate::metrics::Metrics;
+use crate::retry;
 use crate::store::{forward, now_ms, StoreHandle};
 use anyhow::Context as _;
 use influxdb2::api::write::TimestampPrecision;
@@ -79,10 +80,6 @@ fn classify(err: &influxdb2::RequestError) -> Failure {
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(8)).min(30_000))
-}
-
 /// Refreshes the backlog gauges from the queue.
 async fn observe_backlog(store: &StoreHandle, metrics: &Metrics) {
     if let Ok((points, oldest)) = store.read(forward::backlog).await {
@@ -125,7 +122,8 @@ pub async fn run(
     use futures::stream::{FuturesOrdered, StreamExt};
     let idle = Duration::from_millis(u64::from(cfg.flush_interval_ms));
     let max = i64::from(cfg.batch_size);
-    let mut attempt = 0u32;
+    let mut delays = retry::influx();
+    let mut failing = false;
     // Requests in flight, answered in queue order; `taken` is the last queue id handed out.
     let mut inflight: FuturesOrdered<_> = FuturesOrdered::new();
     // The oldest point's time of each request in flight, in the same order: after an answer,
@@ -190,10 +188,11 @@ pub async fn run(
                     .forwarded_points
                     .fetch_add(chunk.points as u64, Relaxed);
                 metrics.forward_up.store(true, Relaxed);
-                if attempt > 0 {
+                if failing {
                     tracing::info!("InfluxDB reachable again; draining the backlog");
+                    delays = retry::influx();
+                    failing = false;
                 }
-                attempt = 0;
             }
             Err(err) => match classify(&err) {
                 Failure::Quarantine(status) => {
@@ -217,8 +216,8 @@ pub async fn run(
                     inflight = FuturesOrdered::new();
                     oldest.clear();
                     taken = 0;
-                    let wait = backoff(attempt);
-                    attempt += 1;
+                    let wait = delays.next().expect("endless");
+                    failing = true;
                     tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, points = chunk.points, "cannot write to InfluxDB; keeping the points");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
@@ -355,12 +354,5 @@ mod tests {
             0,
             "a refusal is not an outage"
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        assert_eq!(backoff(0), Duration::from_millis(200));
-        assert_eq!(backoff(3), Duration::from_millis(1600));
-        assert_eq!(backoff(30), Duration::from_secs(30));
     }
 }

@@ -18,6 +18,7 @@
 //!   deferred             missing data and adherence, the fall window
 //! forwarder            the InfluxDB sink (store-and-forward queue → influxdb2)
 //! retention            rollups and raw-reading retention
+//! retry                the retry delays of the forwarder, the MQTT client and its batcher
 //! backend              the dashboard's Backend and the outbox's OutboxStore on the store
 //! metrics              Prometheus exposition
 //! demo                 the demo's patients and simulated devices
@@ -44,6 +45,7 @@ mod mqtt;
 mod periodic;
 mod provision;
 mod retention;
+mod retry;
 mod server;
 mod shutdown;
 mod watch;

@@ -151,9 +151,17 @@ impl Transport {
 
 /// Delay before retry `attempts` (1-based): 10 s doubling, at most an hour. Short at first so a
 /// relay that was restarted gets the queue within seconds.
+/// The attempt count is kept in the outbox row, so the delay is the n-th of backon's sequence
+/// (issue #16) rather than a live iterator; past 10 the cap has long been reached.
 pub fn backoff(attempts: u32) -> Duration {
-    let secs = 10u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(12));
-    Duration::from_secs(secs.min(3600))
+    use backon::{BackoffBuilder, ExponentialBuilder};
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_secs(10))
+        .with_max_delay(Duration::from_secs(3600))
+        .without_max_times()
+        .build()
+        .nth(attempts.saturating_sub(1).min(10) as usize)
+        .expect("endless")
 }
 
 /// Consecutive failed attempts after which delivery counts as unhealthy (operator warning).

@@ -27,10 +27,10 @@
 
 use crate::config::MqttConfig;
 use crate::ingest::{Ingest, Message, Outcome};
+use crate::retry;
 use anyhow::Context as _;
 use chrono::Utc;
 use futures::stream::{FuturesOrdered, StreamExt};
-use rand::Rng;
 use rumqttc::{
     AsyncClient, Event, MqttOptions, Packet, PubAck, PubRec, QoS, Request, SubscribeFilter,
     TlsConfiguration, Transport,
@@ -150,14 +150,6 @@ fn tls_transport(cfg: &MqttConfig) -> anyhow::Result<Transport> {
     }))
 }
 
-/// Reconnect delay: exponential from 200 ms to 30 s, with ±25 % jitter so that many gateways
-/// do not reconnect in lock-step after a broker restart.
-fn backoff(attempt: u32) -> Duration {
-    let base = 200u64.saturating_mul(1 << attempt.min(8)).min(30_000);
-    let jitter = rand::thread_rng().gen_range(0.75..1.25);
-    Duration::from_millis((base as f64 * jitter) as u64)
-}
-
 pub async fn run(
     cfg: MqttConfig,
     ingest: Ingest,
@@ -168,7 +160,7 @@ pub async fn run(
     let (ack_tx, mut ack_rx) = mpsc::channel::<Vec<Ack>>(ACK_QUEUE);
     let worker = tokio::spawn(batcher(rx, ack_tx, ingest.clone()));
     let filters = filters(&cfg.shared_group);
-    let mut attempt = 0u32;
+    let mut delays = retry::broker();
     // Which connection is current; 0 while disconnected.
     let mut connection = 0u64;
     let mut connections = 0u64;
@@ -191,7 +183,7 @@ pub async fn run(
             }
             ev = eventloop.poll(), if overflow.len() < OVERFLOW_MAX => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    attempt = 0;
+                    delays = retry::broker();
                     connections += 1;
                     connection = connections;
                     ingest.metrics().mqtt_connects.fetch_add(1, Relaxed);
@@ -224,8 +216,7 @@ pub async fn run(
                 Err(err) => {
                     connection = 0;
                     ingest.metrics().mqtt_up.store(false, Relaxed);
-                    let wait = backoff(attempt);
-                    attempt += 1;
+                    let wait = delays.next().expect("endless");
                     tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
@@ -334,18 +325,18 @@ async fn store_batch(ingest: Ingest, batch: Vec<Received>) -> Vec<Ack> {
             received: *at,
         })
         .collect();
-    let mut wait = Duration::from_millis(100);
+    let mut delays = retry::store();
     loop {
         let outcomes = ingest.handle_batch(msgs.clone()).await;
         if !outcomes.contains(&Outcome::Failed) {
             break;
         }
+        let wait = delays.next().expect("endless");
         tracing::warn!(
             retry_in_ms = wait.as_millis() as u64,
             "store failed; retrying the batch"
         );
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(5));
     }
     batch
         .iter()
@@ -365,13 +356,5 @@ mod tests {
     fn shared_group_prefixes_every_filter() {
         assert_eq!(filters("")[0], "vigil/v1/+/readings");
         assert_eq!(filters("vigil")[2], "$share/vigil/vigil/v1/+/status");
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_caps() {
-        let first = backoff(0).as_millis();
-        assert!((150..=250).contains(&first), "{first}");
-        let late = backoff(20).as_millis();
-        assert!((22_500..=37_500).contains(&late), "{late}");
     }
 }

@@ -8,13 +8,15 @@
 //! or unknown link gets a plain page in the contact's language, never an error trace; an unknown
 //! link reveals nothing about any patient.
 
+use super::view;
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use vigil_domain::display::{self, escape_html as escape};
+use minijinja::context;
+use vigil_domain::display;
 use vigil_domain::views::{AckLinkStatus, AckLinkView};
 use vigil_domain::{AlertState, Lang};
 
@@ -38,17 +40,7 @@ async fn answer(state: &AppState, token: String, accept: bool) -> Response {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "ack link");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Html(page(
-                        Lang::Vi,
-                        "Vigil",
-                        "<p>Hệ thống đang bận, xin thử lại sau ít phút. Nếu cần cấp cứu: gọi 115.</p>\
-                         <p lang=\"en\">Vigil is busy; please try again in a few minutes. In an \
-                         emergency call 115.</p>",
-                    )),
-                )
-                    .into_response();
+                return (StatusCode::SERVICE_UNAVAILABLE, Html(busy())).into_response();
             }
         }
     } else {
@@ -62,135 +54,70 @@ async fn answer(state: &AppState, token: String, accept: bool) -> Response {
     (status, Html(render(&view, &token, state.tz))).into_response()
 }
 
-fn page(lang: Lang, title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\n\
-         <body class=\"ack-page\"><main>\n<h1>{}</h1>\n{body}\n</main></body></html>\n",
-        lang.as_str(),
-        escape(title),
-        escape(title)
-    )
-}
-
-/// Who is on it, when somebody is.
-fn handled_by(v: &AckLinkView, lang: Lang, tz: chrono_tz::Tz) -> String {
-    match (&v.acknowledged_by, v.acknowledged_at) {
-        (Some(by), Some(at)) => match lang {
-            Lang::Vi => format!(
-                "<p><strong>{}</strong> đã nhận xử lý lúc {}.</p>",
-                escape(by),
-                display::local_time(at, tz)
-            ),
-            Lang::En => format!(
-                "<p><strong>{}</strong> took this on at {}.</p>",
-                escape(by),
-                display::local_time(at, tz)
-            ),
-        },
-        _ => String::new(),
-    }
-}
-
+/// The page for one link, as HTML (template `ack.html`; every name escaped).
 fn render(v: &AckLinkView, token: &str, tz: chrono_tz::Tz) -> String {
     let lang = v.lang;
-    let emergency = match lang {
-        Lang::Vi => {
-            "<p class=\"emergency\">Nếu người bệnh khó thở, đau ngực, lơ mơ hoặc không \
-                     trả lời: gọi cấp cứu <strong>115</strong>.</p>"
-        }
-        Lang::En => {
-            "<p class=\"emergency\">If the patient is short of breath, has chest pain, \
-                     is drowsy or does not answer: call the ambulance on <strong>115</strong>.</p>"
-        }
-    };
     let alert_title = match (v.severity, lang) {
         (Some(s), _) => s.label(lang),
         (None, Lang::Vi) => "Cảnh báo",
         (None, Lang::En) => "Alert",
     };
     let title = format!("{alert_title} — {}", v.patient_name);
-    match v.status {
-        AckLinkStatus::Unknown => page(
-            Lang::Vi,
-            "Liên kết không hợp lệ / This link is not valid",
-            "<p>Liên kết này không hợp lệ. Nếu người bệnh cần giúp đỡ khẩn cấp, gọi 115.</p>\n\
-             <p lang=\"en\">This link is not valid. If the patient needs urgent help, call 115.</p>",
-        ),
-        AckLinkStatus::Expired => {
-            let body = match lang {
-                Lang::Vi => "<p>Liên kết này đã hết hạn. Nhân viên y tế vẫn theo dõi cảnh báo \
-                             trên hệ thống.</p>",
-                Lang::En => "<p>This link has expired. The clinicians still see the alert on \
-                             their dashboard.</p>",
-            };
-            page(lang, &title, &format!("{body}\n{}{emergency}", handled_by(v, lang, tz)))
-        }
-        AckLinkStatus::Used => {
-            let body = match lang {
-                Lang::Vi => "<p>Liên kết này đã được dùng (mỗi liên kết chỉ dùng được một lần).</p>",
-                Lang::En => "<p>This link has already been used (each link works once).</p>",
-            };
-            page(lang, &title, &format!("{body}\n{}{emergency}", handled_by(v, lang, tz)))
-        }
+    let resolved = v.alert_state == Some(AlertState::Resolved);
+    // What the page says, and whether it names who took the alert on.
+    let (case, with_handler) = match v.status {
+        AckLinkStatus::Unknown => ("unknown", false),
+        AckLinkStatus::Expired => ("expired", true),
+        AckLinkStatus::Used => ("used", true),
         AckLinkStatus::Accepted => {
             let ours = v
                 .acknowledged_by
                 .as_deref()
                 .is_some_and(|by| by.starts_with(&v.contact_name));
-            let body = match (ours, v.alert_state, lang) {
-                (true, _, Lang::Vi) => format!(
-                    "<p>Cảm ơn {}. Nhân viên y tế và gia đình đã được báo là quý vị đang xử lý; \
-                     sẽ không gửi thêm thư nhắc.</p>",
-                    escape(&v.contact_name)
-                ),
-                (true, _, Lang::En) => format!(
-                    "<p>Thank you, {}. The clinicians and the family can see that you are \
-                     handling it; no more reminders will be sent.</p>",
-                    escape(&v.contact_name)
-                ),
-                (false, Some(AlertState::Resolved), Lang::Vi) => {
-                    "<p>Cảnh báo này đã được xử lý xong.</p>".to_string()
-                }
-                (false, Some(AlertState::Resolved), Lang::En) => {
-                    "<p>This alert has already been resolved.</p>".to_string()
-                }
-                (false, _, _) => handled_by(v, lang, tz),
-            };
-            let also = if ours { String::new() } else { handled_by(v, lang, tz) };
-            let also = if also == body { String::new() } else { also };
-            page(lang, &title, &format!("{body}\n{also}{emergency}"))
+            match (ours, resolved) {
+                (true, _) => ("thanks", false),
+                (false, true) => ("resolved", true),
+                (false, false) => ("", true),
+            }
         }
-        AckLinkStatus::Valid => {
-            let body = match (v.alert_state, lang) {
-                (Some(AlertState::Open), Lang::Vi) => format!(
-                    "<p>Xin chào {}. Nếu quý vị đang lo việc này (đã gọi cho người bệnh, đang \
-                     đến nhà, hoặc đã gọi 115), xin bấm nút dưới đây để nhân viên y tế và những \
-                     người thân khác biết.</p>\n<form method=\"post\" action=\"/ack/{}\">\
-                     <button type=\"submit\" class=\"primary\">Tôi đang xử lý</button></form>",
-                    escape(&v.contact_name),
-                    escape(token)
-                ),
-                (Some(AlertState::Open), Lang::En) => format!(
-                    "<p>Hello {}. If you are taking care of this (you called the patient, are on \
-                     your way, or called 115), press the button so the clinicians and the rest of \
-                     the family know.</p>\n<form method=\"post\" action=\"/ack/{}\">\
-                     <button type=\"submit\" class=\"primary\">I'm handling it</button></form>",
-                    escape(&v.contact_name),
-                    escape(token)
-                ),
-                (Some(AlertState::Resolved), Lang::Vi) => {
-                    "<p>Cảnh báo này đã được xử lý xong.</p>".to_string()
-                }
-                (Some(AlertState::Resolved), Lang::En) => {
-                    "<p>This alert has already been resolved.</p>".to_string()
-                }
-                _ => handled_by(v, lang, tz),
-            };
-            page(lang, &title, &format!("{body}\n{emergency}"))
-        }
-    }
+        AckLinkStatus::Valid => match v.alert_state {
+            Some(AlertState::Open) => ("offer", false),
+            Some(AlertState::Resolved) => ("resolved", false),
+            _ => ("", true),
+        },
+    };
+    let (lang, title) = if case == "unknown" {
+        // An unknown link reveals nothing, not even a language.
+        (
+            Lang::Vi,
+            "Liên kết không hợp lệ / This link is not valid".to_string(),
+        )
+    } else {
+        (lang, title)
+    };
+    let handler = (with_handler)
+        .then(|| v.acknowledged_by.as_deref().zip(v.acknowledged_at))
+        .flatten();
+    view::html(
+        "ack.html",
+        context! {
+            lang => lang.as_str(),
+            title,
+            case,
+            contact => v.contact_name,
+            token,
+            handled_by => handler.map(|(by, _)| by),
+            handled_at => handler.map(|(_, at)| display::local_time(at, tz)),
+        },
+    )
+}
+
+/// The page when the store cannot answer: both languages, since the contact is not known.
+fn busy() -> String {
+    view::html(
+        "ack.html",
+        context! { lang => "vi", title => "Vigil", case => "busy" },
+    )
 }
 
 #[cfg(test)]
@@ -237,5 +164,30 @@ mod tests {
         let html = render(&AckLinkView::unknown(), "t", chrono_tz::Asia::Ho_Chi_Minh);
         assert!(html.contains("not valid"));
         assert!(!html.contains("<form"));
+    }
+
+    #[test]
+    fn accepted_pages_thank_the_contact_or_name_who_was_first() {
+        let tz = chrono_tz::Asia::Ho_Chi_Minh;
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-05T01:30:00Z")
+            .unwrap()
+            .to_utc();
+        let mut v = view(AckLinkStatus::Accepted, AlertState::Acknowledged);
+        v.lang = Lang::En;
+        v.acknowledged_by = Some("Lan <b> (family, e-mail link)".into());
+        v.acknowledged_at = Some(at);
+        let html = render(&v, "t", tz);
+        assert!(html.contains("Thank you, Lan &lt;b&gt;"), "{html}");
+        assert!(!html.contains("took this on"), "{html}");
+
+        v.acknowledged_by = Some("Dr Minh".into());
+        let html = render(&v, "t", tz);
+        assert!(!html.contains("Thank you"), "{html}");
+        assert!(
+            html.contains("<strong>Dr Minh</strong> took this on at"),
+            "{html}"
+        );
+        assert!(html.contains("08:30"), "local time: {html}");
+        assert!(html.contains("call the ambulance"), "{html}");
     }
 }

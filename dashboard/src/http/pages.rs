@@ -7,7 +7,6 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use vigil_domain::display::escape_html as escape;
 
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -49,23 +48,9 @@ pub fn router() -> Router<AppState> {
     r
 }
 
+/// The sign-in page, with why the last attempt failed (template `login.html`).
 pub fn login_html(error: Option<&str>) -> String {
-    let err = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    format!(
-        r#"<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Vigil — Đăng nhập / Sign in</title><link rel="stylesheet" href="/static/app.css"></head>
-<body class="login"><main>
-<h1>Vigil</h1><p class="sub">Theo dõi sức khỏe tại nhà · Home monitoring</p>
-{err}
-<form method="post" action="/login">
-<label>Tên đăng nhập / User name <input name="username" id="username" autocomplete="username" required autofocus></label>
-<label>Mật khẩu / Password <input name="password" id="password" type="password" autocomplete="current-password" required></label>
-<button type="submit" id="login">Đăng nhập / Sign in</button>
-</form></main></body></html>"#
-    )
+    super::view::html("login.html", minijinja::context! { error })
 }
 
 #[cfg(test)]
@@ -79,6 +64,8 @@ mod tests {
             include_str!("../../templates/patient.html"),
             include_str!("../../templates/admin.html"),
             include_str!("../../templates/burden.html"),
+            include_str!("../../templates/login.html"),
+            include_str!("../../templates/ack.html"),
         ];
         let mut named = 0;
         for t in templates {

@@ -41,6 +41,8 @@ pub(crate) fn env() -> &'static Environment<'static> {
             ("admin.html", include_str!("../../templates/admin.html")),
             ("burden.html", include_str!("../../templates/burden.html")),
             ("alert.html", include_str!("../../templates/alert.html")),
+            ("login.html", include_str!("../../templates/login.html")),
+            ("ack.html", include_str!("../../templates/ack.html")),
         ] {
             e.add_template(name, src).expect("the template parses");
         }
@@ -66,6 +68,18 @@ pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// Renders `name` to a string for a page that sets its own status. A template error is a bug
+/// (the templates are compiled in and tested): logged, and a bare page says so.
+pub(crate) fn html(name: &str, ctx: minijinja::Value) -> String {
+    env()
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| {
+            tracing::error!(template = name, error = %e, "template");
+            "<!doctype html><title>Vigil</title><p>Lỗi hệ thống / Internal error</p>".into()
+        })
 }
 
 /// A signed-in dashboard user on a page request, with the page's language.

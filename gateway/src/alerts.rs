@@ -18,7 +18,6 @@ use crate::store::notify::Rows;
 use crate::store::{alerts as rows, forward, now_ms, outbox, Result, StoreError, StoreHandle};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use tokio::sync::{broadcast, Notify};
 use vigil_alerting::lifecycle::{self, Action, OnBreach};
@@ -163,9 +162,7 @@ impl AlertService {
             }
         }
         if changes.emails > 0 {
-            s.metrics
-                .emails_queued
-                .fetch_add(changes.emails as u64, Relaxed);
+            s.metrics.emails_queued.inc_by(changes.emails as u64);
             s.outbox_wake.notify_one();
         }
     }

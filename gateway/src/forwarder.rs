@@ -83,9 +83,9 @@ fn classify(err: &influxdb2::RequestError) -> Failure {
 /// Refreshes the backlog gauges from the queue.
 async fn observe_backlog(store: &StoreHandle, metrics: &Metrics) {
     if let Ok((points, oldest)) = store.read(forward::backlog).await {
-        metrics.forward_backlog.store(points.max(0) as u64, Relaxed);
+        metrics.forward_backlog.set(points.max(0) as u64);
         let lag = oldest.map_or(0, |t| (now_ms() - t).max(0));
-        metrics.forward_lag_ms.store(lag as u64, Relaxed);
+        metrics.forward_lag_seconds.set(lag as f64 / 1000.0);
     }
 }
 
@@ -170,11 +170,12 @@ pub async fn run(
             let points = chunk.points.max(0) as u64;
             let _ = metrics
                 .forward_backlog
+                .inner()
                 .fetch_update(Relaxed, Relaxed, |b| Some(b.saturating_sub(points)));
             if let Some(next) = oldest.front() {
                 metrics
-                    .forward_lag_ms
-                    .store((now_ms() - next).max(0) as u64, Relaxed);
+                    .forward_lag_seconds
+                    .set((now_ms() - next).max(0) as f64 / 1000.0);
             }
         }
         match sent {
@@ -184,10 +185,8 @@ pub async fn run(
                     // Sent but not marked: it is sent again later, which InfluxDB absorbs.
                     tracing::warn!(error = %err, "cannot advance the forward watermark");
                 }
-                metrics
-                    .forwarded_points
-                    .fetch_add(chunk.points as u64, Relaxed);
-                metrics.forward_up.store(true, Relaxed);
+                metrics.forwarded_points.inc_by(chunk.points as u64);
+                metrics.forward_up.set(1);
                 if failing {
                     tracing::info!("InfluxDB reachable again; draining the backlog");
                     delays = retry::influx();
@@ -206,11 +205,11 @@ pub async fn run(
                     {
                         tracing::warn!(error = %e, "cannot quarantine points");
                     }
-                    metrics.quarantined_points.fetch_add(points as u64, Relaxed);
+                    metrics.quarantined_points.inc_by(points as u64);
                 }
                 Failure::Retry => {
-                    metrics.forward_up.store(false, Relaxed);
-                    metrics.forward_errors.fetch_add(1, Relaxed);
+                    metrics.forward_up.set(0);
+                    metrics.forward_errors.inc_by(1);
                     // Start again from the watermark: requests still in flight may succeed or
                     // not; what they carried stays queued and is sent again (harmless).
                     inflight = FuturesOrdered::new();
@@ -347,10 +346,10 @@ mod tests {
             quarantined[0].2.contains("field type conflict"),
             "{quarantined:?}"
         );
-        assert_eq!(metrics.quarantined_points.load(Relaxed), 2);
-        assert_eq!(metrics.forwarded_points.load(Relaxed), 3);
+        assert_eq!(metrics.quarantined_points.get(), 2);
+        assert_eq!(metrics.forwarded_points.get(), 3);
         assert_eq!(
-            metrics.forward_errors.load(Relaxed),
+            metrics.forward_errors.get(),
             0,
             "a refusal is not an outage"
         );

@@ -19,7 +19,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vigil_alerting::{Outcome as RuleOutcome, RuleSet};
@@ -211,11 +210,7 @@ impl Ingest {
     /// failure every message of the batch is `Failed`: nothing of it was committed.
     pub async fn handle_batch(&self, msgs: Vec<Message>) -> Vec<Outcome> {
         let n = msgs.len();
-        self.0
-            .app
-            .metrics
-            .messages_received
-            .fetch_add(n as u64, Relaxed);
+        self.0.app.metrics.messages_received.inc_by(n as u64);
         let prepared: Vec<Prepared> = msgs
             .into_iter()
             .map(|m| prepare(m, &self.0.settings.limits))
@@ -234,7 +229,7 @@ impl Ingest {
                 out
             }
             Err(err) => {
-                self.0.app.metrics.store_errors.fetch_add(n as u64, Relaxed);
+                self.0.app.metrics.store_errors.inc_by(n as u64);
                 tracing::error!(error = %err, messages = n, "messages not stored; not acknowledging");
                 vec![Outcome::Failed; n]
             }
@@ -264,15 +259,15 @@ impl Ingest {
             .app
             .metrics
             .readings_received
-            .fetch_add(n + c.duplicates as u64, Relaxed);
-        self.0.app.metrics.readings_stored.fetch_add(n, Relaxed);
+            .inc_by(n + c.duplicates as u64);
+        self.0.app.metrics.readings_stored.inc_by(n);
         self.0
             .app
             .metrics
             .readings_duplicate
-            .fetch_add(c.duplicates as u64, Relaxed);
+            .inc_by(c.duplicates as u64);
         if c.event.is_some() {
-            self.0.app.metrics.events_stored.fetch_add(1, Relaxed);
+            self.0.app.metrics.events_stored.inc_by(1);
         }
         // Building live events costs allocations; skip it when no dashboard listens.
         if self.0.app.live.receiver_count() > 0 {

@@ -1,221 +1,307 @@
-//! Counters for `/metrics` (Prometheus text exposition format 0.0.4).
-//!
-//! Plain atomics: increments happen on the hot path and must not lock. Rejections are counted
-//! per reason code; the set of codes is small and fixed by `decode`/`validate`, so a mutex-held
-//! map touched only on rejection is fine.
+//! The gateway's metrics and their `/metrics` page (Prometheus text format 0.0.4), through
+//! `prometheus-client` (issue #16): counters and gauges are atomics, cheap on the hot path;
+//! labelled counters (rejections by reason, flags, alerts by severity) are families keyed by
+//! `&'static str`, so counting allocates nothing. Metric names are a public contract
+//! (docs/api.md, `GET /metrics`): counters are registered without `_total`, which the encoder adds, and
+//! help texts without a final full stop, which it adds too.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use prometheus_client::encoding::prometheus_text::encode;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
 use vigil_domain::STORE_DELAY_BUCKETS_S;
 
-#[derive(Default)]
+/// One label; the value is one of a fixed set (reason codes, flags, severities).
+type Label = [(&'static str, &'static str); 1];
+
+/// A gauge of whole numbers that are never negative.
+pub type Level = Gauge<u64, AtomicU64>;
+
 pub struct Metrics {
     /// MQTT messages received on a device topic, before any check.
-    pub messages_received: AtomicU64,
+    pub messages_received: Counter,
     /// Readings in accepted messages (a batch counts each reading).
-    pub readings_received: AtomicU64,
+    pub readings_received: Counter,
     /// Readings newly stored.
-    pub readings_stored: AtomicU64,
+    pub readings_stored: Counter,
     /// Readings that were already stored (broker redelivery).
-    pub readings_duplicate: AtomicU64,
-    pub events_stored: AtomicU64,
-    /// Messages rejected, by reason. A std Mutex: short, never held across `.await`.
-    rejected: Mutex<BTreeMap<&'static str, u64>>,
-    /// Stored readings carrying a flag (`late`, `clock_skew`, `suspect`, `ts_received`).
-    flagged: Mutex<BTreeMap<String, u64>>,
-    /// Alerts opened, by severity.
-    alerts_raised: Mutex<BTreeMap<&'static str, u64>>,
-    pub emails_queued: AtomicU64,
-    pub store_errors: AtomicU64,
-    pub auth_failures: AtomicU64,
-    /// Whether the MQTT side (embedded listener or external connection) is up.
-    pub mqtt_up: AtomicBool,
+    pub readings_duplicate: Counter,
+    pub events_stored: Counter,
+    pub emails_queued: Counter,
+    pub store_errors: Counter,
+    pub auth_failures: Counter,
+    /// Whether the MQTT side (embedded listener or external connection) is up: 1 or 0.
+    pub mqtt_up: Level,
     /// Successful connections to an external broker (more than one means reconnects).
-    pub mqtt_connects: AtomicU64,
+    pub mqtt_connects: Counter,
     /// Messages received from an external broker waiting for room in the batcher's channel.
-    pub intake_overflow: AtomicU64,
-    pub intake_overflow_peak: AtomicU64,
+    pub intake_overflow: Level,
+    pub intake_overflow_peak: Level,
     /// Raw readings and rollup buckets deleted by retention.
-    pub pruned_readings: AtomicU64,
-    pub pruned_rollups: AtomicU64,
-    /// InfluxDB sink (issue #4): whether it is configured, whether the last write succeeded,
-    /// points forwarded and quarantined, failed requests, points waiting, age of the oldest.
+    pub pruned_readings: Counter,
+    pub pruned_rollups: Counter,
+    /// InfluxDB sink (issue #4): whether it is configured (its metrics are shown only then),
+    /// whether the last write succeeded, points forwarded and quarantined, failed requests,
+    /// points waiting, age of the oldest.
     pub forward_enabled: AtomicBool,
-    pub forward_up: AtomicBool,
-    pub forwarded_points: AtomicU64,
-    pub quarantined_points: AtomicU64,
-    pub forward_errors: AtomicU64,
-    pub forward_backlog: AtomicU64,
-    pub forward_lag_ms: AtomicU64,
-    /// `vigil_reading_store_delay_seconds`: per bucket of [`STORE_DELAY_BUCKETS_S`] (not
-    /// cumulative) and the last for anything above; the sum in milliseconds.
-    store_delay: [AtomicU64; STORE_DELAY_BUCKETS_S.len() + 1],
-    store_delay_sum_ms: AtomicU64,
+    pub forward_up: Level,
+    pub forwarded_points: Counter,
+    pub quarantined_points: Counter,
+    pub forward_errors: Counter,
+    pub forward_backlog: Level,
+    pub forward_lag_seconds: Gauge<f64, AtomicU64>,
+    rejected: Family<Label, Counter>,
+    flagged: Family<Label, Counter>,
+    alerts_raised: Family<Label, Counter>,
+    store_delay: Histogram,
+    registry: Registry,
+    influx: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Metrics {
+            messages_received: Counter::default(),
+            readings_received: Counter::default(),
+            readings_stored: Counter::default(),
+            readings_duplicate: Counter::default(),
+            events_stored: Counter::default(),
+            emails_queued: Counter::default(),
+            store_errors: Counter::default(),
+            auth_failures: Counter::default(),
+            mqtt_up: Level::default(),
+            mqtt_connects: Counter::default(),
+            intake_overflow: Level::default(),
+            intake_overflow_peak: Level::default(),
+            pruned_readings: Counter::default(),
+            pruned_rollups: Counter::default(),
+            forward_enabled: AtomicBool::new(false),
+            forward_up: Level::default(),
+            forwarded_points: Counter::default(),
+            quarantined_points: Counter::default(),
+            forward_errors: Counter::default(),
+            forward_backlog: Level::default(),
+            forward_lag_seconds: Gauge::default(),
+            rejected: Family::default(),
+            flagged: Family::default(),
+            alerts_raised: Family::default(),
+            store_delay: Histogram::new(STORE_DELAY_BUCKETS_S.iter().copied()),
+            registry: Registry::default(),
+            influx: Registry::default(),
+        };
+        m.registered()
+    }
 }
 
 impl Metrics {
+    /// Registers every metric (the registry holds clones: they share the same atomics).
+    fn registered(mut self) -> Self {
+        let r = &mut self.registry;
+        for (name, help, c) in [
+            (
+                "vigil_mqtt_messages_received",
+                "MQTT messages received on device topics",
+                &self.messages_received,
+            ),
+            (
+                "vigil_readings_received",
+                "Readings in accepted messages",
+                &self.readings_received,
+            ),
+            (
+                "vigil_readings_stored",
+                "Readings newly stored",
+                &self.readings_stored,
+            ),
+            (
+                "vigil_readings_duplicate",
+                "Redelivered readings that were already stored",
+                &self.readings_duplicate,
+            ),
+            (
+                "vigil_events_stored",
+                "Device events stored",
+                &self.events_stored,
+            ),
+            (
+                "vigil_store_errors",
+                "Messages not acknowledged because the store failed",
+                &self.store_errors,
+            ),
+            (
+                "vigil_mqtt_auth_failures",
+                "Refused MQTT connections",
+                &self.auth_failures,
+            ),
+            (
+                "vigil_mqtt_connects",
+                "Connections made to an external MQTT broker (more than one means reconnects)",
+                &self.mqtt_connects,
+            ),
+            (
+                "vigil_retention_readings_deleted",
+                "Raw readings deleted by retention (storage.raw_retention_days)",
+                &self.pruned_readings,
+            ),
+            (
+                "vigil_retention_rollups_deleted",
+                "Rollup buckets deleted by retention",
+                &self.pruned_rollups,
+            ),
+            (
+                "vigil_emails_queued",
+                "E-mails queued in the outbox since start",
+                &self.emails_queued,
+            ),
+        ] {
+            r.register(name, help, c.clone());
+        }
+        r.register(
+            "vigil_messages_rejected",
+            "Messages rejected, by reason",
+            self.rejected.clone(),
+        );
+        r.register(
+            "vigil_readings_flagged",
+            "Stored readings carrying a flag, by flag",
+            self.flagged.clone(),
+        );
+        r.register(
+            "vigil_alerts_raised",
+            "Alerts opened, by severity",
+            self.alerts_raised.clone(),
+        );
+        for (name, help, g) in [
+            (
+                "vigil_mqtt_intake_overflow",
+                "Received messages waiting for the batcher",
+                &self.intake_overflow,
+            ),
+            (
+                "vigil_mqtt_intake_overflow_peak",
+                "Highest intake overflow since start",
+                &self.intake_overflow_peak,
+            ),
+            (
+                "vigil_mqtt_up",
+                "Whether the MQTT side is up",
+                &self.mqtt_up,
+            ),
+        ] {
+            r.register(name, help, g.clone());
+        }
+        r.register(
+            "vigil_reading_store_delay_seconds",
+            "From a reading's own time to the commit that stored it (readings stamped by their \
+             device, without flags): publish to stored when devices stamp as they send",
+            self.store_delay.clone(),
+        );
+        let i = &mut self.influx;
+        for (name, help, c) in [
+            (
+                "vigil_influxdb_forwarded_points",
+                "Points InfluxDB accepted (a request sent again after a failure counts again)",
+                &self.forwarded_points,
+            ),
+            (
+                "vigil_influxdb_quarantined_points",
+                "Points InfluxDB refused for good (4xx), kept in forward_quarantine",
+                &self.quarantined_points,
+            ),
+            (
+                "vigil_influxdb_write_errors",
+                "Failed write requests (retried)",
+                &self.forward_errors,
+            ),
+        ] {
+            i.register(name, help, c.clone());
+        }
+        i.register(
+            "vigil_influxdb_backlog_points",
+            "Points stored locally and not yet forwarded",
+            self.forward_backlog.clone(),
+        );
+        i.register(
+            "vigil_influxdb_lag_seconds",
+            "Age of the oldest point not yet forwarded",
+            self.forward_lag_seconds.clone(),
+        );
+        i.register(
+            "vigil_influxdb_up",
+            "Whether the last write to InfluxDB succeeded",
+            self.forward_up.clone(),
+        );
+        self
+    }
+
     pub fn reject(&self, reason: &'static str) {
-        *self
-            .rejected
-            .lock()
-            .expect("metrics lock never poisoned")
-            .entry(reason)
-            .or_default() += 1;
+        self.rejected.get_or_create(&[("reason", reason)]).inc();
     }
 
     /// A reading stored `ms` after its own time. Only readings stamped by their device and on
     /// time (no flag) count: the delay from publish to stored when devices stamp as they send.
     pub fn store_delay(&self, ms: i64) {
-        let ms = ms.max(0);
-        let secs = ms as f64 / 1000.0;
-        let i = STORE_DELAY_BUCKETS_S
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(STORE_DELAY_BUCKETS_S.len());
-        self.store_delay[i].fetch_add(1, Relaxed);
-        self.store_delay_sum_ms.fetch_add(ms as u64, Relaxed);
+        self.store_delay.observe(ms.max(0) as f64 / 1000.0);
     }
 
+    /// A stored reading carrying `flag`. Flags are Vigil's own (vigil-protocol's validation);
+    /// anything else counts as `other`, so the label set stays fixed.
     pub fn flagged(&self, flag: &str) {
-        let mut m = self.flagged.lock().expect("metrics lock never poisoned");
-        match m.get_mut(flag) {
-            Some(n) => *n += 1,
-            None => {
-                m.insert(flag.to_string(), 1);
-            }
-        }
+        let flag = ["late", "clock_skew", "suspect", "ts_received"]
+            .into_iter()
+            .find(|f| *f == flag)
+            .unwrap_or("other");
+        self.flagged.get_or_create(&[("flag", flag)]).inc();
     }
 
     pub fn alert_raised(&self, severity: &'static str) {
-        *self
-            .alerts_raised
-            .lock()
-            .expect("metrics lock never poisoned")
-            .entry(severity)
-            .or_default() += 1;
+        self.alerts_raised
+            .get_or_create(&[("severity", severity)])
+            .inc();
     }
 
-    /// Renders all counters; `outbox` is read from the store at scrape time.
+    /// Whether the MQTT side is up.
+    pub fn mqtt_is_up(&self) -> bool {
+        self.mqtt_up.get() == 1
+    }
+
+    /// The page; `outbox` is read from the store at scrape time (its metrics are left out
+    /// when the store cannot answer).
     pub fn render(&self, outbox: Option<crate::store::outbox::Counts>) -> String {
         let mut s = String::new();
-        let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
-        };
-        counter(
-            "vigil_mqtt_messages_received_total",
-            "MQTT messages received on device topics.",
-            self.messages_received.load(Relaxed),
-        );
-        counter(
-            "vigil_readings_received_total",
-            "Readings in accepted messages.",
-            self.readings_received.load(Relaxed),
-        );
-        counter(
-            "vigil_readings_stored_total",
-            "Readings newly stored.",
-            self.readings_stored.load(Relaxed),
-        );
-        counter(
-            "vigil_readings_duplicate_total",
-            "Redelivered readings that were already stored.",
-            self.readings_duplicate.load(Relaxed),
-        );
-        counter(
-            "vigil_events_stored_total",
-            "Device events stored.",
-            self.events_stored.load(Relaxed),
-        );
-        counter(
-            "vigil_store_errors_total",
-            "Messages not acknowledged because the store failed.",
-            self.store_errors.load(Relaxed),
-        );
-        counter(
-            "vigil_mqtt_auth_failures_total",
-            "Refused MQTT connections.",
-            self.auth_failures.load(Relaxed),
-        );
-        counter(
-            "vigil_retention_readings_deleted_total",
-            "Raw readings deleted by retention (storage.raw_retention_days).",
-            self.pruned_readings.load(Relaxed),
-        );
-        counter(
-            "vigil_retention_rollups_deleted_total",
-            "Rollup buckets deleted by retention.",
-            self.pruned_rollups.load(Relaxed),
-        );
-        counter(
-            "vigil_emails_queued_total",
-            "E-mails queued in the outbox since start.",
-            self.emails_queued.load(Relaxed),
-        );
-        let _ = writeln!(s, "# HELP vigil_messages_rejected_total Messages rejected, by reason.\n# TYPE vigil_messages_rejected_total counter");
-        for (reason, n) in self
-            .rejected
-            .lock()
-            .expect("metrics lock never poisoned")
-            .iter()
-        {
-            let _ = writeln!(
-                s,
-                "vigil_messages_rejected_total{{reason=\"{reason}\"}} {n}"
-            );
-        }
-        let _ = writeln!(s, "# HELP vigil_readings_flagged_total Stored readings carrying a flag, by flag.\n# TYPE vigil_readings_flagged_total counter");
-        for (flag, n) in self
-            .flagged
-            .lock()
-            .expect("metrics lock never poisoned")
-            .iter()
-        {
-            let _ = writeln!(s, "vigil_readings_flagged_total{{flag=\"{flag}\"}} {n}");
-        }
-        let _ = writeln!(s, "# HELP vigil_alerts_raised_total Alerts opened, by severity.\n# TYPE vigil_alerts_raised_total counter");
-        for (sev, n) in self
-            .alerts_raised
-            .lock()
-            .expect("metrics lock never poisoned")
-            .iter()
-        {
-            let _ = writeln!(s, "vigil_alerts_raised_total{{severity=\"{sev}\"}} {n}");
+        // Writing to a String cannot fail.
+        let _ = encode(&mut s, &self.registry);
+        if self.forward_enabled.load(Relaxed) {
+            let _ = encode(&mut s, &self.influx);
         }
         if let Some(o) = outbox {
-            let _ = writeln!(s, "# HELP vigil_emails_pending E-mails in the outbox not yet sent.\n# TYPE vigil_emails_pending gauge\nvigil_emails_pending {}", o.pending);
-            let _ = writeln!(s, "# HELP vigil_emails_retrying E-mails waiting for another attempt after a failed one.\n# TYPE vigil_emails_retrying gauge\nvigil_emails_retrying {}", o.retrying);
-            let _ = writeln!(s, "# HELP vigil_emails_sent_total E-mails delivered to the transport.\n# TYPE vigil_emails_sent_total counter\nvigil_emails_sent_total {}", o.sent);
-            let _ = writeln!(s, "# HELP vigil_emails_undeliverable_total E-mails the relay refused for good (5xx), kept in the outbox.\n# TYPE vigil_emails_undeliverable_total counter\nvigil_emails_undeliverable_total {}", o.undeliverable);
+            let mut r = Registry::default();
+            let n = |v: i64| v.max(0) as u64;
+            r.register(
+                "vigil_emails_pending",
+                "E-mails in the outbox not yet sent",
+                ConstGauge::new(n(o.pending)),
+            );
+            r.register(
+                "vigil_emails_retrying",
+                "E-mails waiting for another attempt after a failed one",
+                ConstGauge::new(n(o.retrying)),
+            );
+            r.register(
+                "vigil_emails_sent",
+                "E-mails delivered to the transport",
+                ConstCounter::new(n(o.sent)),
+            );
+            r.register(
+                "vigil_emails_undeliverable",
+                "E-mails the relay refused for good (5xx), kept in the outbox",
+                ConstCounter::new(n(o.undeliverable)),
+            );
+            let _ = encode(&mut s, &r);
         }
-        let _ = writeln!(s, "# HELP vigil_mqtt_intake_overflow Received messages waiting for the batcher.\n# TYPE vigil_mqtt_intake_overflow gauge\nvigil_mqtt_intake_overflow {}", self.intake_overflow.load(Relaxed));
-        let _ = writeln!(s, "# HELP vigil_mqtt_intake_overflow_peak Highest intake overflow since start.\n# TYPE vigil_mqtt_intake_overflow_peak gauge\nvigil_mqtt_intake_overflow_peak {}", self.intake_overflow_peak.load(Relaxed));
-        if self.forward_enabled.load(Relaxed) {
-            let _ = writeln!(s, "# HELP vigil_influxdb_forwarded_points_total Points InfluxDB accepted (a request sent again after a failure counts again).\n# TYPE vigil_influxdb_forwarded_points_total counter\nvigil_influxdb_forwarded_points_total {}", self.forwarded_points.load(Relaxed));
-            let _ = writeln!(s, "# HELP vigil_influxdb_quarantined_points_total Points InfluxDB refused for good (4xx), kept in forward_quarantine.\n# TYPE vigil_influxdb_quarantined_points_total counter\nvigil_influxdb_quarantined_points_total {}", self.quarantined_points.load(Relaxed));
-            let _ = writeln!(s, "# HELP vigil_influxdb_write_errors_total Failed write requests (retried).\n# TYPE vigil_influxdb_write_errors_total counter\nvigil_influxdb_write_errors_total {}", self.forward_errors.load(Relaxed));
-            let _ = writeln!(s, "# HELP vigil_influxdb_backlog_points Points stored locally and not yet forwarded.\n# TYPE vigil_influxdb_backlog_points gauge\nvigil_influxdb_backlog_points {}", self.forward_backlog.load(Relaxed));
-            let _ = writeln!(s, "# HELP vigil_influxdb_lag_seconds Age of the oldest point not yet forwarded.\n# TYPE vigil_influxdb_lag_seconds gauge\nvigil_influxdb_lag_seconds {:.3}", self.forward_lag_ms.load(Relaxed) as f64 / 1000.0);
-            let _ = writeln!(s, "# HELP vigil_influxdb_up Whether the last write to InfluxDB succeeded.\n# TYPE vigil_influxdb_up gauge\nvigil_influxdb_up {}", u8::from(self.forward_up.load(Relaxed)));
-        }
-        let _ = writeln!(s, "# HELP vigil_mqtt_up Whether the MQTT side is up.\n# TYPE vigil_mqtt_up gauge\nvigil_mqtt_up {}", u8::from(self.mqtt_up.load(Relaxed)));
-        let name = "vigil_reading_store_delay_seconds";
-        let _ = writeln!(s, "# HELP {name} From a reading's own time to the commit that stored it (readings stamped by their device, without flags): publish to stored when devices stamp as they send.\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, n) in self.store_delay.iter().enumerate() {
-            cumulative += n.load(Relaxed);
-            match STORE_DELAY_BUCKETS_S.get(i) {
-                Some(le) => {
-                    let _ = writeln!(s, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-                }
-                None => {
-                    let _ = writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-                }
-            }
-        }
-        let sum = self.store_delay_sum_ms.load(Relaxed) as f64 / 1000.0;
-        let _ = writeln!(s, "{name}_sum {sum:.3}\n{name}_count {cumulative}");
         s
     }
 }
@@ -249,7 +335,7 @@ mod tests {
         m.reject("malformed_json");
         m.reject("malformed_json");
         m.alert_raised("red");
-        m.readings_stored.fetch_add(3, Relaxed);
+        m.readings_stored.inc_by(3);
         let text = m.render(Some(crate::store::outbox::Counts {
             pending: 1,
             sent: 2,

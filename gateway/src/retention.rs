@@ -10,7 +10,6 @@
 use crate::config::StorageConfig;
 use crate::metrics::Metrics;
 use crate::store::{now_ms, rollups, StoreHandle};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -88,10 +87,8 @@ pub async fn run(
         wait = every;
         match prune_once(&store, &cfg, now_ms()).await {
             Ok(p) => {
-                metrics
-                    .pruned_readings
-                    .fetch_add(p.readings as u64, Relaxed);
-                metrics.pruned_rollups.fetch_add(p.rollups as u64, Relaxed);
+                metrics.pruned_readings.inc_by(p.readings as u64);
+                metrics.pruned_rollups.inc_by(p.rollups as u64);
                 if p != Pruned::default() {
                     tracing::info!(readings = p.readings, rollups = p.rollups, "retention pass");
                 }

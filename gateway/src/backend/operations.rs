@@ -35,7 +35,7 @@ impl vigil_dashboard::Operations for StoreBackend {
             );
         }
         vec![
-            ("broker", self.metrics.mqtt_up.load(Relaxed)),
+            ("broker", self.metrics.mqtt_is_up()),
             ("store", room && self.store.is_usable()),
             ("outbox", outbox_ok),
         ]
@@ -66,9 +66,9 @@ impl vigil_dashboard::Operations for StoreBackend {
         detail.push((
             "influxdb",
             serde_json::json!({
-                "up": m.forward_up.load(Relaxed),
-                "backlog_points": m.forward_backlog.load(Relaxed),
-                "lag_seconds": m.forward_lag_ms.load(Relaxed) as f64 / 1000.0,
+                "up": m.forward_up.get() == 1,
+                "backlog_points": m.forward_backlog.get(),
+                "lag_seconds": m.forward_lag_seconds.get(),
             }),
         ));
         detail

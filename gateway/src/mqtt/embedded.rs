@@ -28,7 +28,6 @@ use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
 use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil_protocol::topic;
@@ -94,7 +93,7 @@ pub async fn start(
         .map_err(|e| anyhow::anyhow!("cannot listen for MQTT on {addr}: {e}"))?
         .tcp()
         .map_err(|e| anyhow::anyhow!("MQTT listener on {addr}: {e}"))?;
-    ingest.metrics().mqtt_up.store(true, Relaxed);
+    ingest.metrics().mqtt_up.set(1);
     tracing::info!(%addr, "embedded MQTT broker listening");
     let server = MqttServer::new(scx).listener(listener).build();
     Ok(async move {
@@ -321,7 +320,7 @@ impl Handler for Hooks {
             Parameter::ClientAuthenticate(info) => {
                 let r = self.authenticate(info).await;
                 if !matches!(r, AuthResult::Allow(..)) {
-                    self.ingest.metrics().auth_failures.fetch_add(1, Relaxed);
+                    self.ingest.metrics().auth_failures.inc_by(1);
                 }
                 (false, Some(HookResult::AuthResult(r)))
             }

@@ -179,14 +179,14 @@ pub async fn run(
             permit = tx.reserve(), if !overflow.is_empty() => {
                 let Ok(permit) = permit else { break };
                 permit.send(overflow.pop_front().expect("not empty"));
-                ingest.metrics().intake_overflow.store(overflow.len() as u64, Relaxed);
+                ingest.metrics().intake_overflow.set(overflow.len() as u64);
             }
             ev = eventloop.poll(), if overflow.len() < OVERFLOW_MAX => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     delays = retry::broker();
                     connections += 1;
                     connection = connections;
-                    ingest.metrics().mqtt_connects.fetch_add(1, Relaxed);
+                    ingest.metrics().mqtt_connects.inc_by(1);
                     tracing::info!(broker = %cfg.broker_url, session_present = ack.session_present, "connected to MQTT broker");
                     // Resubscribe on every connection: the broker may have lost the session.
                     client.try_subscribe_many(
@@ -195,7 +195,7 @@ pub async fn run(
                 }
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
                     // Ready only once subscribed: before that, new messages would not reach us.
-                    ingest.metrics().mqtt_up.store(true, Relaxed);
+                    ingest.metrics().mqtt_up.set(1);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let item = (p, Utc::now(), connection);
@@ -209,13 +209,13 @@ pub async fn run(
                         overflow.push_back(item);
                     }
                     let n = overflow.len() as u64;
-                    ingest.metrics().intake_overflow.store(n, Relaxed);
-                    ingest.metrics().intake_overflow_peak.fetch_max(n, Relaxed);
+                    ingest.metrics().intake_overflow.set(n);
+                    ingest.metrics().intake_overflow_peak.inner().fetch_max(n, Relaxed);
                 }
                 Ok(_) => {}
                 Err(err) => {
                     connection = 0;
-                    ingest.metrics().mqtt_up.store(false, Relaxed);
+                    ingest.metrics().mqtt_up.set(0);
                     let wait = delays.next().expect("endless");
                     tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
                     tokio::select! {
@@ -226,7 +226,7 @@ pub async fn run(
             }
         }
     }
-    ingest.metrics().mqtt_up.store(false, Relaxed);
+    ingest.metrics().mqtt_up.set(0);
     // Stop intake, let the batcher commit and ack what it holds, then disconnect.
     drop(tx);
     let drain = async {

@@ -689,6 +689,49 @@ fn half_sent_http_requests_cannot_exhaust_descriptors() {
     assert!(v.log().contains("connection limits"));
 }
 
+/// Issue #16: shutdown drains the dashboard instead of dropping it. A request already being
+/// read when SIGTERM arrives gets its answer, an open live stream ends (it would otherwise
+/// hold the drain for its whole timeout), and the process exits well within that timeout.
+#[test]
+fn shutdown_answers_requests_in_flight_and_ends_live_streams() {
+    use std::io::{Read, Write};
+    let mut v = Vigil::start();
+    let f = register(&v, "pat-drain", "pulse_oximeter");
+    let stream = open_stream(&v, ("Authorization", &format!("Bearer {}", f.token)));
+    // A sign-in whose body has not arrived yet: the server is inside the request.
+    let body = "username=nobody&password=not-the-password";
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", v.http)).unwrap();
+    write!(
+        s,
+        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let answer = std::thread::spawn(move || {
+        // Shutdown has begun by now; the rest of the request still gets its answer.
+        std::thread::sleep(Duration::from_millis(500));
+        s.write_all(body.as_bytes()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).to_string()
+    });
+    let (status, took) = v.terminate(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    let answer = answer.join().unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 401"),
+        "the request in flight was dropped: {answer:?}"
+    );
+    assert!(
+        stream.recv_timeout(Duration::from_secs(1)).is_ok(),
+        "the live stream did not end"
+    );
+    assert!(took < Duration::from_secs(8), "shutdown took {took:?}");
+}
+
 /// Finding 11: weak dashboard passwords are refused, for administrators too, from the CLI and
 /// the API; a device's JSON with a key twice is rejected with its reason; a client's MQTT
 /// subscriptions are capped.

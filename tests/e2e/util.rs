@@ -199,6 +199,32 @@ impl Vigil {
         }
     }
 
+    /// Stops the process cleanly (SIGTERM) and waits for it to exit; the exit status and how
+    /// long shutdown took. Panics if it is still running after `within`.
+    pub fn terminate(&mut self, within: Duration) -> (std::process::ExitStatus, Duration) {
+        let mut c = self.child.take().expect("running");
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        loop {
+            if let Some(status) = c.try_wait().expect("wait for vigil") {
+                return (status, started.elapsed());
+            }
+            if started.elapsed() > within {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!(
+                    "vigil still running {within:?} after SIGTERM; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts it again on the same data directory and ports.
     pub fn restart(&mut self) {
         self.kill();

@@ -73,6 +73,8 @@ pub struct AppState {
     pub(crate) ward_bodies: Arc<ward::BodyCache>,
     /// `/metrics` without credentials (`http.metrics_public`).
     pub(crate) metrics_public: bool,
+    /// Becomes `true` when the server shuts down: live streams end so the drain can finish.
+    pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -88,7 +90,16 @@ impl AppState {
             sparklines: Default::default(),
             ward_bodies: Default::default(),
             metrics_public: s.metrics_public,
+            // Never closing until `closable` hands out a sender (the server does).
+            closing: tokio::sync::watch::channel(false).1,
         }
+    }
+
+    /// This state with a fresh closing signal, and its sender.
+    pub(crate) fn closable(mut self) -> (AppState, tokio::sync::watch::Sender<bool>) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        self.closing = rx;
+        (self, tx)
     }
 
     /// Runs a blocking backend call off the async workers.

@@ -48,6 +48,14 @@ struct Follow {
     next_flush: tokio::time::Instant,
     credential: Credential,
     next_check: tokio::time::Instant,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Resolves `Ok` once the server is shutting down.
+async fn closed(
+    closing: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<(), tokio::sync::watch::error::RecvError> {
+    closing.wait_for(|c| *c).await.map(|_| ())
 }
 
 fn event(msg: &Live) -> Event {
@@ -101,6 +109,11 @@ impl Follow {
             let wait = !self.held.is_empty();
             let msg = tokio::select! {
                 r = self.rx.recv() => r,
+                // Err (no sender: a server that never closes) disables this branch.
+                Ok(()) = closed(&mut self.closing) => {
+                    // Shutting down: end the stream so the server can drain (serve.rs).
+                    return None;
+                }
                 _ = tokio::time::sleep_until(self.next_flush), if wait => {
                     self.flush();
                     continue;
@@ -158,6 +171,7 @@ async fn stream(
         next_flush: tokio::time::Instant::now(),
         credential: who.credential,
         next_check: tokio::time::Instant::now() + RECHECK_EVERY,
+        closing: state.closing.clone(),
     };
     let s = futures::stream::unfold(follow, |mut f| async move {
         let ev = f.next().await?;

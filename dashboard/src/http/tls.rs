@@ -1,13 +1,13 @@
 //! HTTPS (issue #6): the same router behind rustls when `http.tls_cert` and `http.tls_key` are
 //! set; connections are handled like plain ones ([`super::serve`]), the handshake
-//! time-limited.
+//! time-limited (axum-server's rustls acceptor, on ring).
 
 use super::AppState;
+use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
-use tokio_rustls::TlsAcceptor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -19,8 +19,8 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
-/// A TLS acceptor from PEM files: the certificate chain (leaf first) and its private key.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+/// The TLS configuration from PEM files: the certificate chain (leaf first) and its private key.
+pub fn acceptor(cert: &Path, key: &Path) -> Result<RustlsConfig, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|i| i.collect::<Result<_, _>>())
         .map_err(|e| TlsError::Cert(cert.display().to_string(), e.to_string()))?;
@@ -38,13 +38,13 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(cfg)))
+    Ok(RustlsConfig::from_config(Arc::new(cfg)))
 }
 
 /// Serves HTTPS until `shutdown` resolves (see [`super::serve::serve`] for the limits).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    acceptor: TlsAcceptor,
+    acceptor: RustlsConfig,
     state: AppState,
     limits: super::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,

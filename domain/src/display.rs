@@ -1,10 +1,12 @@
-//! How values are shown to people, the same in e-mails and on every page: times in the display
-//! time zone (`dashboard.timezone`, Asia/Ho_Chi_Minh by default; one setting for pages, e-mails
-//! and the family's link page, issue #16), numbers with
-//! the decimal comma in Vietnamese (clinical reference §8), and text escaped for HTML
-//! (docs/architecture.md, invariant 7: device- and person-supplied text is data, never markup).
+//! How values are shown to people, the same in e-mails and on every page: the names of
+//! severities, events, measurements and alert states in Vietnamese and English (the one place
+//! for them; pages keep only their short column headers in their own label table); times in
+//! the display time zone (`dashboard.timezone`, Asia/Ho_Chi_Minh by default; one setting for
+//! pages, e-mails and the family's link page, issue #16); numbers with the decimal comma in
+//! Vietnamese (clinical reference §8); and text escaped for HTML (docs/architecture.md,
+//! invariant 7: device- and person-supplied text is data, never markup).
 
-use crate::{EventKind, Lang, Severity};
+use crate::{AlertState, EventKind, Lang, Metric, Severity};
 use chrono::{DateTime, Utc};
 
 /// `t` in the display time zone as people read it, with its offset:
@@ -38,6 +40,39 @@ impl Lang {
     /// Whether numbers take the decimal comma.
     pub fn decimal_comma(self) -> bool {
         self == Lang::Vi
+    }
+
+    /// Vietnamese when `vi`, else English (pages carry the choice as a flag).
+    pub fn pick(vi: bool) -> Lang {
+        if vi {
+            Lang::Vi
+        } else {
+            Lang::En
+        }
+    }
+}
+
+impl Metric {
+    /// The measurement's name in `lang` (clinical reference §8).
+    pub fn label(self, lang: Lang) -> &'static str {
+        match lang {
+            Lang::Vi => self.label_vi(),
+            Lang::En => self.label_en(),
+        }
+    }
+}
+
+impl AlertState {
+    /// Where an alert stands, as a family reads it in a sentence ("— đã tiếp nhận").
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (AlertState::Open, Lang::Vi) => "chưa xác nhận",
+            (AlertState::Open, Lang::En) => "not yet acknowledged",
+            (AlertState::Acknowledged, Lang::Vi) => "đã tiếp nhận",
+            (AlertState::Acknowledged, Lang::En) => "acknowledged",
+            (AlertState::Resolved, Lang::Vi) => "đã xử lý",
+            (AlertState::Resolved, Lang::En) => "resolved",
+        }
     }
 }
 

@@ -102,18 +102,8 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &ContactInput) -> Res
 
 /// A contact's changes as typed (CLI `contact edit`, API `PATCH /contacts/{id}`): `None`
 /// keeps a field; `notify`, `quiet_hours` and `timezone` take `default` to go back to the
-/// role's or the configuration's.
-#[derive(Debug, Clone, Default)]
-pub struct ContactEdit {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub lang: Option<String>,
-    pub role: Option<String>,
-    pub tier: Option<String>,
-    pub notify: Option<String>,
-    pub quiet_hours: Option<String>,
-    pub timezone: Option<String>,
-}
+/// role's or the configuration's. One type for both: the API's request body.
+pub use vigil_dashboard::ContactEditRequest as ContactEdit;
 
 /// Changes contact `id` as `e` says, checked field by field like [`add_contact`], audited as
 /// `actor`.

@@ -65,10 +65,6 @@ fn decimal(s: String, lang: Lang) -> String {
 
 pub use vigil_domain::display::escape_html;
 
-pub fn severity_label(s: Severity, lang: Lang) -> &'static str {
-    s.label(lang)
-}
-
 /// The words on the "I'm handling it" button and page.
 pub fn handling_label(lang: Lang) -> &'static str {
     match lang {
@@ -81,10 +77,7 @@ pub fn handling_label(lang: Lang) -> &'static str {
 fn what(lang: Lang, f: &AlertFacts<'_>) -> (String, Option<String>) {
     match (f.metric, f.value, f.event) {
         (Some(m), Some(v), _) => {
-            let label = match lang {
-                Lang::Vi => m.label_vi(),
-                Lang::En => m.label_en(),
-            };
+            let label = m.label(lang);
             if f.minimal_phi {
                 let s = match lang {
                     Lang::Vi => format!("{label}: cần xem ngay"),
@@ -122,7 +115,7 @@ fn what(lang: Lang, f: &AlertFacts<'_>) -> (String, Option<String>) {
 
 pub fn render(lang: Lang, f: &AlertFacts<'_>) -> Rendered {
     let (what, limit) = what(lang, f);
-    let sev = severity_label(f.severity, lang);
+    let sev = f.severity.label(lang);
     let reminder = match (f.reminder, lang) {
         (0, _) => String::new(),
         (_, Lang::Vi) => "Nhắc lại — chưa ai xác nhận: ".to_string(),
@@ -200,17 +193,6 @@ pub fn render(lang: Lang, f: &AlertFacts<'_>) -> Rendered {
     })
 }
 
-fn state_label(s: AlertState, lang: Lang) -> &'static str {
-    match (s, lang) {
-        (AlertState::Open, Lang::Vi) => "chưa xác nhận",
-        (AlertState::Open, Lang::En) => "not yet acknowledged",
-        (AlertState::Acknowledged, Lang::Vi) => "đã tiếp nhận",
-        (AlertState::Acknowledged, Lang::En) => "acknowledged",
-        (AlertState::Resolved, Lang::Vi) => "đã xử lý",
-        (AlertState::Resolved, Lang::En) => "resolved",
-    }
-}
-
 /// One e-mail for several non-critical alerts of one patient (anti-flood, `digest`): what
 /// happened, when, and where each alert stands now. One item reads as an ordinary alert e-mail.
 pub fn render_digest(
@@ -240,15 +222,11 @@ pub fn render_digest(
         .iter()
         .map(|(f, st)| {
             let (what, limit) = what(lang, f);
-            let mut l = format!(
-                "{} — {} — {what}",
-                local(f),
-                severity_label(f.severity, lang)
-            );
+            let mut l = format!("{} — {} — {what}", local(f), f.severity.label(lang));
             if let Some(limit) = limit {
                 l += &format!(" ({limit})");
             }
-            l += &format!(" — {}", state_label(*st, lang));
+            l += &format!(" — {}", st.label(lang));
             l
         })
         .collect();

@@ -13,7 +13,7 @@ use crate::email::{self, AlertFacts};
 use crate::escalation::{self, Policy};
 use crate::store::{Link, NewEmail, NotifyStore};
 use vigil_domain::views::{AckLinkStatus, AckLinkView};
-use vigil_domain::{Alert, AlertState, ContactRole, ContactTier, Severity};
+use vigil_domain::{Alert, AlertState, Contact, ContactRole, ContactTier, Severity};
 
 /// Settings that shape notification e-mails (`[notify]`, `[dashboard] public_url`).
 #[derive(Debug, Clone)]
@@ -137,6 +137,36 @@ fn facts<'a>(a: &'a Alert, s: &NotifySettings, role: ContactRole) -> AlertFacts<
     }
 }
 
+/// Queues rendered e-mail `r` to contact `c`, due at once, about alert `about` (none for a
+/// digest of several); its Message-ID is minted from `first_alert`.
+#[allow(clippy::too_many_arguments)]
+fn enqueue<S: NotifyStore>(
+    db: &S,
+    c: &Contact,
+    r: &email::Rendered,
+    about: Option<i64>,
+    first_alert: i64,
+    stage: u32,
+    s: &NotifySettings,
+    now: i64,
+) -> Result<(), S::Error> {
+    let message_id = email::new_message_id(first_alert, &s.message_id_domain);
+    db.queue_email(
+        &NewEmail {
+            message_id: &message_id,
+            alert_id: about,
+            contact_id: c.id,
+            to_name: &c.name,
+            to_addr: &c.email,
+            subject: &r.subject,
+            body: &r.text,
+            html: &r.html,
+            stage,
+        },
+        now,
+    )
+}
+
 /// Queues step `stage`'s e-mails for alert `alert_id`, one per contact the step notifies, each
 /// in the contact's language; family e-mails carry an "I'm handling it" link.
 fn queue_step<S: NotifyStore>(
@@ -180,21 +210,7 @@ fn queue_step<S: NotifyStore>(
                 ..facts(&a, s, c.role)
             },
         );
-        let message_id = email::new_message_id(alert_id, &s.message_id_domain);
-        db.queue_email(
-            &NewEmail {
-                message_id: &message_id,
-                alert_id: Some(alert_id),
-                contact_id: c.id,
-                to_name: &c.name,
-                to_addr: &c.email,
-                subject: &r.subject,
-                body: &r.text,
-                html: &r.html,
-                stage,
-            },
-            now,
-        )?;
+        enqueue(db, c, &r, Some(alert_id), alert_id, stage, s, now)?;
         queued += 1;
     }
     Ok(queued)
@@ -273,22 +289,9 @@ pub fn flush_digests<S: NotifyStore>(
         if !items.is_empty() {
             let url = s.public_url.as_ref().map(|u| format!("{u}/"));
             let r = email::render_digest(c.lang, &items, url.as_deref());
-            let message_id = email::new_message_id(alert_ids[0], &s.message_id_domain);
-            db.queue_email(
-                &NewEmail {
-                    message_id: &message_id,
-                    // One alert: the e-mail is about it; several: a digest about none alone.
-                    alert_id: (alert_ids.len() == 1).then_some(alert_ids[0]),
-                    contact_id: c.id,
-                    to_name: &c.name,
-                    to_addr: &c.email,
-                    subject: &r.subject,
-                    body: &r.text,
-                    html: &r.html,
-                    stage: 0,
-                },
-                now,
-            )?;
+            // One alert: the e-mail is about it; several: a digest about none alone.
+            let about = (alert_ids.len() == 1).then_some(alert_ids[0]);
+            enqueue(db, &c, &r, about, alert_ids[0], 0, s, now)?;
             queued += 1;
         }
         db.digest_done(contact_id, &patient_id, now)?;

@@ -18,7 +18,7 @@ use minijinja::context;
 use serde::Deserialize;
 use vigil_domain::display::number;
 use vigil_domain::views::Resolution;
-use vigil_domain::{Metric, Severity};
+use vigil_domain::{Lang, Metric, Severity};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/patients/{id}", get(page))
@@ -129,7 +129,7 @@ async fn page(
                 .filter(|a| a.metric.as_deref() == Some(m.as_str()))
                 .map(|a| (a.opened_at, a.severity))
                 .collect();
-            let title = if vi { m.label_vi() } else { m.label_en() };
+            let title = m.label(Lang::pick(vi));
             let latest = buckets
                 .last()
                 .map(|b| format!("{} {}", number(b.avg, vi), m.display_unit()));

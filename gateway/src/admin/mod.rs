@@ -24,6 +24,18 @@ fn open(admin: &AdminArgs) -> anyhow::Result<Connection> {
         .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))
 }
 
+/// `vigil device disable|enable ID`.
+fn set_device_enabled(admin: &AdminArgs, id: &str, enabled: bool) -> anyhow::Result<()> {
+    crate::store::devices::set_device_enabled(&open(admin)?, id, enabled)?;
+    let word = if enabled { "enabled" } else { "disabled" };
+    print(
+        admin,
+        json!({ "id": id, "enabled": enabled }),
+        format!("device {id} {word}"),
+    );
+    Ok(())
+}
+
 fn print(admin: &AdminArgs, value: Value, human: String) {
     if admin.json {
         println!("{value}");
@@ -312,22 +324,8 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
                 format!("device {id} removed"),
             );
         }
-        DeviceCmd::Disable { id, admin } => {
-            crate::store::devices::set_device_enabled(&open(&admin)?, &id, false)?;
-            print(
-                &admin,
-                json!({ "id": id, "enabled": false }),
-                format!("device {id} disabled"),
-            );
-        }
-        DeviceCmd::Enable { id, admin } => {
-            crate::store::devices::set_device_enabled(&open(&admin)?, &id, true)?;
-            print(
-                &admin,
-                json!({ "id": id, "enabled": true }),
-                format!("device {id} enabled"),
-            );
-        }
+        DeviceCmd::Disable { id, admin } => set_device_enabled(&admin, &id, false)?,
+        DeviceCmd::Enable { id, admin } => set_device_enabled(&admin, &id, true)?,
         DeviceCmd::RotateSecret { id, admin } => {
             let secret = secrets::new_device_secret();
             crate::store::devices::set_device_secret(

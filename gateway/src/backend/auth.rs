@@ -4,9 +4,7 @@ use super::*;
 
 impl vigil_dashboard::Auth for StoreBackend {
     fn token_access(&self, token: &str) -> R<Option<Access>> {
-        self.store
-            .read_blocking(|c| accounts::api_token_access(c, token))
-            .map_err(be)
+        self.read(|c| accounts::api_token_access(c, token))
     }
 
     fn login(&self, user: &str, password: &str) -> R<Option<(String, String)>> {
@@ -26,29 +24,21 @@ impl vigil_dashboard::Auth for StoreBackend {
         let csrf = crate::secrets::random_hex(16);
         let (t, x) = (token.clone(), csrf.clone());
         let ttl = self.session_ttl_ms;
-        self.store
-            .write_blocking(move |c| accounts::create_session(c, id, &t, &x, ttl))
-            .map_err(be)?;
+        self.write(move |c| accounts::create_session(c, id, &t, &x, ttl))?;
         Ok(Some((token, csrf)))
     }
 
     fn session_access(&self, token: &str) -> R<Option<Access>> {
-        self.store
-            .read_blocking(|c| accounts::session_access(c, token))
-            .map_err(be)
+        self.read(|c| accounts::session_access(c, token))
     }
 
     fn set_language(&self, user: &str, lang: vigil_domain::Lang) -> R<()> {
         let user = user.to_string();
-        self.store
-            .write_blocking(move |c| accounts::set_user_lang(c, &user, lang))
-            .map_err(be)
+        self.write(move |c| accounts::set_user_lang(c, &user, lang))
     }
 
     fn logout(&self, token: &str) -> R<()> {
         let t = token.to_string();
-        self.store
-            .write_blocking(move |c| accounts::delete_session(c, &t))
-            .map_err(be)
+        self.write(move |c| accounts::delete_session(c, &t))
     }
 }

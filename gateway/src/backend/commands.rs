@@ -34,24 +34,22 @@ impl vigil_dashboard::Commands for StoreBackend {
     }
 
     fn add_patient(&self, req: NewPatientRequest) -> R<Patient> {
-        self.store
-            .write_blocking(move |c| {
-                let facility = req
-                    .facility_id
-                    .as_deref()
-                    .filter(|f| !f.is_empty())
-                    .unwrap_or(vigil_domain::DEFAULT_FACILITY);
-                let id = registry::add_patient(
-                    c,
-                    req.id.as_deref().filter(|i| !i.is_empty()),
-                    &req.name,
-                    facility,
-                    req.area.as_deref(),
-                    &req.tags,
-                )?;
-                Ok(registry::patient(c, &id)?.expect("inserted in this transaction"))
-            })
-            .map_err(be)
+        self.write(move |c| {
+            let facility = req
+                .facility_id
+                .as_deref()
+                .filter(|f| !f.is_empty())
+                .unwrap_or(vigil_domain::DEFAULT_FACILITY);
+            let id = registry::add_patient(
+                c,
+                req.id.as_deref().filter(|i| !i.is_empty()),
+                &req.name,
+                facility,
+                req.area.as_deref(),
+                &req.tags,
+            )?;
+            Ok(registry::patient(c, &id)?.expect("inserted in this transaction"))
+        })
     }
 
     fn add_device(&self, req: NewDeviceRequest) -> R<DeviceCredentials> {
@@ -85,22 +83,20 @@ impl vigil_dashboard::Commands for StoreBackend {
 
     fn add_contact(&self, patient_id: &str, req: NewContactRequest) -> R<Contact> {
         let pid = patient_id.to_string();
-        self.store
-            .write_blocking(move |c| {
-                let input = provision::ContactInput {
-                    name: req.name,
-                    email: req.email,
-                    lang: req.lang,
-                    role: req.role,
-                    tier: req.tier,
-                    notify: req.notify,
-                    quiet_hours: req.quiet_hours,
-                    timezone: req.timezone,
-                };
-                let id = provision::add_contact(c, &pid, &input)?;
-                Ok(registry::contact(c, id)?.expect("inserted in this transaction"))
-            })
-            .map_err(be)
+        self.write(move |c| {
+            let input = provision::ContactInput {
+                name: req.name,
+                email: req.email,
+                lang: req.lang,
+                role: req.role,
+                tier: req.tier,
+                notify: req.notify,
+                quiet_hours: req.quiet_hours,
+                timezone: req.timezone,
+            };
+            let id = provision::add_contact(c, &pid, &input)?;
+            Ok(registry::contact(c, id)?.expect("inserted in this transaction"))
+        })
     }
 
     fn add_user(&self, req: NewUserRequest) -> R<UserView> {
@@ -111,15 +107,13 @@ impl vigil_dashboard::Commands for StoreBackend {
             facilities.push(vigil_domain::DEFAULT_FACILITY.to_string());
         }
         let name = req.name.trim().to_string();
-        self.store
-            .write_blocking(move |c| {
-                accounts::add_user(c, &name, &hash, req.admin, &facilities)?;
-                Ok(accounts::users(c)?
-                    .into_iter()
-                    .find(|u| u.name == name)
-                    .expect("inserted in this transaction"))
-            })
-            .map_err(be)
+        self.write(move |c| {
+            accounts::add_user(c, &name, &hash, req.admin, &facilities)?;
+            Ok(accounts::users(c)?
+                .into_iter()
+                .find(|u| u.name == name)
+                .expect("inserted in this transaction"))
+        })
     }
 
     fn order_threshold(
@@ -138,9 +132,7 @@ impl vigil_dashboard::Commands for StoreBackend {
             effective_from: o.effective_from.map(|t| t.timestamp_millis()),
         };
         let (rules, pid) = (self.rules.clone(), patient_id.to_string());
-        self.store
-            .write_blocking(move |c| orders::add(c, &pid, &order, &rules, crate::store::now_ms()))
-            .map_err(be)
+        self.write(move |c| orders::add(c, &pid, &order, &rules, crate::store::now_ms()))
     }
 
     fn ack_link(&self, token: &str, accept: bool) -> R<AckLinkView> {
@@ -151,24 +143,18 @@ impl vigil_dashboard::Commands for StoreBackend {
                 .write_blocking(&self.store, move |tx| tx.use_ack_link(&t, now))
                 .map_err(be)
         } else {
-            self.store
-                .read_blocking(|c| vigil_notify::policy::ack_link_view(&Rows(c), &t, now))
-                .map_err(be)
+            self.read(|c| vigil_notify::policy::ack_link_view(&Rows(c), &t, now))
         }
     }
 
     fn revoke_token(&self, id: i64, actor: &str) -> R<()> {
         let actor = actor.to_string();
-        self.store
-            .write_blocking(move |c| accounts::revoke_api_token(c, id, &actor))
-            .map_err(be)
+        self.write(move |c| accounts::revoke_api_token(c, id, &actor))
     }
 
     fn set_user_enabled(&self, name: &str, enabled: bool, actor: &str) -> R<()> {
         let (name, actor) = (name.to_string(), actor.to_string());
-        self.store
-            .write_blocking(move |c| accounts::set_user_enabled(c, &name, enabled, &actor))
-            .map_err(be)
+        self.write(move |c| accounts::set_user_enabled(c, &name, enabled, &actor))
     }
 
     fn edit_contact(
@@ -177,33 +163,17 @@ impl vigil_dashboard::Commands for StoreBackend {
         req: vigil_dashboard::ContactEditRequest,
         actor: &str,
     ) -> R<Contact> {
-        let edit = provision::ContactEdit {
-            name: req.name,
-            email: req.email,
-            lang: req.lang,
-            role: req.role,
-            tier: req.tier,
-            notify: req.notify,
-            quiet_hours: req.quiet_hours,
-            timezone: req.timezone,
-        };
         let actor = actor.to_string();
-        self.store
-            .write_blocking(move |c| provision::edit_contact(c, id, &edit, &actor))
-            .map_err(be)
+        self.write(move |c| provision::edit_contact(c, id, &req, &actor))
     }
 
     fn remove_contact(&self, id: i64, actor: &str) -> R<()> {
         let actor = actor.to_string();
-        self.store
-            .write_blocking(move |c| registry::remove_contact(c, id, &actor))
-            .map_err(be)
+        self.write(move |c| registry::remove_contact(c, id, &actor))
     }
 
     fn remove_device(&self, id: &str, actor: &str) -> R<()> {
         let (id, actor) = (id.to_string(), actor.to_string());
-        self.store
-            .write_blocking(move |c| crate::store::devices::remove_device(c, &id, &actor))
-            .map_err(be)
+        self.write(move |c| crate::store::devices::remove_device(c, &id, &actor))
     }
 }

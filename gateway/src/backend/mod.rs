@@ -49,6 +49,21 @@ pub struct StoreBackend {
     pub mail_transport: &'static str,
 }
 
+impl StoreBackend {
+    /// A read on one of the store's reader connections, its error as the dashboard's.
+    fn read<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>) -> R<T> {
+        self.store.read_blocking(f).map_err(be)
+    }
+
+    /// A write job on the store's writer, its error as the dashboard's.
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> R<T> {
+        self.store.write_blocking(f).map_err(be)
+    }
+}
+
 /// A store error as the dashboard's (a function, not `From`: neither type is this crate's).
 fn be(e: StoreError) -> BackendError {
     match e {

@@ -4,64 +4,50 @@ use super::*;
 
 impl vigil_dashboard::Queries for StoreBackend {
     fn patients(&self, scope: &Scope) -> R<Vec<PatientSummary>> {
-        self.store
-            .read_blocking(|c| {
-                let mut list = readings::patient_summaries(c, scope, None)?;
-                self.flag(c, &mut list)?;
-                Ok(list)
-            })
-            .map_err(be)
+        self.read(|c| {
+            let mut list = readings::patient_summaries(c, scope, None)?;
+            self.flag(c, &mut list)?;
+            Ok(list)
+        })
     }
 
     fn patient_list(&self, scope: &Scope) -> R<Vec<Patient>> {
-        self.store
-            .read_blocking(|c| registry::patients(c, scope))
-            .map_err(be)
+        self.read(|c| registry::patients(c, scope))
     }
 
     fn patient_summary(&self, patient_id: &str) -> R<Option<PatientSummary>> {
-        self.store
-            .read_blocking(|c| {
-                let mut list = readings::patient_summaries(c, &Scope::All, Some(patient_id))?;
-                self.flag(c, &mut list)?;
-                Ok(list.pop())
-            })
-            .map_err(be)
+        self.read(|c| {
+            let mut list = readings::patient_summaries(c, &Scope::All, Some(patient_id))?;
+            self.flag(c, &mut list)?;
+            Ok(list.pop())
+        })
     }
 
     fn patient_facility(&self, patient_id: &str) -> R<Option<String>> {
-        self.store
-            .read_blocking(|c| registry::patient_facility(c, patient_id))
-            .map_err(be)
+        self.read(|c| registry::patient_facility(c, patient_id))
     }
 
     fn alert_burden(&self, scope: &Scope, days: u32) -> R<BurdenReport> {
         let now = crate::store::now_ms();
-        self.store
-            .read_blocking(|c| alerts::burden(c, scope, days, now))
-            .map_err(be)
+        self.read(|c| alerts::burden(c, scope, days, now))
     }
 
     fn patient_page(&self, patient_id: &str, alerts_limit: usize) -> R<Option<PatientPage>> {
-        self.store
-            .read_blocking(|c| {
-                let Some(patient) = registry::patient(c, patient_id)? else {
-                    return Ok(None);
-                };
-                Ok(Some(PatientPage {
-                    patient,
-                    devices: crate::store::devices::patient_devices(c, patient_id)?,
-                    contacts: registry::contacts(c, patient_id)?,
-                    alerts: alerts::for_patient(c, patient_id, alerts_limit)?,
-                }))
-            })
-            .map_err(be)
+        self.read(|c| {
+            let Some(patient) = registry::patient(c, patient_id)? else {
+                return Ok(None);
+            };
+            Ok(Some(PatientPage {
+                patient,
+                devices: crate::store::devices::patient_devices(c, patient_id)?,
+                contacts: registry::contacts(c, patient_id)?,
+                alerts: alerts::for_patient(c, patient_id, alerts_limit)?,
+            }))
+        })
     }
 
     fn alert_facility(&self, alert_id: i64) -> R<Option<String>> {
-        self.store
-            .read_blocking(|c| registry::alert_facility(c, alert_id))
-            .map_err(be)
+        self.read(|c| registry::alert_facility(c, alert_id))
     }
 
     fn readings(
@@ -72,18 +58,16 @@ impl vigil_dashboard::Queries for StoreBackend {
         to: DateTime<Utc>,
         limit: usize,
     ) -> R<Vec<ReadingPoint>> {
-        self.store
-            .read_blocking(|c| {
-                readings::range(
-                    c,
-                    patient_id,
-                    metric,
-                    from.timestamp_millis(),
-                    to.timestamp_millis(),
-                    limit,
-                )
-            })
-            .map_err(be)
+        self.read(|c| {
+            readings::range(
+                c,
+                patient_id,
+                metric,
+                from.timestamp_millis(),
+                to.timestamp_millis(),
+                limit,
+            )
+        })
     }
 
     fn reading_buckets(
@@ -95,19 +79,17 @@ impl vigil_dashboard::Queries for StoreBackend {
         to: DateTime<Utc>,
         limit: usize,
     ) -> R<Vec<ReadingBucket>> {
-        self.store
-            .read_blocking(|c| {
-                crate::store::rollups::buckets(
-                    c,
-                    patient_id,
-                    metric,
-                    resolution,
-                    from.timestamp_millis(),
-                    to.timestamp_millis(),
-                    limit,
-                )
-            })
-            .map_err(be)
+        self.read(|c| {
+            crate::store::rollups::buckets(
+                c,
+                patient_id,
+                metric,
+                resolution,
+                from.timestamp_millis(),
+                to.timestamp_millis(),
+                limit,
+            )
+        })
     }
 
     /// One read turn for all of them: a thousand sparklines cost one pool checkout, not a
@@ -118,81 +100,67 @@ impl vigil_dashboard::Queries for StoreBackend {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> R<Vec<Vec<ReadingBucket>>> {
-        self.store
-            .read_blocking(|c| {
-                wanted
-                    .iter()
-                    .map(|(p, m)| {
-                        crate::store::rollups::buckets(
-                            c,
-                            p,
-                            *m,
-                            Resolution::Hour,
-                            from.timestamp_millis(),
-                            to.timestamp_millis(),
-                            48,
-                        )
-                    })
-                    .collect()
-            })
-            .map_err(be)
+        self.read(|c| {
+            wanted
+                .iter()
+                .map(|(p, m)| {
+                    crate::store::rollups::buckets(
+                        c,
+                        p,
+                        *m,
+                        Resolution::Hour,
+                        from.timestamp_millis(),
+                        to.timestamp_millis(),
+                        48,
+                    )
+                })
+                .collect()
+        })
     }
 
     fn alerts(&self, scope: &Scope, filter: &AlertFilter, limit: usize) -> R<Vec<Alert>> {
-        self.store
-            .read_blocking(|c| alerts::list(c, scope, filter, limit))
-            .map_err(be)
+        self.read(|c| alerts::list(c, scope, filter, limit))
     }
 
     fn alert_detail(&self, id: i64, readings_limit: usize) -> R<Option<AlertDetail>> {
-        self.store
-            .read_blocking(|c| alerts::detail(c, id, readings_limit))
-            .map_err(be)
+        self.read(|c| alerts::detail(c, id, readings_limit))
     }
 
     fn rejected_of(&self, device: Option<&str>, limit: usize) -> R<Vec<RejectedMessage>> {
-        self.store
-            .read_blocking(|c| readings::rejected(c, device, limit))
-            .map_err(be)
+        self.read(|c| readings::rejected(c, device, limit))
     }
 
     fn registry(&self) -> R<Registry> {
-        self.store
-            .read_blocking(|c| {
-                Ok(Registry {
-                    facilities: registry::facilities(c)?
-                        .into_iter()
-                        .map(|(id, name, patients)| FacilityView { id, name, patients })
-                        .collect(),
-                    patients: registry::patients(c, &Scope::All)?,
-                    devices: crate::store::devices::all_devices(c)?,
-                    contacts: registry::all_contacts(c)?,
-                    users: accounts::users(c)?,
-                })
+        self.read(|c| {
+            Ok(Registry {
+                facilities: registry::facilities(c)?
+                    .into_iter()
+                    .map(|(id, name, patients)| FacilityView { id, name, patients })
+                    .collect(),
+                patients: registry::patients(c, &Scope::All)?,
+                devices: crate::store::devices::all_devices(c)?,
+                contacts: registry::all_contacts(c)?,
+                users: accounts::users(c)?,
             })
-            .map_err(be)
+        })
     }
 
     fn thresholds(&self, patient_id: &str) -> R<(Vec<PatientThreshold>, Vec<ThresholdOrder>)> {
         let now = crate::store::now_ms();
-        self.store
-            .read_blocking(|c| {
-                Ok((
-                    orders::thresholds(c, patient_id, &self.rules, now)?,
-                    orders::list(c, patient_id)?,
-                ))
-            })
-            .map_err(be)
+        self.read(|c| {
+            Ok((
+                orders::thresholds(c, patient_id, &self.rules, now)?,
+                orders::list(c, patient_id)?,
+            ))
+        })
     }
 
     fn tokens(&self) -> R<Vec<vigil_domain::views::TokenView>> {
-        self.store.read_blocking(accounts::api_tokens).map_err(be)
+        self.read(accounts::api_tokens)
     }
 
     fn contacts_of(&self, patient_id: &str) -> R<Vec<Contact>> {
-        self.store
-            .read_blocking(|c| registry::contacts(c, patient_id))
-            .map_err(be)
+        self.read(|c| registry::contacts(c, patient_id))
     }
 
     fn admin_audit(&self, limit: usize) -> R<Vec<vigil_domain::views::AdminAuditEntry>> {

@@ -366,7 +366,7 @@ fn describe(a: &Alert, vi: bool) -> String {
         a.metric.as_deref().and_then(|m| m.parse::<Metric>().ok()),
         a.value,
     ) {
-        let label = if vi { m.label_vi() } else { m.label_en() };
+        let label = m.label(Lang::pick(vi));
         let limit = a
             .limit
             .as_deref()
@@ -451,7 +451,7 @@ fn patient_row(
         let points: Vec<(DateTime<Utc>, f64)> = buckets.iter().map(|b| (b.start, b.avg)).collect();
         let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-        let name = if vi { m.label_vi() } else { m.label_en() };
+        let name = m.label(Lang::pick(vi));
         let label = format!(
             "{name} 24 h: {}–{} {}",
             number((lo * 10.0).round() / 10.0, vi),

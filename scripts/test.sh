@@ -35,6 +35,9 @@ cargo fmt --all -- --check
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> no import cycles between modules"
+python3 scripts/module-cycles.py
+
 echo "==> one rustls crypto provider (ring) across the dependency graph"
 if cargo tree --workspace -e normal -i aws-lc-rs >/dev/null 2>&1; then
   echo "aws-lc-rs is in the dependency graph beside ring:" >&2

@@ -8,7 +8,7 @@
 //! or unknown link gets a plain page in the contact's language, never an error trace; an unknown
 //! link reveals nothing about any patient.
 
-use super::view;
+use super::templates;
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -98,7 +98,7 @@ fn render(v: &AckLinkView, token: &str, tz: chrono_tz::Tz) -> String {
     let handler = (with_handler)
         .then(|| v.acknowledged_by.as_deref().zip(v.acknowledged_at))
         .flatten();
-    view::html(
+    templates::html(
         "ack.html",
         context! {
             lang => lang.as_str(),
@@ -114,7 +114,7 @@ fn render(v: &AckLinkView, token: &str, tz: chrono_tz::Tz) -> String {
 
 /// The page when the store cannot answer: both languages, since the contact is not known.
 fn busy() -> String {
-    view::html(
+    templates::html(
         "ack.html",
         context! { lang => "vi", title => "Vigil", case => "busy" },
     )

@@ -19,6 +19,7 @@ mod patients;
 mod revoke;
 mod serve;
 mod stream;
+mod templates;
 #[cfg(test)]
 mod tests;
 pub mod tls;

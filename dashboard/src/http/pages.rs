@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
 
 /// The sign-in page, with why the last attempt failed (template `login.html`).
 pub fn login_html(error: Option<&str>) -> String {
-    super::view::html("login.html", minijinja::context! { error })
+    super::templates::html("login.html", minijinja::context! { error })
 }
 
 #[cfg(test)]

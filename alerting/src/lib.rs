@@ -11,6 +11,8 @@
 //!   consciousness or oxygen use is unknown (they are not measured at home).
 //! - [`lifecycle`]: the alert state machine — one active alert per (patient, rule), and which
 //!   transitions are allowed — as pure functions.
+//! - [`episode`]: alerts grouped into a patient's episodes (issue #17) — which episode a new
+//!   alert joins, when one ends, its severity.
 //!
 //! Modules depend one way: `condition` ← `engine` ← `rule` ← `rulefile` ← `rules` (which
 //! also uses `news2`); no two import each other (issue #16).
@@ -20,6 +22,7 @@
 
 pub mod condition;
 pub mod engine;
+pub mod episode;
 pub mod lifecycle;
 pub mod news2;
 pub mod rule;

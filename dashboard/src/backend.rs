@@ -3,10 +3,19 @@
 
 use chrono::{DateTime, Utc};
 use vigil_domain::views::{
-    AckLinkView, AlertDetail, AlertFilter, BurdenReport, PatientPage, PatientSummary,
-    PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage, Resolution, ThresholdOrder,
+    AckLinkView, AlertDetail, AlertFilter, BurdenReport, Episode, EpisodeDetail, PatientPage,
+    PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
+    ThresholdOrder,
 };
 use vigil_domain::{Access, Alert, Metric, Scope};
+
+/// Which episodes `GET /api/v1/episodes?state=` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpisodeFilter {
+    Active,
+    Ended,
+    All,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertAction {
@@ -191,6 +200,19 @@ pub trait Queries: Send + Sync + 'static {
     /// One alert with its audit trail, the readings that breached its rule (oldest first, at
     /// most `readings_limit`) and its e-mails; `None` when there is no such alert.
     fn alert_detail(&self, id: i64, readings_limit: usize) -> Result<Option<AlertDetail>>;
+    /// Episodes (issue #17) of the facilities `scope` allows, active ones most severe first,
+    /// then newest first; one patient's when given.
+    fn episodes(
+        &self,
+        scope: &Scope,
+        which: EpisodeFilter,
+        patient_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Episode>>;
+    /// One episode with its timeline, notifications and responses.
+    fn episode_detail(&self, id: i64) -> Result<Option<EpisodeDetail>>;
+    /// The facility of an episode's patient.
+    fn episode_facility(&self, id: i64) -> Result<Option<String>>;
     /// Administration (admins only; handlers check the role): everything registered.
     fn registry(&self) -> Result<vigil_domain::views::Registry>;
     /// Rejected messages, newest first, of one device when given.

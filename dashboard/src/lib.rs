@@ -13,7 +13,7 @@ pub mod http;
 
 pub use backend::{
     AlertAction, Auth, Backend, BackendError, Commands, ContactEditRequest, DeviceCredentials,
-    NewContactRequest, NewDeviceRequest, NewPatientRequest, NewUserRequest, Operations, Queries,
-    ThresholdOrderRequest,
+    EpisodeFilter, NewContactRequest, NewDeviceRequest, NewPatientRequest, NewUserRequest,
+    Operations, Queries, ThresholdOrderRequest,
 };
 pub use http::{router, AppState};

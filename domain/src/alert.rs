@@ -112,4 +112,8 @@ pub struct Alert {
     pub last_value: Option<f64>,
     #[serde(default)]
     pub last_at: Option<DateTime<Utc>>,
+    /// The episode it belongs to (issue #17: `GET /api/v1/episodes/{id}`); `None` for alerts
+    /// resolved before episodes existed.
+    #[serde(default)]
+    pub episode_id: Option<i64>,
 }

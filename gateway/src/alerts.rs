@@ -4,8 +4,9 @@
 //! write job, which for each change runs, in that one transaction:
 //!
 //! ```text
-//! lifecycle (vigil_alerting::lifecycle) → rows (store::alerts) → notifications (vigil_notify::policy)
-//!   → InfluxDB queue (store::forward, when the sink is on)
+//! lifecycle (vigil_alerting::lifecycle) → rows (store::alerts) → episode (vigil_alerting::episode,
+//!   store::episodes) → notifications (vigil_notify::policy) → InfluxDB queue (store::forward,
+//!   when the sink is on)
 //! ```
 //!
 //! and after the commit [`AlertService::announce`] tells metrics, logs, live dashboards and the
@@ -15,11 +16,14 @@
 
 use crate::metrics::Metrics;
 use crate::store::notify::Rows;
-use crate::store::{alerts as rows, forward, now_ms, outbox, Result, StoreError, StoreHandle};
+use crate::store::{
+    alerts as rows, episodes, forward, now_ms, outbox, Result, StoreError, StoreHandle,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use std::sync::Arc;
 use tokio::sync::{broadcast, Notify};
+use vigil_alerting::episode::{self, Placement};
 use vigil_alerting::lifecycle::{self, Action, OnBreach};
 use vigil_alerting::Breach;
 use vigil_domain::views::{AckLinkStatus, AckLinkView, Live, LiveEvent, LiveMessage};
@@ -205,9 +209,16 @@ impl<'c> AlertTx<'c> {
             }
             OnBreach::Escalate { alert_id } => {
                 rows::worsen(c, alert_id, breach, at_ms)?;
+                if let Some(episode) = episodes::of_alert(c, alert_id)? {
+                    self.refresh_episode(episode, at_ms)?;
+                }
                 alert_id
             }
-            OnBreach::Open => rows::insert(c, patient_id, breach, event, at_ms)?,
+            OnBreach::Open => {
+                let id = rows::insert(c, patient_id, breach, event, at_ms)?;
+                self.place(id, patient_id, breach, at_ms)?;
+                id
+            }
         };
         let emails = notify::start(&Rows(c), id, breach.severity, &self.svc.settings, now_ms())?;
         let alert = rows::get(c, id)?.expect("written in this transaction");
@@ -240,6 +251,7 @@ impl<'c> AlertTx<'c> {
         rows::set_resolved(self.conn, id, "system", Some(&note), true, at_ms)?;
         rows::audit(self.conn, id, "system", "resolve", Some(&note))?;
         crate::store::notify::stop(self.conn, id)?;
+        self.resolved(id, at_ms)?;
         let alert = rows::get(self.conn, id)?.expect("updated in this transaction");
         self.transition_point(&alert, AlertState::Resolved, at_ms);
         self.changes.list.push(Change::Cleared {
@@ -266,7 +278,10 @@ impl<'c> AlertTx<'c> {
             Action::Acknowledge => {
                 rows::set_acknowledged(c, id, alert.state == AlertState::Open, actor, note, now)?
             }
-            Action::Resolve => rows::set_resolved(c, id, actor, note, false, now)?,
+            Action::Resolve => {
+                rows::set_resolved(c, id, actor, note, false, now)?;
+                self.resolved(id, now)?;
+            }
         }
         rows::audit(c, id, actor, action.as_str(), note)?;
         crate::store::notify::stop(c, id)?;
@@ -286,6 +301,52 @@ impl<'c> AlertTx<'c> {
         rows::set_assignee(self.conn, id, actor, now_ms())?;
         rows::audit(self.conn, id, actor, "assign", note)?;
         self.acted(id)
+    }
+
+    /// Puts alert `alert_id`, just opened, into its patient's episode
+    /// (`vigil_alerting::episode`): the active one, the one it came back to within the reopen
+    /// grace, or a new one.
+    fn place(
+        &mut self,
+        alert_id: i64,
+        patient_id: &str,
+        breach: &Breach,
+        at_ms: i64,
+    ) -> Result<()> {
+        let c = self.conn;
+        let latest = episodes::latest(c, patient_id)?;
+        let grace = self.svc.settings.reopen_grace_ms;
+        let id = match episode::place(latest.as_ref(), &breach.condition, now_ms(), grace) {
+            Placement::Join(id) => id,
+            Placement::Reopen(id) => {
+                episodes::reopen(c, id)?;
+                rows::audit(
+                    c,
+                    alert_id,
+                    "system",
+                    "reopen",
+                    Some("back within notify.reopen_grace after it was resolved"),
+                )?;
+                id
+            }
+            Placement::Open => episodes::open(c, patient_id, breach.severity, at_ms)?,
+        };
+        episodes::attach(c, alert_id, id)?;
+        self.refresh_episode(id, at_ms)
+    }
+
+    /// Alert `alert_id` was resolved: its episode ends if it was the last open signal.
+    fn resolved(&mut self, alert_id: i64, at_ms: i64) -> Result<()> {
+        match episodes::of_alert(self.conn, alert_id)? {
+            Some(episode) => self.refresh_episode(episode, at_ms),
+            None => Ok(()),
+        }
+    }
+
+    /// Sets an episode's severity from its open signals, ending it when none is left.
+    fn refresh_episode(&mut self, episode: i64, at_ms: i64) -> Result<()> {
+        let open = episodes::open_severities(self.conn, episode)?;
+        episodes::set_severity(self.conn, episode, episode::severity(open), at_ms)
     }
 
     fn acted(&mut self, id: i64) -> Result<Alert> {

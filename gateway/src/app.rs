@@ -77,5 +77,7 @@ fn notify_settings(cfg: &Config) -> NotifySettings {
             .expect("validated with the config"),
         timezone: n.timezone.parse().expect("validated with the config"),
         display_tz: cfg.display_timezone(),
+        reopen_grace_ms: vigil_domain::span::parse_ms(&n.reopen_grace)
+            .expect("validated with the config"),
     }
 }

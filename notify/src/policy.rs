@@ -35,6 +35,8 @@ pub struct NotifySettings {
     pub timezone: chrono_tz::Tz,
     /// The zone times in e-mails are shown in: the dashboard's (`dashboard.timezone`).
     pub display_tz: chrono_tz::Tz,
+    /// An alert back this soon after a person resolved it reopens its episode (issue #17).
+    pub reopen_grace_ms: i64,
 }
 
 impl Default for NotifySettings {
@@ -49,6 +51,7 @@ impl Default for NotifySettings {
             quiet_hours: None,
             timezone: chrono_tz::Asia::Ho_Chi_Minh,
             display_tz: chrono_tz::Asia::Ho_Chi_Minh,
+            reopen_grace_ms: 30 * 60_000,
         }
     }
 }

@@ -8,11 +8,13 @@ use vigil_alerting::lifecycle;
 use vigil_alerting::Breach;
 use vigil_domain::{Alert, AlertState, EventKind, Severity};
 
-const ALERT_COLUMNS: &str = "a.id, a.patient_id, p.name, a.rule, a.severity, a.state, a.opened_at,
+/// The columns [`alert_from_row`] reads, from `alerts a JOIN patients p`.
+pub(crate) const ALERT_COLUMNS: &str =
+    "a.id, a.patient_id, p.name, a.rule, a.severity, a.state, a.opened_at,
     a.value, a.metric, a.unit, a.message, a.acknowledged_at, a.acknowledged_by, a.note,
-    a.resolved_at, a.assigned_to, a.limit_text, a.event, a.last_value, a.last_at";
+    a.resolved_at, a.assigned_to, a.limit_text, a.event, a.last_value, a.last_at, a.episode_id";
 
-fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
+pub(crate) fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
     let opt_time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
         Ok(r.get::<_, Option<i64>>(i)?.map(ms_to_time))
     };
@@ -37,6 +39,7 @@ fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
         event: r.get(17)?,
         last_value: r.get(18)?,
         last_at: opt_time(19)?,
+        episode_id: r.get(20)?,
     })
 }
 

@@ -7,7 +7,7 @@
 //! - [`registry`]: facilities, patients, contacts; [`devices`]; [`accounts`]: users, API
 //!   tokens, dashboard sessions; [`audit`]: the administrative audit.
 //! - [`readings`]: readings, events and rejected messages.
-//! - [`alerts`]: alerts and their audit trail.
+//! - [`alerts`]: alerts and their audit trail; [`episodes`]: alerts grouped into episodes.
 //! - [`outbox`]: the e-mail outbox.
 //! - [`orders`]: per-patient threshold orders, and each patient's rule set.
 //! - [`notify`]: escalation schedules, digest items and "I'm handling it" links.
@@ -22,6 +22,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod audit;
 pub mod devices;
+pub mod episodes;
 pub mod forward;
 pub mod notify;
 pub mod orders;

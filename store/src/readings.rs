@@ -202,6 +202,15 @@ pub fn latest_vitals(conn: &Connection, patient_id: &str) -> Result<LatestVitals
     latest_values(conn, patient_id, NEWS2_METRICS)
 }
 
+/// The latest (time ms, value) of `metric` for a patient, whatever the value.
+pub fn latest_of(
+    conn: &Connection,
+    patient_id: &str,
+    metric: Metric,
+) -> Result<Option<(i64, f64)>> {
+    Ok(latest_values(conn, patient_id, [metric])?[0])
+}
+
 /// The latest (time ms, value) of each of `metrics` for a patient, over all their devices: one
 /// index seek per (device, metric), the key's last column being the time.
 fn latest_values<const N: usize>(

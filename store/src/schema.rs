@@ -390,9 +390,43 @@ CREATE TABLE admin_audit (
 );
 "#;
 
+/// Episodes (issue #17): one deterioration of one patient groups the alerts that open while
+/// it is active. At most one active episode per patient. Alerts active at the upgrade become
+/// one active episode per patient; alerts resolved before it belong to none.
+const V16: &str = r#"
+CREATE TABLE episodes (
+    id          INTEGER PRIMARY KEY,
+    patient_id  TEXT NOT NULL REFERENCES patients(id),
+    opened_at   INTEGER NOT NULL,
+    -- The worst severity of its open alerts (once ended: the last it had).
+    severity    TEXT NOT NULL,
+    -- The worst severity it reached.
+    peak        TEXT NOT NULL,
+    -- When its last open alert was resolved; NULL while active.
+    ended_at    INTEGER,
+    -- Times an alert came back within notify.reopen_grace after a person resolved it.
+    reopened    INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX episodes_one_active ON episodes(patient_id) WHERE ended_at IS NULL;
+CREATE INDEX episodes_patient ON episodes(patient_id, opened_at);
+ALTER TABLE alerts ADD COLUMN episode_id INTEGER REFERENCES episodes(id);
+CREATE INDEX alerts_episode ON alerts(episode_id);
+INSERT INTO episodes (patient_id, opened_at, severity, peak)
+    SELECT patient_id, MIN(opened_at), worst, worst FROM (
+        SELECT patient_id, opened_at,
+               CASE MIN(CASE severity WHEN 'red' THEN 0 WHEN 'amber' THEN 1 ELSE 2 END)
+                    OVER (PARTITION BY patient_id)
+                   WHEN 0 THEN 'red' WHEN 1 THEN 'amber' ELSE 'yellow' END AS worst
+        FROM alerts WHERE state <> 'resolved')
+    GROUP BY patient_id;
+UPDATE alerts SET episode_id =
+    (SELECT e.id FROM episodes e WHERE e.patient_id = alerts.patient_id AND e.ended_at IS NULL)
+    WHERE state <> 'resolved';
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16,
 ];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version
@@ -442,5 +476,56 @@ mod tests {
             .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Issue #17: alerts active at the upgrade to episodes become one active episode per
+    /// patient, with the worst severity; resolved ones belong to none.
+    #[test]
+    fn active_alerts_become_one_episode_per_patient_at_the_upgrade() {
+        let mut c = Connection::open_in_memory().unwrap();
+        for (v, sql) in MIGRATIONS[..15].iter().enumerate() {
+            c.execute_batch(sql).unwrap();
+            c.pragma_update(None, "user_version", v as i64 + 1).unwrap();
+        }
+        c.execute_batch(
+            "INSERT INTO patients (num, id, name, created_at) VALUES
+               (1, 'a', 'A', 0), (2, 'b', 'B', 0);
+             INSERT INTO alerts (id, patient_id, rule, condition, severity, state, opened_at,
+                                 message, last_at) VALUES
+               (1, 'a', 'spo2_low', 'spo2_low', 'red', 'open', 50, 'm', 50),
+               (2, 'a', 'rr_high', 'rr_high', 'amber', 'acknowledged', 20, 'm', 20),
+               (3, 'a', 'old', 'old', 'red', 'resolved', 10, 'm', 10),
+               (4, 'b', 'temp', 'temp', 'yellow', 'open', 30, 'm', 30);",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let episodes: Vec<(String, i64, String, bool)> = c
+            .prepare("SELECT patient_id, opened_at, severity, ended_at IS NULL FROM episodes ORDER BY patient_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            episodes,
+            [
+                ("a".to_string(), 20, "red".to_string(), true),
+                ("b".to_string(), 30, "yellow".to_string(), true)
+            ]
+        );
+        let linked: Vec<(i64, Option<i64>)> = c
+            .prepare("SELECT a.id, e.id FROM alerts a LEFT JOIN episodes e ON e.id = a.episode_id ORDER BY a.id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            linked[0].1, linked[1].1,
+            "one episode for a's two active alerts"
+        );
+        assert!(linked[0].1.is_some());
+        assert_eq!(linked[2].1, None, "resolved before episodes existed");
+        assert!(linked[3].1.is_some() && linked[3].1 != linked[0].1);
     }
 }

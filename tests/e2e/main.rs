@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod crash;
+mod episodes;
 mod external;
 mod hardening;
 mod influx;

@@ -8,6 +8,7 @@ mod alerts;
 mod auth;
 mod burden_page;
 mod charts;
+mod episodes;
 mod error;
 mod inbox;
 mod limit;
@@ -122,6 +123,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(patients::router())
         .merge(alerts::router())
+        .merge(episodes::router())
         .merge(admin::api_router())
         .merge(me::router())
         .merge(manage::router())

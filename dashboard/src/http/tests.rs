@@ -113,6 +113,21 @@ impl crate::Queries for Stub {
     fn alert_detail(&self, _: i64, _: usize) -> Result<Option<AlertDetail>> {
         Ok(None)
     }
+    fn episodes(
+        &self,
+        _: &Scope,
+        _: crate::EpisodeFilter,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<vigil_domain::views::Episode>> {
+        Ok(vec![])
+    }
+    fn episode_detail(&self, _: i64) -> Result<Option<vigil_domain::views::EpisodeDetail>> {
+        Ok(None)
+    }
+    fn episode_facility(&self, _: i64) -> Result<Option<String>> {
+        Ok(None)
+    }
     fn registry(&self) -> Result<Registry> {
         Ok(Registry {
             facilities: vec![],

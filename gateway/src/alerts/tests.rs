@@ -306,3 +306,153 @@ fn a_breach_opens_updates_and_worsens_one_alert_with_a_point_per_opening() {
     // Worse is red: the primary family contact and the clinician are e-mailed at once.
     assert_eq!(red_emails, 2);
 }
+
+fn breach_of(condition: &str, severity: vigil_domain::Severity) -> Breach {
+    Breach {
+        rule: format!("{condition}_{}", severity.as_str()),
+        condition: condition.into(),
+        severity,
+        metric: Some(vigil_domain::Metric::HeartRate),
+        value: Some(130.0),
+        limit: Some("> 110".into()),
+        message: "hr 130".into(),
+    }
+}
+
+/// (episode id, severity, peak, ended, reopened) of alert `alert_id`'s episode.
+fn episode_of(c: &Connection, alert_id: i64) -> (i64, String, String, bool, i64) {
+    c.query_row(
+        "SELECT e.id, e.severity, e.peak, e.ended_at IS NOT NULL, e.reopened
+         FROM episodes e JOIN alerts a ON a.episode_id = e.id WHERE a.id = ?1",
+        [alert_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )
+    .unwrap()
+}
+
+/// Issue #17: one patient's alerts opening while an episode is active join it; it carries
+/// the worst open severity and ends when the last is resolved, by a person or its rule.
+#[test]
+fn one_patients_alerts_share_an_episode_until_all_are_resolved() {
+    use vigil_domain::Severity::{Amber, Red};
+    let c = store();
+    let at = ms_to_time(MIN);
+    let hr = tx(&c, false, |t| {
+        t.raise("p1", &breach_of("hr_high", Red), None, at)
+    })
+    .unwrap();
+    let rr = tx(&c, false, |t| {
+        t.raise("p1", &breach_of("rr_high", Amber), None, at)
+    })
+    .unwrap();
+    let (episode, severity, peak, ended, _) = episode_of(&c, hr);
+    assert_eq!(episode_of(&c, rr).0, episode, "one episode");
+    assert_eq!(
+        (severity.as_str(), peak.as_str(), ended),
+        ("red", "red", false)
+    );
+
+    tx(&c, false, |t| t.act(hr, Action::Resolve, "bs.lan", None)).unwrap();
+    let (_, severity, peak, ended, _) = episode_of(&c, hr);
+    assert_eq!(
+        (severity.as_str(), peak.as_str(), ended),
+        ("amber", "red", false),
+        "the worst open signal now; the peak stays"
+    );
+    tx(&c, false, |t| {
+        t.resolve_cleared("p1", "rr_high", "rr 18", at)
+    })
+    .unwrap();
+    assert!(episode_of(&c, rr).3, "ended with its last signal");
+
+    // The next deterioration is a new episode.
+    let again = tx(&c, false, |t| {
+        t.raise("p1", &breach_of("temp_high", Amber), None, at)
+    })
+    .unwrap();
+    assert_ne!(episode_of(&c, again).0, episode);
+}
+
+/// Issue #17: the same condition back within `reopen_grace` after a person resolved it
+/// reopens its episode (audited); after the grace, or after its rule cleared it, it is new.
+#[test]
+fn an_alert_back_soon_after_a_person_resolved_it_reopens_its_episode() {
+    use vigil_domain::Severity::Red;
+    let c = store();
+    let at = ms_to_time(MIN);
+    let first = tx(&c, false, |t| {
+        t.raise("p1", &breach_of("hr_high", Red), None, at)
+    })
+    .unwrap();
+    let episode = episode_of(&c, first).0;
+    tx(&c, false, |t| {
+        t.act(first, Action::Resolve, "bs.lan", Some("đã gọi 115"))
+    })
+    .unwrap();
+    assert!(episode_of(&c, first).3);
+
+    let back = tx(&c, false, |t| {
+        t.raise("p1", &breach_of("hr_high", Red), None, at)
+    })
+    .unwrap();
+    assert_ne!(back, first, "a new alert");
+    let (id, _, _, ended, reopened) = episode_of(&c, back);
+    assert_eq!((id, ended, reopened), (episode, false, 1));
+    let audit: String = c
+        .query_row(
+            "SELECT group_concat(action) FROM alert_audit WHERE alert_id = ?1",
+            [back],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(audit.contains("reopen"), "{audit}");
+
+    // Another condition after the episode ended does not reopen it.
+    tx(&c, false, |t| t.act(back, Action::Resolve, "bs.lan", None)).unwrap();
+    let other = tx(&c, false, |t| {
+        t.raise("p1", &breach_of("rr_high", Red), None, at)
+    })
+    .unwrap();
+    assert_ne!(episode_of(&c, other).0, episode);
+    tx(&c, false, |t| t.act(other, Action::Resolve, "bs.lan", None)).unwrap();
+
+    // Past the grace: a new episode.
+    c.execute("UPDATE episodes SET ended_at = ended_at - 31 * 60000", [])
+        .unwrap();
+    let late = tx(&c, false, |t| {
+        t.raise("p1", &breach_of("rr_high", Red), None, at)
+    })
+    .unwrap();
+    let late_episode = episode_of(&c, late).0;
+    assert_ne!(late_episode, episode_of(&c, other).0);
+
+    // Cleared by its rule (not a person): back at once is still a new episode.
+    tx(&c, false, |t| {
+        t.resolve_cleared("p1", "rr_high", "rr 18", at)
+    })
+    .unwrap();
+    let after_clear = tx(&c, false, |t| {
+        t.raise("p1", &breach_of("rr_high", Red), None, at)
+    })
+    .unwrap();
+    assert_ne!(episode_of(&c, after_clear).0, late_episode);
+}
+
+/// A worse breach of an open signal raises its episode's severity and peak.
+#[test]
+fn a_worse_breach_raises_the_episode_severity() {
+    use vigil_domain::Severity::{Amber, Red};
+    let c = store();
+    let at = ms_to_time(MIN);
+    let a = tx(&c, false, |t| {
+        t.raise("p1", &breach_of("hr_high", Amber), None, at)
+    })
+    .unwrap();
+    assert_eq!(episode_of(&c, a).1, "amber");
+    tx(&c, false, |t| {
+        t.raise("p1", &breach_of("hr_high", Red), None, at)
+    })
+    .unwrap();
+    let (_, severity, peak, _, _) = episode_of(&c, a);
+    assert_eq!((severity.as_str(), peak.as_str()), ("red", "red"));
+}

@@ -6,7 +6,7 @@ use crate::alerts::AlertService;
 use crate::metrics::Metrics;
 use crate::provision;
 use crate::store::{
-    accounts, alerts, audit, orders, outbox, readings, registry, StoreError, StoreHandle,
+    accounts, alerts, audit, episodes, orders, outbox, readings, registry, StoreError, StoreHandle,
 };
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -14,13 +14,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use vigil_alerting::lifecycle::Action;
 use vigil_dashboard::{
-    AlertAction, BackendError, DeviceCredentials, NewContactRequest, NewDeviceRequest,
-    NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
+    AlertAction, BackendError, DeviceCredentials, EpisodeFilter, NewContactRequest,
+    NewDeviceRequest, NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
 };
 use vigil_domain::views::{
-    AckLinkView, AlertDetail, AlertFilter, BurdenReport, FacilityView, PatientPage, PatientSummary,
-    PatientThreshold, ReadingBucket, ReadingPoint, Registry, RejectedMessage, Resolution,
-    ThresholdOrder, UserView,
+    AckLinkView, AlertDetail, AlertFilter, BurdenReport, Episode, EpisodeDetail, FacilityView,
+    PatientPage, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint, Registry,
+    RejectedMessage, Resolution, ThresholdOrder, UserView,
 };
 use vigil_domain::{Access, Alert, Contact, Metric, Patient, Scope};
 use vigil_notify::outbox::{OutboxStore, QueuedEmail};

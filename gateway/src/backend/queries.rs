@@ -126,6 +126,29 @@ impl vigil_dashboard::Queries for StoreBackend {
         self.read(|c| alerts::detail(c, id, readings_limit))
     }
 
+    fn episodes(
+        &self,
+        scope: &Scope,
+        which: EpisodeFilter,
+        patient_id: Option<&str>,
+        limit: usize,
+    ) -> R<Vec<Episode>> {
+        let which = match which {
+            EpisodeFilter::Active => episodes::Which::Active,
+            EpisodeFilter::Ended => episodes::Which::Ended,
+            EpisodeFilter::All => episodes::Which::All,
+        };
+        self.read(|c| episodes::list(c, scope, which, patient_id, limit))
+    }
+
+    fn episode_detail(&self, id: i64) -> R<Option<EpisodeDetail>> {
+        self.read(|c| episodes::detail(c, id))
+    }
+
+    fn episode_facility(&self, id: i64) -> R<Option<String>> {
+        self.read(|c| episodes::facility(c, id))
+    }
+
     fn rejected_of(&self, device: Option<&str>, limit: usize) -> R<Vec<RejectedMessage>> {
         self.read(|c| readings::rejected(c, device, limit))
     }

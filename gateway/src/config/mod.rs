@@ -24,6 +24,8 @@ pub struct Config {
     pub influxdb: InfluxConfig,
     pub email: EmailConfig,
     pub smtp: SmtpConfig,
+    /// `[notify]`; `[notifications]` is the same section (the name issue #17 uses).
+    #[serde(alias = "notifications")]
     pub notify: NotifyConfig,
     pub dashboard: DashboardConfig,
     pub rules: RulesConfig,
@@ -177,6 +179,12 @@ impl Config {
             return Err(format!(
                 "key notify.min_interval: {:?} is not a duration such as 30m or 1h",
                 self.notify.min_interval
+            ));
+        }
+        if vigil_domain::span::parse_ms(&self.notify.reopen_grace).is_err() {
+            return Err(format!(
+                "key notify.reopen_grace: {:?} is not a duration such as 30m",
+                self.notify.reopen_grace
             ));
         }
         vigil_notify::digest::QuietHours::parse_setting(&self.notify.quiet_hours)

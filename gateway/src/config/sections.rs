@@ -83,6 +83,9 @@ pub struct NotifyConfig {
     pub quiet_hours: String,
     /// Contacts' time zone unless they have their own (IANA name).
     pub timezone: String,
+    /// An alert that comes back this soon (`30m`) after a person resolved it reopens its
+    /// episode instead of starting a new one (issue #17).
+    pub reopen_grace: String,
 }
 
 impl Default for NotifyConfig {
@@ -95,6 +98,7 @@ impl Default for NotifyConfig {
             min_interval: "1h".into(),
             quiet_hours: "22:00-06:00".into(),
             timezone: "Asia/Ho_Chi_Minh".into(),
+            reopen_grace: "30m".into(),
         }
     }
 }

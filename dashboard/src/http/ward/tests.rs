@@ -138,6 +138,7 @@ fn alerts_read_in_the_page_language() {
         event: None,
         last_value: Some(85.0),
         last_at: None,
+        episode_id: None,
     };
     assert_eq!(describe(&a, false), "SpO₂: 85 % (limit < 90)");
     a.metric = Some("temperature".into());

@@ -62,6 +62,85 @@ impl Metric {
     }
 }
 
+impl Metric {
+    /// The measurement's name for a family without medical training (issue #17: no jargon in
+    /// family e-mails; clinical reference §8 for the Vietnamese).
+    pub fn plain_label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Metric::Spo2, Lang::Vi) => "Oxy trong máu (SpO₂)",
+            (Metric::Spo2, Lang::En) => "Blood oxygen (SpO₂)",
+            (Metric::HeartRate, Lang::Vi) => "Nhịp tim",
+            (Metric::HeartRate, Lang::En) => "Heart rate",
+            (Metric::RespiratoryRate, Lang::Vi) => "Nhịp thở",
+            (Metric::RespiratoryRate, Lang::En) => "Breathing rate",
+            (Metric::Temperature, Lang::Vi) => "Nhiệt độ cơ thể",
+            (Metric::Temperature, Lang::En) => "Body temperature",
+            (Metric::BpSystolic, Lang::Vi) => "Huyết áp tối đa (số trên)",
+            (Metric::BpSystolic, Lang::En) => "Blood pressure, upper number",
+            (Metric::BpDiastolic, Lang::Vi) => "Huyết áp tối thiểu (số dưới)",
+            (Metric::BpDiastolic, Lang::En) => "Blood pressure, lower number",
+            (Metric::Glucose, Lang::Vi) => "Đường huyết",
+            (Metric::Glucose, Lang::En) => "Blood sugar",
+            (Metric::Weight, Lang::Vi) => "Cân nặng",
+            (Metric::Weight, Lang::En) => "Weight",
+        }
+    }
+
+    /// The unit as a family reads it: "lần/phút" rather than "/min" (clinical reference §8).
+    pub fn plain_unit(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Metric::HeartRate, Lang::Vi) => "nhịp/phút",
+            (Metric::HeartRate, Lang::En) => "beats a minute",
+            (Metric::RespiratoryRate, Lang::Vi) => "lần/phút",
+            (Metric::RespiratoryRate, Lang::En) => "breaths a minute",
+            (m, _) => m.display_unit(),
+        }
+    }
+
+    /// The usual range of an adult at rest, for "— usual 95–100 %" in family e-mails; `None`
+    /// where there is no one range (weight). Sources: SpO₂ ≥ 95 % (hypoxaemia < 94 %, BMJ
+    /// 2021;372:n677); breathing 12–20 and heart rate 51–90 are NEWS2's zero-score bands
+    /// (clinical reference §1), heart rate given as the familiar 60–100; temperature 36.1 °C
+    /// (NEWS2) to 37.2 °C (older adults, IDSA 2009); blood pressure 90–139 / 60–89 (Vietnam
+    /// MoH < 90 / < 60 report at once; 140/90 hypertension); glucose 3.9–10.0 mmol/L (ATTD
+    /// 2019 target range).
+    pub fn usual_range(self) -> Option<(f64, f64)> {
+        match self {
+            Metric::Spo2 => Some((95.0, 100.0)),
+            Metric::RespiratoryRate => Some((12.0, 20.0)),
+            Metric::HeartRate => Some((60.0, 100.0)),
+            Metric::Temperature => Some((36.1, 37.2)),
+            Metric::BpSystolic => Some((90.0, 139.0)),
+            Metric::BpDiastolic => Some((60.0, 89.0)),
+            Metric::Glucose => Some((3.9, 10.0)),
+            Metric::Weight => None,
+        }
+    }
+
+    /// One abnormal sign in plain words: "Oxy trong máu (SpO₂): 84 % — bình thường 95–100 %".
+    pub fn plain_sign(self, value: f64, lang: Lang) -> String {
+        let comma = lang.decimal_comma();
+        let unit = self.plain_unit(lang);
+        let mut s = format!(
+            "{}: {} {unit}",
+            self.plain_label(lang),
+            number(value, comma)
+        );
+        if let Some((lo, hi)) = self.usual_range() {
+            let usual = match lang {
+                Lang::Vi => "bình thường",
+                Lang::En => "usually",
+            };
+            s += &format!(
+                " — {usual} {}–{} {unit}",
+                number(lo, comma),
+                number(hi, comma)
+            );
+        }
+        s
+    }
+}
+
 impl AlertState {
     /// Where an alert stands, as a family reads it in a sentence ("— đã tiếp nhận").
     pub fn label(self, lang: Lang) -> &'static str {
@@ -144,5 +223,31 @@ mod tests {
             escape_html("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn signs_read_plainly_with_their_usual_range() {
+        use crate::Metric;
+        assert_eq!(
+            Metric::Spo2.plain_sign(84.0, Lang::Vi),
+            "Oxy trong máu (SpO₂): 84 % — bình thường 95–100 %"
+        );
+        assert_eq!(
+            Metric::RespiratoryRate.plain_sign(27.0, Lang::Vi),
+            "Nhịp thở: 27 lần/phút — bình thường 12–20 lần/phút"
+        );
+        assert_eq!(
+            Metric::Temperature.plain_sign(39.4, Lang::En),
+            "Body temperature: 39.4 °C — usually 36.1–37.2 °C"
+        );
+        assert_eq!(
+            Metric::Weight.plain_sign(61.5, Lang::Vi),
+            "Cân nặng: 61,5 kg"
+        );
+        for m in Metric::ALL {
+            for lang in [Lang::Vi, Lang::En] {
+                assert!(!m.plain_sign(1.0, lang).contains("/min"), "{m:?}");
+            }
+        }
     }
 }

@@ -27,7 +27,7 @@ use vigil_alerting::episode::{self, Placement};
 use vigil_alerting::lifecycle::{self, Action, OnBreach};
 use vigil_alerting::Breach;
 use vigil_domain::views::{AckLinkStatus, AckLinkView, Live, LiveEvent, LiveMessage};
-use vigil_domain::{Alert, AlertState, EventKind};
+use vigil_domain::{Alert, AlertState, EventKind, Severity};
 use vigil_notify::policy::{self as notify, LinkUse};
 use vigil_notify::NotifySettings;
 
@@ -106,6 +106,7 @@ impl AlertService {
             svc: &self.0,
             changes: Changes::default(),
             sink: self.0.forward.then(forward::Batch::default),
+            tell: Default::default(),
         }
     }
 
@@ -180,6 +181,8 @@ pub struct AlertTx<'c> {
     changes: Changes,
     /// Points for the InfluxDB sink, enqueued with the transaction (when the sink is on).
     sink: Option<forward::Batch>,
+    /// Red alerts opened or worsened in this transaction, by episode, told at `finish`.
+    tell: std::collections::BTreeMap<i64, Vec<i64>>,
 }
 
 impl<'c> AlertTx<'c> {
@@ -220,7 +223,15 @@ impl<'c> AlertTx<'c> {
                 id
             }
         };
-        let emails = notify::start(&Rows(c), id, breach.severity, &self.svc.settings, now_ms())?;
+        // A red alert of an episode is told with the others of this transaction, at `finish`
+        // (one message per contact for the signs of one batch, issue #17).
+        let emails = match episodes::of_alert(c, id)? {
+            Some(episode) if breach.severity == Severity::Red => {
+                self.tell.entry(episode).or_default().push(id);
+                0
+            }
+            _ => notify::start(&Rows(c), id, breach.severity, &self.svc.settings, now_ms())?,
+        };
         let alert = rows::get(c, id)?.expect("written in this transaction");
         if let Some(sink) = &mut self.sink {
             sink.alert(&alert);
@@ -285,6 +296,15 @@ impl<'c> AlertTx<'c> {
         }
         rows::audit(c, id, actor, action.as_str(), note)?;
         crate::store::notify::stop(c, id)?;
+        if let Some(episode) = episodes::of_alert(c, id)? {
+            // Somebody is on the episode: no more reminders about any of its alerts.
+            crate::store::notify::stop_episode(c, episode)?;
+            let clinician = !actor.ends_with("(family, e-mail link)");
+            if action == Action::Acknowledge && alert.state == AlertState::Open && clinician {
+                self.changes.emails +=
+                    notify::taken_on(&Rows(c), episode, &self.svc.settings, now)?;
+            }
+        }
         if to != alert.state {
             self.transition_point(&alert, to, now);
         }
@@ -332,21 +352,29 @@ impl<'c> AlertTx<'c> {
             Placement::Open => episodes::open(c, patient_id, breach.severity, at_ms)?,
         };
         episodes::attach(c, alert_id, id)?;
-        self.refresh_episode(id, at_ms)
+        self.refresh_episode(id, at_ms)?;
+        Ok(())
     }
 
-    /// Alert `alert_id` was resolved: its episode ends if it was the last open signal.
+    /// Alert `alert_id` was resolved: its episode ends if it was the last open signal, and
+    /// everyone told about it gets the all-clear.
     fn resolved(&mut self, alert_id: i64, at_ms: i64) -> Result<()> {
-        match episodes::of_alert(self.conn, alert_id)? {
-            Some(episode) => self.refresh_episode(episode, at_ms),
-            None => Ok(()),
+        let Some(episode) = episodes::of_alert(self.conn, alert_id)? else {
+            return Ok(());
+        };
+        if self.refresh_episode(episode, at_ms)? {
+            self.changes.emails +=
+                notify::episode_ended(&Rows(self.conn), episode, &self.svc.settings, now_ms())?;
         }
+        Ok(())
     }
 
-    /// Sets an episode's severity from its open signals, ending it when none is left.
-    fn refresh_episode(&mut self, episode: i64, at_ms: i64) -> Result<()> {
-        let open = episodes::open_severities(self.conn, episode)?;
-        episodes::set_severity(self.conn, episode, episode::severity(open), at_ms)
+    /// Sets an episode's severity from its open signals, ending it when none is left; whether
+    /// it ended.
+    fn refresh_episode(&mut self, episode: i64, at_ms: i64) -> Result<bool> {
+        let severity = episode::severity(episodes::open_severities(self.conn, episode)?);
+        episodes::set_severity(self.conn, episode, severity, at_ms)?;
+        Ok(severity.is_none())
     }
 
     fn acted(&mut self, id: i64) -> Result<Alert> {
@@ -386,6 +414,7 @@ impl<'c> AlertTx<'c> {
             self.notification_failed(id, now)?;
         }
         self.changes.emails += notify::flush_digests(&Rows(self.conn), now, &self.svc.settings)?;
+        self.changes.emails += notify::flush_updates(&Rows(self.conn), &self.svc.settings, now)?;
         Ok(())
     }
 
@@ -431,8 +460,18 @@ impl<'c> AlertTx<'c> {
         rows::link_reading(self.conn, alert_id, r, device_num)
     }
 
-    /// Queues the InfluxDB points of this transaction (in it) and returns what to announce.
-    pub fn finish(self) -> Result<Changes> {
+    /// Tells each episode its red alerts of this transaction, queues the InfluxDB points (in
+    /// it) and returns what to announce.
+    pub fn finish(mut self) -> Result<Changes> {
+        for (episode, ids) in std::mem::take(&mut self.tell) {
+            self.changes.emails += notify::tell(
+                &Rows(self.conn),
+                episode,
+                &ids,
+                &self.svc.settings,
+                now_ms(),
+            )?;
+        }
         if let Some(sink) = self.sink {
             sink.enqueue(self.conn, now_ms())?;
         }

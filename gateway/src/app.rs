@@ -79,5 +79,7 @@ fn notify_settings(cfg: &Config) -> NotifySettings {
         display_tz: cfg.display_timezone(),
         reopen_grace_ms: vigil_domain::span::parse_ms(&n.reopen_grace)
             .expect("validated with the config"),
+        update_interval_ms: vigil_domain::span::parse_ms(&n.update_interval)
+            .expect("validated with the config"),
     }
 }

@@ -74,7 +74,7 @@ pub fn handling_label(lang: Lang) -> &'static str {
 }
 
 /// (what happened, its threshold line) in `lang`.
-fn what(lang: Lang, f: &AlertFacts<'_>) -> (String, Option<String>) {
+pub(crate) fn what(lang: Lang, f: &AlertFacts<'_>) -> (String, Option<String>) {
     match (f.metric, f.value, f.event) {
         (Some(m), Some(v), _) => {
             let label = m.label(lang);
@@ -281,7 +281,7 @@ fn templates() -> &'static Environment<'static> {
 
 /// Both parts of an e-mail from its parts. The templates are compiled in and tested, so an
 /// error is a bug: logged, and the e-mail still goes out saying what its subject says.
-fn fill(parts: minijinja::Value) -> Rendered {
+pub(crate) fn fill(parts: minijinja::Value) -> Rendered {
     let subject = parts
         .get_attr("subject")
         .ok()
@@ -326,6 +326,17 @@ pub struct Content<'a> {
     pub subject: &'a str,
     pub text: &'a str,
     pub html: Option<&'a str>,
+    /// The Message-ID this e-mail answers: `In-Reply-To` and `References` (RFC 5322 §3.6.4),
+    /// so mail clients thread a conversation (issue #17).
+    pub in_reply_to: Option<&'a str>,
+}
+
+/// A msg-id is `<left@right>` in printable ASCII without spaces (RFC 5322 §3.6.4).
+fn msg_id_ok(id: &str) -> bool {
+    id.starts_with('<')
+        && id.ends_with('>')
+        && id.contains('@')
+        && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The RFC 5322 message for a queued e-mail: plain text, or multipart/alternative with the
@@ -344,20 +355,20 @@ pub fn build_message(
 ) -> Result<Message, BuildError> {
     let name = vigil_domain::text::one_line(to_name);
     let to = Mailbox::new(Some(name).filter(|n| !n.is_empty()), to_addr.parse()?);
-    // A msg-id is `<left@right>` in printable ASCII without spaces (RFC 5322 §3.6.4).
-    let id_ok = message_id.starts_with('<')
-        && message_id.ends_with('>')
-        && message_id.contains('@')
-        && message_id.bytes().all(|b| b.is_ascii_graphic());
-    if !id_ok {
+    if !msg_id_ok(message_id) {
         return Err(BuildError::MessageId);
     }
-    let b = Message::builder()
+    let mut b = Message::builder()
         .from(from.clone())
         .to(to)
         .subject(vigil_domain::text::one_line(content.subject))
         .message_id(Some(message_id.to_string()))
         .date(date.into());
+    if let Some(parent) = content.in_reply_to.filter(|p| msg_id_ok(p)) {
+        b = b
+            .in_reply_to(parent.to_string())
+            .references(parent.to_string());
+    }
     Ok(match content.html {
         Some(html) => b.multipart(
             MultiPart::alternative()

@@ -30,6 +30,8 @@ pub struct QueuedEmail {
     pub html: Option<String>,
     pub created_at: DateTime<Utc>,
     pub attempts: u32,
+    /// The Message-ID it answers, for a reply in a conversation (issue #17).
+    pub in_reply_to: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +252,7 @@ fn attempt(transport: &Transport, from: &Mailbox, mail: &QueuedEmail) -> Result<
                 subject: &mail.subject,
                 text: &mail.body,
                 html: mail.html.as_deref(),
+                in_reply_to: mail.in_reply_to.as_deref(),
             },
             &mail.message_id,
             mail.created_at,
@@ -372,6 +375,7 @@ mod tests {
             html: None,
             created_at: Utc::now(),
             attempts: 0,
+            in_reply_to: None,
         }
     }
 

@@ -17,6 +17,20 @@ pub struct NewEmail<'a> {
     pub html: &'a str,
     /// The escalation step that sent it (0: the first e-mail or a digest).
     pub stage: u32,
+    /// The Message-ID it answers (`In-Reply-To`, `References`): the first e-mail of the
+    /// contact's conversation about an episode (issue #17).
+    pub in_reply_to: Option<&'a str>,
+}
+
+/// A contact's conversation about an episode (issue #17): later e-mails reply to its first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    pub message_id: String,
+    pub subject: String,
+    /// When the last e-mail of it was queued.
+    pub last_at: i64,
+    /// An update waits for `notify.update_interval` since `last_at`.
+    pub pending: bool,
 }
 
 /// An "I'm handling it" link as stored, with its contact.
@@ -78,4 +92,16 @@ pub trait NotifyStore {
     fn digest_alerts(&self, contact_id: i64, patient_id: &str) -> Result<Vec<i64>, Self::Error>;
     /// A contact's digest about a patient went (or had nothing left to say) at `now`.
     fn digest_done(&self, contact_id: i64, patient_id: &str, now: i64) -> Result<(), Self::Error>;
+    /// The episode an alert belongs to (issue #17).
+    fn episode_of(&self, alert_id: i64) -> Result<Option<i64>, Self::Error>;
+    /// Every alert of an episode, oldest first.
+    fn episode_alerts(&self, episode_id: i64) -> Result<Vec<Alert>, Self::Error>;
+    /// An alert of the episode whose escalation is running, if one.
+    fn escalating_in(&self, episode_id: i64) -> Result<Option<i64>, Self::Error>;
+    /// Each contact's conversation about an episode.
+    fn threads(&self, episode_id: i64) -> Result<Vec<(i64, Thread)>, Self::Error>;
+    /// Starts or updates a contact's conversation about an episode.
+    fn save_thread(&self, episode_id: i64, contact_id: i64, t: &Thread) -> Result<(), Self::Error>;
+    /// (episode, contact) of every conversation with an update waiting.
+    fn pending_threads(&self) -> Result<Vec<(i64, i64)>, Self::Error>;
 }

@@ -74,6 +74,17 @@ pub fn of_alert(conn: &Connection, alert_id: i64) -> Result<Option<i64>> {
         .flatten())
 }
 
+/// Every alert of episode `id`, oldest first.
+pub fn alerts(conn: &Connection, id: i64) -> Result<Vec<vigil_domain::Alert>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN patients p ON p.id = a.patient_id
+             WHERE a.episode_id = ?1 ORDER BY a.id"
+        ))?
+        .query_map([id], alert_from_row)?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// The severities of episode `id`'s open (not resolved) signals.
 pub fn open_severities(conn: &Connection, id: i64) -> Result<Vec<Severity>> {
     Ok(conn

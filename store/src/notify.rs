@@ -35,15 +35,88 @@ pub fn due_steps(conn: &Connection, now: i64) -> Result<Vec<(i64, u32)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Whether any escalation step is due at `now` or any digest item waits (a read, so an idle
-/// loop never takes the writer).
+/// Whether any escalation step is due at `now`, any digest item or any conversation update
+/// waits (a read, so an idle loop never takes the writer).
 pub fn anything_due(conn: &Connection, now: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM alerts WHERE next_notify_at <= ?1)
-                 OR EXISTS (SELECT 1 FROM digest_items)",
+                 OR EXISTS (SELECT 1 FROM digest_items)
+                 OR EXISTS (SELECT 1 FROM episode_threads WHERE pending = 1)",
         )?
         .query_row([now], |r| r.get(0))?)
+}
+
+/// An alert of episode `episode_id` whose escalation is running, if one.
+pub fn escalating_in(conn: &Connection, episode_id: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM alerts WHERE episode_id = ?1 AND next_notify_at IS NOT NULL
+             ORDER BY id LIMIT 1",
+        )?
+        .query_row([episode_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// Ends the escalation of every alert of episode `episode_id` (a person took it on).
+pub fn stop_episode(conn: &Connection, episode_id: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE alerts SET next_notify_at = NULL WHERE episode_id = ?1")?
+        .execute([episode_id])?;
+    Ok(())
+}
+
+/// Each contact's conversation about episode `episode_id`, by contact id.
+pub fn threads(conn: &Connection, episode_id: i64) -> Result<Vec<(i64, vigil_notify::Thread)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT contact_id, message_id, subject, last_at, pending FROM episode_threads
+         WHERE episode_id = ?1 ORDER BY contact_id",
+    )?;
+    let rows = st.query_map([episode_id], |r| {
+        Ok((
+            r.get(0)?,
+            vigil_notify::Thread {
+                message_id: r.get(1)?,
+                subject: r.get(2)?,
+                last_at: r.get(3)?,
+                pending: r.get(4)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Starts or updates a contact's conversation about an episode.
+pub fn save_thread(
+    conn: &Connection,
+    episode_id: i64,
+    contact_id: i64,
+    t: &vigil_notify::Thread,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO episode_threads (episode_id, contact_id, message_id, subject, started_at,
+                                      last_at, pending)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)
+         ON CONFLICT (episode_id, contact_id) DO UPDATE SET last_at = ?5, pending = ?6",
+    )?
+    .execute(params![
+        episode_id,
+        contact_id,
+        t.message_id,
+        t.subject,
+        t.last_at,
+        t.pending
+    ])?;
+    Ok(())
+}
+
+/// (episode, contact) of every conversation with an update waiting.
+pub fn pending_threads(conn: &Connection) -> Result<Vec<(i64, i64)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT episode_id, contact_id FROM episode_threads WHERE pending = 1
+         ORDER BY episode_id, contact_id",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Stores an "I'm handling it" link by the hash of its token.
@@ -233,6 +306,29 @@ impl vigil_notify::NotifyStore for Rows<'_> {
     }
     fn digest_done(&self, contact_id: i64, patient_id: &str, now: i64) -> Result<()> {
         digest_done(self.0, contact_id, patient_id, now)
+    }
+    fn episode_of(&self, alert_id: i64) -> Result<Option<i64>> {
+        crate::episodes::of_alert(self.0, alert_id)
+    }
+    fn episode_alerts(&self, episode_id: i64) -> Result<Vec<vigil_domain::Alert>> {
+        crate::episodes::alerts(self.0, episode_id)
+    }
+    fn escalating_in(&self, episode_id: i64) -> Result<Option<i64>> {
+        escalating_in(self.0, episode_id)
+    }
+    fn threads(&self, episode_id: i64) -> Result<Vec<(i64, vigil_notify::Thread)>> {
+        threads(self.0, episode_id)
+    }
+    fn save_thread(
+        &self,
+        episode_id: i64,
+        contact_id: i64,
+        t: &vigil_notify::Thread,
+    ) -> Result<()> {
+        save_thread(self.0, episode_id, contact_id, t)
+    }
+    fn pending_threads(&self) -> Result<Vec<(i64, i64)>> {
+        pending_threads(self.0)
     }
 }
 

@@ -12,8 +12,8 @@ pub use vigil_notify::NewEmail;
 pub fn insert(conn: &Connection, e: &NewEmail<'_>, now: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO outbox (message_id, alert_id, contact_id, to_name, to_addr, subject,
-                             body, html, stage, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                             body, html, stage, created_at, next_attempt_at, in_reply_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
     )?
     .execute(params![
         e.message_id,
@@ -25,7 +25,8 @@ pub fn insert(conn: &Connection, e: &NewEmail<'_>, now: i64) -> Result<()> {
         e.body,
         e.html,
         e.stage,
-        now
+        now,
+        e.in_reply_to
     ])?;
     Ok(())
 }
@@ -60,7 +61,8 @@ pub fn delivery_of(conn: &Connection, alert_id: i64) -> Result<(i64, i64)> {
 
 pub fn due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedEmail>> {
     let mut st = conn.prepare_cached(
-        "SELECT id, message_id, to_name, to_addr, subject, body, html, created_at, attempts
+        "SELECT id, message_id, to_name, to_addr, subject, body, html, created_at, attempts,
+                in_reply_to
          FROM outbox
          WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
          ORDER BY id LIMIT ?2",
@@ -76,6 +78,7 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<Qu
             html: r.get(6)?,
             created_at: ms_to_time(r.get(7)?),
             attempts: r.get(8)?,
+            in_reply_to: r.get(9)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -424,9 +424,27 @@ UPDATE alerts SET episode_id =
     WHERE state <> 'resolved';
 "#;
 
+/// The family's conversation (issue #17): each contact's thread about an episode — the first
+/// e-mail's Message-ID and subject (later e-mails reply to it), when the last one went, and
+/// whether an update waits for `notify.update_interval`; and the reply headers of an e-mail.
+const V17: &str = r#"
+CREATE TABLE episode_threads (
+    episode_id  INTEGER NOT NULL REFERENCES episodes(id),
+    contact_id  INTEGER NOT NULL REFERENCES contacts(id),
+    message_id  TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    last_at     INTEGER NOT NULL,
+    pending     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (episode_id, contact_id)
+);
+CREATE INDEX episode_threads_pending ON episode_threads(episode_id) WHERE pending = 1;
+ALTER TABLE outbox ADD COLUMN in_reply_to TEXT;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17,
 ];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version

@@ -127,3 +127,107 @@ fn a_deterioration_is_one_episode_with_current_values_until_every_alert_is_resol
     assert_eq!(v.get("/api/v1/episodes?state=open", &f.token).0, 400);
     assert_eq!(v.get("/api/v1/episodes?patient_id=nobody", &f.token).0, 404);
 }
+
+/// Issue #17: two red signs in one message are one e-mail per contact listing both — plain
+/// words for the family, clinical ones for the clinician — and the episode's end is a reply in
+/// the same thread (`In-Reply-To`/`References`), delivered by a real SMTP server.
+#[test]
+fn one_deterioration_is_one_threaded_conversation_per_contact() {
+    let Some(py) = crate::util::aiosmtpd_python() else {
+        return;
+    };
+    let smtp = crate::util::Smtpd::start(&py, None);
+    let port = smtp.port.to_string();
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            ("VIGIL_SMTP_HOST", "127.0.0.1"),
+            ("VIGIL_SMTP_PORT", &port),
+            ("VIGIL_SMTP_SECURITY", "none"),
+            ("VIGIL_DASHBOARD_PUBLIC_URL", "https://vigil.example"),
+        ],
+    );
+    let f = register(&v, "pat-conv", "pulse_oximeter");
+    v.admin(&[
+        "contact",
+        "add",
+        "--patient",
+        "pat-conv",
+        "--name",
+        "BS. Minh",
+        "--email",
+        "minh@example.org",
+        "--lang",
+        "en",
+        "--role",
+        "clinician",
+    ]);
+    let mut dev = Device::connect(v.mqtt, &f.device, &f.password).unwrap();
+    dev.publish(
+        &format!("vigil/v1/{}/readings", f.device),
+        r#"{"readings":[{"metric":"spo2","value":84,"unit":"%"},{"metric":"heart_rate","value":135,"unit":"/min"}]}"#,
+    );
+    let first = smtp.wait_for(2);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        smtp.messages().len(),
+        2,
+        "one e-mail per contact: {first:#?}"
+    );
+    let by = |msgs: &[Value], addr: &str| -> Value {
+        msgs.iter()
+            .find(|m| m["to"].as_str().unwrap().contains(addr))
+            .unwrap_or_else(|| panic!("nothing to {addr}"))
+            .clone()
+    };
+    let family = by(&first, "family.pat-conv@example.org");
+    let text = family["text"].as_str().unwrap();
+    assert_eq!(
+        family["subject"],
+        "Nguyễn Văn Test: cảnh báo đỏ — SpO₂ 84 %"
+    );
+    for want in [
+        "Oxy trong máu (SpO₂): 84 % — bình thường 95–100 %",
+        "Nhịp tim: 135 nhịp/phút — bình thường 60–100 nhịp/phút",
+        "Cũng đã báo cho: BS. Minh (nhân viên y tế)",
+        "115",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    assert!(!text.contains("/min") && !text.contains("NEWS2"), "{text}");
+    assert_eq!(family["in_reply_to"], "");
+    let clinician = by(&first, "minh@example.org");
+    let ctext = clinician["text"].as_str().unwrap();
+    assert!(ctext.contains("Heart rate: 135 /min"), "{ctext}");
+
+    // Everything resolved: the all-clear, as a reply in each thread.
+    let (_, alerts) = v.get("/api/v1/alerts?state=active&patient_id=pat-conv", &f.token);
+    for a in alerts["alerts"].as_array().unwrap() {
+        let id = a["id"].as_i64().unwrap();
+        let (status, body) = v.post(&format!("/api/v1/alerts/{id}/resolve"), &f.token, json!({}));
+        assert_eq!(status, 200, "{body}");
+    }
+    let all = smtp.wait_for(4);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(smtp.messages().len(), 4, "{all:#?}");
+    for (addr, first) in [
+        ("family.pat-conv@example.org", &family),
+        ("minh@example.org", &clinician),
+    ] {
+        let reply = all
+            .iter()
+            .find(|m| m["to"].as_str().unwrap().contains(addr) && m["in_reply_to"] != "")
+            .unwrap_or_else(|| panic!("no reply to {addr}: {all:#?}"));
+        assert_eq!(reply["in_reply_to"], first["message_id"]);
+        assert_eq!(reply["references"], first["message_id"]);
+        assert_eq!(
+            reply["subject"].as_str().unwrap(),
+            format!("Re: {}", first["subject"].as_str().unwrap())
+        );
+    }
+    let clear = all
+        .iter()
+        .find(|m| m["to"].as_str().unwrap().contains("family.pat-conv") && m["in_reply_to"] != "")
+        .unwrap();
+    assert!(clear["text"].as_str().unwrap().contains("Đã ổn"), "{clear}");
+}

@@ -18,6 +18,8 @@ for key in box.iterkeys():
         "to": str(msg["To"]),
         "subject": str(msg["Subject"]),
         "message_id": str(msg["Message-ID"]),
+        "in_reply_to": str(msg.get("In-Reply-To", "")),
+        "references": str(msg.get("References", "")),
         "date": str(msg["Date"]),
         "content_type": msg.get_content_type(),
         "parts": [p.get_content_type() for p in msg.walk() if not p.is_multipart()],

@@ -124,8 +124,8 @@ fn a_red_alert_emails_the_primary_contacts_in_their_languages_over_starttls() {
 
     let family = mail_to(&msgs, "family.pat-mail@example.org");
     let subject = family["subject"].as_str().unwrap();
-    assert!(subject.contains("Cảnh báo khẩn cấp (mức đỏ)"), "{subject}");
-    assert!(subject.contains("Nguyễn Văn Test"), "{subject}");
+    // Issue #17: the patient's name first, what happened, at most 60 characters.
+    assert_eq!(subject, "Nguyễn Văn Test: cảnh báo đỏ — SpO₂ 85 %");
     assert!(family["from"]
         .as_str()
         .unwrap()
@@ -138,10 +138,10 @@ fn a_red_alert_emails_the_primary_contacts_in_their_languages_over_starttls() {
     let text = family["text"].as_str().unwrap();
     for want in [
         "Người bệnh: Nguyễn Văn Test",
-        "SpO₂",
-        "85 %",
-        "Ngưỡng cảnh báo: < 90 %",
+        // Plain words and the usual range for a family (issue #17), not the rule's threshold.
+        "Oxy trong máu (SpO₂): 85 % — bình thường 95–100 %",
         "(UTC+07:00)",
+        "Cũng đã báo cho: BS. Minh (nhân viên y tế)",
         "115",
         "Tôi đang xử lý: https://vigil.example/ack/",
         "https://vigil.example/#alert-",
@@ -154,13 +154,11 @@ fn a_red_alert_emails_the_primary_contacts_in_their_languages_over_starttls() {
 
     let clinician = mail_to(&msgs, "bs.minh@example.org");
     let subject = clinician["subject"].as_str().unwrap();
-    assert!(
-        subject.starts_with("[Vigil] Urgent alert (red)"),
-        "{subject}"
-    );
+    assert_eq!(subject, "Nguyễn Văn Test: red alert — SpO₂ 85 %");
     let text = clinician["text"].as_str().unwrap();
+    // Clinicians keep the clinical wording and the threshold.
     assert!(
-        text.contains("SpO2: 85 %") || text.contains("SpO₂: 85 %"),
+        text.contains("SpO₂: 85 % (Alert threshold: < 90 %)"),
         "{text}"
     );
     assert!(text.contains("acknowledge it"), "{text}");
@@ -260,7 +258,7 @@ fn no_acknowledgement_escalates_and_the_family_link_stops_it() {
     assert!(peter["subject"]
         .as_str()
         .unwrap()
-        .contains("Urgent alert (red)"));
+        .contains("red alert — SpO₂ 85 %"));
     let date =
         |m: &Value| chrono::DateTime::parse_from_rfc2822(m["date"].as_str().unwrap()).unwrap();
     let opened = date(mail_to(&msgs, "family.pat-esc@example.org"));

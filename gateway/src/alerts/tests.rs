@@ -456,3 +456,229 @@ fn a_worse_breach_raises_the_episode_severity() {
     let (_, severity, peak, _, _) = episode_of(&c, a);
     assert_eq!((severity.as_str(), peak.as_str()), ("red", "red"));
 }
+
+/// Runs `f` in a transaction of a service with these settings.
+fn tx_with<R>(
+    c: &Connection,
+    s: &vigil_notify::NotifySettings,
+    f: impl FnOnce(&mut AlertTx<'_>) -> R,
+) -> R {
+    let svc = AlertService::for_tests(s.clone(), false);
+    let mut tx = svc.begin(c);
+    let r = f(&mut tx);
+    let _ = tx.finish().unwrap();
+    r
+}
+
+/// (contact id, subject, body, in_reply_to) of e-mails queued after the fixture's own.
+fn mails_since(c: &Connection, after: i64) -> Vec<(i64, String, String, Option<String>)> {
+    let mut st = c
+        .prepare(
+            "SELECT contact_id, subject, body, in_reply_to FROM outbox WHERE id > ?1 ORDER BY id",
+        )
+        .unwrap();
+    let rows = st
+        .query_map([after], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+fn last_outbox_id(c: &Connection) -> i64 {
+    c.query_row("SELECT coalesce(max(id), 0) FROM outbox", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A red breach of `rule` (its own condition: the fixture's open alert is `spo2_low`'s).
+fn red(metric: vigil_domain::Metric, rule: &str, value: f64) -> Breach {
+    Breach {
+        rule: rule.into(),
+        condition: format!("{rule}_test"),
+        severity: vigil_domain::Severity::Red,
+        metric: Some(metric),
+        value: Some(value),
+        limit: Some("< 90".into()),
+        message: format!("{rule} {value}"),
+    }
+}
+
+/// Issue #17: a deterioration on several signs is one first e-mail per contact, listing them in
+/// plain words for the family; later news is a reply in that thread, held for
+/// `update_interval`; the all-clear closes it.
+#[test]
+fn one_deterioration_is_one_conversation_per_contact() {
+    use vigil_domain::Metric::{RespiratoryRate, Spo2};
+    let c = store();
+    // Updates every 5 min, before the first escalation step (10 min) is due.
+    let s = vigil_notify::NotifySettings {
+        update_interval_ms: 5 * MIN,
+        ..settings()
+    };
+    // The fixture's own alert (from before episodes) does not escalate in this test.
+    c.execute("UPDATE alerts SET next_notify_at = NULL WHERE id = 1", [])
+        .unwrap();
+    let start = last_outbox_id(&c);
+    let at = ms_to_time(now_ms());
+    let spo2 = tx_with(&c, &s, |t| {
+        t.raise("p1", &red(Spo2, "spo2_low", 84.0), None, at)
+    })
+    .unwrap();
+    let first = mails_since(&c, start);
+    // The primary family contact (Lan, vi) and the on-call clinician (BS Minh).
+    assert_eq!(
+        first.iter().map(|m| m.0).collect::<Vec<_>>(),
+        [1, 3],
+        "{first:?}"
+    );
+    let (_, subject, body, reply_to) = &first[0];
+    assert!(
+        subject.starts_with("Bà Hoa: cảnh báo đỏ — SpO₂ 84 %"),
+        "{subject}"
+    );
+    assert!(subject.chars().count() <= 60);
+    assert!(reply_to.is_none());
+    assert!(
+        body.contains("Oxy trong máu (SpO₂): 84 % — bình thường 95–100 %"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Cũng đã báo cho: BS Minh (nhân viên y tế)"),
+        "{body}"
+    );
+    assert!(!body.contains("/min") && !body.contains("NEWS2"), "{body}");
+    let clinician = &first[1].2;
+    assert!(
+        clinician.contains("Ngưỡng cảnh báo"),
+        "clinicians keep thresholds: {clinician}"
+    );
+
+    // A second red sign a minute later: no new thread, the update waits for the interval.
+    let mark = last_outbox_id(&c);
+    let rr = tx_with(&c, &s, |t| {
+        t.raise("p1", &red(RespiratoryRate, "rr_high", 27.0), None, at)
+    })
+    .unwrap();
+    assert_ne!(rr, spo2);
+    assert!(mails_since(&c, mark).is_empty(), "held for update_interval");
+    // The same sign again is no news at all.
+    tx_with(&c, &s, |t| {
+        t.raise("p1", &red(Spo2, "spo2_low", 83.0), None, at)
+    })
+    .unwrap();
+    assert!(mails_since(&c, mark).is_empty());
+
+    // After the interval the update goes, as a reply listing both signs.
+    let later = now_ms() + s.update_interval_ms + MIN;
+    tx_with(&c, &s, |t| t.notify_due(later)).unwrap();
+    let updates = mails_since(&c, mark);
+    assert_eq!(
+        updates.iter().map(|m| m.0).collect::<Vec<_>>(),
+        [1, 3],
+        "{updates:?}"
+    );
+    let first_ids: Vec<String> = c
+        .prepare("SELECT message_id FROM outbox WHERE id > ?1 AND in_reply_to IS NULL ORDER BY id")
+        .unwrap()
+        .query_map([start], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        updates[0].3.as_deref(),
+        Some(first_ids[0].as_str()),
+        "threaded"
+    );
+    assert!(
+        updates[0].1.starts_with("Re: Bà Hoa: cảnh báo đỏ"),
+        "{}",
+        updates[0].1
+    );
+    assert!(
+        updates[0].2.contains("Nhịp thở: 27 lần/phút"),
+        "{}",
+        updates[0].2
+    );
+    assert!(
+        updates[0].2.contains("Oxy trong máu (SpO₂): 83 %"),
+        "the latest value"
+    );
+
+    // Resolving both ends the episode: the all-clear, as a reply to everyone told.
+    let mark = last_outbox_id(&c);
+    tx_with(&c, &s, |t| t.act(spo2, Action::Resolve, "bs.minh", None)).unwrap();
+    assert!(mails_since(&c, mark).is_empty(), "one sign still open");
+    tx_with(&c, &s, |t| {
+        t.resolve_cleared("p1", "rr_high_test", "rr 18", at)
+    })
+    .unwrap();
+    let clear = mails_since(&c, mark);
+    assert_eq!(clear.len(), 2, "{clear:?}");
+    assert!(clear.iter().all(|m| m.3.is_some()), "replies");
+    assert!(clear[0].2.contains("Đã ổn"), "{}", clear[0].2);
+}
+
+/// Issue #17: a fall is never held back, and a clinician taking the episode on stops the
+/// reminders and is news for the family.
+#[test]
+fn falls_go_at_once_and_taking_it_on_stops_the_reminders() {
+    use vigil_domain::Metric::Spo2;
+    let c = store();
+    let s = settings();
+    let at = ms_to_time(now_ms());
+    let spo2 = tx_with(&c, &s, |t| {
+        t.raise("p1", &red(Spo2, "spo2_low", 85.0), None, at)
+    })
+    .unwrap();
+    let mark = last_outbox_id(&c);
+    let fall = Breach {
+        rule: "fall".into(),
+        condition: "fall".into(),
+        severity: vigil_domain::Severity::Red,
+        metric: None,
+        value: None,
+        limit: None,
+        message: "fall".into(),
+    };
+    tx_with(&c, &s, |t| t.raise("p1", &fall, Some(EventKind::Fall), at)).unwrap();
+    let sent = mails_since(&c, mark);
+    assert_eq!(sent.len(), 2, "at once, inside the interval: {sent:?}");
+    assert!(sent.iter().all(|m| m.3.is_some()), "replies");
+    assert!(sent[0].2.contains("Phát hiện té ngã"), "{}", sent[0].2);
+
+    // One escalation for the episode, and it stops when a clinician takes it on.
+    let escalating: i64 = c
+        .query_row(
+            "SELECT count(*) FROM alerts WHERE episode_id IS NOT NULL AND next_notify_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(escalating, 1);
+    let mark = last_outbox_id(&c);
+    let mut quick = s.clone();
+    quick.update_interval_ms = 0;
+    tx_with(&c, &quick, |t| {
+        t.act(spo2, Action::Acknowledge, "BS Minh", Some("đang gọi"))
+    })
+    .unwrap();
+    let news = mails_since(&c, mark);
+    assert_eq!(
+        news.iter().map(|m| m.0).collect::<Vec<_>>(),
+        [1],
+        "families only: {news:?}"
+    );
+    assert!(
+        news[0].2.contains("BS Minh đã tiếp nhận lúc"),
+        "{}",
+        news[0].2
+    );
+    let escalating: i64 = c
+        .query_row(
+            "SELECT count(*) FROM alerts WHERE episode_id IS NOT NULL AND next_notify_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(escalating, 0, "no reminders once somebody is on it");
+}

@@ -181,11 +181,15 @@ impl Config {
                 self.notify.min_interval
             ));
         }
-        if vigil_domain::span::parse_ms(&self.notify.reopen_grace).is_err() {
-            return Err(format!(
-                "key notify.reopen_grace: {:?} is not a duration such as 30m",
-                self.notify.reopen_grace
-            ));
+        for (key, value) in [
+            ("reopen_grace", &self.notify.reopen_grace),
+            ("update_interval", &self.notify.update_interval),
+        ] {
+            if vigil_domain::span::parse_ms(value).is_err() {
+                return Err(format!(
+                    "key notify.{key}: {value:?} is not a duration such as 10m"
+                ));
+            }
         }
         vigil_notify::digest::QuietHours::parse_setting(&self.notify.quiet_hours)
             .map_err(|e| format!("key notify.quiet_hours: {e}"))?;

@@ -86,6 +86,9 @@ pub struct NotifyConfig {
     /// An alert that comes back this soon (`30m`) after a person resolved it reopens its
     /// episode instead of starting a new one (issue #17).
     pub reopen_grace: String,
+    /// At most one update e-mail per episode conversation per this (`10m`); falls, SOS and the
+    /// all-clear go at once (issue #17).
+    pub update_interval: String,
 }
 
 impl Default for NotifyConfig {
@@ -99,6 +102,7 @@ impl Default for NotifyConfig {
             quiet_hours: "22:00-06:00".into(),
             timezone: "Asia/Ho_Chi_Minh".into(),
             reopen_grace: "30m".into(),
+            update_interval: "10m".into(),
         }
     }
 }

@@ -124,6 +124,7 @@ fn message_has_fixed_id_and_two_parts() {
         subject: "s",
         text: "plain",
         html: Some("<p>rich</p>"),
+        in_reply_to: None,
     };
     let m = build_message(&from, "Bình", "binh@example.org", &content, &id, Utc::now()).unwrap();
     let text = String::from_utf8(m.formatted()).unwrap();
@@ -149,6 +150,7 @@ fn stored_line_breaks_cannot_inject_a_header_or_panic() {
             subject: "[Vigil] Red: x\r\nBcc: evil@example.org",
             text: "plain",
             html: None,
+            in_reply_to: None,
         };
         let m = build_message(
             &from,
@@ -178,9 +180,34 @@ fn a_malformed_message_id_is_an_error_not_a_header() {
         subject: "s",
         text: "t",
         html: None,
+        in_reply_to: None,
     };
     for id in ["<a@b>\r\nBcc: x@y", "no-brackets@x", "<a b@c>"] {
         let e = build_message(&from, "Lan", "lan@example.org", &content, id, Utc::now());
         assert!(matches!(e, Err(BuildError::MessageId)), "{id:?}");
     }
+}
+
+/// Issue #17: a reply in a conversation carries `In-Reply-To` and `References` (RFC 5322
+/// §3.6.4), so mail clients thread it under the first e-mail.
+#[test]
+fn replies_name_the_message_they_answer() {
+    let from: Mailbox = "Vigil <vigil@localhost>".parse().unwrap();
+    let id = new_message_id(4, "vigil.local");
+    let content = Content {
+        subject: "Re: s",
+        text: "plain",
+        html: None,
+        in_reply_to: Some("<alert-3.00ff@vigil.local>"),
+    };
+    let m = build_message(&from, "Bình", "binh@example.org", &content, &id, Utc::now()).unwrap();
+    let text = String::from_utf8(m.formatted()).unwrap();
+    assert!(
+        text.contains("In-Reply-To: <alert-3.00ff@vigil.local>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("References: <alert-3.00ff@vigil.local>"),
+        "{text}"
+    );
 }

@@ -432,6 +432,10 @@ pub struct AckLinkView {
     /// Who acknowledged the alert, when somebody has.
     pub acknowledged_by: Option<String>,
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// This contact answered "I'm handling it" for the alert's episode (issue #17).
+    pub responded: bool,
+    /// The family member who answered first for the episode, if one did.
+    pub family_response: Option<FamilyResponse>,
 }
 
 impl AckLinkView {
@@ -445,6 +449,8 @@ impl AckLinkView {
             alert_state: None,
             acknowledged_by: None,
             acknowledged_at: None,
+            responded: false,
+            family_response: None,
         }
     }
 }
@@ -524,8 +530,18 @@ pub struct Episode {
     pub ended_at: Option<DateTime<Utc>>,
     /// Times a signal came back within `notify.reopen_grace` after a person resolved it.
     pub reopened: u32,
+    /// The first family member who answered "I'm handling it" (not a clinical
+    /// acknowledgement: the alerts stay open for the clinicians).
+    pub family_response: Option<FamilyResponse>,
     /// Its signals, open ones first, most severe first.
     pub signals: Vec<EpisodeSignal>,
+}
+
+/// A family member's "I'm handling it" for an episode (issue #17).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FamilyResponse {
+    pub name: String,
+    pub at: DateTime<Utc>,
 }
 
 /// One entry of an episode's timeline: something that happened to one of its signals.

@@ -394,13 +394,30 @@ impl<'c> AlertTx<'c> {
             LinkUse::Show(view) => return Ok(view),
             LinkUse::Accept(l) => l,
         };
-        if rows::get(self.conn, l.alert_id)?.map(|a| a.state) == Some(AlertState::Open) {
-            let (actor, note) = notify::link_actor(&l);
-            self.act(l.alert_id, Action::Acknowledge, &actor, Some(note))?;
-            tracing::info!(
-                alert_id = l.alert_id,
-                "alert acknowledged from a family e-mail link"
-            );
+        let state = rows::get(self.conn, l.alert_id)?.map(|a| a.state);
+        match episodes::of_alert(self.conn, l.alert_id)? {
+            // Issue #17: the family's response to the episode, not a clinical acknowledgement.
+            Some(episode) if state.is_some_and(AlertState::is_active) => {
+                notify::family_response(&Rows(self.conn), episode, &l, now)?;
+                let (actor, note) = notify::link_actor(&l);
+                rows::audit(self.conn, l.alert_id, &actor, "family_response", Some(note))?;
+                self.acted(l.alert_id)?;
+                tracing::info!(
+                    alert_id = l.alert_id,
+                    episode,
+                    "family response from an e-mail link"
+                );
+            }
+            Some(_) => {}
+            None if state == Some(AlertState::Open) => {
+                let (actor, note) = notify::link_actor(&l);
+                self.act(l.alert_id, Action::Acknowledge, &actor, Some(note))?;
+                tracing::info!(
+                    alert_id = l.alert_id,
+                    "alert acknowledged from a family e-mail link"
+                );
+            }
+            None => {}
         }
         notify::view(&Rows(self.conn), &l, AckLinkStatus::Accepted)
     }

@@ -31,11 +31,14 @@ pub struct Thread {
     pub last_at: i64,
     /// An update waits for `notify.update_interval` since `last_at`.
     pub pending: bool,
+    /// When the contact answered "I'm handling it" (the family's response), if they did.
+    pub responded_at: Option<i64>,
 }
 
 /// An "I'm handling it" link as stored, with its contact.
 pub struct Link {
     pub alert_id: i64,
+    pub contact_id: i64,
     pub contact_name: String,
     pub lang: Lang,
     pub expires_at: i64,
@@ -104,4 +107,6 @@ pub trait NotifyStore {
     fn save_thread(&self, episode_id: i64, contact_id: i64, t: &Thread) -> Result<(), Self::Error>;
     /// (episode, contact) of every conversation with an update waiting.
     fn pending_threads(&self) -> Result<Vec<(i64, i64)>, Self::Error>;
+    /// Records a contact's "I'm handling it" for an episode (their thread exists).
+    fn respond(&self, episode_id: i64, contact_id: i64, at: i64) -> Result<(), Self::Error>;
 }

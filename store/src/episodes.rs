@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use vigil_alerting::episode::Latest;
 use vigil_domain::views::{
     CurrentValue, Episode, EpisodeDetail, EpisodeEmail, EpisodeEvent, EpisodeResponse,
-    EpisodeSignal, EpisodeState,
+    EpisodeSignal, EpisodeState, FamilyResponse,
 };
 use vigil_domain::{Metric, Scope, Severity};
 
@@ -194,6 +194,19 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Episode>> {
         ))?
         .query_map([id], alert_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let family_response = conn
+        .prepare_cached(
+            "SELECT c.name, t.responded_at FROM episode_threads t JOIN contacts c ON c.id = t.contact_id
+             WHERE t.episode_id = ?1 AND t.responded_at IS NOT NULL
+             ORDER BY t.responded_at LIMIT 1",
+        )?
+        .query_row([id], |r| {
+            Ok(FamilyResponse {
+                name: r.get(0)?,
+                at: ms_to_time(r.get(1)?),
+            })
+        })
+        .optional()?;
     let mut signals = Vec::with_capacity(alerts.len());
     for alert in alerts {
         let metric = alert
@@ -226,6 +239,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Episode>> {
         opened_at: ms_to_time(opened_at),
         ended_at: ended_at.map(ms_to_time),
         reopened,
+        family_response,
         signals,
     }))
 }

@@ -68,7 +68,7 @@ pub fn stop_episode(conn: &Connection, episode_id: i64) -> Result<()> {
 /// Each contact's conversation about episode `episode_id`, by contact id.
 pub fn threads(conn: &Connection, episode_id: i64) -> Result<Vec<(i64, vigil_notify::Thread)>> {
     let mut st = conn.prepare_cached(
-        "SELECT contact_id, message_id, subject, last_at, pending FROM episode_threads
+        "SELECT contact_id, message_id, subject, last_at, pending, responded_at FROM episode_threads
          WHERE episode_id = ?1 ORDER BY contact_id",
     )?;
     let rows = st.query_map([episode_id], |r| {
@@ -79,6 +79,7 @@ pub fn threads(conn: &Connection, episode_id: i64) -> Result<Vec<(i64, vigil_not
                 subject: r.get(2)?,
                 last_at: r.get(3)?,
                 pending: r.get(4)?,
+                responded_at: r.get(5)?,
             },
         ))
     })?;
@@ -106,6 +107,16 @@ pub fn save_thread(
         t.last_at,
         t.pending
     ])?;
+    Ok(())
+}
+
+/// Records a contact's "I'm handling it" for an episode (the first answer counts).
+pub fn respond(conn: &Connection, episode_id: i64, contact_id: i64, at: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE episode_threads SET responded_at = coalesce(responded_at, ?3)
+         WHERE episode_id = ?1 AND contact_id = ?2",
+    )?
+    .execute(params![episode_id, contact_id, at])?;
     Ok(())
 }
 
@@ -140,7 +151,7 @@ pub fn insert_link(
 pub fn link(conn: &Connection, token_hash: &str) -> Result<Option<Link>> {
     Ok(conn
         .prepare_cached(
-            "SELECT l.alert_id, c.name, c.lang, l.expires_at, l.used_at
+            "SELECT l.alert_id, c.name, c.lang, l.expires_at, l.used_at, l.contact_id
              FROM ack_links l JOIN contacts c ON c.id = l.contact_id
              WHERE l.token_hash = ?1 AND c.removed_at IS NULL",
         )?
@@ -151,6 +162,7 @@ pub fn link(conn: &Connection, token_hash: &str) -> Result<Option<Link>> {
                 lang: r.get::<_, String>(2)?.parse().unwrap_or_default(),
                 expires_at: r.get(3)?,
                 used_at: r.get(4)?,
+                contact_id: r.get(5)?,
             })
         })
         .optional()?)
@@ -329,6 +341,9 @@ impl vigil_notify::NotifyStore for Rows<'_> {
     }
     fn pending_threads(&self) -> Result<Vec<(i64, i64)>> {
         pending_threads(self.0)
+    }
+    fn respond(&self, episode_id: i64, contact_id: i64, at: i64) -> Result<()> {
+        respond(self.0, episode_id, contact_id, at)
     }
 }
 

@@ -442,9 +442,15 @@ CREATE INDEX episode_threads_pending ON episode_threads(episode_id) WHERE pendin
 ALTER TABLE outbox ADD COLUMN in_reply_to TEXT;
 "#;
 
+/// The family's response (issue #17): when a contact pressed "I'm handling it" in their
+/// conversation about an episode. It does not acknowledge the alert clinically.
+const V18: &str = r#"
+ALTER TABLE episode_threads ADD COLUMN responded_at INTEGER;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18,
 ];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version

@@ -233,7 +233,7 @@ fn smtp_down_when_the_alert_fires_then_a_restart_then_delivered_exactly_once() {
 }
 
 #[test]
-fn no_acknowledgement_escalates_and_the_family_link_stops_it() {
+fn no_acknowledgement_escalates_and_the_family_link_answers_for_the_family() {
     let Some(py) = aiosmtpd_python() else { return };
     let smtp = Smtpd::start(&py, None);
     let port = smtp.port.to_string();
@@ -283,19 +283,35 @@ fn no_acknowledgement_escalates_and_the_family_link_stops_it() {
     );
     assert_eq!(alerts(&v, &f.token)[0]["state"], "open");
 
-    // Pressing the button acknowledges as that contact and stops the escalation.
+    // Pressing the button is the family's response to the episode (issue #17): recorded as
+    // theirs, not a clinical acknowledgement — the alert stays open for the clinicians, whose
+    // reminders go on, while this contact and the lower family tier hear no more alarms.
+    let before: Vec<Value> = smtp.messages();
     let (status, page) = open_link(&link, true);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Cảm ơn"), "{page}");
     let a = &alerts(&v, &f.token)[0];
-    assert_eq!(a["state"], "acknowledged");
-    assert_eq!(a["acknowledged_by"], "Con gái (family, e-mail link)");
-    let sent = smtp.messages().len();
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(
-        smtp.messages().len(),
-        sent,
-        "no reminders after the acknowledgement"
+    assert_eq!(a["state"], "open", "{a}");
+    let episode = a["episode_id"].as_i64().unwrap();
+    let (_, d) = v.get(&format!("/api/v1/episodes/{episode}"), &f.token);
+    assert_eq!(d["episode"]["family_response"]["name"], "Con gái", "{d}");
+    assert!(
+        d["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["role"] == "family" && r["action"] == "family_response"),
+        "{d}"
+    );
+    std::thread::sleep(Duration::from_secs(7));
+    let later = smtp.messages();
+    let new: Vec<&Value> = later
+        .iter()
+        .filter(|m| !before.iter().any(|b| b["message_id"] == m["message_id"]))
+        .collect();
+    assert!(
+        !new.is_empty() && new.iter().all(|m| to(m).contains("bs.minh@example.org")),
+        "after the family answered only the clinician is reminded: {new:#?}"
     );
 
     // Single use; an unknown link says so plainly.

@@ -70,10 +70,12 @@ fn render(v: &AckLinkView, token: &str, tz: chrono_tz::Tz) -> String {
         AckLinkStatus::Expired => ("expired", true),
         AckLinkStatus::Used => ("used", true),
         AckLinkStatus::Accepted => {
-            let ours = v
-                .acknowledged_by
-                .as_deref()
-                .is_some_and(|by| by.starts_with(&v.contact_name));
+            // Their answer is on the episode (issue #17), or, for an alert from before
+            // episodes, their acknowledgement.
+            let ours = v.responded
+                || v.acknowledged_by
+                    .as_deref()
+                    .is_some_and(|by| by.starts_with(&v.contact_name));
             match (ours, resolved) {
                 (true, _) => ("thanks", false),
                 (false, true) => ("resolved", true),
@@ -95,8 +97,15 @@ fn render(v: &AckLinkView, token: &str, tz: chrono_tz::Tz) -> String {
     } else {
         (lang, title)
     };
-    let handler = (with_handler)
-        .then(|| v.acknowledged_by.as_deref().zip(v.acknowledged_at))
+    // Who is on it: a clinician's acknowledgement, else the family's answer (issue #17).
+    let family = v.family_response.as_ref().map(|r| (r.name.as_str(), r.at));
+    let handler = with_handler
+        .then(|| {
+            v.acknowledged_by
+                .as_deref()
+                .zip(v.acknowledged_at)
+                .or(family)
+        })
         .flatten();
     templates::html(
         "ack.html",
@@ -135,6 +144,8 @@ mod tests {
             alert_state: Some(state),
             acknowledged_by: None,
             acknowledged_at: None,
+            responded: false,
+            family_response: None,
         }
     }
 

@@ -682,3 +682,57 @@ fn falls_go_at_once_and_taking_it_on_stops_the_reminders() {
         .unwrap();
     assert_eq!(escalating, 0, "no reminders once somebody is on it");
 }
+
+/// Issue #17: "I'm handling it" in an episode's e-mail is the family's response: recorded on
+/// the episode and audited, not a clinical acknowledgement. The clinicians' reminders go on;
+/// that contact and the lower family tier hear no more alarms.
+#[test]
+fn a_family_answer_is_a_response_not_an_acknowledgement() {
+    use vigil_domain::Metric::Spo2;
+    let c = store();
+    c.execute("UPDATE alerts SET next_notify_at = NULL WHERE id = 1", [])
+        .unwrap();
+    let s = settings();
+    let mark = last_outbox_id(&c);
+    let at = ms_to_time(now_ms());
+    let alert = tx_with(&c, &s, |t| {
+        t.raise("p1", &red(Spo2, "spo2_low", 84.0), None, at)
+    })
+    .unwrap();
+    let body: String = c
+        .query_row(
+            "SELECT body FROM outbox WHERE contact_id = 1 AND id > ?1",
+            [mark],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let from = body.find("/ack/").expect("a link") + 5;
+    let token = body[from..from + 32].to_string();
+    let v = tx_with(&c, &s, |t| t.use_ack_link(&token, now_ms())).unwrap();
+    assert_eq!(v.status, AckLinkStatus::Accepted);
+    assert!(v.responded);
+    assert_eq!(v.alert_state, Some(AlertState::Open), "not acknowledged");
+    let action: String = c
+        .query_row(
+            "SELECT action FROM alert_audit WHERE alert_id = ?1 ORDER BY id DESC LIMIT 1",
+            [alert],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(action, "family_response");
+
+    // The escalation steps: Peter (secondary family) is silenced by Lan's answer; the
+    // clinician (3) is reminded.
+    let mark = last_outbox_id(&c);
+    tx_with(&c, &s, |t| t.notify_due(now_ms() + 11 * MIN)).unwrap();
+    tx_with(&c, &s, |t| t.notify_due(now_ms() + 27 * MIN)).unwrap();
+    let later: Vec<i64> = mails_since(&c, mark)
+        .into_iter()
+        .filter(|m| !m.1.contains("Chỉ số cần xem ngay") && !m.1.contains("needs attention"))
+        .map(|m| m.0)
+        .collect();
+    assert!(
+        !later.is_empty() && later.iter().all(|&id| id == 3),
+        "{later:?}"
+    );
+}

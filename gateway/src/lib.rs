@@ -90,6 +90,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The demo's own address for links in its e-mails: the HTTP listener, on loopback when it
+/// listens on every interface.
+fn demo_public_url(cfg: &config::Config) -> String {
+    let mut addr = cfg.http.addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let scheme = if cfg.http.tls_cert.is_empty() {
+        "http"
+    } else {
+        "https"
+    };
+    format!("{scheme}://{addr}")
+}
+
 fn serve(args: ServerArgs, demo: bool) -> anyhow::Result<()> {
     let mut cfg = config::Config::load(args.config.as_deref(), std::env::vars())?;
     if demo && args.config.is_none() && std::env::var_os("VIGIL_DATA_DIR").is_none() {
@@ -105,6 +120,11 @@ fn serve(args: ServerArgs, demo: bool) -> anyhow::Result<()> {
     if let Some(a) = args.mqtt_addr {
         cfg.mqtt.addr = a;
     }
+    if demo && cfg.public_url().is_empty() {
+        // The demo's e-mails carry working links (issue #17): to itself, as this machine
+        // reaches it.
+        cfg.dashboard.public_url = demo_public_url(&cfg);
+    }
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cfg.log.level.clone());
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -116,4 +136,17 @@ fn serve(args: ServerArgs, demo: bool) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(server::run(cfg, demo))
+}
+
+#[cfg(test)]
+mod demo_url_tests {
+    #[test]
+    fn the_demo_links_to_itself_on_loopback() {
+        let mut cfg = crate::config::Config::default();
+        cfg.http.addr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(super::demo_public_url(&cfg), "http://127.0.0.1:8080");
+        cfg.http.addr = "127.0.0.1:9000".parse().unwrap();
+        cfg.http.tls_cert = "c.pem".into();
+        assert_eq!(super::demo_public_url(&cfg), "https://127.0.0.1:9000");
+    }
 }

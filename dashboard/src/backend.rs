@@ -105,6 +105,9 @@ pub struct NewContactRequest {
     pub quiet_hours: Option<String>,
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Their phone number (issue #17).
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 fn vi() -> String {
@@ -313,4 +316,6 @@ pub struct ContactEditRequest {
     pub notify: Option<String>,
     pub quiet_hours: Option<String>,
     pub timezone: Option<String>,
+    /// A phone number; `"none"` or `""` removes it.
+    pub phone: Option<String>,
 }

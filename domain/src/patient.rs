@@ -120,6 +120,9 @@ pub struct Contact {
     pub quiet_hours: Option<String>,
     /// Their IANA time zone; `None`: `notify.timezone`.
     pub timezone: Option<String>,
+    /// Their phone number (issue #17), shown to the others told and on the ward.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 impl Contact {

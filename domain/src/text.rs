@@ -42,6 +42,34 @@ pub fn check_field(field: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A telephone number as people write it (issue #17: contacts and facilities), tidied: digits
+/// with an optional leading `+`, grouped by spaces, `-`, `.` or brackets ("028 3855 1234",
+/// "+84 90 123 4567"); 3 to 15 digits (E.164 allows 15; 3 for short codes such as 115).
+/// Runs of spaces collapse. The error says what is wrong, never echoing a control character.
+pub fn phone(value: &str) -> Result<String, String> {
+    let v = one_line(value);
+    let digits = v.chars().filter(char::is_ascii_digit).count();
+    let allowed = |(i, c): (usize, char)| {
+        c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')') || (c == '+' && i == 0)
+    };
+    if !v.chars().enumerate().all(allowed) {
+        return Err("phone: digits, an optional leading +, spaces, '-', '.' or brackets".into());
+    }
+    if !(3..=15).contains(&digits) {
+        return Err(format!("phone: 3 to 15 digits (found {digits})"));
+    }
+    Ok(v)
+}
+
+/// A phone number as a `tel:` URI (RFC 3966): its `+` and digits only.
+pub fn tel_uri(phone: &str) -> String {
+    let digits: String = phone
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
+    format!("tel:{digits}")
+}
+
 /// `value` as one safe line: every refused character becomes a space, runs of spaces collapse
 /// and the ends are trimmed. For e-mail display names and subjects built from stored values.
 pub fn one_line(value: &str) -> String {
@@ -108,5 +136,20 @@ mod tests {
         );
         assert_eq!(one_line("\u{202e}abc\u{2069} \t d\n"), "abc d");
         assert_eq!(one_line("\r\n"), "");
+    }
+
+    #[test]
+    fn phones_are_tidied_and_checked() {
+        assert_eq!(super::phone("028  3855 1234").unwrap(), "028 3855 1234");
+        assert_eq!(
+            super::phone("+84 (90) 123-4567").unwrap(),
+            "+84 (90) 123-4567"
+        );
+        assert_eq!(super::phone("115").unwrap(), "115");
+        assert!(super::phone("12").is_err());
+        assert!(super::phone("0903 abc").is_err());
+        assert!(super::phone("09+03 123").is_err());
+        assert!(super::phone("1234567890123456").is_err());
+        assert_eq!(super::tel_uri("+84 (90) 123-4567"), "tel:+84901234567");
     }
 }

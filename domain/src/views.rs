@@ -283,6 +283,8 @@ pub struct FacilityView {
     pub id: String,
     pub name: String,
     pub patients: i64,
+    /// The station's phone, which families are told to call (issue #17).
+    pub phone: Option<String>,
 }
 
 /// Everything registered, for the administration page.
@@ -436,6 +438,8 @@ pub struct AckLinkView {
     pub responded: bool,
     /// The family member who answered first for the episode, if one did.
     pub family_response: Option<FamilyResponse>,
+    /// The patient's health station's phone (tap to call on the page).
+    pub station_phone: Option<String>,
 }
 
 impl AckLinkView {
@@ -451,6 +455,7 @@ impl AckLinkView {
             acknowledged_at: None,
             responded: false,
             family_response: None,
+            station_phone: None,
         }
     }
 }

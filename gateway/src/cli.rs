@@ -102,6 +102,9 @@ pub enum FacilityCmd {
         id: String,
         #[arg(long)]
         name: String,
+        /// The station's phone, which family e-mails and the link page tell families to call.
+        #[arg(long)]
+        phone: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -174,6 +177,9 @@ pub enum ContactCmd {
         /// Their IANA time zone (e.g. `Europe/Berlin`); default `notify.timezone`.
         #[arg(long)]
         timezone: Option<String>,
+        /// Their phone number, shown to the others told about an alert and on the ward.
+        #[arg(long)]
+        phone: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -207,6 +213,9 @@ pub enum ContactCmd {
         /// An IANA time zone, or `default` (`notify.timezone`).
         #[arg(long)]
         timezone: Option<String>,
+        /// A phone number, or `none` to remove it.
+        #[arg(long)]
+        phone: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },

@@ -26,6 +26,7 @@ pub struct ContactInput {
     pub notify: Option<String>,
     pub quiet_hours: Option<String>,
     pub timezone: Option<String>,
+    pub phone: Option<String>,
 }
 
 fn parse_lang(v: &str) -> Result<Lang> {
@@ -96,6 +97,7 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &ContactInput) -> Res
             min_severity,
             quiet_hours: c.quiet_hours.as_deref().filter(|q| !q.is_empty()),
             timezone: c.timezone.as_deref().filter(|t| !t.is_empty()),
+            phone: c.phone.as_deref().filter(|p| !p.is_empty()),
         },
     )
 }
@@ -147,6 +149,10 @@ pub fn edit_contact(
         min_severity,
         quiet_hours,
         timezone,
+        phone: e
+            .phone
+            .as_deref()
+            .map(|p| Some(p).filter(|p| !(p.is_empty() || *p == "none"))),
     };
     registry::edit_contact(conn, id, &change, actor)
 }

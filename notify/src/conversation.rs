@@ -28,6 +28,14 @@ pub enum Kind {
     AllClear,
 }
 
+/// Somebody else told about the episode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Told {
+    pub name: String,
+    pub role: ContactRole,
+    pub phone: Option<String>,
+}
+
 /// What a message says, gathered by the policy.
 pub struct Facts<'a> {
     pub kind: Kind,
@@ -38,8 +46,10 @@ pub struct Facts<'a> {
     pub open: &'a [&'a Alert],
     /// Who took it on and when (a clinician's acknowledgement), if somebody did.
     pub taken_on: Option<(&'a str, DateTime<Utc>)>,
-    /// The other people this episode was e-mailed to: (name, role).
-    pub told: &'a [(String, ContactRole)],
+    /// The other people this episode was e-mailed to.
+    pub told: &'a [Told],
+    /// The phone of the patient's health station, which families are told to call.
+    pub station_phone: Option<&'a str>,
     pub at: DateTime<Utc>,
     pub tz: chrono_tz::Tz,
     pub minimal_phi: bool,
@@ -237,12 +247,27 @@ pub fn render(f: &Facts<'_>) -> Rendered {
             "In an emergency: call the ambulance on 115.".into(),
         ],
     };
+    if let (Some(phone), ContactRole::Family, false) =
+        (f.station_phone, f.role, f.kind == Kind::AllClear)
+    {
+        advice.insert(
+            1,
+            if vi {
+                format!("Trạm y tế theo dõi người bệnh: {phone}.")
+            } else {
+                format!("The patient's health station: {phone}.")
+            },
+        );
+    }
     // Only what is true: who was actually e-mailed (issue #17).
     if f.kind != Kind::AllClear && !f.told.is_empty() {
         let names: Vec<String> = f
             .told
             .iter()
-            .map(|(n, r)| format!("{n} ({})", role_label(*r, lang)))
+            .map(|t| match &t.phone {
+                Some(p) => format!("{} ({}, {p})", t.name, role_label(t.role, lang)),
+                None => format!("{} ({})", t.name, role_label(t.role, lang)),
+            })
             .collect();
         advice.push(format!(
             "{} {}.",

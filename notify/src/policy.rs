@@ -418,6 +418,7 @@ pub fn view<S: NotifyStore>(
         acknowledged_at: alert.acknowledged_at,
         responded,
         family_response,
+        station_phone: db.station_phone(&alert.patient_id)?,
     })
 }
 

@@ -107,6 +107,8 @@ pub trait NotifyStore {
     fn save_thread(&self, episode_id: i64, contact_id: i64, t: &Thread) -> Result<(), Self::Error>;
     /// (episode, contact) of every conversation with an update waiting.
     fn pending_threads(&self) -> Result<Vec<(i64, i64)>, Self::Error>;
+    /// The phone of the patient's facility (the station families are told to call).
+    fn station_phone(&self, patient_id: &str) -> Result<Option<String>, Self::Error>;
     /// Records a contact's "I'm handling it" for an episode (their thread exists).
     fn respond(&self, episode_id: i64, contact_id: i64, at: i64) -> Result<(), Self::Error>;
 }

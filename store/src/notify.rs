@@ -342,6 +342,9 @@ impl vigil_notify::NotifyStore for Rows<'_> {
     fn pending_threads(&self) -> Result<Vec<(i64, i64)>> {
         pending_threads(self.0)
     }
+    fn station_phone(&self, patient_id: &str) -> Result<Option<String>> {
+        crate::registry::station_phone(self.0, patient_id)
+    }
     fn respond(&self, episode_id: i64, contact_id: i64, at: i64) -> Result<()> {
         respond(self.0, episode_id, contact_id, at)
     }

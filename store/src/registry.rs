@@ -58,26 +58,56 @@ pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", &secrets::random_hex(4))
 }
 
-/// Adds a facility (issue #6): a commune health station, a district centre, a care home.
-pub fn add_facility(conn: &Connection, id: &str, name: &str) -> Result<()> {
+/// A phone number tidied, or why it is refused.
+fn check_phone(phone: Option<&str>) -> Result<Option<String>> {
+    phone
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| vigil_domain::text::phone(p).map_err(StoreError::Invalid))
+        .transpose()
+}
+
+/// Adds a facility (issue #6): a commune health station, a district centre, a care home; its
+/// phone is the number families are told to call (issue #17).
+pub fn add_facility(conn: &Connection, id: &str, name: &str, phone: Option<&str>) -> Result<()> {
     check_id(id)?;
     check_text("facility name", name)?;
+    let phone = check_phone(phone)?;
     conn.execute(
-        "INSERT INTO facilities (id, name, created_at) VALUES (?1, ?2, ?3)",
-        params![id, name.trim(), now_ms()],
+        "INSERT INTO facilities (id, name, created_at, phone) VALUES (?1, ?2, ?3, ?4)",
+        params![id, name.trim(), now_ms(), phone],
     )
     .map_err(on_unique(|| format!("facility {id} already exists")))?;
     Ok(())
 }
 
-/// (id, name, patients) of every facility.
-pub fn facilities(conn: &Connection) -> Result<Vec<(String, String, i64)>> {
+/// Every facility with its number of patients.
+pub fn facilities(conn: &Connection) -> Result<Vec<vigil_domain::views::FacilityView>> {
     let mut st = conn.prepare(
-        "SELECT f.id, f.name, (SELECT count(*) FROM patients p WHERE p.facility_id = f.id)
+        "SELECT f.id, f.name, (SELECT count(*) FROM patients p WHERE p.facility_id = f.id),
+                f.phone
          FROM facilities f ORDER BY f.id",
     )?;
-    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let rows = st.query_map([], |r| {
+        Ok(vigil_domain::views::FacilityView {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            patients: r.get(2)?,
+            phone: r.get(3)?,
+        })
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The phone of a patient's facility (the station families call), if it has one.
+pub fn station_phone(conn: &Connection, patient_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT f.phone FROM patients p JOIN facilities f ON f.id = p.facility_id
+             WHERE p.id = ?1",
+        )?
+        .query_row([patient_id], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 pub(crate) fn require_facility(conn: &Connection, id: &str) -> Result<()> {
@@ -236,6 +266,7 @@ pub struct NewContact<'a> {
     pub min_severity: Option<vigil_domain::Severity>,
     pub quiet_hours: Option<&'a str>,
     pub timezone: Option<&'a str>,
+    pub phone: Option<&'a str>,
 }
 
 pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> Result<i64> {
@@ -250,10 +281,11 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> R
     require_patient(conn, patient_id)?;
     check_text("contact name", name)?;
     check_email(email)?;
+    let phone = check_phone(c.phone)?;
     conn.execute(
         "INSERT INTO contacts (patient_id, name, email, lang, role, tier, created_at,
-                               min_severity, quiet_hours, timezone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                               min_severity, quiet_hours, timezone, phone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             patient_id,
             name,
@@ -265,13 +297,14 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> R
             c.min_severity.map(|s| s.as_str()),
             c.quiet_hours,
             c.timezone,
+            phone,
         ],
     )?;
     Ok(conn.last_insert_rowid())
 }
 
 const CONTACT_COLUMNS: &str =
-    "id, patient_id, name, email, lang, role, tier, min_severity, quiet_hours, timezone";
+    "id, patient_id, name, email, lang, role, tier, min_severity, quiet_hours, timezone, phone";
 
 fn contact_row(r: &rusqlite::Row) -> rusqlite::Result<Contact> {
     Ok(Contact {
@@ -285,6 +318,7 @@ fn contact_row(r: &rusqlite::Row) -> rusqlite::Result<Contact> {
         min_severity: r.get::<_, Option<String>>(7)?.and_then(|s| s.parse().ok()),
         quiet_hours: r.get(8)?,
         timezone: r.get(9)?,
+        phone: r.get(10)?,
     })
 }
 
@@ -329,6 +363,8 @@ pub struct ContactChange<'a> {
     pub min_severity: Option<Option<vigil_domain::Severity>>,
     pub quiet_hours: Option<Option<&'a str>>,
     pub timezone: Option<Option<&'a str>>,
+    /// `Some(None)` removes the number.
+    pub phone: Option<Option<&'a str>>,
 }
 
 /// Changes contact `id` (checked like a new one), audited.
@@ -347,9 +383,13 @@ pub fn edit_contact(
     if let Some(email) = c.email {
         check_email(email)?;
     }
+    let phone = match c.phone {
+        None => old.phone.clone(),
+        Some(p) => check_phone(p)?,
+    };
     conn.execute(
         "UPDATE contacts SET name = ?2, email = ?3, lang = ?4, role = ?5, tier = ?6,
-                             min_severity = ?7, quiet_hours = ?8, timezone = ?9
+                             min_severity = ?7, quiet_hours = ?8, timezone = ?9, phone = ?10
          WHERE id = ?1",
         params![
             id,
@@ -367,6 +407,7 @@ pub fn edit_contact(
             c.timezone
                 .map(|t| t.map(str::to_string))
                 .unwrap_or(old.timezone),
+            phone,
         ],
     )?;
     audit(

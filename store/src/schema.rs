@@ -448,9 +448,16 @@ const V18: &str = r#"
 ALTER TABLE episode_threads ADD COLUMN responded_at INTEGER;
 "#;
 
+/// Phone numbers (issue #17): contacts' and facilities' (the station's), shown in e-mails, on
+/// the family's link page and on the ward.
+const V19: &str = r#"
+ALTER TABLE contacts ADD COLUMN phone TEXT;
+ALTER TABLE facilities ADD COLUMN phone TEXT;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19,
 ];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version

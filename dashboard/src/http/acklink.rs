@@ -117,6 +117,8 @@ fn render(v: &AckLinkView, token: &str, tz: chrono_tz::Tz) -> String {
             token,
             handled_by => handler.map(|(by, _)| by),
             handled_at => handler.map(|(_, at)| display::local_time(at, tz)),
+            station => v.station_phone.as_deref(),
+            station_tel => v.station_phone.as_deref().map(vigil_domain::text::tel_uri),
         },
     )
 }
@@ -146,6 +148,7 @@ mod tests {
             acknowledged_at: None,
             responded: false,
             family_response: None,
+            station_phone: Some("028 3855 1234".into()),
         }
     }
 
@@ -160,7 +163,11 @@ mod tests {
         assert!(html.contains("Tôi đang xử lý"));
         assert!(!html.contains("<script>x"), "{html}");
         assert!(html.contains("Lan &lt;b&gt;"));
-        assert!(html.contains("115"));
+        assert!(html.contains("href=\"tel:115\""), "tap to call: {html}");
+        assert!(
+            html.contains("href=\"tel:02838551234\">028 3855 1234</a>"),
+            "{html}"
+        );
     }
 
     #[test]

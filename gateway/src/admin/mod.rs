@@ -46,9 +46,14 @@ fn print(admin: &AdminArgs, value: Value, human: String) {
 
 pub fn facility(cmd: FacilityCmd) -> anyhow::Result<()> {
     match cmd {
-        FacilityCmd::Add { id, name, admin } => {
+        FacilityCmd::Add {
+            id,
+            name,
+            phone,
+            admin,
+        } => {
             let c = open(&admin)?;
-            registry::add_facility(&c, &id, &name)?;
+            registry::add_facility(&c, &id, &name, phone.as_deref())?;
             print(
                 &admin,
                 json!({ "id": id }),
@@ -60,14 +65,18 @@ pub fn facility(cmd: FacilityCmd) -> anyhow::Result<()> {
             let list = registry::facilities(&c)?;
             let human = list
                 .iter()
-                .map(|(id, name, n)| format!("{id}\t{name}\t{n} patients"))
+                .map(|f| {
+                    format!(
+                        "{}\t{}\t{} patients\t{}",
+                        f.id,
+                        f.name,
+                        f.patients,
+                        f.phone.as_deref().unwrap_or("")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
-            let json: Vec<Value> = list
-                .iter()
-                .map(|(id, name, n)| json!({"id": id, "name": name, "patients": n}))
-                .collect();
-            print(&admin, json!({ "facilities": json }), human);
+            print(&admin, json!({ "facilities": list }), human);
         }
     }
     Ok(())
@@ -114,6 +123,7 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
             notify,
             quiet_hours,
             timezone,
+            phone,
             admin,
         } => {
             let c = open(&admin)?;
@@ -129,6 +139,7 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
                     notify,
                     quiet_hours,
                     timezone,
+                    phone,
                 },
             )?;
             print(
@@ -171,6 +182,7 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
             notify,
             quiet_hours,
             timezone,
+            phone,
             admin,
         } => {
             let c = open(&admin)?;
@@ -183,6 +195,7 @@ pub fn contact(cmd: ContactCmd) -> anyhow::Result<()> {
                 notify,
                 quiet_hours,
                 timezone,
+                phone,
             };
             let contact =
                 crate::provision::edit_contact(&c, id, &edit, &crate::provision::cli_actor())?;

@@ -736,3 +736,37 @@ fn a_family_answer_is_a_response_not_an_acknowledgement() {
         "{later:?}"
     );
 }
+
+/// Issue #17: the family's e-mail gives the station's phone and the phones of the others told.
+#[test]
+fn family_emails_give_the_phones_to_call() {
+    use vigil_domain::Metric::Spo2;
+    let c = store();
+    c.execute_batch(
+        "INSERT OR IGNORE INTO facilities (id, name, created_at) VALUES ('default', 'Trạm', 0);
+         UPDATE facilities SET phone = '028 3855 1234'
+           WHERE id = (SELECT facility_id FROM patients WHERE id = 'p1');
+         UPDATE contacts SET phone = '0903 000 111' WHERE id = 3;",
+    )
+    .unwrap();
+    let mark = last_outbox_id(&c);
+    let at = ms_to_time(now_ms());
+    tx(&c, false, |t| {
+        t.raise("p1", &red(Spo2, "spo2_low", 84.0), None, at)
+    })
+    .unwrap();
+    let family = &mails_since(&c, mark)[0];
+    assert_eq!(family.0, 1);
+    assert!(
+        family
+            .2
+            .contains("Trạm y tế theo dõi người bệnh: 028 3855 1234."),
+        "{}",
+        family.2
+    );
+    assert!(
+        family.2.contains("BS Minh (nhân viên y tế, 0903 000 111)"),
+        "{}",
+        family.2
+    );
+}

@@ -93,6 +93,7 @@ impl vigil_dashboard::Commands for StoreBackend {
                 notify: req.notify,
                 quiet_hours: req.quiet_hours,
                 timezone: req.timezone,
+                phone: req.phone,
             };
             let id = provision::add_contact(c, &pid, &input)?;
             Ok(registry::contact(c, id)?.expect("inserted in this transaction"))

@@ -18,9 +18,9 @@ use vigil_dashboard::{
     NewDeviceRequest, NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
 };
 use vigil_domain::views::{
-    AckLinkView, AlertDetail, AlertFilter, BurdenReport, Episode, EpisodeDetail, FacilityView,
-    PatientPage, PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint, Registry,
-    RejectedMessage, Resolution, ThresholdOrder, UserView,
+    AckLinkView, AlertDetail, AlertFilter, BurdenReport, Episode, EpisodeDetail, PatientPage,
+    PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint, Registry, RejectedMessage,
+    Resolution, ThresholdOrder, UserView,
 };
 use vigil_domain::{Access, Alert, Contact, Metric, Patient, Scope};
 use vigil_notify::outbox::{OutboxStore, QueuedEmail};

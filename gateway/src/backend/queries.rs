@@ -156,10 +156,7 @@ impl vigil_dashboard::Queries for StoreBackend {
     fn registry(&self) -> R<Registry> {
         self.read(|c| {
             Ok(Registry {
-                facilities: registry::facilities(c)?
-                    .into_iter()
-                    .map(|(id, name, patients)| FacilityView { id, name, patients })
-                    .collect(),
+                facilities: registry::facilities(c)?,
                 patients: registry::patients(c, &Scope::All)?,
                 devices: crate::store::devices::all_devices(c)?,
                 contacts: registry::all_contacts(c)?,

@@ -37,6 +37,7 @@ fn facts<'a>(open: &'a [&'a Alert], role: ContactRole, lang: Lang) -> Facts<'a> 
         open,
         taken_on: None,
         told: &[],
+        station_phone: None,
         at: Utc.with_ymd_and_hms(2026, 11, 22, 1, 16, 0).unwrap(),
         tz: chrono_tz::Asia::Ho_Chi_Minh,
         minimal_phi: false,

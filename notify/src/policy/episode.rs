@@ -5,7 +5,7 @@
 //! [`crate::conversation`].
 
 use super::{enqueue, ms_to_time, NotifySettings};
-use crate::conversation::{self, Kind};
+use crate::conversation::{self, Kind, Told};
 use crate::email;
 use crate::escalation;
 use crate::store::{Link, NotifyStore, Thread};
@@ -96,6 +96,7 @@ pub(super) fn converse<S: NotifyStore>(
     let alert_id = alert.id;
     let urgent_news = about.iter().any(|a| urgent(a));
     let contacts = db.contacts(&alert.patient_id)?;
+    let station = db.station_phone(&alert.patient_id)?;
     let has_secondary = contacts.iter().any(|c| c.tier == ContactTier::Secondary);
     let threads: HashMap<i64, Thread> = db.threads(episode)?.into_iter().collect();
     let targets: Vec<&Contact> = contacts
@@ -125,6 +126,7 @@ pub(super) fn converse<S: NotifyStore>(
                     c,
                     &all,
                     &told,
+                    station.as_deref(),
                     None,
                     ack_url.as_deref(),
                     alert_id,
@@ -211,19 +213,24 @@ pub fn family_response<S: NotifyStore>(
     db.respond(episode, l.contact_id, now)
 }
 
-/// The other people told about an episode so far, or now, besides contact `me`.
+/// The other people told about an episode so far, or now, besides contact `me`, with their
+/// phones.
 fn told(
     contacts: &[Contact],
     targets: &[&Contact],
     threads: &HashMap<i64, Thread>,
     me: i64,
-) -> Vec<(String, ContactRole)> {
+) -> Vec<Told> {
     contacts
         .iter()
         .filter(|c| {
             c.id != me && (threads.contains_key(&c.id) || targets.iter().any(|t| t.id == c.id))
         })
-        .map(|c| (c.name.clone(), c.role))
+        .map(|c| Told {
+            name: c.name.clone(),
+            role: c.role,
+            phone: c.phone.clone(),
+        })
         .collect()
 }
 
@@ -258,7 +265,8 @@ fn message(
     kind: Kind,
     c: &Contact,
     all: &[Alert],
-    told: &[(String, ContactRole)],
+    told: &[Told],
+    station_phone: Option<&str>,
     thread_subject: Option<&str>,
     ack_url: Option<&str>,
     alert_id: i64,
@@ -274,6 +282,7 @@ fn message(
         .filter(|(by, _)| !by.ends_with("(family, e-mail link)"))
         .min_by_key(|(_, at)| *at);
     let patient_name = all.first().map(|a| a.patient_name.as_str()).unwrap_or("");
+
     let alert_url = s
         .public_url
         .as_ref()
@@ -286,6 +295,7 @@ fn message(
         open: &open,
         taken_on,
         told,
+        station_phone,
         at: ms_to_time(now),
         tz: s.display_tz,
         minimal_phi: s.minimal_phi,
@@ -317,11 +327,16 @@ fn reply<S: NotifyStore>(
     } else {
         ack_link(db, alert_id, c, s, now)?
     };
+    let station = match all.first() {
+        Some(a) => db.station_phone(&a.patient_id)?,
+        None => None,
+    };
     let r = message(
         kind,
         c,
         all,
         &told,
+        station.as_deref(),
         Some(&t.subject),
         ack_url.as_deref(),
         alert_id,

@@ -440,6 +440,8 @@ pub struct AckLinkView {
     pub family_response: Option<FamilyResponse>,
     /// The patient's health station's phone (tap to call on the page).
     pub station_phone: Option<String>,
+    /// The episode's open signs in plain words, with when each was last measured.
+    pub signs: Vec<(String, DateTime<Utc>)>,
 }
 
 impl AckLinkView {
@@ -456,6 +458,7 @@ impl AckLinkView {
             responded: false,
             family_response: None,
             station_phone: None,
+            signs: Vec::new(),
         }
     }
 }

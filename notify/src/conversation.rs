@@ -103,6 +103,34 @@ fn sign(a: &Alert, f: &Facts<'_>) -> Option<String> {
     }
 }
 
+/// The episode's open signs as a family reads them (the link page, issue #17), with when each
+/// was last measured.
+pub fn family_signs(
+    open: &[&Alert],
+    lang: Lang,
+    minimal_phi: bool,
+) -> Vec<(String, DateTime<Utc>)> {
+    let f = Facts {
+        kind: Kind::Update,
+        lang,
+        role: ContactRole::Family,
+        patient_name: "",
+        open,
+        taken_on: None,
+        told: &[],
+        station_phone: None,
+        at: Utc::now(),
+        tz: chrono_tz::UTC,
+        minimal_phi,
+        thread_subject: None,
+        alert_url: None,
+        ack_url: None,
+    };
+    open.iter()
+        .filter_map(|a| Some((sign(a, &f)?, a.last_at.unwrap_or(a.opened_at))))
+        .collect()
+}
+
 /// The sign a subject names: the most severe one a family can read.
 fn headline(f: &Facts<'_>) -> String {
     for a in f.open {

@@ -385,10 +385,19 @@ pub fn view<S: NotifyStore>(
     let Some(alert) = db.alert(l.alert_id)? else {
         return Ok(AckLinkView::unknown());
     };
-    let threads = match db.episode_of(l.alert_id)? {
+    let episode = db.episode_of(l.alert_id)?;
+    let threads = match episode {
         Some(episode) => db.threads(episode)?,
         None => Vec::new(),
     };
+    // What is abnormal now: the episode's open alerts, or this alert alone.
+    let alerts = match episode {
+        Some(episode) => db.episode_alerts(episode)?,
+        None => vec![alert.clone()],
+    };
+    let mut open: Vec<&Alert> = alerts.iter().filter(|a| a.state.is_active()).collect();
+    open.sort_by_key(|a| (a.severity.rank(), a.opened_at));
+    let signs = crate::conversation::family_signs(&open, l.lang, false);
     let responded = threads
         .iter()
         .any(|(c, t)| *c == l.contact_id && t.responded_at.is_some());
@@ -419,6 +428,7 @@ pub fn view<S: NotifyStore>(
         responded,
         family_response,
         station_phone: db.station_phone(&alert.patient_id)?,
+        signs,
     })
 }
 

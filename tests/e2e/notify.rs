@@ -281,6 +281,12 @@ fn no_acknowledgement_escalates_and_the_family_link_answers_for_the_family() {
         page.contains("Tôi đang xử lý") && page.contains("method=\"post\""),
         "{page}"
     );
+    // Issue #17: the page shows what is abnormal, and tap-to-call for 115.
+    assert!(
+        page.contains("Oxy trong máu (SpO₂): 85 % — bình thường 95–100 %")
+            && page.contains("href=\"tel:115\""),
+        "{page}"
+    );
     assert_eq!(alerts(&v, &f.token)[0]["state"], "open");
 
     // Pressing the button is the family's response to the episode (issue #17): recorded as

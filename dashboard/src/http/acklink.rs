@@ -118,6 +118,14 @@ fn render(v: &AckLinkView, token: &str, tz: chrono_tz::Tz) -> String {
             handled_by => handler.map(|(by, _)| by),
             handled_at => handler.map(|(_, at)| display::local_time(at, tz)),
             station => v.station_phone.as_deref(),
+            signs => if matches!(v.status, AckLinkStatus::Unknown) {
+                Vec::new()
+            } else {
+                v.signs
+                    .iter()
+                    .map(|(text, at)| format!("{text} ({})", display::local_time(*at, tz)))
+                    .collect::<Vec<_>>()
+            },
             station_tel => v.station_phone.as_deref().map(vigil_domain::text::tel_uri),
         },
     )
@@ -149,6 +157,12 @@ mod tests {
             responded: false,
             family_response: None,
             station_phone: Some("028 3855 1234".into()),
+            signs: vec![(
+                "Oxy trong máu (SpO₂): 84 % — bình thường 95–100 %".into(),
+                chrono::DateTime::parse_from_rfc3339("2026-12-05T01:15:00Z")
+                    .unwrap()
+                    .to_utc(),
+            )],
         }
     }
 
@@ -164,6 +178,10 @@ mod tests {
         assert!(!html.contains("<script>x"), "{html}");
         assert!(html.contains("Lan &lt;b&gt;"));
         assert!(html.contains("href=\"tel:115\""), "tap to call: {html}");
+        assert!(
+            html.contains("Oxy trong máu (SpO₂): 84 % — bình thường 95–100 % (08:15"),
+            "the signs with their time: {html}"
+        );
         assert!(
             html.contains("href=\"tel:02838551234\">028 3855 1234</a>"),
             "{html}"

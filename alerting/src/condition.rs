@@ -73,4 +73,42 @@ impl Condition {
             Condition::AtOrAbove(t) => format!("≥ {t}"),
         }
     }
+
+    /// The comparison [`Condition::describe`] wrote (`< 90`, `≥ 38.5`), e.g. from an alert's
+    /// stored limit; `None` for anything else (a trend's `Δ > 10`).
+    pub fn parse(described: &str) -> Option<Condition> {
+        let s = described.trim();
+        let (make, rest): (fn(f64) -> Condition, &str) = if let Some(r) = s.strip_prefix('≤') {
+            (Condition::AtOrBelow, r)
+        } else if let Some(r) = s.strip_prefix('≥') {
+            (Condition::AtOrAbove, r)
+        } else if let Some(r) = s.strip_prefix('<') {
+            (Condition::Below, r)
+        } else if let Some(r) = s.strip_prefix('>') {
+            (Condition::Above, r)
+        } else {
+            return None;
+        };
+        rest.trim().parse::<f64>().ok().map(make)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Condition;
+
+    #[test]
+    fn parse_reads_what_describe_writes() {
+        for c in [
+            Condition::Below(90.0),
+            Condition::AtOrBelow(88.5),
+            Condition::Above(38.5),
+            Condition::AtOrAbove(130.0),
+        ] {
+            assert_eq!(Condition::parse(&c.describe()), Some(c));
+        }
+        assert_eq!(Condition::parse("Δ > 10"), None);
+        assert_eq!(Condition::parse("< ninety"), None);
+        assert_eq!(Condition::parse(""), None);
+    }
 }

@@ -23,6 +23,24 @@ pub enum AlertAction {
     Resolve,
 }
 
+/// One button of an episode's ward card (issue #17), for all its active signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpisodeAction {
+    Acknowledge,
+    Assign,
+    Resolve,
+}
+
+/// What comes with an action on an alert or an episode.
+#[derive(Debug, Clone, Default)]
+pub struct ActionOptions {
+    pub note: Option<String>,
+    /// The note is for the family too: quoted in their "taken on" update (acknowledge only).
+    pub share_with_family: bool,
+    /// Resolve although a signal's current value is still beyond its limit.
+    pub confirm: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("{0} not found")]
@@ -239,8 +257,16 @@ pub trait Commands: Send + Sync + 'static {
         id: i64,
         action: AlertAction,
         actor: &str,
-        note: Option<&str>,
+        opts: &ActionOptions,
     ) -> Result<Alert>;
+    /// `action` on every active signal of episode `id` (issue #17).
+    fn episode_action(
+        &self,
+        id: i64,
+        action: EpisodeAction,
+        actor: &str,
+        opts: &ActionOptions,
+    ) -> Result<Episode>;
     fn add_patient(&self, req: NewPatientRequest) -> Result<vigil_domain::Patient>;
     fn add_device(&self, req: NewDeviceRequest) -> Result<DeviceCredentials>;
     fn add_contact(

@@ -12,8 +12,8 @@ pub mod backend;
 pub mod http;
 
 pub use backend::{
-    AlertAction, Auth, Backend, BackendError, Commands, ContactEditRequest, DeviceCredentials,
-    EpisodeFilter, NewContactRequest, NewDeviceRequest, NewPatientRequest, NewUserRequest,
-    Operations, Queries, ThresholdOrderRequest,
+    ActionOptions, AlertAction, Auth, Backend, BackendError, Commands, ContactEditRequest,
+    DeviceCredentials, EpisodeAction, EpisodeFilter, NewContactRequest, NewDeviceRequest,
+    NewPatientRequest, NewUserRequest, Operations, Queries, ThresholdOrderRequest,
 };
 pub use http::{router, AppState};

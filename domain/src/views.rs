@@ -520,6 +520,37 @@ pub struct EpisodeSignal {
     pub alert: crate::Alert,
     /// `None` for event signals (a fall) and measurements without readings.
     pub current: Option<CurrentValue>,
+    /// Open and its current value still beyond the alert's limit: resolving it asks to
+    /// confirm (issue #17).
+    pub abnormal: bool,
+}
+
+/// Somebody e-mailed about an episode (issue #17's "who was notified").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notified {
+    pub name: String,
+    /// `family` or `clinician`.
+    pub role: String,
+    pub phone: Option<String>,
+    /// When the first e-mail to them was queued.
+    pub first_at: DateTime<Utc>,
+    /// Whether one reached their mail server.
+    pub delivered: bool,
+}
+
+/// A clinician's acknowledgement of an episode: who took it on, when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TakenOn {
+    pub name: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A clinician's note they chose to share with the family (issue #17).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SharedNote {
+    pub by: String,
+    pub note: String,
+    pub at: DateTime<Utc>,
 }
 
 /// An episode (issue #17): one deterioration of one patient — the alerts that opened while it
@@ -541,6 +572,12 @@ pub struct Episode {
     /// The first family member who answered "I'm handling it" (not a clinical
     /// acknowledgement: the alerts stay open for the clinicians).
     pub family_response: Option<FamilyResponse>,
+    /// The first clinician who acknowledged one of its signals.
+    pub taken_on: Option<TakenOn>,
+    /// The note a clinician shared with the family, the latest.
+    pub family_note: Option<SharedNote>,
+    /// Everybody e-mailed about it, in the order they were first told.
+    pub notified: Vec<Notified>,
     /// Its signals, open ones first, most severe first.
     pub signals: Vec<EpisodeSignal>,
 }

@@ -280,6 +280,19 @@ impl<'c> AlertTx<'c> {
         actor: &str,
         note: Option<&str>,
     ) -> Result<Alert> {
+        self.act_one(id, action, actor, note, true)
+    }
+
+    /// [`AlertTx::act`]; `tell`: a clinician's acknowledgement is told to the families (an
+    /// episode's action tells them once, for all its signals).
+    fn act_one(
+        &mut self,
+        id: i64,
+        action: Action,
+        actor: &str,
+        note: Option<&str>,
+        tell: bool,
+    ) -> Result<Alert> {
         let c = self.conn;
         let alert = rows::get(c, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
         let to = lifecycle::transition(alert.state, action)
@@ -300,7 +313,8 @@ impl<'c> AlertTx<'c> {
             // Somebody is on the episode: no more reminders about any of its alerts.
             crate::store::notify::stop_episode(c, episode)?;
             let clinician = !actor.ends_with("(family, e-mail link)");
-            if action == Action::Acknowledge && alert.state == AlertState::Open && clinician {
+            if tell && action == Action::Acknowledge && alert.state == AlertState::Open && clinician
+            {
                 self.changes.emails +=
                     notify::taken_on(&Rows(c), episode, &self.svc.settings, now)?;
             }
@@ -495,6 +509,9 @@ impl<'c> AlertTx<'c> {
         Ok(self.changes)
     }
 }
+
+mod episode_actions;
+pub use episode_actions::EpisodeAction;
 
 #[cfg(test)]
 mod tests;

@@ -48,6 +48,8 @@ pub struct Facts<'a> {
     pub taken_on: Option<(&'a str, DateTime<Utc>)>,
     /// The other people this episode was e-mailed to.
     pub told: &'a [Told],
+    /// A clinician's note shared with the family: (who, note). Families only read it.
+    pub shared_note: Option<(&'a str, &'a str)>,
     /// The phone of the patient's health station, which families are told to call.
     pub station_phone: Option<&'a str>,
     pub at: DateTime<Utc>,
@@ -118,6 +120,7 @@ pub fn family_signs(
         open,
         taken_on: None,
         told: &[],
+        shared_note: None,
         station_phone: None,
         at: Utc::now(),
         tz: chrono_tz::UTC,
@@ -235,6 +238,14 @@ pub fn render(f: &Facts<'_>) -> Rendered {
             format!("{who} đã tiếp nhận lúc {at}.")
         } else {
             format!("{who} took this on at {at}.")
+        });
+    }
+    // The note is the clinician's words to the family (opt-in on acknowledge, issue #17).
+    if let (Some((who, note)), ContactRole::Family) = (f.shared_note, f.role) {
+        facts.push(if vi {
+            format!("Lời nhắn của {who}: “{note}”")
+        } else {
+            format!("Message from {who}: “{note}”")
         });
     }
     let items: Vec<String> = if f.kind == Kind::AllClear {

@@ -109,6 +109,8 @@ pub trait NotifyStore {
     fn pending_threads(&self) -> Result<Vec<(i64, i64)>, Self::Error>;
     /// The phone of the patient's facility (the station families are told to call).
     fn station_phone(&self, patient_id: &str) -> Result<Option<String>, Self::Error>;
+    /// The note a clinician shared with an episode's family: (who, note).
+    fn family_note(&self, episode_id: i64) -> Result<Option<(String, String)>, Self::Error>;
     /// Records a contact's "I'm handling it" for an episode (their thread exists).
     fn respond(&self, episode_id: i64, contact_id: i64, at: i64) -> Result<(), Self::Error>;
 }

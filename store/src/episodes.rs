@@ -5,10 +5,11 @@
 use super::alerts::{alert_from_row, ALERT_COLUMNS};
 use super::{ms_to_time, Result};
 use rusqlite::{params, Connection, OptionalExtension};
+use vigil_alerting::condition::Condition;
 use vigil_alerting::episode::Latest;
 use vigil_domain::views::{
     CurrentValue, Episode, EpisodeDetail, EpisodeEmail, EpisodeEvent, EpisodeResponse,
-    EpisodeSignal, EpisodeState, FamilyResponse,
+    EpisodeSignal, EpisodeState, FamilyResponse, Notified, SharedNote, TakenOn,
 };
 use vigil_domain::{Metric, Scope, Severity};
 
@@ -165,22 +166,40 @@ pub fn list(
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Episode>> {
     let row = conn
         .prepare_cached(
-            "SELECT e.patient_id, p.name, e.severity, e.peak, e.opened_at, e.ended_at, e.reopened
+            "SELECT e.patient_id, p.name, e.severity, e.peak, e.opened_at, e.ended_at, e.reopened,
+                    e.family_note, e.family_note_by, e.family_note_at
              FROM episodes e JOIN patients p ON p.id = e.patient_id WHERE e.id = ?1",
         )?
         .query_row([id], |r| {
+            let note = match (r.get(7)?, r.get(8)?, r.get::<_, Option<i64>>(9)?) {
+                (Some(note), Some(by), Some(at)) => Some(SharedNote {
+                    by,
+                    note,
+                    at: ms_to_time(at),
+                }),
+                _ => None,
+            };
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-                r.get::<_, u32>(6)?,
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ),
+                (
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, u32>(6)?,
+                ),
+                note,
             ))
         })
         .optional()?;
-    let Some((patient_id, patient_name, severity, peak, opened_at, ended_at, reopened)) = row
+    let Some((
+        (patient_id, patient_name, severity, peak),
+        (opened_at, ended_at, reopened),
+        family_note,
+    )) = row
     else {
         return Ok(None);
     };
@@ -223,8 +242,27 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Episode>> {
             }
             None => None,
         };
-        signals.push(EpisodeSignal { alert, current });
+        let abnormal = alert.state.is_active()
+            && match (&current, alert.limit.as_deref().and_then(Condition::parse)) {
+                (Some(v), Some(limit)) => limit.matches(v.value),
+                _ => false,
+            };
+        signals.push(EpisodeSignal {
+            alert,
+            current,
+            abnormal,
+        });
     }
+    // A family link acts as "Name (family, e-mail link)" (vigil-notify): not a clinician.
+    let taken_on = signals
+        .iter()
+        .filter_map(|s| Some((s.alert.acknowledged_by.as_ref()?, s.alert.acknowledged_at?)))
+        .filter(|(by, _)| !by.ends_with("(family, e-mail link)"))
+        .min_by_key(|(_, at)| *at)
+        .map(|(name, at)| TakenOn {
+            name: name.clone(),
+            at,
+        });
     Ok(Some(Episode {
         id,
         patient_id,
@@ -240,8 +278,56 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Episode>> {
         ended_at: ended_at.map(ms_to_time),
         reopened,
         family_response,
+        taken_on,
+        family_note,
+        notified: notified(conn, id)?,
         signals,
     }))
+}
+
+/// Everybody e-mailed about episode `id` (cancelled e-mails aside), first told first.
+fn notified(conn: &Connection, id: i64) -> Result<Vec<Notified>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT o.to_name, c.role, c.phone, MIN(o.created_at), MAX(o.sent_at IS NOT NULL)
+             FROM outbox o JOIN alerts a ON a.id = o.alert_id
+             LEFT JOIN contacts c ON c.id = o.contact_id
+             WHERE a.episode_id = ?1 AND o.cancelled_at IS NULL
+             GROUP BY o.to_addr ORDER BY MIN(o.created_at), MIN(o.id)",
+        )?
+        .query_map([id], |r| {
+            Ok(Notified {
+                name: r.get(0)?,
+                role: r
+                    .get::<_, Option<String>>(1)?
+                    .unwrap_or_else(|| "clinician".into()),
+                phone: r.get(2)?,
+                first_at: ms_to_time(r.get(3)?),
+                delivered: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Records `note` by `by` as the one shared with episode `id`'s family.
+pub fn set_family_note(conn: &Connection, id: i64, by: &str, note: &str, at_ms: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE episodes SET family_note = ?2, family_note_by = ?3, family_note_at = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![id, note, by, at_ms])?;
+    Ok(())
+}
+
+/// The note shared with episode `id`'s family and who wrote it.
+pub fn family_note(conn: &Connection, id: i64) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT family_note_by, family_note FROM episodes
+             WHERE id = ?1 AND family_note IS NOT NULL",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 /// Episode `id` with its timeline (every audit entry of its signals, in order), its e-mails

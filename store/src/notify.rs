@@ -345,6 +345,9 @@ impl vigil_notify::NotifyStore for Rows<'_> {
     fn station_phone(&self, patient_id: &str) -> Result<Option<String>> {
         crate::registry::station_phone(self.0, patient_id)
     }
+    fn family_note(&self, episode_id: i64) -> Result<Option<(String, String)>> {
+        crate::episodes::family_note(self.0, episode_id)
+    }
     fn respond(&self, episode_id: i64, contact_id: i64, at: i64) -> Result<()> {
         respond(self.0, episode_id, contact_id, at)
     }

@@ -455,9 +455,17 @@ ALTER TABLE contacts ADD COLUMN phone TEXT;
 ALTER TABLE facilities ADD COLUMN phone TEXT;
 "#;
 
+/// A clinician's note shared with the family (issue #17): kept on the episode, quoted in the
+/// family's "taken on" update and shown on the ward card.
+const V20: &str = r#"
+ALTER TABLE episodes ADD COLUMN family_note TEXT;
+ALTER TABLE episodes ADD COLUMN family_note_by TEXT;
+ALTER TABLE episodes ADD COLUMN family_note_at INTEGER;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20,
 ];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version

@@ -158,13 +158,37 @@ async fn detail(
     })))
 }
 
+/// The body of an action on an alert or an episode (docs/api.md).
 #[derive(Deserialize, Default)]
-struct ActionBody {
-    note: Option<String>,
+pub(crate) struct ActionBody {
+    pub note: Option<String>,
+    /// Acknowledge: the note is for the family too (issue #17).
+    #[serde(default)]
+    pub share_with_family: bool,
+    /// Resolve an episode although a signal is still abnormal.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+impl ActionBody {
+    /// The options of an action: a blank note is none; a note is at most 2000 bytes.
+    pub(crate) fn options(self) -> Result<crate::ActionOptions, ApiError> {
+        let note = self.note.filter(|n| !n.trim().is_empty());
+        if note.as_ref().is_some_and(|n| n.len() > 2000) {
+            return Err(ApiError::BadRequest(
+                "note is longer than 2000 bytes".into(),
+            ));
+        }
+        Ok(crate::ActionOptions {
+            note,
+            share_with_family: self.share_with_family,
+            confirm: self.confirm,
+        })
+    }
 }
 
 /// The body is optional: an empty body or `{}` both mean "no note".
-fn parse_body(body: &Bytes) -> Result<ActionBody, ApiError> {
+pub(crate) fn parse_body(body: &Bytes) -> Result<ActionBody, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(ActionBody::default());
     }
@@ -180,15 +204,10 @@ async fn act(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     who.require_alert(&state, id).await?;
-    let note = parse_body(&body)?.note.filter(|n| !n.trim().is_empty());
-    if note.as_ref().is_some_and(|n| n.len() > 2000) {
-        return Err(ApiError::BadRequest(
-            "note is longer than 2000 bytes".into(),
-        ));
-    }
+    let opts = parse_body(&body)?.options()?;
     let actor = who.name.clone();
     let alert = state
-        .call(move |b| b.alert_action(id, action, &actor, note.as_deref()))
+        .call(move |b| b.alert_action(id, action, &actor, &opts))
         .await?;
     tracing::info!(alert_id = id, actor = %who.name, action = ?action, "alert updated");
     Ok(Json(json!({ "alert": alert })))

@@ -1,12 +1,15 @@
 //! `GET /api/v1/episodes`, `GET /api/v1/episodes/{id}` (issue #17): a patient's alerts grouped
 //! into episodes — one deterioration, one card — with their current values, timeline, e-mails
 //! and who answered. Alerts keep their own endpoints and name their episode (`episode_id`).
+//! `POST /api/v1/episodes/{id}/ack|assign|resolve` act on every active signal at once.
 
+use super::alerts::parse_body;
 use super::auth::Principal;
 use super::{ApiError, AppState};
-use crate::EpisodeFilter;
+use crate::{EpisodeAction, EpisodeFilter};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,6 +21,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/episodes", get(list))
         .route("/episodes/{id}", get(detail))
+        .route("/episodes/{id}/ack", post(ack))
+        .route("/episodes/{id}/assign", post(assign))
+        .route("/episodes/{id}/resolve", post(resolve))
 }
 
 #[derive(Deserialize, Default)]
@@ -54,18 +60,67 @@ async fn list(
     Ok(Json(json!({ "episodes": list })))
 }
 
+/// Another facility's episode is as unknown as a missing one.
+async fn require_episode(who: &Principal, state: &AppState, id: i64) -> Result<(), ApiError> {
+    match state.call(move |b| b.episode_facility(id)).await? {
+        Some(f) if who.scope.allows(&f) => Ok(()),
+        _ => Err(ApiError::NotFound(format!("episode {id}"))),
+    }
+}
+
 async fn detail(
     who: Principal,
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    match state.call(move |b| b.episode_facility(id)).await? {
-        Some(f) if who.scope.allows(&f) => {}
-        _ => return Err(ApiError::NotFound(format!("episode {id}"))),
-    }
+    require_episode(&who, &state, id).await?;
     let d = state
         .call(move |b| b.episode_detail(id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("episode {id}")))?;
     Ok(Json(json!(d)))
+}
+
+async fn act(
+    who: Principal,
+    state: AppState,
+    id: i64,
+    action: EpisodeAction,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_episode(&who, &state, id).await?;
+    let opts = parse_body(&body)?.options()?;
+    let actor = who.name.clone();
+    let episode = state
+        .call(move |b| b.episode_action(id, action, &actor, &opts))
+        .await?;
+    tracing::info!(episode_id = id, actor = %who.name, action = ?action, "episode updated");
+    Ok(Json(json!({ "episode": episode })))
+}
+
+async fn ack(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    act(who, state, id, EpisodeAction::Acknowledge, body).await
+}
+
+async fn assign(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    act(who, state, id, EpisodeAction::Assign, body).await
+}
+
+async fn resolve(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    act(who, state, id, EpisodeAction::Resolve, body).await
 }

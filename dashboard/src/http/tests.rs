@@ -158,7 +158,16 @@ impl crate::Commands for Stub {
     fn alert_assign(&self, _: i64, _: &str, _: Option<&str>) -> Result<Alert> {
         nothing()
     }
-    fn alert_action(&self, _: i64, _: AlertAction, _: &str, _: Option<&str>) -> Result<Alert> {
+    fn alert_action(&self, _: i64, _: AlertAction, _: &str, _: &ActionOptions) -> Result<Alert> {
+        nothing()
+    }
+    fn episode_action(
+        &self,
+        _: i64,
+        _: crate::EpisodeAction,
+        _: &str,
+        _: &ActionOptions,
+    ) -> Result<vigil_domain::views::Episode> {
         nothing()
     }
     fn add_patient(&self, _: NewPatientRequest) -> Result<vigil_domain::Patient> {

@@ -770,3 +770,114 @@ fn family_emails_give_the_phones_to_call() {
         family.2
     );
 }
+
+/// Issue #17: one acknowledge on the ward card takes on every open signal of the episode and
+/// tells the family once, quoting the note the clinician chose to share; resolving while a
+/// signal's current value is still beyond its limit needs a confirmation, and then ends the
+/// episode with one all-clear per person told.
+#[test]
+fn an_episode_is_acted_on_as_one() {
+    use vigil_domain::Metric::{RespiratoryRate, Spo2};
+    let c = store();
+    let mut s = settings();
+    s.update_interval_ms = 0;
+    let at = ms_to_time(now_ms());
+    let (spo2, rr) = tx_with(&c, &s, |t| {
+        let a = t.raise("p1", &red(Spo2, "spo2_low", 85.0), None, at)?;
+        let mut b = red(RespiratoryRate, "rr_high", 27.0);
+        b.limit = Some("≥ 25".into());
+        let b = t.raise("p1", &b, None, at)?;
+        Ok::<_, StoreError>((a, b))
+    })
+    .unwrap();
+    let episode = episodes::of_alert(&c, spo2).unwrap().unwrap();
+    assert_eq!(episodes::of_alert(&c, rr).unwrap(), Some(episode));
+    // The current SpO₂ is still low: 86 % against "< 90".
+    c.execute_batch(&format!(
+        "INSERT INTO devices (num, id, patient_id, patient_num, kind, secret_hash, created_at)
+         VALUES (1, 'ox1', 'p1', 1, 'pulse_oximeter', 'x', 0);
+         INSERT INTO readings (device, metric, ts, patient, value, received_at)
+         VALUES (1, {}, {}, 1, 86, 0);",
+        Spo2.code(),
+        now_ms()
+    ))
+    .unwrap();
+
+    let mark = last_outbox_id(&c);
+    let ep = tx_with(&c, &s, |t| {
+        t.act_episode(
+            episode,
+            EpisodeAction::Acknowledge,
+            "BS Minh",
+            Some("Tôi sẽ đến nhà lúc 17:00"),
+            true,
+            false,
+        )
+    })
+    .unwrap();
+    let open = ep
+        .signals
+        .iter()
+        .filter(|s| s.alert.state == AlertState::Open)
+        .count();
+    assert_eq!(open, 0, "every signal acknowledged: {ep:?}");
+    assert_eq!(
+        ep.taken_on.as_ref().map(|t| t.name.as_str()),
+        Some("BS Minh")
+    );
+    assert_eq!(
+        ep.family_note.as_ref().map(|n| n.note.as_str()),
+        Some("Tôi sẽ đến nhà lúc 17:00")
+    );
+    let news = mails_since(&c, mark);
+    assert!(!news.is_empty(), "the family hears it");
+    let lan: Vec<_> = news.iter().filter(|m| m.0 == 1).collect();
+    assert_eq!(lan.len(), 1, "one update for two signals: {news:?}");
+    assert!(lan[0].2.contains("Lời nhắn của BS Minh"), "{}", lan[0].2);
+    assert!(lan[0].3.is_some(), "a reply in the thread");
+    // Acknowledging again has nothing left to do.
+    let again = tx_with(&c, &s, |t| {
+        t.act_episode(
+            episode,
+            EpisodeAction::Acknowledge,
+            "BS Lan",
+            None,
+            false,
+            false,
+        )
+    });
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    let spo2_signal = ep.signals.iter().find(|s| s.alert.id == spo2).unwrap();
+    assert!(spo2_signal.abnormal, "86 % is still < 90");
+    let refused = tx_with(&c, &s, |t| {
+        t.act_episode(
+            episode,
+            EpisodeAction::Resolve,
+            "BS Minh",
+            None,
+            false,
+            false,
+        )
+    });
+    match refused {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("86 %"), "{m}"),
+        other => panic!("resolved without confirming: {other:?}"),
+    }
+    let mark = last_outbox_id(&c);
+    let ep = tx_with(&c, &s, |t| {
+        t.act_episode(
+            episode,
+            EpisodeAction::Resolve,
+            "BS Minh",
+            Some("đã khám"),
+            false,
+            true,
+        )
+    })
+    .unwrap();
+    assert_eq!(ep.state, vigil_domain::views::EpisodeState::Ended);
+    let clear = mails_since(&c, mark);
+    let per_contact = |id| clear.iter().filter(|m| m.0 == id).count();
+    assert_eq!(per_contact(1), 1, "one all-clear: {clear:?}");
+}

@@ -18,17 +18,48 @@ impl vigil_dashboard::Commands for StoreBackend {
         id: i64,
         action: AlertAction,
         actor: &str,
-        note: Option<&str>,
+        opts: &ActionOptions,
     ) -> R<Alert> {
         let action = match action {
             AlertAction::Acknowledge => Action::Acknowledge,
             AlertAction::Resolve => Action::Resolve,
         };
         let actor = actor.to_string();
-        let note = note.map(str::to_string);
+        let (note, share) = (opts.note.clone(), opts.share_with_family);
         self.alerts
             .write_blocking(&self.store, move |tx| {
+                if share && action == Action::Acknowledge {
+                    tx.share_alert_note(id, &actor, note.as_deref())?;
+                }
                 tx.act(id, action, &actor, note.as_deref())
+            })
+            .map_err(be)
+    }
+
+    fn episode_action(
+        &self,
+        id: i64,
+        action: EpisodeAction,
+        actor: &str,
+        opts: &ActionOptions,
+    ) -> R<Episode> {
+        let action = match action {
+            EpisodeAction::Acknowledge => crate::alerts::EpisodeAction::Acknowledge,
+            EpisodeAction::Assign => crate::alerts::EpisodeAction::Assign,
+            EpisodeAction::Resolve => crate::alerts::EpisodeAction::Resolve,
+        };
+        let actor = actor.to_string();
+        let opts = opts.clone();
+        self.alerts
+            .write_blocking(&self.store, move |tx| {
+                tx.act_episode(
+                    id,
+                    action,
+                    &actor,
+                    opts.note.as_deref(),
+                    opts.share_with_family,
+                    opts.confirm,
+                )
             })
             .map_err(be)
     }

@@ -14,8 +14,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use vigil_alerting::lifecycle::Action;
 use vigil_dashboard::{
-    AlertAction, BackendError, DeviceCredentials, EpisodeFilter, NewContactRequest,
-    NewDeviceRequest, NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
+    ActionOptions, AlertAction, BackendError, DeviceCredentials, EpisodeAction, EpisodeFilter,
+    NewContactRequest, NewDeviceRequest, NewPatientRequest, NewUserRequest, ThresholdOrderRequest,
 };
 use vigil_domain::views::{
     AckLinkView, AlertDetail, AlertFilter, BurdenReport, Episode, EpisodeDetail, PatientPage,

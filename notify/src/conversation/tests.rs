@@ -37,6 +37,7 @@ fn facts<'a>(open: &'a [&'a Alert], role: ContactRole, lang: Lang) -> Facts<'a> 
         open,
         taken_on: None,
         told: &[],
+        shared_note: None,
         station_phone: None,
         at: Utc.with_ymd_and_hms(2026, 11, 22, 1, 16, 0).unwrap(),
         tz: chrono_tz::Asia::Ho_Chi_Minh,
@@ -106,4 +107,23 @@ fn a_reply_names_who_took_it_on() {
         r.text
     );
     assert!(r.text.contains("Blood oxygen (SpO₂): 86 %"), "{}", r.text);
+}
+
+#[test]
+fn a_shared_note_reaches_families_only() {
+    let spo2 = alert(1, "spo2_low", Some("spo2"), Some(86.0));
+    let open = [&spo2];
+    let mut f = facts(&open, ContactRole::Family, Lang::Vi);
+    f.kind = Kind::Update;
+    f.shared_note = Some(("BS Minh", "Tôi sẽ đến nhà lúc 17:00"));
+    let r = render(&f);
+    assert!(
+        r.text
+            .contains("Lời nhắn của BS Minh: “Tôi sẽ đến nhà lúc 17:00”"),
+        "{}",
+        r.text
+    );
+    assert!(r.html.contains("Tôi sẽ đến nhà lúc 17:00"), "{}", r.html);
+    f.role = ContactRole::Clinician;
+    assert!(!render(&f).text.contains("Lời nhắn"));
 }

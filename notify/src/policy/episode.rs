@@ -96,7 +96,7 @@ pub(super) fn converse<S: NotifyStore>(
     let alert_id = alert.id;
     let urgent_news = about.iter().any(|a| urgent(a));
     let contacts = db.contacts(&alert.patient_id)?;
-    let station = db.station_phone(&alert.patient_id)?;
+    let local = Local::read(db, episode, &alert.patient_id)?;
     let has_secondary = contacts.iter().any(|c| c.tier == ContactTier::Secondary);
     let threads: HashMap<i64, Thread> = db.threads(episode)?.into_iter().collect();
     let targets: Vec<&Contact> = contacts
@@ -126,7 +126,7 @@ pub(super) fn converse<S: NotifyStore>(
                     c,
                     &all,
                     &told,
-                    station.as_deref(),
+                    &local,
                     None,
                     ack_url.as_deref(),
                     alert_id,
@@ -259,6 +259,24 @@ fn ack_link<S: NotifyStore>(
     }
 }
 
+/// What a message says beyond the alerts: the station's phone and the clinician's note shared
+/// with the family.
+#[derive(Default)]
+struct Local {
+    station_phone: Option<String>,
+    /// (who, note).
+    family_note: Option<(String, String)>,
+}
+
+impl Local {
+    fn read<S: NotifyStore>(db: &S, episode: i64, patient_id: &str) -> Result<Local, S::Error> {
+        Ok(Local {
+            station_phone: db.station_phone(patient_id)?,
+            family_note: db.family_note(episode)?,
+        })
+    }
+}
+
 /// Renders message `kind` of a conversation for contact `c` from the episode as it stands.
 #[allow(clippy::too_many_arguments)]
 fn message(
@@ -266,7 +284,7 @@ fn message(
     c: &Contact,
     all: &[Alert],
     told: &[Told],
-    station_phone: Option<&str>,
+    local: &Local,
     thread_subject: Option<&str>,
     ack_url: Option<&str>,
     alert_id: i64,
@@ -295,7 +313,11 @@ fn message(
         open: &open,
         taken_on,
         told,
-        station_phone,
+        station_phone: local.station_phone.as_deref(),
+        shared_note: local
+            .family_note
+            .as_ref()
+            .map(|(by, n)| (by.as_str(), n.as_str())),
         at: ms_to_time(now),
         tz: s.display_tz,
         minimal_phi: s.minimal_phi,
@@ -327,16 +349,16 @@ fn reply<S: NotifyStore>(
     } else {
         ack_link(db, alert_id, c, s, now)?
     };
-    let station = match all.first() {
-        Some(a) => db.station_phone(&a.patient_id)?,
-        None => None,
+    let local = match all.first() {
+        Some(a) => Local::read(db, episode, &a.patient_id)?,
+        None => Local::default(),
     };
     let r = message(
         kind,
         c,
         all,
         &told,
-        station.as_deref(),
+        &local,
         Some(&t.subject),
         ack_url.as_deref(),
         alert_id,

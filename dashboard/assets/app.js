@@ -23,23 +23,28 @@ async function refresh() {
       const html = await res.text();
       const ward = $("ward");
       // Notes being typed survive the swap.
+      // Keyed by the episode card or alert row they sit in.
+      const holder = (n) => n.closest("[data-episode], tr[data-alert]");
+      const key = (h) => h.dataset.episode ? '[data-episode="' + CSS.escape(h.dataset.episode) + '"]'
+        : 'tr[data-alert="' + CSS.escape(h.dataset.alert) + '"]';
       const notes = {};
-      ward.querySelectorAll("tr[data-alert] input.note").forEach((n) => {
-        if (n.value) notes[n.closest("tr").dataset.alert] = n.value;
+      ward.querySelectorAll("input.note").forEach((n) => {
+        if (n.value && holder(n)) notes[key(holder(n))] = n.value;
       });
-      const focused = document.activeElement && document.activeElement.closest &&
-        document.activeElement.closest("tr[data-alert]");
+      const active = document.activeElement;
+      const focused = active && active.classList && active.classList.contains("note") && holder(active);
+      const focusKey = focused ? key(focused) : null;
       ward.innerHTML = html; // server-rendered, every value escaped by the template
       // The server shares one render a second for new readings: when this one misses some,
       // it says when to ask again.
       const later = Number(res.headers.get("X-Vigil-Refresh-In"));
       if (later > 0) setTimeout(refresh, later);
-      for (const [id, v] of Object.entries(notes)) {
-        const n = ward.querySelector('tr[data-alert="' + CSS.escape(id) + '"] input.note');
+      for (const [k, v] of Object.entries(notes)) {
+        const n = ward.querySelector(k + " input.note");
         if (n) n.value = v;
       }
-      if (focused) {
-        const n = ward.querySelector('tr[data-alert="' + CSS.escape(focused.dataset.alert) + '"] input.note');
+      if (focusKey) {
+        const n = ward.querySelector(focusKey + " input.note");
         if (n) n.focus();
       }
       showLinked();
@@ -75,7 +80,7 @@ let bannerAlert = null;
 function localizeBanner() {
   const box = $("new-red");
   if (box.hidden || bannerAlert === null) return;
-  const cell = document.querySelector('#alerts tr[data-alert="' + bannerAlert.id + '"] td:nth-child(3)');
+  const cell = document.querySelector('[data-alert="' + bannerAlert.id + '"] .what');
   if (cell) box.textContent = box.dataset.label + ": " + bannerAlert.patient_name + " — " + cell.textContent.trim();
 }
 function announce(e) {

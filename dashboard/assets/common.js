@@ -1,6 +1,6 @@
 // Shared by the server-rendered pages: the CSRF token, the language switch (kept with the
-// account), and the alert actions (acknowledge, assign to me, resolve — each with the note
-// typed beside it). Pages stay usable to read without it; nothing here builds markup.
+// account), and the alert and episode actions (acknowledge, assign to me, resolve — each with
+// the note typed beside it). Pages stay usable to read without it; nothing here builds markup.
 "use strict";
 
 // The session's CSRF token (issue #6): set at sign-in in a cookie this script can read; every
@@ -37,17 +37,38 @@ document.addEventListener("DOMContentLoaded", () => {
       location.replace(url.toString());
     });
   }
-  // One listener for every action button, also those that arrive with a live refresh.
+  // One listener for every action button, also those that arrive with a live refresh: an
+  // alert's row, or an episode's card (issue #17: one action for all its signals).
   document.addEventListener("click", async (e) => {
     const button = e.target.closest("button[data-action]");
     if (!button) return;
-    const row = button.closest("tr[data-alert]");
+    const card = button.closest("[data-episode]");
+    const row = card || button.closest("tr[data-alert]");
+    const base = card ? "/api/v1/episodes/" + card.dataset.episode : "/api/v1/alerts/" + row.dataset.alert;
+    const action = button.dataset.action;
     const note = row.querySelector("input.note");
     const text = note && note.value.trim();
+    const body = text ? { note: text } : {};
+    const share = row.querySelector("input.share[type=checkbox]");
+    if (share && share.checked && action === "ack") body.share_with_family = true;
+    // Resolving while a sign is still abnormal asks first, showing the current values.
+    if (card && action === "resolve" && card.dataset.abnormal) {
+      if (!confirm(card.dataset.confirm + "\n" + card.dataset.abnormal)) return;
+      body.confirm = true;
+    }
     button.disabled = true;
-    const res = await post("/api/v1/alerts/" + row.dataset.alert + "/" + button.dataset.action,
-      text ? { note: text } : {});
+    let res = await post(base + "/" + action, body);
+    if (res.status === 409 && card && action === "resolve" && !body.confirm) {
+      // Abnormal since the card was drawn: the server names the values.
+      const why = await res.json().catch(() => ({}));
+      if (confirm(card.dataset.confirm + "\n" + (why.error || ""))) {
+        body.confirm = true;
+        res = await post(base + "/" + action, body);
+      }
+    }
     if (!res.ok) button.disabled = false;
+    // The note was said: it does not go again with the next button.
+    else if (note) note.value = "";
     window.vigilRefresh();
   });
 });

@@ -306,7 +306,7 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
 
     d.wait_for(
         "the red alert",
-        "return !!document.querySelector('#alerts tbody tr[data-severity=\"red\"][data-state=\"open\"]')",
+        "return !!document.querySelector('#episodes article[data-severity=\"red\"] li[data-state=\"open\"]')",
         Duration::from_secs(10),
     );
     assert_eq!(
@@ -350,14 +350,31 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         "return !!document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td.spark svg polyline')",
         Duration::from_secs(10),
     );
-    d.click("#alerts tbody tr[data-severity=\"red\"] button.ack");
+    // One card for the episode (issue #17): its current value, and one acknowledge whose
+    // note the clinician chose to share with the family.
+    assert!(d
+        .js("return document.querySelector('#episodes article[data-severity=\"red\"] li.signal .current').textContent")
+        .as_str()
+        .unwrap()
+        .contains("85 %"));
+    d.type_into(
+        "#episodes article[data-severity=\"red\"] input.note",
+        "Đang gọi cho gia đình",
+    );
+    d.click("#episodes article[data-severity=\"red\"] input.share");
+    d.click("#episodes article[data-severity=\"red\"] button.ack");
     d.wait_for(
         "the acknowledgement",
-        "return !!document.querySelector('#alerts tbody tr[data-state=\"acknowledged\"]')",
+        "const c = document.querySelector('#episodes article[data-severity=\"red\"]'); return !!c && !!c.querySelector('li[data-state=\"acknowledged\"]') && c.querySelector('.taken-on').textContent.includes('bs.web') && c.querySelector('input.note').value === ''",
         Duration::from_secs(10),
     );
     let (_, alerts) = v.get("/api/v1/alerts?state=acknowledged", &token);
     assert_eq!(alerts["alerts"][0]["acknowledged_by"], "bs.web", "{alerts}");
+    let (_, episodes) = v.get("/api/v1/episodes", &token);
+    assert_eq!(
+        episodes["episodes"][0]["family_note"]["note"], "Đang gọi cho gia đình",
+        "{episodes}"
+    );
     d.screenshot("ward-view");
 
     // Search by name: typing hides the rows that do not match (text only, no reload).
@@ -448,19 +465,27 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
     d.goto(&v.url("/alerts"));
     d.wait_for(
         "the inbox",
-        "return !!document.querySelector('#alerts tbody tr[data-state=\"acknowledged\"] button.resolve')",
+        "return !!document.querySelector('#episodes article[data-patient=\"pat-web\"] button.resolve')",
         Duration::from_secs(10),
     );
     d.type_into(
-        "#alerts tbody tr[data-state=\"acknowledged\"] input.note",
+        "#episodes article[data-patient=\"pat-web\"] input.note",
         "Gọi 115, đã nhập viện",
     );
-    d.click("#alerts tbody tr[data-state=\"acknowledged\"] button.resolve");
+    // SpO₂ is still 85 %: resolving asks first, with the current value (accepted here).
+    d.js(
+        "window.confirm = (m) => { sessionStorage.setItem('asked', m); return true; }; return true",
+    );
+    d.click("#episodes article[data-patient=\"pat-web\"] button.resolve");
     d.wait_for(
-        "the resolved alert gone from the open list",
-        "return !document.querySelector('#alerts tbody tr[data-state=\"acknowledged\"]')",
+        "the resolved episode gone from the open list",
+        "return !!document.querySelector('#filters, #alert-filters') && !document.querySelector('#episodes article[data-patient=\"pat-web\"]')",
         Duration::from_secs(10),
     );
+    let asked = d.js("return sessionStorage.getItem('asked')");
+    assert!(asked.as_str().unwrap_or("").contains("85 %"), "{asked}");
+    let (_, episodes) = v.get("/api/v1/episodes?state=ended", &token);
+    assert_eq!(episodes["episodes"][0]["state"], "ended", "{episodes}");
     d.goto(&v.url("/alerts?state=resolved&severity=red"));
     d.wait_for(
         "the history",

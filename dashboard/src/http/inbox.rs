@@ -1,7 +1,8 @@
 //! The alert inbox (issue #6), server-rendered: open and acknowledged alerts, most urgent and
 //! newest first, each with acknowledge / assign to me / resolve and a note (the actions go to
 //! the JSON API and are audited there); and the history, filtered by state, severity, patient,
-//! rule and the days they opened (in the dashboard's time zone).
+//! rule and the days they opened (in the dashboard's time zone). What is active shows as one
+//! card per patient episode (issue #17); the history, and any filter by rule or day, as rows.
 
 use super::alerts::ListQuery;
 use super::view::{local, render, PageUser};
@@ -161,15 +162,28 @@ async fn page(
         Err(e) => return e.into_response(),
     };
     let scope = user.access.scope.clone();
+    // Active alerts are read as episodes: one card per patient's deterioration (issue #17).
+    let cards = st == "active" && filter.rule.is_none() && since.is_none() && until.is_none();
     let data = state
         .call(move |b| {
             // Names for the patient filter only: no readings needed (sorted by name).
             let patients = b.patient_list(&scope)?;
-            let alerts = b.alerts(&scope, &filter, LIMIT)?;
-            Ok((patients, alerts))
+            let mut alerts = b.alerts(&scope, &filter, LIMIT)?;
+            let mut episodes = Vec::new();
+            if cards {
+                episodes = b.episodes(
+                    &scope,
+                    crate::EpisodeFilter::Active,
+                    filter.patient_id.as_deref(),
+                    LIMIT,
+                )?;
+                episodes.retain(|e| filter.severity.is_none_or(|s| e.severity == s));
+                alerts.retain(|a| a.episode_id.is_none());
+            }
+            Ok((patients, alerts, episodes))
         })
         .await;
-    let (patients, alerts) = match data {
+    let (patients, alerts, episodes) = match data {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
@@ -178,6 +192,11 @@ async fn page(
         .map(|p| context! { id => &p.id, name => &p.name })
         .collect();
     let alerts: Vec<Value> = alerts.iter().map(|a| alert_row(a, tz, vi)).collect();
+    let now = Utc::now();
+    let episodes: Vec<Value> = episodes
+        .iter()
+        .map(|e| super::episode_card::episode_card(e, tz, vi, now))
+        .collect();
     render(
         "inbox.html",
         context! {
@@ -191,6 +210,7 @@ async fn page(
             },
             patients => patients,
             alerts => alerts,
+            episodes => episodes,
             limit => LIMIT,
             error => error,
             ..user.layout(&state, "inbox"),

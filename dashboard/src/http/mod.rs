@@ -8,6 +8,7 @@ mod alerts;
 mod auth;
 mod burden_page;
 mod charts;
+mod episode_card;
 mod episodes;
 mod error;
 mod inbox;

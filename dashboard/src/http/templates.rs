@@ -27,6 +27,14 @@ pub(crate) fn env() -> &'static Environment<'static> {
                 "alerts_table.html",
                 include_str!("../../templates/alerts_table.html"),
             ),
+            (
+                "episode_card.html",
+                include_str!("../../templates/episode_card.html"),
+            ),
+            (
+                "episodes.html",
+                include_str!("../../templates/episodes.html"),
+            ),
             ("inbox.html", include_str!("../../templates/inbox.html")),
             ("patient.html", include_str!("../../templates/patient.html")),
             ("admin.html", include_str!("../../templates/admin.html")),

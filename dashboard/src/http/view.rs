@@ -207,6 +207,21 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("resolve", "Đã xử lý", "Resolve"),
     ("assign", "Nhận xử lý", "Assign to me"),
     ("note_placeholder", "Ghi chú (không bắt buộc)", "Note (optional)"),
+    // Episode cards (issue #17).
+    ("onset", "Bắt đầu", "Since"),
+    ("now_value", "hiện tại", "now"),
+    ("notified", "Đã báo cho", "Told"),
+    ("nobody_notified", "chưa báo cho ai qua thư", "nobody e-mailed yet"),
+    ("not_delivered", "thư chưa đến", "not delivered yet"),
+    ("handling", "đang xử lý", "is handling it"),
+    ("took_on", "đã tiếp nhận", "took it on"),
+    ("shared_note", "Lời nhắn cho gia đình", "Message to the family"),
+    ("share_with_family", "Gửi ghi chú cho gia đình", "Share the note with the family"),
+    (
+        "confirm_resolve",
+        "Vẫn còn chỉ số bất thường. Vẫn đánh dấu là đã xử lý?",
+        "Some signs are still abnormal. Resolve anyway?",
+    ),
     ("history", "Lịch sử cảnh báo", "Alert history"),
     (
         "first_n",

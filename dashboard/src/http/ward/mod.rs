@@ -249,7 +249,7 @@ pub(crate) async fn ward(
     let cache = state.sparklines.clone();
     let now = Utc::now();
     let from = now - Duration::hours(24);
-    let (all, shown, alerts, sparks, mail) = state
+    let (all, shown, (episodes, alerts), sparks, mail) = state
         .call(move |b| {
             let t0 = std::time::Instant::now();
             let all = b.patients(&scope)?;
@@ -261,7 +261,10 @@ pub(crate) async fn ward(
                 active: true,
                 ..AlertFilter::default()
             };
-            let alerts = b.alerts(&scope, &filter, ALERTS_SHOWN)?;
+            // One card per patient episode (issue #17); rows for alerts from before episodes.
+            let episodes = b.episodes(&scope, crate::EpisodeFilter::Active, None, ALERTS_SHOWN)?;
+            let mut alerts = b.alerts(&scope, &filter, ALERTS_SHOWN)?;
+            alerts.retain(|a| a.episode_id.is_none());
             let wanted: Vec<(usize, SparkKey)> = shown
                 .iter()
                 .enumerate()
@@ -291,7 +294,7 @@ pub(crate) async fn ward(
                 .into_iter()
                 .find(|(k, _)| *k == "email")
                 .map(|(_, v)| v);
-            Ok((all, shown, alerts, sparks, mail))
+            Ok((all, shown, (episodes, alerts), sparks, mail))
         })
         .await?;
     let t_rows = std::time::Instant::now();
@@ -315,6 +318,10 @@ pub(crate) async fn ward(
         .map(|(facility, rows)| context! { facility => facility, rows => rows })
         .collect();
     let alerts: Vec<Value> = alerts.iter().map(|a| alert_row(a, tz, vi)).collect();
+    let episodes: Vec<Value> = episodes
+        .iter()
+        .map(|e| super::episode_card::episode_card(e, tz, vi, now))
+        .collect();
     let mail_failing = mail
         .as_ref()
         .is_some_and(|m| m.get("healthy") == Some(&serde_json::Value::Bool(false)));
@@ -338,6 +345,7 @@ pub(crate) async fn ward(
         groups => groups,
         shown => shown.len(),
         alerts => alerts,
+        episodes => episodes,
         mail_failing => mail_failing,
         mail_counts => mail_counts,
     })
@@ -360,7 +368,7 @@ fn group<T>(keys: &[&str], rows: Vec<T>, grouped: bool) -> Vec<(String, Vec<T>)>
 
 /// What an alert is about in the page's language: the vital and its value, NEWS2, or the
 /// event; the stored message (with the limit, language-neutral) otherwise and as a tooltip.
-fn describe(a: &Alert, vi: bool) -> String {
+pub(crate) fn describe(a: &Alert, vi: bool) -> String {
     let lang = if vi { Lang::Vi } else { Lang::En };
     if let (Some(m), Some(v)) = (
         a.metric.as_deref().and_then(|m| m.parse::<Metric>().ok()),

@@ -213,6 +213,10 @@ pub struct BurdenRow {
     pub resolved: u64,
     /// E-mails queued for them (digests count for their patient only).
     pub emails: u64,
+    /// Of those, the ones to family contacts that were not withdrawn (issue #17).
+    pub family_emails: u64,
+    /// Episodes that began in the period (patient rows; `None` for rules).
+    pub episodes: Option<u64>,
     /// Median and 90th percentile time from opening to acknowledgement, in seconds, over the
     /// acknowledged alerts.
     pub ack_median_s: Option<f64>,
@@ -224,6 +228,16 @@ pub struct BurdenRow {
 pub struct BurdenReport {
     pub days: u32,
     pub since: DateTime<Utc>,
+    /// Patients of the caller's facilities (with alerts or not).
+    pub patients: u64,
+    /// `patients × days / 7`.
+    pub patient_weeks: f64,
+    /// Episodes that began in the period, and per patient-week (`None` without patients).
+    pub episodes: u64,
+    pub episodes_per_patient_week: Option<f64>,
+    /// E-mails to families, and per patient-week: what a family actually receives.
+    pub family_emails: u64,
+    pub family_emails_per_patient_week: Option<f64>,
     pub by_rule: Vec<BurdenRow>,
     pub by_patient: Vec<BurdenRow>,
 }

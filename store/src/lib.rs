@@ -21,6 +21,7 @@
 pub mod accounts;
 pub mod alerts;
 pub mod audit;
+pub mod burden;
 pub mod devices;
 pub mod episodes;
 pub mod forward;

@@ -42,6 +42,8 @@ fn rows(list: &[BurdenRow], vi: bool) -> Vec<Value> {
                 acknowledged => r.acknowledged,
                 resolved => r.resolved,
                 emails => r.emails,
+                family_emails => r.family_emails,
+                episodes => r.episodes,
                 ack_median => duration(r.ack_median_s, vi),
                 ack_p90 => duration(r.ack_p90_s, vi),
             }
@@ -66,6 +68,14 @@ async fn page(
         context! {
             days => days,
             since => local(state.tz, report.since),
+            summary => context! {
+                patients => report.patients,
+                episodes => report.episodes,
+                family_emails => report.family_emails,
+                // Two decimals: a calm ward is well under one a week.
+                episodes_per_week => report.episodes_per_patient_week.map(|x| number((x * 100.0).round() / 100.0, vi)),
+                family_per_week => report.family_emails_per_patient_week.map(|x| number((x * 100.0).round() / 100.0, vi)),
+            },
             by_rule => rows(&report.by_rule, vi),
             by_patient => rows(&report.by_patient, vi),
             ..user.layout(&state, "burden"),

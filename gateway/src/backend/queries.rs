@@ -29,7 +29,7 @@ impl vigil_dashboard::Queries for StoreBackend {
 
     fn alert_burden(&self, scope: &Scope, days: u32) -> R<BurdenReport> {
         let now = crate::store::now_ms();
-        self.read(|c| alerts::burden(c, scope, days, now))
+        self.read(|c| crate::store::burden::burden(c, scope, days, now))
     }
 
     fn patient_page(&self, patient_id: &str, alerts_limit: usize) -> R<Option<PatientPage>> {

@@ -28,6 +28,9 @@ for key in box.iterkeys():
         "header_names": [k.lower() for k in msg.keys()],
         "rcpt_to": str(msg.get("X-RcptTo", "")),
         "text": text.get_content() if text is not None else None,
+        # When the server delivered it (the Maildir file's time, Unix seconds): how long an
+        # alert took to reach the family (tests/e2e/burden.rs, issue #17).
+        "arrived": box.get_message(key).get_date(),
         "html": html.get_content() if html is not None else None,
     })
 out.sort(key=lambda m: m["message_id"])

@@ -6,6 +6,7 @@ mod util;
 mod access;
 mod bad_input;
 mod browser;
+mod burden;
 mod cli;
 mod crash;
 mod episodes;

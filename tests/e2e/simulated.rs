@@ -98,7 +98,7 @@ fn a_scenario_file_plays_through_the_gateway_as_scripted() {
     );
     let creds = v.data_dir().join("scenario-credentials.jsonl");
     std::fs::write(&creds, &out.stdout).unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 9);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 10);
 
     let run = Command::new(sim_bin())
         .args([
@@ -119,11 +119,11 @@ fn a_scenario_file_plays_through_the_gateway_as_scripted() {
         String::from_utf8_lossy(&run.stderr)
     );
     let report: Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(report["devices"], 9, "{report}");
+    assert_eq!(report["devices"], 10, "{report}");
     assert_eq!(report["published"], report["acknowledged"], "{report}");
     assert_eq!(report["unsent"], 0, "{report}");
     // One reconnect after the hub's outage; one drop for it.
-    assert_eq!(report["connects"], 10, "{report}");
+    assert_eq!(report["connects"], 11, "{report}");
     assert_eq!(report["drops"], 1, "{report}");
 
     let token = v.admin(&["token", "create", "--name", "sim"])["token"]

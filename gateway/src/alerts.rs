@@ -261,6 +261,8 @@ impl<'c> AlertTx<'c> {
         let at_ms = at.timestamp_millis();
         rows::set_resolved(self.conn, id, "system", Some(&note), true, at_ms)?;
         rows::audit(self.conn, id, "system", "resolve", Some(&note))?;
+        // Other red signs of its episode may still be open and nobody on them.
+        crate::store::notify::hand_on(self.conn, id)?;
         crate::store::notify::stop(self.conn, id)?;
         self.resolved(id, at_ms)?;
         let alert = rows::get(self.conn, id)?.expect("updated in this transaction");

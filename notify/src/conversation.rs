@@ -225,8 +225,10 @@ pub fn render(f: &Facts<'_>) -> Rendered {
         (Kind::Update, false) => "Update".into(),
         (Kind::Reminder, true) => "Nhắc lại — chưa có nhân viên y tế nào tiếp nhận".into(),
         (Kind::Reminder, false) => "Reminder — no health worker has taken this on yet".into(),
-        (Kind::AllClear, true) => "Đã ổn — cảnh báo đã được xử lý xong".into(),
-        (Kind::AllClear, false) => "All clear — the alert has been dealt with".into(),
+        // Only what is true (issue #17): the alerts were dealt with — which may be a transfer
+        // to hospital —, not that the patient is well.
+        (Kind::AllClear, true) => "Đã xử lý xong — cảnh báo đã đóng".into(),
+        (Kind::AllClear, false) => "Dealt with — the alert is closed".into(),
     };
     let mut facts = vec![format!(
         "{}: {local}",
@@ -255,11 +257,13 @@ pub fn render(f: &Facts<'_>) -> Rendered {
     };
     match (f.kind, items.is_empty(), vi) {
         (Kind::AllClear, _, true) => facts.push(
-            "Tất cả các cảnh báo của đợt này đã được xử lý xong; không còn chỉ số nào bất thường."
+            "Tất cả các cảnh báo của đợt này đã được nhân viên y tế hoặc hệ thống xử lý xong. Nếu quý vị còn lo lắng, xin gọi cho người bệnh hoặc trạm y tế."
                 .into(),
         ),
         (Kind::AllClear, _, false) => facts.push(
-            "Every alert of this episode has been dealt with; no reading is abnormal now.".into(),
+            "Every alert of this episode has been dealt with by the health staff or the system. \
+             If you are still worried, please phone the patient or the health station."
+                .into(),
         ),
         (_, false, true) => facts.push("Các dấu hiệu bất thường:".into()),
         (_, false, false) => facts.push("What is abnormal:".into()),
@@ -321,7 +325,7 @@ pub fn render(f: &Facts<'_>) -> Rendered {
     let ack = f.ack_url.filter(|_| f.kind != Kind::AllClear).map(|url| {
         context! {
             intro => if vi {
-                "Nếu quý vị đang lo việc này, xin bấm vào liên kết dưới đây để mọi người biết:"
+                "Nếu quý vị đang xử lý việc này, xin bấm vào liên kết dưới đây để nhân viên y tế và người nhà khác biết:"
             } else {
                 "If you are taking care of this, open the link below so everyone knows:"
             },
@@ -333,9 +337,9 @@ pub fn render(f: &Facts<'_>) -> Rendered {
         context! { label => if vi { "Xem cảnh báo:" } else { "View the alert:" }, url }
     });
     let footer = if vi {
-        "— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động."
+        "— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động: thư trả lời không có người đọc, xin gọi điện nếu cần."
     } else {
-        "— Vigil home monitoring. This is an automatic message."
+        "— Vigil home monitoring. This is an automatic message: replies are not read; please phone if needed."
     };
     email::fill(context! {
         lang => lang.as_str(),

@@ -149,7 +149,7 @@ pub fn render(lang: Lang, f: &AlertFacts<'_>) -> Rendered {
     };
     let ack_line = f.ack_url.map(|url| match lang {
         Lang::Vi => (
-            "Nếu quý vị đang lo việc này, xin bấm vào liên kết dưới đây để mọi người biết:",
+            "Nếu quý vị đang xử lý việc này, xin bấm vào liên kết dưới đây để nhân viên y tế và người nhà khác biết:",
             url,
         ),
         Lang::En => (
@@ -162,8 +162,8 @@ pub fn render(lang: Lang, f: &AlertFacts<'_>) -> Rendered {
         Lang::En => ("View the alert:", url),
     });
     let footer = match lang {
-        Lang::Vi => "— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động.",
-        Lang::En => "— Vigil home monitoring. This is an automatic message.",
+        Lang::Vi => "— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động: thư trả lời không có người đọc, xin gọi điện nếu cần.",
+        Lang::En => "— Vigil home monitoring. This is an automatic message: replies are not read; please phone if needed.",
     };
 
     let colour = match f.severity {
@@ -231,8 +231,8 @@ pub fn render_digest(
         })
         .collect();
     let footer = match lang {
-        Lang::Vi => "Thư này gộp các cảnh báo không khẩn cấp để tránh gửi quá nhiều thư. Cảnh báo khẩn cấp (mức đỏ) luôn được gửi ngay.\n— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động.",
-        Lang::En => "Non-urgent alerts are grouped to avoid a flood of e-mails. Urgent (red) alerts are always sent at once.\n— Vigil home monitoring. This is an automatic message.",
+        Lang::Vi => "Thư này gộp các cảnh báo không khẩn cấp để tránh gửi quá nhiều thư. Cảnh báo khẩn cấp (mức đỏ) luôn được gửi ngay.\n— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động: thư trả lời không có người đọc, xin gọi điện nếu cần.",
+        Lang::En => "Non-urgent alerts are grouped to avoid a flood of e-mails. Urgent (red) alerts are always sent at once.\n— Vigil home monitoring. This is an automatic message: replies are not read; please phone if needed.",
     };
     let see = match lang {
         Lang::Vi => "Xem trên bảng theo dõi:",

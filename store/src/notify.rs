@@ -58,6 +58,40 @@ pub fn escalating_in(conn: &Connection, episode_id: i64) -> Result<Option<i64>> 
         .optional()?)
 }
 
+/// Alert `alert_id` is about to stop (its rule's clear condition held) while it carries its
+/// episode's escalation: the schedule moves, at the same step, to another unacknowledged red
+/// alert of the episode, so the reminders go on while any red sign is open and nobody took
+/// it on (issue #17: one escalation per episode). Which alert took it, if one did.
+pub fn hand_on(conn: &Connection, alert_id: i64) -> Result<Option<i64>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT episode_id, notify_stage, next_notify_at FROM alerts
+             WHERE id = ?1 AND episode_id IS NOT NULL AND next_notify_at IS NOT NULL",
+        )?
+        .query_row([alert_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()?;
+    let Some((episode, stage, next_at)) = row else {
+        return Ok(None);
+    };
+    let heir: Option<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM alerts WHERE episode_id = ?1 AND id <> ?2 AND state = 'open'
+               AND severity = 'red' ORDER BY opened_at, id LIMIT 1",
+        )?
+        .query_row(params![episode, alert_id], |r| r.get(0))
+        .optional()?;
+    if let Some(heir) = heir {
+        schedule(conn, heir, stage, next_at)?;
+    }
+    Ok(heir)
+}
+
 /// Ends the escalation of every alert of episode `episode_id` (a person took it on).
 pub fn stop_episode(conn: &Connection, episode_id: i64) -> Result<()> {
     conn.prepare_cached("UPDATE alerts SET next_notify_at = NULL WHERE episode_id = ?1")?

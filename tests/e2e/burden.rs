@@ -89,7 +89,7 @@ fn thread(m: &Value) -> String {
 
 fn is_all_clear(m: &Value) -> bool {
     let text = m["text"].as_str().unwrap_or("");
-    text.contains("Đã ổn") || text.contains("All clear")
+    text.contains("Đã xử lý xong") || text.contains("Dealt with")
 }
 
 #[test]

@@ -229,5 +229,8 @@ fn one_deterioration_is_one_threaded_conversation_per_contact() {
         .iter()
         .find(|m| m["to"].as_str().unwrap().contains("family.pat-conv") && m["in_reply_to"] != "")
         .unwrap();
-    assert!(clear["text"].as_str().unwrap().contains("Đã ổn"), "{clear}");
+    assert!(
+        clear["text"].as_str().unwrap().contains("Đã xử lý xong"),
+        "{clear}"
+    );
 }

@@ -615,7 +615,7 @@ fn one_deterioration_is_one_conversation_per_contact() {
     let clear = mails_since(&c, mark);
     assert_eq!(clear.len(), 2, "{clear:?}");
     assert!(clear.iter().all(|m| m.3.is_some()), "replies");
-    assert!(clear[0].2.contains("Đã ổn"), "{}", clear[0].2);
+    assert!(clear[0].2.contains("Đã xử lý xong"), "{}", clear[0].2);
 }
 
 /// Issue #17: a fall is never held back, and a clinician taking the episode on stops the
@@ -880,4 +880,39 @@ fn an_episode_is_acted_on_as_one() {
     let clear = mails_since(&c, mark);
     let per_contact = |id| clear.iter().filter(|m| m.0 == id).count();
     assert_eq!(per_contact(1), 1, "one all-clear: {clear:?}");
+}
+
+/// Issue #17: the episode's one escalation is not lost when the alert carrying it clears by
+/// itself while another red sign stays open and nobody took it on.
+#[test]
+fn the_escalation_moves_on_when_its_alert_clears_by_itself() {
+    use vigil_domain::Metric::{RespiratoryRate, Spo2};
+    let c = store();
+    let s = settings();
+    let at = ms_to_time(now_ms());
+    let spo2 = tx_with(&c, &s, |t| {
+        t.raise("p1", &red(Spo2, "spo2_low", 85.0), None, at)
+    })
+    .unwrap();
+    let rr = tx_with(&c, &s, |t| {
+        t.raise("p1", &red(RespiratoryRate, "rr_high", 27.0), None, at)
+    })
+    .unwrap();
+    let schedule = |id: i64| -> (u32, Option<i64>) {
+        c.query_row(
+            "SELECT notify_stage, next_notify_at FROM alerts WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let carried = schedule(spo2);
+    assert!(carried.1.is_some(), "the first red sign carries it");
+    assert_eq!(schedule(rr).1, None, "one escalation per episode");
+    tx_with(&c, &s, |t| {
+        t.resolve_cleared("p1", "spo2_low_test", "spo2 96 % ≥ 92", at)
+    })
+    .unwrap();
+    assert_eq!(schedule(spo2).1, None);
+    assert_eq!(schedule(rr), carried, "handed on at the same step");
 }

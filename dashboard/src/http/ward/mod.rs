@@ -262,7 +262,12 @@ pub(crate) async fn ward(
                 ..AlertFilter::default()
             };
             // One card per patient episode (issue #17); rows for alerts from before episodes.
-            let episodes = b.episodes(&scope, crate::EpisodeFilter::Active, None, ALERTS_SHOWN)?;
+            let mut episodes =
+                b.episodes(&scope, crate::EpisodeFilter::Active, None, ALERTS_SHOWN)?;
+            // The ward's filters narrow the cards too (one facility, one area, a name).
+            let kept: std::collections::HashSet<&str> =
+                shown.iter().map(|p| p.id.as_str()).collect();
+            episodes.retain(|e| kept.contains(e.patient_id.as_str()));
             let mut alerts = b.alerts(&scope, &filter, ALERTS_SHOWN)?;
             alerts.retain(|a| a.episode_id.is_none());
             let wanted: Vec<(usize, SparkKey)> = shown

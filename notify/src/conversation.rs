@@ -271,6 +271,17 @@ pub fn render(f: &Facts<'_>) -> Rendered {
     }
     let mut advice: Vec<String> = match (f.kind, f.role, vi) {
         (Kind::AllClear, _, _) => Vec::new(),
+        // A clinician is on it: the family need not rush, but may still help (issue #17).
+        (_, ContactRole::Family, true) if f.taken_on.is_some() => vec![
+            "Nhân viên y tế đang xử lý. Quý vị có thể gọi hỏi thăm người bệnh.".into(),
+            "Nếu người bệnh khó thở, đau ngực, lơ mơ hoặc không trả lời: gọi cấp cứu 115.".into(),
+        ],
+        (_, ContactRole::Family, false) if f.taken_on.is_some() => vec![
+            "The health staff are on it. You may phone the patient to check on them.".into(),
+            "If the patient is short of breath, has chest pain, is drowsy or does not answer: \
+             call the ambulance on 115."
+                .into(),
+        ],
         (_, ContactRole::Family, true) => vec![
             "Xin hãy liên lạc ngay với người bệnh hoặc người chăm sóc.".into(),
             "Nếu người bệnh khó thở, đau ngực, lơ mơ hoặc không trả lời: gọi cấp cứu 115.".into(),
@@ -333,9 +344,14 @@ pub fn render(f: &Facts<'_>) -> Rendered {
             button => email::handling_label(lang),
         }
     });
-    let link = f.alert_url.map(|url| {
-        context! { label => if vi { "Xem cảnh báo:" } else { "View the alert:" }, url }
-    });
+    // The dashboard's link is for clinicians: a family cannot sign in there (their page is
+    // the "I'm handling it" link's, with the signs).
+    let link = f
+        .alert_url
+        .filter(|_| f.role == ContactRole::Clinician)
+        .map(|url| {
+            context! { label => if vi { "Xem cảnh báo:" } else { "View the alert:" }, url }
+        });
     let footer = if vi {
         "— Vigil, hệ thống theo dõi sức khỏe tại nhà. Đây là thư tự động: thư trả lời không có người đọc, xin gọi điện nếu cần."
     } else {

@@ -127,3 +127,37 @@ fn a_shared_note_reaches_families_only() {
     f.role = ContactRole::Clinician;
     assert!(!render(&f).text.contains("Lời nhắn"));
 }
+
+#[test]
+fn once_a_clinician_is_on_it_families_are_told_so_and_get_no_dashboard_link() {
+    let spo2 = alert(1, "spo2_low", Some("spo2"), Some(86.0));
+    let open = [&spo2];
+    let mut f = facts(&open, ContactRole::Family, Lang::Vi);
+    f.alert_url = Some("https://vigil.example/#alert-1");
+    let first = render(&f);
+    assert!(
+        first.text.contains("Xin hãy liên lạc ngay"),
+        "{}",
+        first.text
+    );
+    assert!(!first.text.contains("#alert-1"), "{}", first.text);
+    f.kind = Kind::Update;
+    f.taken_on = Some((
+        "BS Minh",
+        Utc.with_ymd_and_hms(2026, 11, 22, 1, 20, 0).unwrap(),
+    ));
+    let update = render(&f);
+    assert!(
+        update.text.contains("Nhân viên y tế đang xử lý"),
+        "{}",
+        update.text
+    );
+    assert!(
+        !update.text.contains("Xin hãy liên lạc ngay"),
+        "{}",
+        update.text
+    );
+    assert!(update.text.contains("115"));
+    f.role = ContactRole::Clinician;
+    assert!(render(&f).text.contains("#alert-1"), "clinicians keep it");
+}

@@ -4,8 +4,8 @@
 //! resolve for the whole episode. Resolving while a signal is still abnormal asks to confirm,
 //! listing the current values (`data-abnormal`; the API checks it again).
 
+use super::alert_text::describe;
 use super::view::ago;
-use super::ward::describe;
 use chrono::{DateTime, Utc};
 use minijinja::{context, Value};
 use vigil_domain::display::number;

@@ -4,6 +4,7 @@
 mod acklink;
 mod admin;
 mod admin_page;
+mod alert_text;
 mod alerts;
 mod auth;
 mod burden_page;

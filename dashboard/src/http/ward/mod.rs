@@ -8,6 +8,7 @@
 //! `/static/app.js` fetches when the live stream reports a change (no reload, no client-side
 //! templating: the same escaped server markup either way).
 
+use super::alert_text::describe;
 use super::view::{self, ago, labels, local, render, PageUser};
 use super::{charts, ApiError, AppState};
 use axum::extract::{Query, State};
@@ -20,7 +21,7 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 use vigil_domain::display::number;
 use vigil_domain::views::{AlertFilter, PatientSummary, ReadingBucket};
-use vigil_domain::{Alert, EventKind, Lang, Metric};
+use vigil_domain::{Alert, Lang, Metric};
 
 /// Most open alerts listed above the patients; the inbox has them all.
 const ALERTS_SHOWN: usize = 200;
@@ -369,38 +370,6 @@ fn group<T>(keys: &[&str], rows: Vec<T>, grouped: bool) -> Vec<(String, Vec<T>)>
         }
     }
     groups
-}
-
-/// What an alert is about in the page's language: the vital and its value, NEWS2, or the
-/// event; the stored message (with the limit, language-neutral) otherwise and as a tooltip.
-pub(crate) fn describe(a: &Alert, vi: bool) -> String {
-    let lang = if vi { Lang::Vi } else { Lang::En };
-    if let (Some(m), Some(v)) = (
-        a.metric.as_deref().and_then(|m| m.parse::<Metric>().ok()),
-        a.value,
-    ) {
-        let label = m.label(Lang::pick(vi));
-        let limit = a
-            .limit
-            .as_deref()
-            .map(|l| {
-                let l = vigil_domain::display::decimal(l.to_string(), vi);
-                if vi {
-                    format!(" (ngưỡng {l})")
-                } else {
-                    format!(" (limit {l})")
-                }
-            })
-            .unwrap_or_default();
-        return format!("{label}: {} {}{limit}", number(v, vi), m.display_unit());
-    }
-    if let Some(v) = a.value.filter(|_| a.rule.starts_with("news2")) {
-        return format!("NEWS2: {}", number(v, vi));
-    }
-    if let Ok(e) = a.rule.parse::<EventKind>() {
-        return e.label(lang).to_string();
-    }
-    a.message.clone()
 }
 
 /// The limit at the end of a threshold alert's message (`spo2 85 % < 90` → `< 90`).

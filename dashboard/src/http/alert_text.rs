@@ -1,0 +1,37 @@
+//! An alert in a page's words: the vital and its value with the limit, NEWS2, or the event —
+//! shared by the ward's rows and the episode cards.
+
+use vigil_domain::display::number;
+use vigil_domain::{Alert, EventKind, Lang, Metric};
+
+/// What an alert is about in the page's language: the vital and its value, NEWS2, or the
+/// event; the stored message (with the limit, language-neutral) otherwise and as a tooltip.
+pub(crate) fn describe(a: &Alert, vi: bool) -> String {
+    let lang = if vi { Lang::Vi } else { Lang::En };
+    if let (Some(m), Some(v)) = (
+        a.metric.as_deref().and_then(|m| m.parse::<Metric>().ok()),
+        a.value,
+    ) {
+        let label = m.label(Lang::pick(vi));
+        let limit = a
+            .limit
+            .as_deref()
+            .map(|l| {
+                let l = vigil_domain::display::decimal(l.to_string(), vi);
+                if vi {
+                    format!(" (ngưỡng {l})")
+                } else {
+                    format!(" (limit {l})")
+                }
+            })
+            .unwrap_or_default();
+        return format!("{label}: {} {}{limit}", number(v, vi), m.display_unit());
+    }
+    if let Some(v) = a.value.filter(|_| a.rule.starts_with("news2")) {
+        return format!("NEWS2: {}", number(v, vi));
+    }
+    if let Ok(e) = a.rule.parse::<EventKind>() {
+        return e.label(lang).to_string();
+    }
+    a.message.clone()
+}

@@ -10,58 +10,19 @@
 //! started: an upper bound). What runs on the patient's time — the 60 s a low SpO₂ must
 //! persist — is measured on the readings' own times and added.
 
-use crate::util::{aiosmtpd_python, sim_bin, Smtpd, Vigil};
+use crate::util::{aiosmtpd_python, play_scenario, Smtpd, Vigil};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const MINUTE_MS: f64 = 60_000.0;
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// Provisions the scenario file's patients, contacts and devices, then plays it at `speed`;
-/// the wall time just before the player started, and its report.
+/// Plays `file` (relative to the tests' folder) at `speed`: when the player started, and its
+/// report.
 fn play(v: &Vigil, file: &str, speed: u32) -> (f64, Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-    let out = v.admin_raw(
-        &["device", "provision", "--scenario", path.to_str().unwrap()],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let creds = v.data_dir().join(format!("{speed}-credentials.jsonl"));
-    std::fs::write(&creds, &out.stdout).unwrap();
-    let start = unix_now();
-    let run = Command::new(sim_bin())
-        .args([
-            "scenario",
-            path.to_str().unwrap(),
-            "--broker",
-            &format!("mqtt://127.0.0.1:{}", v.mqtt),
-            "--credentials",
-            creds.to_str().unwrap(),
-            "--speed",
-            &speed.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(report["published"], report["acknowledged"], "{report}");
+    let (_, start, report) = play_scenario(v, &path, speed);
     (start, report)
 }
 

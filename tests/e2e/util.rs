@@ -907,3 +907,48 @@ pub fn readyz(v: &Vigil) -> (u16, Value) {
         Err(e) => panic!("/readyz: {e}"),
     }
 }
+
+/// Registers a scenario file's patients, contacts and devices (`vigil device provision
+/// --scenario`), then plays it with `vigil-sim scenario` at `speed`: the number of devices
+/// provisioned, the wall time (Unix seconds) just before the player started, and its report.
+pub fn play_scenario(v: &Vigil, path: &Path, speed: u32) -> (usize, f64, Value) {
+    let out = v.admin_raw(
+        &["device", "provision", "--scenario", path.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds = v
+        .data_dir()
+        .join(format!("scenario-{speed}-credentials.jsonl"));
+    std::fs::write(&creds, &out.stdout).unwrap();
+    let devices = String::from_utf8_lossy(&out.stdout).lines().count();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let run = Command::new(sim_bin())
+        .args([
+            "scenario",
+            path.to_str().unwrap(),
+            "--broker",
+            &format!("mqtt://127.0.0.1:{}", v.mqtt),
+            "--credentials",
+            creds.to_str().unwrap(),
+            "--speed",
+            &speed.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["published"], report["acknowledged"], "{report}");
+    (devices, start, report)
+}

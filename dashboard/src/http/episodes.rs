@@ -21,9 +21,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/episodes", get(list))
         .route("/episodes/{id}", get(detail))
-        .route("/episodes/{id}/ack", post(ack))
-        .route("/episodes/{id}/assign", post(assign))
-        .route("/episodes/{id}/resolve", post(resolve))
+        // `ack`, `assign` or `resolve`.
+        .route("/episodes/{id}/{action}", post(act))
 }
 
 #[derive(Deserialize, Default)]
@@ -83,11 +82,16 @@ async fn detail(
 
 async fn act(
     who: Principal,
-    state: AppState,
-    id: i64,
-    action: EpisodeAction,
+    State(state): State<AppState>,
+    Path((id, action)): Path<(i64, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let action = match action.as_str() {
+        "ack" => EpisodeAction::Acknowledge,
+        "assign" => EpisodeAction::Assign,
+        "resolve" => EpisodeAction::Resolve,
+        other => return Err(ApiError::NotFound(format!("episode action {other:?}"))),
+    };
     require_episode(&who, &state, id).await?;
     let opts = parse_body(&body)?.options()?;
     let actor = who.name.clone();
@@ -96,31 +100,4 @@ async fn act(
         .await?;
     tracing::info!(episode_id = id, actor = %who.name, action = ?action, "episode updated");
     Ok(Json(json!({ "episode": episode })))
-}
-
-async fn ack(
-    who: Principal,
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    act(who, state, id, EpisodeAction::Acknowledge, body).await
-}
-
-async fn assign(
-    who: Principal,
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    act(who, state, id, EpisodeAction::Assign, body).await
-}
-
-async fn resolve(
-    who: Principal,
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    act(who, state, id, EpisodeAction::Resolve, body).await
 }

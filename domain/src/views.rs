@@ -245,6 +245,23 @@ pub struct BurdenReport {
     pub by_patient: Vec<BurdenRow>,
 }
 
+/// One stored reading with its storage key (device, metric, time), as FHIR serves and exports
+/// it (issue #18).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReading {
+    /// The device's storage key: with the metric and the time, the reading's identity.
+    pub device_num: i64,
+    pub device_id: String,
+    pub patient_id: String,
+    pub metric: crate::Metric,
+    pub ts: DateTime<Utc>,
+    /// In the metric's canonical UCUM unit (`Metric::unit`).
+    pub value: f64,
+    /// `late`, `clock_skew`, `ts_received`, `suspect`.
+    pub flags: Vec<String>,
+    pub received_at: DateTime<Utc>,
+}
+
 /// A device as the patient page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceView {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use vigil_domain::views::{
     AckLinkView, AlertDetail, AlertFilter, BurdenReport, Episode, EpisodeDetail, PatientPage,
     PatientSummary, PatientThreshold, ReadingBucket, ReadingPoint, RejectedMessage, Resolution,
-    ThresholdOrder,
+    StoredReading, ThresholdOrder,
 };
 use vigil_domain::{Access, Alert, Metric, Scope};
 
@@ -234,6 +234,25 @@ pub trait Queries: Send + Sync + 'static {
     fn episode_detail(&self, id: i64) -> Result<Option<EpisodeDetail>>;
     /// The facility of an episode's patient.
     fn episode_facility(&self, id: i64) -> Result<Option<String>>;
+    /// FHIR (issue #18): `patient_id`'s readings of `metrics` timed in `[from, to)`, from
+    /// `after` (time ms, device key, metric code) on, ordered by (time, device, metric), at
+    /// most `limit`.
+    fn stored_readings(
+        &self,
+        patient_id: &str,
+        metrics: &[Metric],
+        window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        after: Option<(i64, i64, i64)>,
+        limit: usize,
+    ) -> Result<Vec<StoredReading>>;
+    /// The readings of `metrics` stored under device key `device` at `ts_ms` (a blood
+    /// pressure's two halves, or one).
+    fn stored_reading(
+        &self,
+        device: i64,
+        metrics: &[Metric],
+        ts_ms: i64,
+    ) -> Result<Vec<StoredReading>>;
     /// Administration (admins only; handlers check the role): everything registered.
     fn registry(&self) -> Result<vigil_domain::views::Registry>;
     /// Rejected messages, newest first, of one device when given.

@@ -109,6 +109,36 @@ pub fn group(readings: Vec<StoredReading>) -> Vec<Measured> {
     out
 }
 
+/// At most `n` Observations from readings ordered by (time, device, metric) — a blood
+/// pressure's halves are neighbours there —, and where the next page starts: the (time ms,
+/// device key, metric code) of the first reading not used, when one is left.
+pub fn page(rows: Vec<StoredReading>, n: usize) -> (Vec<Measured>, Option<(i64, i64, i64)>) {
+    let mut out = Vec::with_capacity(n.min(rows.len()));
+    let mut it = rows.into_iter().peekable();
+    while let Some(r) = it.next() {
+        if out.len() == n {
+            return (
+                out,
+                Some((r.ts.timestamp_millis(), r.device_num, r.metric.code())),
+            );
+        }
+        let pairs = |d: &StoredReading| {
+            r.metric == Metric::BpSystolic
+                && d.metric == Metric::BpDiastolic
+                && d.device_num == r.device_num
+                && d.ts == r.ts
+        };
+        match it.next_if(pairs) {
+            Some(diastolic) => out.push(Measured::BloodPressure {
+                systolic: r,
+                diastolic,
+            }),
+            None => out.push(Measured::One(r)),
+        }
+    }
+    (out, None)
+}
+
 fn quantity(m: Metric, v: f64) -> Value {
     let (unit, code) = codes::unit(m);
     json!({ "value": v, "unit": unit, "system": UCUM, "code": code })

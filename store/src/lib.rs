@@ -24,6 +24,7 @@ pub mod audit;
 pub mod burden;
 pub mod devices;
 pub mod episodes;
+pub mod fhir;
 pub mod forward;
 pub mod notify;
 pub mod orders;

@@ -12,6 +12,7 @@ mod charts;
 mod episode_card;
 mod episodes;
 mod error;
+mod fhir;
 mod inbox;
 mod limit;
 mod manage;
@@ -133,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .merge(stream::router());
     Router::new()
         .nest("/api/v1", api)
+        .nest("/fhir/r4", fhir::router())
         .merge(admin::router())
         .merge(auth::router())
         .merge(pages::router())

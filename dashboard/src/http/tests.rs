@@ -122,6 +122,19 @@ impl crate::Queries for Stub {
     ) -> Result<Vec<vigil_domain::views::Episode>> {
         Ok(vec![])
     }
+    fn stored_readings(
+        &self,
+        _: &str,
+        _: &[Metric],
+        _: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        _: Option<(i64, i64, i64)>,
+        _: usize,
+    ) -> Result<Vec<StoredReading>> {
+        Ok(vec![])
+    }
+    fn stored_reading(&self, _: i64, _: &[Metric], _: i64) -> Result<Vec<StoredReading>> {
+        Ok(vec![])
+    }
     fn episode_detail(&self, _: i64) -> Result<Option<vigil_domain::views::EpisodeDetail>> {
         Ok(None)
     }

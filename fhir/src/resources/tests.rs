@@ -145,3 +145,23 @@ fn bundles_page_and_update_conditionally() {
         .unwrap()
         .starts_with("urn:uuid:"));
 }
+
+#[test]
+fn a_page_keeps_a_blood_pressure_whole_and_says_where_to_resume() {
+    let mut hr = reading(Metric::HeartRate, 70.0, &[]);
+    hr.ts += chrono::Duration::seconds(60);
+    let rows = vec![
+        reading(Metric::BpSystolic, 150.0, &[]),
+        reading(Metric::BpDiastolic, 90.0, &[]),
+        hr.clone(),
+    ];
+    let (first, next) = page(rows.clone(), 1);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].kind(), ObservationKind::BloodPressure);
+    assert_eq!(
+        next,
+        Some((hr.ts.timestamp_millis(), 7, Metric::HeartRate.code()))
+    );
+    let (all, next) = page(rows, 10);
+    assert_eq!((all.len(), next), (2, None));
+}

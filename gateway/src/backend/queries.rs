@@ -141,6 +141,30 @@ impl vigil_dashboard::Queries for StoreBackend {
         self.read(|c| episodes::list(c, scope, which, patient_id, limit))
     }
 
+    fn stored_readings(
+        &self,
+        patient_id: &str,
+        metrics: &[Metric],
+        (from, to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        after: Option<(i64, i64, i64)>,
+        limit: usize,
+    ) -> R<Vec<vigil_domain::views::StoredReading>> {
+        let window = (
+            from.map(|t| t.timestamp_millis()),
+            to.map(|t| t.timestamp_millis()),
+        );
+        self.read(|c| crate::store::fhir::readings(c, patient_id, metrics, window, after, limit))
+    }
+
+    fn stored_reading(
+        &self,
+        device: i64,
+        metrics: &[Metric],
+        ts_ms: i64,
+    ) -> R<Vec<vigil_domain::views::StoredReading>> {
+        self.read(|c| crate::store::fhir::at(c, device, metrics, ts_ms))
+    }
+
     fn episode_detail(&self, id: i64) -> R<Option<EpisodeDetail>> {
         self.read(|c| episodes::detail(c, id))
     }

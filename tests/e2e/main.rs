@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod episodes;
 mod external;
+mod fhir;
 mod hardening;
 mod influx;
 mod loadmode;

@@ -952,3 +952,59 @@ pub fn play_scenario(v: &Vigil, path: &Path, speed: u32) -> (usize, f64, Value) 
     assert_eq!(report["published"], report["acknowledged"], "{report}");
     (devices, start, report)
 }
+
+/// The two third-party FHIR validators `scripts/test.sh` installs under `target/fhir-tools`:
+/// PyPI's fhir.resources in a virtualenv (its Python) and npm's
+/// @asymmetrik/fhir-json-schema-validator (its `node_modules`). In CI both must be there.
+pub fn fhir_validators() -> Option<(PathBuf, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fhir-tools");
+    let python = root.join("venv/bin/python");
+    let modules = root.join("npm/node_modules");
+    let ok = python.exists()
+        && modules
+            .join("@asymmetrik/fhir-json-schema-validator")
+            .exists();
+    if ok {
+        return Some((python, modules));
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "the FHIR validators are not installed under {root:?}; scripts/test.sh installs them"
+        );
+    }
+    eprintln!("SKIPPED: the FHIR validators are not installed (run scripts/test.sh once)");
+    None
+}
+
+/// Runs both validators over `resources`; the problems each found (empty when valid).
+pub fn fhir_validate(tools: &(PathBuf, PathBuf), resources: &[Value]) -> (Value, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("resources.json");
+    std::fs::write(&file, serde_json::to_vec(resources).unwrap()).unwrap();
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e");
+    let py = Command::new(&tools.0)
+        .arg(here.join("fhir_validate.py"))
+        .arg(&file)
+        .output()
+        .expect("run fhir_validate.py");
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let js = Command::new("node")
+        .arg(here.join("fhir_validate.js"))
+        .arg(&file)
+        .env("NODE_PATH", &tools.1)
+        .output()
+        .expect("run fhir_validate.js");
+    assert!(
+        js.status.success(),
+        "{}",
+        String::from_utf8_lossy(&js.stderr)
+    );
+    (
+        serde_json::from_slice(&py.stdout).expect("fhir_validate.py prints JSON"),
+        serde_json::from_slice(&js.stdout).expect("fhir_validate.js prints JSON"),
+    )
+}

@@ -296,25 +296,74 @@ pub fn searchset(
     b
 }
 
-/// A `transaction` Bundle of conditional updates: each resource `PUT` where its first
-/// identifier matches, so sending it twice changes nothing (FHIR R4 http.html#cond-update).
+/// A transaction entry's conditional URL (`Observation?identifier=system|value`): each
+/// resource is `PUT` where its first identifier matches, so sending it twice changes nothing
+/// (FHIR R4 http.html#cond-update).
+fn conditional_url(r: &Value) -> String {
+    let id = &r["identifier"][0];
+    format!(
+        "{}?identifier={}|{}",
+        r["resourceType"].as_str().unwrap_or(""),
+        id["system"].as_str().unwrap_or(""),
+        id["value"].as_str().unwrap_or("")
+    )
+}
+
+/// The local reference of a resource (`Patient/demo-an`) and the `fullUrl` its transaction
+/// entry has (`urn:uuid:…`, deterministic). References between a transaction's resources name
+/// the `fullUrl`, which the receiving server replaces with the id it keeps (R4
+/// bundle.html#references) — its id for the patient may not be Vigil's.
+pub fn entry_urn(r: &Value) -> (String, String) {
+    (
+        format!(
+            "{}/{}",
+            r["resourceType"].as_str().unwrap_or(""),
+            r["id"].as_str().unwrap_or("")
+        ),
+        format!("urn:uuid:{}", uuid_like(&conditional_url(r))),
+    )
+}
+
+/// Replaces every `reference` in `v` that `refs` maps (local reference → `fullUrl`).
+fn rewrite(v: &mut Value, refs: &std::collections::HashMap<String, String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map.iter_mut() {
+                match (k.as_str(), x.as_str().and_then(|r| refs.get(r))) {
+                    ("reference", Some(urn)) => *x = Value::String(urn.clone()),
+                    _ => rewrite(x, refs),
+                }
+            }
+        }
+        Value::Array(list) => list.iter_mut().for_each(|x| rewrite(x, refs)),
+        _ => {}
+    }
+}
+
+/// One entry of a `transaction` Bundle: `resource` as a conditional update, its references to
+/// other entries (`refs`, from [`entry_urn`]) pointing at their `fullUrl`s.
+pub fn transaction_entry(
+    mut resource: Value,
+    refs: &std::collections::HashMap<String, String>,
+) -> Value {
+    let url = conditional_url(&resource);
+    let (_, full) = entry_urn(&resource);
+    rewrite(&mut resource, refs);
+    // The receiving server keeps its own ids: a conditional update's body carries none, or it
+    // would have to match the one the server finds (R4 http.html#cond-update).
+    if let Value::Object(map) = &mut resource {
+        map.remove("id");
+    }
+    json!({ "fullUrl": full, "resource": resource, "request": { "method": "PUT", "url": url } })
+}
+
+/// A `transaction` Bundle of conditional updates of `resources`, referring to each other
+/// through their entries.
 pub fn transaction(resources: Vec<Value>) -> Value {
+    let refs = resources.iter().map(entry_urn).collect();
     let entry: Vec<Value> = resources
         .into_iter()
-        .map(|r| {
-            let kind = r["resourceType"].as_str().unwrap_or("").to_string();
-            let id = &r["identifier"][0];
-            let url = format!(
-                "{kind}?identifier={}|{}",
-                id["system"].as_str().unwrap_or(""),
-                id["value"].as_str().unwrap_or("")
-            );
-            json!({
-                "fullUrl": format!("urn:uuid:{}", uuid_like(&url)),
-                "resource": r,
-                "request": { "method": "PUT", "url": url },
-            })
-        })
+        .map(|r| transaction_entry(r, &refs))
         .collect();
     json!({ "resourceType": "Bundle", "type": "transaction", "entry": entry })
 }

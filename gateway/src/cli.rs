@@ -52,6 +52,9 @@ pub enum Command {
     /// Per-patient threshold orders (docs/rules.md, "Per-patient thresholds").
     #[command(subcommand)]
     Threshold(ThresholdCmd),
+    /// FHIR R4 exports (docs/fhir.md).
+    #[command(subcommand)]
+    Fhir(FhirCmd),
     /// Copy the database to FILE while the gateway runs (a consistent snapshot; see
     /// docs/storage.md for restoring).
     Backup {
@@ -442,5 +445,27 @@ pub enum UserCmd {
         name: String,
         #[command(flatten)]
         common: AdminArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum FhirCmd {
+    /// Write a patient's readings as a FHIR R4 `transaction` Bundle of conditional updates
+    /// (their Patient, Devices and Observations): sending it again changes nothing.
+    Export {
+        /// The patient's id.
+        #[arg(long)]
+        patient: String,
+        /// Readings measured at or after this time (RFC 3339, or a day `YYYY-MM-DD` in UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Readings measured before this time (as `--since`).
+        #[arg(long)]
+        until: Option<String>,
+        /// The Bundle to write (replaced if it exists; written beside it first, then renamed).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
 }

@@ -79,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Mosquitto(c) => admin::mosquitto(c),
         Command::Rules(c) => admin::rules(c),
         Command::Threshold(c) => admin::threshold(c),
+        Command::Fhir(c) => admin::fhir(c),
         Command::Backup { out, admin } => admin::backup(&out, &admin),
     };
     match result {

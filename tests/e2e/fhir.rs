@@ -278,6 +278,61 @@ fn readings_are_served_as_valid_vital_signs_to_whoever_may_see_the_patient() {
         (1, 1)
     );
 
+    // `vigil fhir export`: a transaction Bundle of conditional updates, valid for both, the
+    // same bytes when exported again (deterministic ids, nothing new).
+    let out = v.data_dir().join("hoa.fhir.json");
+    let done = v.admin(&[
+        "fhir",
+        "export",
+        "--patient",
+        "hoa_1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(done["observations"], want, "{done}");
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(bundle["type"], "transaction");
+    let entries = bundle["entry"].as_array().unwrap();
+    assert_eq!(
+        entries.len(),
+        want + 2,
+        "the Patient, the hub and the Observations"
+    );
+    assert!(entries.iter().all(|e| e["request"]["method"] == "PUT"
+        && e["request"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("?identifier=")));
+    let patient_entry = entries[0]["fullUrl"].as_str().unwrap();
+    assert_eq!(
+        entries[2]["resource"]["subject"]["reference"],
+        patient_entry
+    );
+    let (m, s) = fhir_validate(&tools, std::slice::from_ref(&bundle));
+    assert_eq!(m, json!([]), "fhir.resources refused the export");
+    assert_eq!(s, json!([]), "the R4 schema refused the export");
+    let again = v.data_dir().join("hoa-again.fhir.json");
+    v.admin(&[
+        "fhir",
+        "export",
+        "--patient",
+        "hoa_1",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
+    let since = v.admin(&[
+        "fhir",
+        "export",
+        "--patient",
+        "hoa_1",
+        "--since",
+        &(t0 + Span::seconds(150)).to_rfc3339(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(since["observations"], 3, "{since}");
+
     // Another facility's token: as unknown as missing; a search finds nothing.
     for path in [
         format!("/fhir/r4/Patient/{patient_id}"),

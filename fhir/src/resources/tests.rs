@@ -133,8 +133,28 @@ fn bundles_page_and_update_conditionally() {
         b["entry"][0]["fullUrl"],
         "https://vigil.example/fhir/r4/Observation/hr-7-1796433300000"
     );
-    let t = transaction(vec![o]);
+    let p = patient(&Patient {
+        id: "demo-an".into(),
+        name: "Nguyễn Văn An".into(),
+        facility_id: "default".into(),
+        area: None,
+        tags: vec![],
+    });
+    let t = transaction(vec![o, p]);
     assert_eq!(t["type"], "transaction");
+    // The Observation names the Patient's entry, which the server resolves to its own id.
+    assert_eq!(
+        t["entry"][0]["resource"]["subject"]["reference"],
+        t["entry"][1]["fullUrl"]
+    );
+    assert_eq!(
+        t["entry"][1]["request"]["url"],
+        "Patient?identifier=urn:vigil:patient|demo-an"
+    );
+    assert!(
+        t["entry"][1]["resource"].get("id").is_none(),
+        "the server's ids"
+    );
     assert_eq!(t["entry"][0]["request"]["method"], "PUT");
     assert_eq!(
         t["entry"][0]["request"]["url"],

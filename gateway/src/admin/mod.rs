@@ -362,6 +362,8 @@ pub fn device(cmd: DeviceCmd) -> anyhow::Result<()> {
 /// each device write and read only under `vigil/v1/{its id}/` (Mosquitto's `%u` pattern) and the
 /// gateway read every device's topics.
 mod access;
+mod fhir;
+pub use fhir::fhir;
 mod rules;
 
 pub use access::{backup, mosquitto, token, user};

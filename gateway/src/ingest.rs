@@ -103,6 +103,8 @@ pub struct Settings {
     pub rejected_keep: i64,
     /// Queue new readings for the InfluxDB sink (`[influxdb] url` set).
     pub forward: bool,
+    /// Queue new readings for the FHIR push (`[fhir] push_url` set, issue #18).
+    pub fhir_push: bool,
     /// How long a fall waits for the device's "I'm OK" before it raises its alert; 0: at once.
     pub fall_cancel_ms: i64,
 }
@@ -338,6 +340,11 @@ fn apply_batch(
     let mut rollups = Rollups::default();
     // What the InfluxDB sink gets from this job (store-and-forward), when it is on.
     let mut queue = ctx.settings.forward.then(forward::Batch::default);
+    // What the FHIR push gets (issue #18), in the same transaction.
+    let mut fhir_queue = ctx
+        .settings
+        .fhir_push
+        .then(crate::store::fhir::Queue::default);
     // Threshold orders added since the last job (API or CLI) apply from this one.
     ctx.app
         .patient_rules
@@ -366,6 +373,11 @@ fn apply_batch(
                     for fresh in &c.fresh {
                         let ts = fresh.ts.timestamp_millis();
                         rollups.add(info.patient_num, fresh.metric, ts, fresh.value);
+                    }
+                    if let Some(q) = &mut fhir_queue {
+                        for r in &c.fresh {
+                            q.reading(info.num, r.metric, r.ts.timestamp_millis());
+                        }
                     }
                     if let Some(q) = &mut queue {
                         c.fresh.iter().for_each(|r| q.reading(r));
@@ -409,6 +421,9 @@ fn apply_batch(
     }
     rollups.flush(conn)?;
     if let Some(q) = queue {
+        q.enqueue(conn, crate::store::now_ms())?;
+    }
+    if let Some(q) = fhir_queue {
         q.enqueue(conn, crate::store::now_ms())?;
     }
     for (id, s) in seen {

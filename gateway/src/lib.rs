@@ -16,6 +16,7 @@
 //! alerts               the alert service: the only code that opens or changes an alert
 //! escalation, watch,   periodic tasks through the alert service: escalation and digests,
 //!   deferred             missing data and adherence, the fall window
+//! fhir_push            the FHIR push (store-and-forward queue → transaction Bundles, issue #18)
 //! forwarder            the InfluxDB sink (store-and-forward queue → influxdb2)
 //! retention            rollups and raw-reading retention
 //! retry                the retry delays of the forwarder, the MQTT client and its batcher
@@ -38,6 +39,7 @@ mod deferred;
 mod demo;
 mod escalation;
 mod fds;
+mod fhir_push;
 mod forwarder;
 mod ingest;
 mod metrics;

@@ -53,6 +53,11 @@ pub struct Metrics {
     pub forward_errors: Counter,
     pub forward_backlog: Level,
     pub forward_lag_seconds: Gauge<f64, AtomicU64>,
+    /// FHIR push (issue #18): readings sent, refused for good, waiting; failed requests.
+    pub fhir_pushed: Counter,
+    pub fhir_quarantined: Counter,
+    pub fhir_errors: Counter,
+    pub fhir_backlog: Level,
     rejected: Family<Label, Counter>,
     flagged: Family<Label, Counter>,
     alerts_raised: Family<Label, Counter>,
@@ -85,6 +90,10 @@ impl Default for Metrics {
             forward_errors: Counter::default(),
             forward_backlog: Level::default(),
             forward_lag_seconds: Gauge::default(),
+            fhir_pushed: Counter::default(),
+            fhir_quarantined: Counter::default(),
+            fhir_errors: Counter::default(),
+            fhir_backlog: Level::default(),
             rejected: Family::default(),
             flagged: Family::default(),
             alerts_raised: Family::default(),
@@ -156,6 +165,21 @@ impl Metrics {
                 "E-mails queued in the outbox since start",
                 &self.emails_queued,
             ),
+            (
+                "vigil_fhir_pushed_readings",
+                "Readings the FHIR server took ([fhir] push_url)",
+                &self.fhir_pushed,
+            ),
+            (
+                "vigil_fhir_quarantined_readings",
+                "Readings the FHIR server refused for good, kept in fhir_quarantine",
+                &self.fhir_quarantined,
+            ),
+            (
+                "vigil_fhir_push_errors",
+                "Failed requests to the FHIR server (retried)",
+                &self.fhir_errors,
+            ),
         ] {
             r.register(name, help, c.clone());
         }
@@ -189,6 +213,11 @@ impl Metrics {
                 "vigil_mqtt_up",
                 "Whether the MQTT side is up",
                 &self.mqtt_up,
+            ),
+            (
+                "vigil_fhir_backlog_readings",
+                "Readings waiting for the FHIR push",
+                &self.fhir_backlog,
             ),
         ] {
             r.register(name, help, g.clone());

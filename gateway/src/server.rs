@@ -45,6 +45,7 @@ fn ingest_settings(cfg: &Config) -> crate::ingest::Settings {
         },
         rejected_keep: cfg.ingest.rejected_keep.into(),
         forward: cfg.influxdb.enabled(),
+        fhir_push: cfg.fhir.enabled(),
         fall_cancel_ms: i64::from(cfg.rules.fall_cancel_seconds) * 1000,
     }
 }
@@ -214,6 +215,19 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             stop_rx.clone(),
         ));
         tracing::info!(url = %cfg.influxdb.url, bucket = %cfg.influxdb.bucket, "forwarding readings to InfluxDB");
+    }
+
+    // FHIR push (issue #18): checked before anything starts, as the InfluxDB sink.
+    if cfg.fhir.enabled() {
+        let client = crate::fhir_push::client(&cfg.fhir)?;
+        tasks.spawn(crate::fhir_push::run(
+            store.clone(),
+            cfg.fhir.clone(),
+            client,
+            metrics.clone(),
+            stop_rx.clone(),
+        ));
+        tracing::info!(url = %cfg.fhir.push_url, "pushing readings to a FHIR server");
     }
 
     // Falls waiting for "I'm OK".

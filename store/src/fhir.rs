@@ -98,6 +98,111 @@ pub fn at(
     Ok(out)
 }
 
+/// The keys of one ingest job's readings for the FHIR push queue (issue #18).
+#[derive(Default)]
+pub struct Queue {
+    keys: String,
+    readings: i64,
+}
+
+impl Queue {
+    pub fn reading(&mut self, device: i64, metric: Metric, ts_ms: i64) {
+        if !self.keys.is_empty() {
+            self.keys.push(';');
+        }
+        self.keys
+            .push_str(&format!("{device}.{}.{ts_ms}", metric.code()));
+        self.readings += 1;
+    }
+
+    /// Queues them in the job's transaction (nothing when there were none).
+    pub fn enqueue(self, conn: &Connection, now: i64) -> Result<()> {
+        if self.readings > 0 {
+            conn.prepare_cached(
+                "INSERT INTO fhir_queue (keys, readings, created_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(rusqlite::params![self.keys, self.readings, now])?;
+        }
+        Ok(())
+    }
+}
+
+/// Queue rows after `after`, oldest first, until they hold `max` readings (at least one row):
+/// (last row id, readings' keys).
+pub fn next_queued(conn: &Connection, after: i64, max: i64) -> Result<Option<(i64, Vec<Cursor>)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, keys, readings FROM fhir_queue WHERE id > ?1 ORDER BY id LIMIT 1000",
+    )?;
+    let mut rows = st.query([after])?;
+    let (mut last, mut keys) = (None, Vec::new());
+    while let Some(r) = rows.next()? {
+        let n: i64 = r.get(2)?;
+        if last.is_some() && keys.len() as i64 + n > max {
+            break;
+        }
+        last = Some(r.get::<_, i64>(0)?);
+        let text: String = r.get(1)?;
+        keys.extend(text.split(';').filter_map(|k| {
+            let mut p = k.split('.').map(|x| x.parse::<i64>());
+            match (p.next(), p.next(), p.next()) {
+                (Some(Ok(d)), Some(Ok(m)), Some(Ok(t))) => Some((t, d, m)),
+                _ => None,
+            }
+        }));
+    }
+    Ok(last.map(|l| (l, keys)))
+}
+
+/// The stored readings of `keys` ((time, device, metric)), in (time, device, metric) order;
+/// keys whose reading is gone (retention) are skipped.
+pub fn by_keys(conn: &Connection, keys: &[Cursor]) -> Result<Vec<StoredReading>> {
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out = Vec::with_capacity(keys.len());
+    for (t, d, m) in keys {
+        let Some(metric) = Metric::from_code(m) else {
+            continue;
+        };
+        out.extend(at(conn, d, &[metric], t)?);
+    }
+    Ok(out)
+}
+
+/// The receiving server took everything up to queue row `last`.
+pub fn pushed(conn: &Connection, last: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM fhir_queue WHERE id <= ?1")?
+        .execute([last])?;
+    Ok(())
+}
+
+/// The receiving server refused rows `(after, last]` for good: kept aside with its answer.
+pub fn quarantine(
+    conn: &Connection,
+    (after, last): (i64, i64),
+    status: u16,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO fhir_quarantine (keys, readings, status, reason, at)
+         SELECT keys, readings, ?3, ?4, ?5 FROM fhir_queue WHERE id > ?1 AND id <= ?2",
+    )?
+    .execute(rusqlite::params![after, last, status, reason, now])?;
+    conn.prepare_cached("DELETE FROM fhir_queue WHERE id > ?1 AND id <= ?2")?
+        .execute([after, last])?;
+    Ok(())
+}
+
+/// Readings waiting, and when the oldest row was queued.
+pub fn backlog(conn: &Connection) -> Result<(i64, Option<i64>)> {
+    Ok(conn.query_row(
+        "SELECT coalesce(sum(readings), 0), min(created_at) FROM fhir_queue",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +252,26 @@ mod tests {
             .is_empty());
         let bp = at(&c, 1, &[Metric::BpSystolic, Metric::BpDiastolic], 1000).unwrap();
         assert_eq!(bp.len(), 2);
+
+        // The push queue: one row per job, read back up to a size, then gone once pushed.
+        let mut q = Queue::default();
+        q.reading(1, Metric::BpSystolic, 1000);
+        q.reading(1, Metric::BpDiastolic, 1000);
+        q.enqueue(&c, 5).unwrap();
+        let mut q = Queue::default();
+        q.reading(1, Metric::HeartRate, 1000);
+        q.enqueue(&c, 6).unwrap();
+        Queue::default().enqueue(&c, 7).unwrap();
+        assert_eq!(backlog(&c).unwrap(), (3, Some(5)));
+        let (last, keys) = next_queued(&c, 0, 2).unwrap().unwrap();
+        assert_eq!((last, keys.len()), (1, 2), "the first row fills the Bundle");
+        let rows = by_keys(&c, &keys).unwrap();
+        assert_eq!(rows.len(), 2);
+        pushed(&c, last).unwrap();
+        let (last, keys) = next_queued(&c, 0, 100).unwrap().unwrap();
+        assert_eq!((last, keys), (2, vec![(1000, 1, 1)]));
+        quarantine(&c, (0, last), 400, "refused", 8).unwrap();
+        assert_eq!(backlog(&c).unwrap(), (0, None));
+        assert!(next_queued(&c, 0, 100).unwrap().is_none());
     }
 }

@@ -463,9 +463,29 @@ ALTER TABLE episodes ADD COLUMN family_note_by TEXT;
 ALTER TABLE episodes ADD COLUMN family_note_at INTEGER;
 "#;
 
+/// The FHIR push queue (issue #18): the keys (device, metric, time) of the readings each ingest
+/// job stored, written in that job's transaction while `[fhir] push_url` is set; rows go when
+/// the receiving server took their Bundle, or to the quarantine when it refused it for good.
+const V21: &str = r#"
+CREATE TABLE fhir_queue (
+    id          INTEGER PRIMARY KEY,
+    keys        TEXT NOT NULL,
+    readings    INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE fhir_quarantine (
+    id          INTEGER PRIMARY KEY,
+    keys        TEXT NOT NULL,
+    readings    INTEGER NOT NULL,
+    status      INTEGER NOT NULL,
+    reason      TEXT NOT NULL,
+    at          INTEGER NOT NULL
+);
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21,
 ];
 
 /// Brings the file up to date, one migration per transaction. Each step reads the version

@@ -358,3 +358,149 @@ fn readings_are_served_as_valid_vital_signs_to_whoever_may_see_the_patient() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A FHIR server's transaction endpoint (tests/e2e/fhir_receiver.py, fhir.resources checking
+/// every Bundle), on a free port, its data in `dir`; killed on drop.
+struct Receiver {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Receiver {
+    fn start(python: &std::path::Path, port: u16, dir: &std::path::Path) -> Receiver {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/fhir_receiver.py");
+        let child = std::process::Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.join("state.json"))
+            .spawn()
+            .expect("start the FHIR receiver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the FHIR receiver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Receiver { child, port }
+    }
+
+    fn state(&self) -> Value {
+        ureq::get(&format!("http://127.0.0.1:{}/state", self.port))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue #18's proof of the push: readings reach the FHIR server as conditional updates, keep
+/// coming while it is down (queued, retried), and once it is back every reading is there
+/// exactly once by its identifier — including those sent again after the outage.
+#[test]
+fn pushed_readings_arrive_exactly_once_across_an_outage_of_the_server() {
+    let Some(tools) = fhir_validators() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::util::free_port();
+    let mut receiver = Some(Receiver::start(&tools.0, port, dir.path()));
+    let v = Vigil::start_env(
+        &["run"],
+        &[
+            (
+                "VIGIL_FHIR_PUSH_URL",
+                &format!("http://127.0.0.1:{port}/fhir"),
+            ),
+            ("VIGIL_FHIR_TOKEN", "ehr-secret-token"),
+            ("VIGIL_FHIR_BATCH_SIZE", "25"),
+            ("VIGIL_FHIR_FLUSH_INTERVAL_MS", "100"),
+        ],
+    );
+    v.admin(&["patient", "add", "--id", "push-1", "--name", "Bà Push"]);
+    let hub = v.admin(&["device", "add", "--patient", "push-1", "--kind", "hub"]);
+    let hub_id = hub["id"].as_str().unwrap().to_string();
+    let mut dev = Device::connect(v.mqtt, &hub_id, hub["password"].as_str().unwrap()).unwrap();
+    let topic = format!("vigil/v1/{hub_id}/readings");
+    let t0 = Utc::now() - Span::minutes(30);
+    let mut publish = |from: i64, to: i64| {
+        for i in from..to {
+            dev.publish(
+                &topic,
+                &json!({ "ts": ms(t0 + Span::seconds(i)), "readings": [
+                    { "metric": "heart_rate", "value": 70 + i % 10, "unit": "/min" },
+                    { "metric": "spo2", "value": 95 + i % 4, "unit": "%" },
+                ]})
+                .to_string(),
+            );
+        }
+    };
+    let observations = |r: &Receiver| r.state()["types"]["Observation"].as_u64().unwrap_or(0);
+    let wait_for = |r: &Receiver, n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while observations(r) < n {
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n}: {}",
+                observations(r),
+                r.state()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    publish(0, 30);
+    wait_for(receiver.as_ref().unwrap(), 60);
+
+    // The server goes down; readings keep coming and are kept.
+    drop(receiver.take());
+    publish(30, 80);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = v.metrics();
+        let value = |name: &str| -> f64 {
+            m.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .map_or(0.0, |x| x.parse().unwrap())
+        };
+        if value("vigil_fhir_push_errors_total") >= 1.0
+            && value("vigil_fhir_backlog_readings") >= 100.0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed push or backlog:\n{m}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        !v.log().contains("ehr-secret-token"),
+        "the token is never logged"
+    );
+
+    // Back up, with the data it had: everything arrives, each reading once.
+    let receiver = Receiver::start(&tools.0, port, dir.path());
+    publish(80, 100);
+    wait_for(&receiver, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let state = receiver.state();
+    assert_eq!(state["types"]["Observation"], 200, "{state}");
+    assert_eq!(state["types"]["Patient"], 1, "{state}");
+    assert_eq!(state["types"]["Device"], 1, "{state}");
+    let keys: Vec<&str> = state["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .filter(|k| k.starts_with("Observation?"))
+        .collect();
+    for i in 0..100 {
+        let ts = ms(t0 + Span::seconds(i));
+        for metric in ["heart_rate", "spo2"] {
+            let want = format!("Observation?identifier=urn:vigil:reading|{hub_id}/{metric}/{ts}");
+            assert!(keys.contains(&want.as_str()), "{want} missing");
+        }
+    }
+}

@@ -22,6 +22,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub storage: StorageConfig,
     pub influxdb: InfluxConfig,
+    /// `[fhir]`: the FHIR push (issue #18).
+    pub fhir: FhirConfig,
     pub email: EmailConfig,
     pub smtp: SmtpConfig,
     /// `[notify]`; `[notifications]` is the same section (the name issue #17 uses).
@@ -41,6 +43,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             storage: StorageConfig::default(),
             influxdb: InfluxConfig::default(),
+            fhir: FhirConfig::default(),
             email: EmailConfig::default(),
             smtp: SmtpConfig::default(),
             notify: NotifyConfig::default(),
@@ -238,6 +241,18 @@ impl Config {
             if ix.batch_size == 0 || ix.timeout_seconds == 0 || ix.flush_interval_ms == 0 {
                 return Err(
                     "keys influxdb.batch_size, timeout_seconds, flush_interval_ms: must be positive"
+                        .into(),
+                );
+            }
+        }
+        let fh = &self.fhir;
+        if fh.enabled() {
+            if !(fh.push_url.starts_with("http://") || fh.push_url.starts_with("https://")) {
+                return Err("key fhir.push_url: expected http://… or https://…".into());
+            }
+            if fh.batch_size == 0 || fh.timeout_seconds == 0 || fh.flush_interval_ms == 0 {
+                return Err(
+                    "keys fhir.batch_size, timeout_seconds, flush_interval_ms: must be positive"
                         .into(),
                 );
             }

@@ -241,6 +241,62 @@ impl InfluxConfig {
     }
 }
 
+/// The FHIR push (issue #18, docs/fhir.md): new readings sent as `transaction` Bundles to an
+/// EHR's FHIR endpoint, store-and-forward; off while `push_url` is empty.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FhirConfig {
+    /// The FHIR server's base (`https://ehr.example/fhir`): Bundles are POSTed there.
+    pub push_url: String,
+    /// Bearer token for it. Prefer `VIGIL_FHIR_TOKEN` or `token_file`; never logged.
+    pub token: String,
+    /// A file whose first line is the token; wins over `token`.
+    pub token_file: String,
+    /// CA certificate (PEM) for a server with a private CA; empty: system roots.
+    pub ca_file: String,
+    /// Most readings in one Bundle.
+    pub batch_size: u32,
+    /// How often the pusher looks for new readings when it is idle, in milliseconds.
+    pub flush_interval_ms: u32,
+    /// Timeout of one request, in seconds.
+    pub timeout_seconds: u32,
+}
+
+// Hand-written so that the token can never reach a log line through `{:?}`.
+impl std::fmt::Debug for FhirConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FhirConfig")
+            .field("push_url", &self.push_url)
+            .field("token", &if self.token.is_empty() { "" } else { "***" })
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for FhirConfig {
+    fn default() -> Self {
+        FhirConfig {
+            push_url: String::new(),
+            token: String::new(),
+            token_file: String::new(),
+            ca_file: String::new(),
+            batch_size: 500,
+            flush_interval_ms: 1000,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+impl FhirConfig {
+    pub fn enabled(&self) -> bool {
+        !self.push_url.is_empty()
+    }
+
+    pub fn token(&self) -> Result<String, ConfigError> {
+        secret(&self.token, &self.token_file)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {

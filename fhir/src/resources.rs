@@ -288,8 +288,11 @@ pub fn searchset(
         "resourceType": "Bundle",
         "type": "searchset",
         "link": link,
-        "entry": entry,
     });
+    // FHIR JSON has no empty arrays (R4 json.html#arrays): no matches, no `entry`.
+    if !entry.is_empty() {
+        b["entry"] = json!(entry);
+    }
     if let Some(total) = total {
         b["total"] = json!(total);
     }

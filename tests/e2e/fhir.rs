@@ -352,6 +352,15 @@ fn readings_are_served_as_valid_vital_signs_to_whoever_may_see_the_patient() {
         none["entry"].as_array().is_none_or(|e| e.is_empty()),
         "{none}"
     );
+    // The errors and the empty search are valid FHIR too.
+    let (_, outcome) = v.get(&format!("/fhir/r4/Patient/{patient_id}"), &q3);
+    let (_, bad) = v.get("/fhir/r4/Observation?code=8867-4", &p7);
+    assert_eq!(
+        bad["issue"][0]["code"], "invalid",
+        "patient is required: {bad}"
+    );
+    let (m, s) = fhir_validate(&tools, &[outcome, bad, none]);
+    assert_eq!((m, s), (json!([]), json!([])));
     // Without credentials: 401.
     match ureq::get(&v.url(&format!("/fhir/r4/Patient/{patient_id}"))).call() {
         Err(ureq::Error::Status(401, _)) => {}

@@ -24,15 +24,7 @@ use vigil_fhir::resources;
 
 /// The HTTP client: the configured timeout and the private CA when given.
 pub fn client(cfg: &FhirConfig) -> anyhow::Result<reqwest::Client> {
-    let mut http = reqwest::ClientBuilder::new()
-        .timeout(Duration::from_secs(u64::from(cfg.timeout_seconds)))
-        .connect_timeout(Duration::from_secs(5));
-    if !cfg.ca_file.is_empty() {
-        let pem = std::fs::read(&cfg.ca_file)
-            .with_context(|| format!("fhir.ca_file: cannot read {}", cfg.ca_file))?;
-        let ca = reqwest::Certificate::from_pem(&pem).context("fhir.ca_file: not a PEM")?;
-        http = http.add_root_certificate(ca);
-    }
+    let http = crate::http_client::builder("fhir", cfg.timeout_seconds, &cfg.ca_file)?;
     reqwest::Url::parse(&cfg.push_url).context("fhir.push_url is not a URL")?;
     cfg.token()?;
     http.build().context("cannot build the FHIR client")

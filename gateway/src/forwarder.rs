@@ -38,15 +38,7 @@ impl WriteDataPoint for Lines {
 /// Builds the client: gzip (unless `influxdb.gzip = false`), the configured timeout, and the
 /// private CA when given.
 pub fn client(cfg: &InfluxConfig) -> anyhow::Result<influxdb2::Client> {
-    let mut http = reqwest::ClientBuilder::new()
-        .timeout(Duration::from_secs(u64::from(cfg.timeout_seconds)))
-        .connect_timeout(Duration::from_secs(5));
-    if !cfg.ca_file.is_empty() {
-        let pem = std::fs::read(&cfg.ca_file)
-            .with_context(|| format!("influxdb.ca_file: cannot read {}", cfg.ca_file))?;
-        let ca = reqwest::Certificate::from_pem(&pem).context("influxdb.ca_file: not a PEM")?;
-        http = http.add_root_certificate(ca);
-    }
+    let http = crate::http_client::builder("influxdb", cfg.timeout_seconds, &cfg.ca_file)?;
     let token = cfg.token()?;
     reqwest::Url::parse(&cfg.url).context("influxdb.url is not a URL")?;
     let mut builder = influxdb2::ClientBuilder::with_builder(http, &cfg.url, &cfg.org, token);

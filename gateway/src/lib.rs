@@ -41,6 +41,7 @@ mod escalation;
 mod fds;
 mod fhir_push;
 mod forwarder;
+mod http_client;
 mod ingest;
 mod metrics;
 mod mqtt;

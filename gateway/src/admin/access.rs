@@ -72,21 +72,8 @@ pub fn backup(out: &std::path::Path, admin: &AdminArgs) -> anyhow::Result<()> {
     let cfg = config(admin)?;
     let src = store::open_connection(&cfg.data_dir)
         .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
-    let name = out
-        .file_name()
-        .ok_or_else(|| anyhow::anyhow!("--out must name a file"))?
-        .to_string_lossy();
-    let tmp = out.with_file_name(format!(".{name}.partial"));
-    let _ = std::fs::remove_file(&tmp);
     // Health data: readable by the owner only (SQLite would create it with the umask's mode).
-    {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        o.open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-    }
+    let (tmp, _) = super::private_partial(out)?;
     let started = std::time::Instant::now();
     {
         let mut dst =

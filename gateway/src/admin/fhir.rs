@@ -47,20 +47,7 @@ pub fn fhir(cmd: FhirCmd) -> anyhow::Result<()> {
     head.extend(devices.iter().map(resources::device));
     let refs: HashMap<String, String> = head.iter().map(resources::entry_urn).collect();
 
-    let name = out
-        .file_name()
-        .ok_or_else(|| anyhow::anyhow!("--out must name a file"))?
-        .to_string_lossy();
-    let tmp = out.with_file_name(format!(".{name}.partial"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    // Health data: readable by the owner only.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    let file = o
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let (tmp, file) = super::private_partial(&out)?;
     let mut w = std::io::BufWriter::new(file);
     let started = std::time::Instant::now();
     write!(

@@ -36,6 +36,25 @@ fn set_device_enabled(admin: &AdminArgs, id: &str, enabled: bool) -> anyhow::Res
     Ok(())
 }
 
+/// A new file beside `out` (`.NAME.partial`) that only its owner may read — health data —,
+/// to be renamed onto `out` once complete (`vigil backup`, `vigil fhir export`).
+fn private_partial(out: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, std::fs::File)> {
+    let name = out
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("--out must name a file"))?
+        .to_string_lossy();
+    let tmp = out.with_file_name(format!(".{name}.partial"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let file = o
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    Ok((tmp, file))
+}
+
 fn print(admin: &AdminArgs, value: Value, human: String) {
     if admin.json {
         println!("{value}");

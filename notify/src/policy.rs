@@ -296,15 +296,24 @@ pub fn flush_digests<S: NotifyStore>(
         if at.timestamp_millis() > now {
             continue;
         }
-        let alert_ids = db.digest_alerts(contact_id, &patient_id)?;
-        let waiting: Vec<Alert> = alert_ids
-            .iter()
-            .filter_map(|id| db.alert(*id).transpose())
-            .collect::<Result<_, S::Error>>()?;
+        let mut alert_ids = Vec::new();
+        let mut waiting: Vec<Alert> = Vec::new();
+        for id in db.digest_alerts(contact_id, &patient_id)? {
+            let Some(a) = db.alert(id)? else { continue };
+            // An alert of an episode this contact already has a conversation about was (or
+            // will be) listed there: a digest about it too would be a second e-mail about
+            // one deterioration (issue #17).
+            if in_conversation(db, id, contact_id)? {
+                continue;
+            }
+            alert_ids.push(id);
+            waiting.push(a);
+        }
         let items: Vec<(AlertFacts<'_>, AlertState)> = waiting
             .iter()
             .map(|a| (facts(a, s, c.role), a.state))
             .collect();
+        let mut sent_at = None;
         if !items.is_empty() {
             let url = s.public_url.as_ref().map(|u| format!("{u}/"));
             let r = email::render_digest(c.lang, &items, url.as_deref());
@@ -313,10 +322,23 @@ pub fn flush_digests<S: NotifyStore>(
             let message_id = email::new_message_id(alert_ids[0], &s.message_id_domain);
             enqueue(db, &c, &r, about, &message_id, None, 0, now)?;
             queued += 1;
+            sent_at = Some(now);
         }
-        db.digest_done(contact_id, &patient_id, now)?;
+        db.digest_done(contact_id, &patient_id, sent_at)?;
     }
     Ok(queued)
+}
+
+/// Whether contact `contact_id` has a conversation about the episode of alert `alert_id`.
+fn in_conversation<S: NotifyStore>(
+    db: &S,
+    alert_id: i64,
+    contact_id: i64,
+) -> Result<bool, S::Error> {
+    Ok(match db.episode_of(alert_id)? {
+        Some(episode) => db.threads(episode)?.iter().any(|(c, _)| *c == contact_id),
+        None => false,
+    })
 }
 
 /// The `notification_failed` breach for the patient of alert `alert_id`, unless that alert is

@@ -93,8 +93,14 @@ pub trait NotifyStore {
     ) -> Result<Option<i64>, Self::Error>;
     /// The alerts waiting for a contact's digest about a patient, oldest first.
     fn digest_alerts(&self, contact_id: i64, patient_id: &str) -> Result<Vec<i64>, Self::Error>;
-    /// A contact's digest about a patient went (or had nothing left to say) at `now`.
-    fn digest_done(&self, contact_id: i64, patient_id: &str, now: i64) -> Result<(), Self::Error>;
+    /// A contact's digest about a patient is done: its items are dropped, and `sent_at` (when
+    /// one went) starts the contact's next `min_interval`.
+    fn digest_done(
+        &self,
+        contact_id: i64,
+        patient_id: &str,
+        sent_at: Option<i64>,
+    ) -> Result<(), Self::Error>;
     /// The episode an alert belongs to (issue #17).
     fn episode_of(&self, alert_id: i64) -> Result<Option<i64>, Self::Error>;
     /// Every alert of an episode, oldest first.

@@ -269,12 +269,21 @@ pub fn digest_alerts(conn: &Connection, contact_id: i64, patient_id: &str) -> Re
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// A contact's digest about a patient went (or had nothing left to say) at `now`.
-pub fn digest_done(conn: &Connection, contact_id: i64, patient_id: &str, now: i64) -> Result<()> {
+/// A contact's digest about a patient is done: its items go; `sent_at`, when a digest went,
+/// is kept as the last one sent.
+pub fn digest_done(
+    conn: &Connection,
+    contact_id: i64,
+    patient_id: &str,
+    sent_at: Option<i64>,
+) -> Result<()> {
     conn.execute(
         "DELETE FROM digest_items WHERE contact_id = ?1 AND patient_id = ?2",
         params![contact_id, patient_id],
     )?;
+    let Some(now) = sent_at else {
+        return Ok(());
+    };
     conn.execute(
         "INSERT INTO digest_sent (contact_id, patient_id, sent_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (contact_id, patient_id) DO UPDATE SET sent_at = excluded.sent_at",
@@ -350,8 +359,8 @@ impl vigil_notify::NotifyStore for Rows<'_> {
     fn digest_alerts(&self, contact_id: i64, patient_id: &str) -> Result<Vec<i64>> {
         digest_alerts(self.0, contact_id, patient_id)
     }
-    fn digest_done(&self, contact_id: i64, patient_id: &str, now: i64) -> Result<()> {
-        digest_done(self.0, contact_id, patient_id, now)
+    fn digest_done(&self, contact_id: i64, patient_id: &str, sent_at: Option<i64>) -> Result<()> {
+        digest_done(self.0, contact_id, patient_id, sent_at)
     }
     fn episode_of(&self, alert_id: i64) -> Result<Option<i64>> {
         crate::episodes::of_alert(self.0, alert_id)

@@ -145,6 +145,9 @@ fn one_deterioration_is_one_threaded_conversation_per_contact() {
             ("VIGIL_SMTP_PORT", &port),
             ("VIGIL_SMTP_SECURITY", "none"),
             ("VIGIL_DASHBOARD_PUBLIC_URL", "https://vigil.example"),
+            // Whatever the hour: the amber NEWS2 beside the red signs must not reach the
+            // clinician a second time as a digest (CI found it at 06:06 local, issue #17).
+            ("VIGIL_NOTIFY_QUIET_HOURS", "none"),
         ],
     );
     let f = register(&v, "pat-conv", "pulse_oximeter");

@@ -618,6 +618,73 @@ fn one_deterioration_is_one_conversation_per_contact() {
     assert!(clear[0].2.contains("Đã xử lý xong"), "{}", clear[0].2);
 }
 
+/// Issue #17 (found by CI at 06:06 local, outside the default quiet hours): an amber sign
+/// raised with red ones — NEWS2 5–6 beside a low SpO₂ — is listed in the episode's e-mail; the
+/// clinician, who also takes amber digests, gets no second e-mail about it as a digest.
+#[test]
+fn an_amber_sign_of_a_told_episode_is_not_digested_again() {
+    use vigil_domain::Metric::Spo2;
+    let c = store();
+    let s = vigil_notify::NotifySettings {
+        quiet_hours: None,
+        ..settings()
+    };
+    c.execute("UPDATE alerts SET next_notify_at = NULL WHERE id = 1", [])
+        .unwrap();
+    let start = last_outbox_id(&c);
+    let at = ms_to_time(now_ms());
+    let news2 = Breach {
+        rule: "news2_medium".into(),
+        condition: "news2_medium_test".into(),
+        severity: vigil_domain::Severity::Amber,
+        metric: None,
+        value: Some(6.0),
+        limit: None,
+        message: "NEWS2 6".into(),
+    };
+    tx_with(&c, &s, |t| {
+        t.raise("p1", &news2, None, at)?;
+        t.raise("p1", &red(Spo2, "spo2_low", 84.0), None, at)
+    })
+    .unwrap();
+    let first = mails_since(&c, start);
+    assert_eq!(
+        first.iter().map(|m| m.0).collect::<Vec<_>>(),
+        [1, 3],
+        "{first:?}"
+    );
+    assert!(first[1].2.contains("NEWS2"), "listed for the clinician");
+    let waiting: i64 = c
+        .query_row(
+            "SELECT count(*) FROM digest_items WHERE contact_id = 3",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        waiting, 1,
+        "the amber sign was queued for the clinician's digest"
+    );
+
+    let mark = last_outbox_id(&c);
+    tx_with(&c, &s, |t| t.notify_due(now_ms() + MIN)).unwrap();
+    assert!(
+        mails_since(&c, mark).is_empty(),
+        "no digest about a told episode"
+    );
+    let waiting: i64 = c
+        .query_row("SELECT count(*) FROM digest_items", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(waiting, 0, "done with");
+    let sent: i64 = c
+        .query_row("SELECT count(*) FROM digest_sent", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        sent, 0,
+        "no digest went: the next one need not wait min_interval"
+    );
+}
+
 /// Issue #17: a fall is never held back, and a clinician taking the episode on stops the
 /// reminders and is news for the family.
 #[test]

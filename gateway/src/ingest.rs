@@ -130,9 +130,10 @@ struct Shared {
 #[derive(Default)]
 pub struct Vitals(std::sync::Mutex<HashMap<i64, readings::LatestVitals>>);
 
-/// A message after the pure stages, ready for the write job.
+/// A message after the pure stages, ready for the write job: its place in the batch (the
+/// message itself stays shared, not copied) and what decoding made of it.
 struct Prepared {
-    msg: Message,
+    index: usize,
     decoded: Result<(String, Decoded), (Option<String>, Reject)>,
 }
 
@@ -145,7 +146,7 @@ struct Committed {
     rejected: Option<(Option<String>, Reject)>,
 }
 
-fn prepare(msg: Message, limits: &Limits) -> Prepared {
+fn prepare(index: usize, msg: &Message, limits: &Limits) -> Prepared {
     let publisher = msg.publisher.as_deref();
     let decoded = match topic::parse(&msg.topic) {
         None => Err((
@@ -169,7 +170,7 @@ fn prepare(msg: Message, limits: &Limits) -> Prepared {
             }
         }
     };
-    Prepared { msg, decoded }
+    Prepared { index, decoded }
 }
 
 impl Ingest {
@@ -202,31 +203,37 @@ impl Ingest {
             payload,
             received: Utc::now(),
         };
-        self.handle_batch(vec![msg])
+        self.handle_batch(Arc::new([msg]))
             .await
             .pop()
             .expect("one outcome per message")
     }
 
     /// Handles messages in one write job; returns one outcome per message, in order. On a store
-    /// failure every message of the batch is `Failed`: nothing of it was committed.
-    pub async fn handle_batch(&self, msgs: Vec<Message>) -> Vec<Outcome> {
+    /// failure every message of the batch is `Failed`: nothing of it was committed. The batch
+    /// is shared, so a caller that retries it copies nothing.
+    pub async fn handle_batch(&self, msgs: Arc<[Message]>) -> Vec<Outcome> {
         let n = msgs.len();
         self.0.app.metrics.messages_received.inc_by(n as u64);
         let prepared: Vec<Prepared> = msgs
-            .into_iter()
-            .map(|m| prepare(m, &self.0.settings.limits))
+            .iter()
+            .enumerate()
+            .map(|(i, m)| prepare(i, m, &self.0.settings.limits))
             .collect();
         let ctx = self.0.clone();
         let result = self
             .0
             .app
             .store
-            .write(move |conn| apply_batch(conn, prepared, &ctx))
+            .write(move |conn| apply_batch(conn, &msgs, prepared, &ctx))
             .await;
         match result {
             Ok((list, changes)) => {
-                let out = list.into_iter().map(|c| self.after_commit(c)).collect();
+                let now = Utc::now().timestamp_millis();
+                let out = list
+                    .into_iter()
+                    .map(|c| self.after_commit(c, now))
+                    .collect();
                 self.0.app.alerts.announce(changes);
                 out
             }
@@ -238,13 +245,12 @@ impl Ingest {
         }
     }
 
-    fn after_commit(&self, c: Committed) -> Outcome {
+    fn after_commit(&self, c: Committed, now: i64) -> Outcome {
         if let Some((device, rej)) = c.rejected {
             self.0.app.metrics.reject(rej.reason);
             tracing::warn!(device_id = device.as_deref().unwrap_or("-"), reason = rej.reason, detail = %rej.detail, "message rejected");
             return Outcome::Rejected(rej.reason);
         }
-        let now = Utc::now().timestamp_millis();
         for r in &c.fresh {
             for f in &r.flags {
                 self.0.app.metrics.flagged(f);
@@ -328,6 +334,7 @@ struct Seen {
 /// last seen (once per device per batch, not once per message).
 fn apply_batch(
     conn: &Connection,
+    msgs: &[Message],
     prepared: Vec<Prepared>,
     ctx: &Shared,
 ) -> Result<(Vec<Committed>, Changes), StoreError> {
@@ -350,7 +357,8 @@ fn apply_batch(
         .patient_rules
         .refresh(conn, crate::store::now_ms())?;
     for p in prepared {
-        let received_ms = p.msg.received.timestamp_millis();
+        let msg = &msgs[p.index];
+        let received_ms = msg.received.timestamp_millis();
         let mut c = Committed::default();
         let outcome = match p.decoded {
             Err(rej) => Err(rej),
@@ -364,7 +372,7 @@ fn apply_batch(
                         &mut inserter,
                         &info,
                         decoded,
-                        p.msg.received,
+                        msg.received,
                         ctx,
                         &mut tx,
                         &mut c,
@@ -408,10 +416,10 @@ fn apply_batch(
             readings::insert_rejected(
                 conn,
                 device.as_deref(),
-                &p.msg.topic,
+                &msg.topic,
                 rej.reason,
                 &rej.detail,
-                &p.msg.payload,
+                &msg.payload,
                 received_ms,
             )?;
             c.rejected = Some((device, rej));

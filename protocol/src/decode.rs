@@ -26,7 +26,12 @@ pub fn decode(
     }
     match channel {
         Channel::Status => decode_status(payload),
-        Channel::Readings => decode_readings(&parse_json(payload)?, limits, received),
+        // The common shapes typed and borrowed; anything else, or anything to reject, the
+        // general way (issue #19).
+        Channel::Readings => match crate::fast::readings(payload, limits) {
+            Some(d) => Ok(d),
+            None => decode_readings(&parse_json(payload)?, limits, received),
+        },
         Channel::Events => decode_event(&parse_json(payload)?),
     }
 }
@@ -179,18 +184,31 @@ fn decode_event(v: &Value) -> Result<Decoded, Reject> {
 /// `ts` is RFC 3339 text or Unix epoch milliseconds (issue #2).
 pub fn parse_ts(v: &Value) -> Result<DateTime<Utc>, Reject> {
     match v {
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| Reject::new("bad_timestamp", "ts is not RFC 3339")),
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-            .ok_or_else(|| Reject::new("bad_timestamp", "ts is not epoch milliseconds")),
+        Value::String(s) => ts_from_text(s),
+        Value::Number(n) => n.as_i64().map_or_else(not_epoch_ms, ts_from_ms),
         _ => Err(Reject::new(
             "bad_timestamp",
             "ts must be RFC 3339 text or epoch milliseconds",
         )),
     }
+}
+
+/// A `ts` given as RFC 3339 text.
+pub(crate) fn ts_from_text(s: &str) -> Result<DateTime<Utc>, Reject> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| Reject::new("bad_timestamp", "ts is not RFC 3339"))
+}
+
+/// A `ts` given as epoch milliseconds.
+pub(crate) fn ts_from_ms(ms: i64) -> Result<DateTime<Utc>, Reject> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map_or_else(not_epoch_ms, Ok)
+}
+
+fn not_epoch_ms<T>() -> Result<T, Reject> {
+    Err(Reject::new("bad_timestamp", "ts is not epoch milliseconds"))
 }
 
 #[cfg(test)]
@@ -396,6 +414,106 @@ mod tests {
             })
         }
 
+        /// Decodes `bytes` both ways: what the fast path accepts, the general decoder accepts
+        /// identically.
+        fn agree(bytes: &[u8]) {
+            let limits = Limits::default();
+            let received = Utc::now();
+            if let Some(fast) = crate::fast::readings(bytes, &limits) {
+                let general =
+                    parse_json(bytes).and_then(|v| decode_readings(&v, &limits, received));
+                assert_eq!(Ok(fast), general, "{}", String::from_utf8_lossy(bytes));
+            }
+        }
+
+        /// One reading object's text, mostly well formed, sometimes not (unknown metric, a
+        /// value as text, a long unit, a bad time, a key twice, an escape, an extra key).
+        fn reading_text() -> impl Strategy<Value = String> {
+            let metric = prop_oneof![
+                6 => prop_oneof![Just("spo2"), Just("heart_rate"), Just("temperature")],
+                1 => prop_oneof![Just("mood"), Just("sp\\u006f2")],
+            ];
+            let value = prop_oneof![
+                4 => (0i64..300).prop_map(|v| v.to_string()),
+                4 => (0.0f64..300.0).prop_map(|v| v.to_string()),
+                1 => prop_oneof![Just(r#""93""#.to_string()), Just("1e400".to_string())],
+            ];
+            let unit = prop_oneof![
+                3 => Just(""),
+                3 => prop_oneof![Just(r#","unit":"%""#), Just(r#","unit":"Cel""#)],
+                1 => prop_oneof![Just(r#","unit":null"#), Just(r#","unit":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx""#)],
+            ];
+            let ts = prop_oneof![
+                3 => Just(String::new()),
+                3 => prop_oneof![
+                    (1_600_000_000_000i64..1_900_000_000_000).prop_map(|t| format!(r#","ts":{t}"#)),
+                    Just(r#","ts":"2026-11-22T08:15:00+07:00""#.to_string()),
+                ],
+                1 => prop_oneof![
+                    Just(r#","ts":"yesterday""#.to_string()),
+                    Just(r#","ts":1.5"#.to_string()),
+                    Just(r#","ts":99999999999999999999"#.to_string()),
+                ],
+            ];
+            let seq = prop_oneof![
+                3 => Just(String::new()),
+                3 => (0i64..1000).prop_map(|n| format!(r#","seq":{n}"#)),
+                1 => Just(r#","seq":-1.0"#.to_string()),
+            ];
+            let odd = prop_oneof![
+                8 => Just(""),
+                1 => prop_oneof![Just(r#","value":70"#), Just(r#","note":"x""#)],
+            ];
+            (metric, value, unit, ts, seq, odd).prop_map(|(m, v, u, t, s, o)| {
+                format!(r#"{{"metric":"{m}","value":{v}{u}{t}{s}{o}}}"#)
+            })
+        }
+
+        /// The keys of a batch (or beside a single reading), each at most once.
+        fn top_fields() -> impl Strategy<Value = Vec<String>> {
+            let ts = prop_oneof![
+                2 => Just(None),
+                2 => Just(Some(r#""ts":1763774100000"#.to_string())),
+                2 => Just(Some(r#""ts":"2026-11-22T01:15:00Z""#.to_string())),
+                1 => Just(Some(r#""ts":false"#.to_string())),
+            ];
+            let battery = prop_oneof![
+                2 => Just(None),
+                3 => (-5.0f64..110.0).prop_map(|b| Some(format!(r#""battery":{b}"#))),
+                1 => Just(Some(r#""battery":"41""#.to_string())),
+            ];
+            (ts, battery).prop_map(|(t, b)| t.into_iter().chain(b).collect())
+        }
+
+        /// The fast path takes the messages devices actually send.
+        #[test]
+        fn the_usual_messages_take_the_fast_path() {
+            let limits = Limits::default();
+            for p in [
+                r#"{"metric":"spo2","value":93,"unit":"%","ts":1763774100000,"seq":12}"#,
+                r#"{"metric":"temperature","value":37.2}"#,
+                r#"{"ts":"2026-11-22T08:15:00+07:00","battery":41,"readings":[{"metric":"heart_rate","value":88,"unit":"/min"},{"metric":"spo2","value":95,"ts":1763774160000}]}"#,
+            ] {
+                assert!(
+                    crate::fast::readings(p.as_bytes(), &limits).is_some(),
+                    "{p}"
+                );
+                agree(p.as_bytes());
+            }
+            for p in [
+                r#"[{"bn":"dev-1/","n":"spo2","v":93}]"#,
+                r#"["spo2",93]"#,
+                r#"{"readings":[["spo2",93]]}"#,
+                r#"{"metric":"spo2","value":93,"value":70}"#,
+                r#"{"metric":"spo2","value":93,"pad":1}"#,
+            ] {
+                assert!(
+                    crate::fast::readings(p.as_bytes(), &limits).is_none(),
+                    "{p}"
+                );
+            }
+        }
+
         proptest! {
             #[test]
             fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
@@ -410,6 +528,33 @@ mod tests {
                 for ch in [Channel::Readings, Channel::Events] {
                     let _ = decode(ch, &bytes, &Limits::default(), Utc::now());
                 }
+            }
+
+            /// Issue #19: the typed fast path accepts only what the general decoder accepts,
+            /// and decodes it the same.
+            #[test]
+            fn the_fast_path_agrees_with_the_general_decoder(v in json_value()) {
+                agree(&serde_json::to_vec(&v).unwrap());
+            }
+
+            #[test]
+            fn common_shapes_take_the_fast_path_and_agree(
+                readings in prop::collection::vec(reading_text(), 1..4),
+                batch in any::<bool>(),
+                top in top_fields(),
+            ) {
+                let body = if batch {
+                    let mut fields = top;
+                    fields.push(format!(r#""readings":[{}]"#, readings.join(",")));
+                    format!("{{{}}}", fields.join(","))
+                } else {
+                    let inner = readings[0].trim_start_matches('{').to_string();
+                    match top.is_empty() {
+                        true => readings[0].clone(),
+                        false => format!("{{{},{inner}", top.join(",")),
+                    }
+                };
+                agree(body.as_bytes());
             }
 
             #[test]

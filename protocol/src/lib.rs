@@ -10,6 +10,7 @@
 //! other in a circle.
 
 pub mod decode;
+mod fast;
 pub mod json;
 pub mod message;
 pub mod senml;

@@ -37,6 +37,7 @@ use rumqttc::{
 };
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use vigil_protocol::topic::{self, Channel};
@@ -316,13 +317,22 @@ async fn batcher(mut rx: mpsc::Receiver<Received>, acks: mpsc::Sender<Vec<Ack>>,
 /// Stores a batch, retrying on store failure until it is committed; returns the publishes to
 /// ack. Rejected messages are acked too: their rejection records are committed.
 async fn store_batch(ingest: Ingest, batch: Vec<Received>) -> Vec<Ack> {
-    let msgs: Vec<Message> = batch
+    let acks: Vec<Ack> = batch
         .iter()
+        .map(|(p, _, connection)| Ack {
+            pkid: p.pkid,
+            qos: p.qos,
+            connection: *connection,
+        })
+        .collect();
+    // Topic and payload move over, not copied; a retry shares them again.
+    let msgs: Arc<[Message]> = batch
+        .into_iter()
         .map(|(p, at, _)| Message {
             publisher: None,
-            topic: p.topic.clone(),
-            payload: p.payload.clone(),
-            received: *at,
+            topic: p.topic,
+            payload: p.payload,
+            received: at,
         })
         .collect();
     let mut delays = retry::store();
@@ -338,14 +348,7 @@ async fn store_batch(ingest: Ingest, batch: Vec<Received>) -> Vec<Ack> {
         );
         tokio::time::sleep(wait).await;
     }
-    batch
-        .iter()
-        .map(|(p, _, connection)| Ack {
-            pkid: p.pkid,
-            qos: p.qos,
-            connection: *connection,
-        })
-        .collect()
+    acks
 }
 
 #[cfg(test)]

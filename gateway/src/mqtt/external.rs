@@ -66,7 +66,7 @@ struct Ack {
 /// Committed batches whose acks wait for the poll loop. Small: the loop serves it first.
 const ACK_QUEUE: usize = 4;
 /// Most messages in one write job.
-const MAX_BATCH: usize = 2048;
+const MAX_BATCH: usize = 4096;
 /// Batches decoding or committing at once.
 const IN_FLIGHT_BATCHES: usize = 2;
 

@@ -199,15 +199,30 @@ pub async fn run(
                     ingest.metrics().mqtt_up.set(1);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let item = (p, Utc::now(), connection);
-                    if overflow.is_empty() {
-                        match tx.try_send(item) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(item)) => overflow.push_back(item),
-                            Err(mpsc::error::TrySendError::Closed(_)) => break,
-                        }
-                    } else {
-                        overflow.push_back(item);
+                    let at = Utc::now();
+                    if !take(&tx, &mut overflow, (p, at, connection)) {
+                        break;
+                    }
+                    // The rest of what the same read brought (rumqttc parses up to ten packets
+                    // per read and hands them out one per poll): taken here, not one `select!`
+                    // round each (issue #19); they arrived together, so at the same time.
+                    let mut open = true;
+                    while open
+                        && overflow.len() < OVERFLOW_MAX
+                        && matches!(
+                            eventloop.state.events.front(),
+                            Some(Event::Incoming(Packet::Publish(_)))
+                        )
+                    {
+                        let Some(Event::Incoming(Packet::Publish(p))) =
+                            eventloop.state.events.pop_front()
+                        else {
+                            unreachable!("checked above");
+                        };
+                        open = take(&tx, &mut overflow, (p, at, connection));
+                    }
+                    if !open {
+                        break;
                     }
                     let n = overflow.len() as u64;
                     ingest.metrics().intake_overflow.set(n);
@@ -243,6 +258,23 @@ pub async fn run(
     };
     let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
     Ok(())
+}
+
+/// Hands a received message to the batcher, or queues it in `overflow` while the batcher has
+/// no room (keeping arrival order); false when the batcher is gone.
+fn take(tx: &mpsc::Sender<Received>, overflow: &mut VecDeque<Received>, item: Received) -> bool {
+    if !overflow.is_empty() {
+        overflow.push_back(item);
+        return true;
+    }
+    match tx.try_send(item) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(item)) => {
+            overflow.push_back(item);
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
 }
 
 /// Writes the PUBACKs of committed messages into the connection's buffer and flushes once.

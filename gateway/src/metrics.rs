@@ -37,6 +37,8 @@ pub struct Metrics {
     pub mqtt_up: Level,
     /// Successful connections to an external broker (more than one means reconnects).
     pub mqtt_connects: Counter,
+    /// QoS 0 messages dropped at the intake (issue #19).
+    pub qos0_dropped: Counter,
     /// Messages received from an external broker waiting for room in the batcher's channel.
     pub intake_overflow: Level,
     pub intake_overflow_peak: Level,
@@ -79,6 +81,7 @@ impl Default for Metrics {
             auth_failures: Counter::default(),
             mqtt_up: Level::default(),
             mqtt_connects: Counter::default(),
+            qos0_dropped: Counter::default(),
             intake_overflow: Level::default(),
             intake_overflow_peak: Level::default(),
             pruned_readings: Counter::default(),
@@ -149,6 +152,12 @@ impl Metrics {
                 "vigil_mqtt_connects",
                 "Connections made to an external MQTT broker (more than one means reconnects)",
                 &self.mqtt_connects,
+            ),
+            (
+                "vigil_mqtt_qos0_dropped",
+                "QoS 0 messages dropped on arrival because the gateway could not keep up \
+                 (external broker, mqtt.qos0_when_full = drop)",
+                &self.qos0_dropped,
             ),
             (
                 "vigil_retention_readings_deleted",

@@ -370,6 +370,20 @@ pub struct MqttConfig {
     pub client_key_file: String,
     /// Shared-subscription group (`$share/{group}/…`) so several gateways split the load.
     pub shared_group: String,
+    /// QoS 0 messages the gateway cannot keep up with: dropped and counted (`drop`), or left
+    /// at the broker by reading no further until it catches up (`block`). Issue #19.
+    pub qos0_when_full: Qos0WhenFull,
+}
+
+/// `mqtt.qos0_when_full` (the names follow Vector's `buffer.when_full`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Qos0WhenFull {
+    /// Drop new QoS 0 messages while the intake is full; `vigil_mqtt_qos0_dropped` counts them.
+    Drop,
+    /// Stop reading from the broker: TCP pushes back and the broker queues (or drops, by its
+    /// own limits).
+    Block,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -430,6 +444,7 @@ impl Default for MqttConfig {
             client_cert_file: String::new(),
             client_key_file: String::new(),
             shared_group: String::new(),
+            qos0_when_full: Qos0WhenFull::Drop,
         }
     }
 }

@@ -12,8 +12,11 @@
 //!   that sends the acks (docs/architecture.md, "Dependency facts": rumqttc). What
 //!   the channel cannot take waits in an overflow queue, bounded in steady state by the
 //!   broker's in-flight window; its size is exported as `vigil_mqtt_intake_overflow`. QoS 0
-//!   has no in-flight window: at [`OVERFLOW_MAX`] the loop stops reading from the broker (and
-//!   keeps writing acks) until the batcher catches up, so TCP pushes back on the broker.
+//!   has no in-flight window: past [`OVERFLOW_MAX`] new QoS 0 messages are dropped and counted
+//!   (`vigil_mqtt_qos0_dropped`, `mqtt.qos0_when_full = "drop"`, issue #19) while QoS 1 ones
+//!   still queue; at twice that, or at [`OVERFLOW_MAX`] with `"block"`, the loop stops reading
+//!   from the broker (and keeps writing acks) until the batcher catches up, so TCP pushes back
+//!   on the broker, which queues.
 //! - Up to two batches are in flight, so decoding the next overlaps committing the last; their
 //!   acks still go out in arrival order.
 //! - The poll loop writes a committed batch's PUBACKs itself, all into the connection's write
@@ -25,7 +28,7 @@
 //!   stored.
 //! - A store failure retries the same batch with backoff instead of acking or dropping it.
 
-use crate::config::MqttConfig;
+use crate::config::{MqttConfig, Qos0WhenFull};
 use crate::ingest::{Ingest, Message, Outcome};
 use crate::retry;
 use anyhow::Context as _;
@@ -51,6 +54,10 @@ const PENDING: usize = 8192;
 /// still writes acks, so nothing waits on it (the deadlock in docs/architecture.md cannot
 /// recur); the broker queues instead (Mosquitto: `max_queued_messages`).
 const OVERFLOW_MAX: usize = 8 * PENDING;
+/// With QoS 0 dropped past [`OVERFLOW_MAX`], where the loop still stops reading: QoS 1
+/// messages are bounded by the broker's window, but a broker resuming a session may send far
+/// more than it (docs/architecture.md).
+const OVERFLOW_HARD: usize = 2 * OVERFLOW_MAX;
 
 /// A message, when it arrived, and the connection (counted from 1) it arrived on.
 type Received = (rumqttc::Publish, chrono::DateTime<Utc>, u64);
@@ -158,6 +165,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (client, mut eventloop) = AsyncClient::new(options(&cfg)?, 64);
     let (tx, rx) = mpsc::channel::<Received>(PENDING);
+    let mut shed = Shed {
+        drop_qos0: cfg.qos0_when_full == Qos0WhenFull::Drop,
+        dropping: false,
+    };
+    let pause_at = if shed.drop_qos0 {
+        OVERFLOW_HARD
+    } else {
+        OVERFLOW_MAX
+    };
     let (ack_tx, mut ack_rx) = mpsc::channel::<Vec<Ack>>(ACK_QUEUE);
     let worker = tokio::spawn(batcher(rx, ack_tx, ingest.clone()));
     let filters = filters(&cfg.shared_group);
@@ -182,7 +198,7 @@ pub async fn run(
                 permit.send(overflow.pop_front().expect("not empty"));
                 ingest.metrics().intake_overflow.set(overflow.len() as u64);
             }
-            ev = eventloop.poll(), if overflow.len() < OVERFLOW_MAX => match ev {
+            ev = eventloop.poll(), if overflow.len() < pause_at => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     delays = retry::broker();
                     connections += 1;
@@ -200,7 +216,8 @@ pub async fn run(
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let at = Utc::now();
-                    if !take(&tx, &mut overflow, (p, at, connection)) {
+                    let m = ingest.metrics();
+                    if !take(&tx, &mut overflow, &mut shed, m, (p, at, connection)) {
                         break;
                     }
                     // The rest of what the same read brought (rumqttc parses up to ten packets
@@ -208,7 +225,7 @@ pub async fn run(
                     // round each (issue #19); they arrived together, so at the same time.
                     let mut open = true;
                     while open
-                        && overflow.len() < OVERFLOW_MAX
+                        && overflow.len() < pause_at
                         && matches!(
                             eventloop.state.events.front(),
                             Some(Event::Incoming(Packet::Publish(_)))
@@ -219,14 +236,14 @@ pub async fn run(
                         else {
                             unreachable!("checked above");
                         };
-                        open = take(&tx, &mut overflow, (p, at, connection));
+                        open = take(&tx, &mut overflow, &mut shed, m, (p, at, connection));
                     }
                     if !open {
                         break;
                     }
                     let n = overflow.len() as u64;
-                    ingest.metrics().intake_overflow.set(n);
-                    ingest.metrics().intake_overflow_peak.inner().fetch_max(n, Relaxed);
+                    m.intake_overflow.set(n);
+                    m.intake_overflow_peak.inner().fetch_max(n, Relaxed);
                 }
                 Ok(_) => {}
                 Err(err) => {
@@ -260,9 +277,43 @@ pub async fn run(
     Ok(())
 }
 
+/// What the intake does with QoS 0 messages it has no room for (`mqtt.qos0_when_full`).
+struct Shed {
+    /// Drop them past [`OVERFLOW_MAX`] (else the loop stops reading from the broker there).
+    drop_qos0: bool,
+    /// Dropping now: logged once when it starts and once when it ends.
+    dropping: bool,
+}
+
 /// Hands a received message to the batcher, or queues it in `overflow` while the batcher has
-/// no room (keeping arrival order); false when the batcher is gone.
-fn take(tx: &mpsc::Sender<Received>, overflow: &mut VecDeque<Received>, item: Received) -> bool {
+/// no room (keeping arrival order), or drops it: a QoS 0 message the intake has no room for
+/// (MQTT's "at most once"; counted). False when the batcher is gone.
+fn take(
+    tx: &mpsc::Sender<Received>,
+    overflow: &mut VecDeque<Received>,
+    shed: &mut Shed,
+    metrics: &crate::metrics::Metrics,
+    item: Received,
+) -> bool {
+    let full = overflow.len() >= OVERFLOW_MAX;
+    if shed.drop_qos0 && full && item.0.qos == QoS::AtMostOnce {
+        metrics.qos0_dropped.inc_by(1);
+        if !shed.dropping {
+            shed.dropping = true;
+            tracing::warn!(
+                waiting = overflow.len(),
+                "the gateway cannot keep up: dropping QoS 0 messages until it does (vigil_mqtt_qos0_dropped)"
+            );
+        }
+        return true;
+    }
+    if shed.dropping && !full {
+        shed.dropping = false;
+        tracing::info!(
+            dropped_total = metrics.qos0_dropped.get(),
+            "the gateway caught up: QoS 0 messages are taken again"
+        );
+    }
     if !overflow.is_empty() {
         overflow.push_back(item);
         return true;
@@ -386,6 +437,68 @@ async fn store_batch(ingest: Ingest, batch: Vec<Received>) -> Vec<Ack> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #19: QoS 0 beyond the intake's room is dropped and counted; QoS 1 never is.
+    #[test]
+    fn a_full_intake_drops_qos0_and_counts_it_but_queues_qos1() {
+        let metrics = crate::metrics::Metrics::default();
+        let item = |qos| {
+            let p = rumqttc::Publish::new("vigil/v1/d/readings", qos, "{}");
+            (p, Utc::now(), 1)
+        };
+        for drop_qos0 in [true, false] {
+            let (tx, _rx) = mpsc::channel::<Received>(1);
+            let mut shed = Shed {
+                drop_qos0,
+                dropping: false,
+            };
+            let mut overflow = VecDeque::new();
+            // The channel takes one; the rest wait in the overflow up to its limit.
+            for _ in 0..=OVERFLOW_MAX {
+                assert!(take(
+                    &tx,
+                    &mut overflow,
+                    &mut shed,
+                    &metrics,
+                    item(QoS::AtMostOnce)
+                ));
+            }
+            assert_eq!(overflow.len(), OVERFLOW_MAX);
+            assert!(take(
+                &tx,
+                &mut overflow,
+                &mut shed,
+                &metrics,
+                item(QoS::AtMostOnce)
+            ));
+            assert!(take(
+                &tx,
+                &mut overflow,
+                &mut shed,
+                &metrics,
+                item(QoS::AtLeastOnce)
+            ));
+            if drop_qos0 {
+                assert_eq!(overflow.len(), OVERFLOW_MAX + 1, "QoS 1 still queued");
+                assert_eq!(metrics.qos0_dropped.get(), 1);
+                assert!(shed.dropping);
+                // Room again: taken again.
+                overflow.clear();
+                assert!(take(
+                    &tx,
+                    &mut overflow,
+                    &mut shed,
+                    &metrics,
+                    item(QoS::AtMostOnce)
+                ));
+                assert!(!shed.dropping);
+                assert_eq!(overflow.len(), 1);
+            } else {
+                assert_eq!(overflow.len(), OVERFLOW_MAX + 2, "blocking drops nothing");
+                assert_eq!(metrics.qos0_dropped.get(), 1, "no more than before");
+            }
+        }
+    }
 
     #[test]
     fn shared_group_prefixes_every_filter() {

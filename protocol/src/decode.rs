@@ -7,7 +7,8 @@
 use crate::json::parse_json;
 use crate::message::{truncate, Decoded, Limits, RawReading, Reject, MAX_TEXT};
 use crate::topic::Channel;
-use chrono::{DateTime, TimeZone, Utc};
+use crate::ts::{not_epoch_ms, ts_from_ms, ts_from_text};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use vigil_domain::{EventKind, Metric};
 
@@ -193,27 +194,10 @@ pub fn parse_ts(v: &Value) -> Result<DateTime<Utc>, Reject> {
     }
 }
 
-/// A `ts` given as RFC 3339 text.
-pub(crate) fn ts_from_text(s: &str) -> Result<DateTime<Utc>, Reject> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Reject::new("bad_timestamp", "ts is not RFC 3339"))
-}
-
-/// A `ts` given as epoch milliseconds.
-pub(crate) fn ts_from_ms(ms: i64) -> Result<DateTime<Utc>, Reject> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .map_or_else(not_epoch_ms, Ok)
-}
-
-fn not_epoch_ms<T>() -> Result<T, Reject> {
-    Err(Reject::new("bad_timestamp", "ts is not epoch milliseconds"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn readings(p: &str) -> Vec<RawReading> {
         match decode(

@@ -9,8 +9,8 @@
 //! decoder, which gives the rejection its reason and detail. So an accepted message decodes
 //! exactly as the general decoder would decode it (a property test holds them to that).
 
-use crate::decode::{ts_from_ms, ts_from_text};
 use crate::message::{Decoded, Limits, RawReading, MAX_TEXT};
+use crate::ts::{ts_from_ms, ts_from_text};
 use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use vigil_domain::Metric;

@@ -15,6 +15,7 @@ pub mod json;
 pub mod message;
 pub mod senml;
 pub mod topic;
+mod ts;
 pub mod validate;
 
 pub use decode::decode;

@@ -23,6 +23,10 @@ fi
 # npm and PyPI: Node.js with npm, and a Python that can make a virtualenv.
 command -v npm >/dev/null 2>&1 || need_pkgs+=(nodejs npm)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+# PostgreSQL as the shared store (issue #20): Debian's server binaries; the tests start their own
+# clusters (initdb in a temporary directory, a free port), never the package's service.
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+[ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "==> installing ${need_pkgs[*]}"
   SUDO=""
@@ -74,5 +78,20 @@ cargo run --locked -q -- --help >/dev/null
 echo "==> cargo test"
 # Each end-to-end test starts its own vigil; two at a time suits a 2-core machine.
 cargo test --workspace --locked -- --test-threads "${VIGIL_TEST_THREADS:-2}"
+
+echo "==> the store's and the alert service's tests again, on PostgreSQL"
+# The same tests, each on a new database of a throw-away cluster (VIGIL_TEST_POSTGRES,
+# store/src/testing.rs). PostgreSQL refuses to run as root: then it runs as `postgres`.
+pgdir=$(mktemp -d)
+as_pg() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups "$@"; else "$@"; fi; }
+[ "$(id -u)" -eq 0 ] && chown postgres: "$pgdir"
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_pg "$(pg_bin)/initdb" -D "$pgdir/data" -U vigil --auth=trust -E UTF8 --no-sync >/dev/null
+as_pg "$(pg_bin)/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
+  -o "-p $pg_port -k $pgdir -c listen_addresses=127.0.0.1" start >/dev/null
+stop_pg() { as_pg "$(pg_bin)/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
+trap stop_pg EXIT
+VIGIL_TEST_POSTGRES="postgres://vigil@127.0.0.1:$pg_port/postgres" \
+  cargo test --locked -p vigil-store -p vigil-gateway --lib -- --test-threads "${VIGIL_TEST_THREADS:-2}"
 
 echo "==> all tests passed"

@@ -20,7 +20,6 @@ use crate::store::{
     alerts as rows, episodes, forward, now_ms, outbox, Result, StoreError, StoreHandle,
 };
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use std::sync::Arc;
 use tokio::sync::{broadcast, Notify};
 use vigil_alerting::episode::{self, Placement};
@@ -30,6 +29,7 @@ use vigil_domain::views::{AckLinkStatus, AckLinkView, Live, LiveEvent, LiveMessa
 use vigil_domain::{Alert, AlertState, EventKind, Severity};
 use vigil_notify::policy::{self as notify, LinkUse};
 use vigil_notify::NotifySettings;
+use vigil_store::db::Connection;
 
 /// One change to announce once its transaction committed.
 #[derive(Debug, Clone)]

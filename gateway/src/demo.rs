@@ -10,12 +10,12 @@
 use crate::config::Config;
 use crate::secrets;
 use crate::store::{accounts, StoreError, StoreHandle};
-use rusqlite::params;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use vigil_simulators::scenario::Scenario;
+use vigil_store::params;
 
 pub const DEMO_USER: &str = "demo";
 

@@ -49,7 +49,7 @@ fn classify(status: Option<u16>) -> Failure {
 /// The Bundle for queued readings: the Patients and Devices they name (conditional updates
 /// too, so the server resolves references to its own ids), then the Observations.
 fn bundle(
-    conn: &rusqlite::Connection,
+    conn: &vigil_store::db::Connection,
     keys: &[store::fhir::Cursor],
 ) -> store::Result<(Value, usize)> {
     let rows = store::fhir::by_keys(conn, keys)?;

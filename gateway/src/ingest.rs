@@ -17,7 +17,6 @@ use crate::store::StoreHandle;
 use crate::store::{forward, pending, readings, StoreError};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +25,7 @@ use vigil_domain::views::{LiveEvent, LiveMessage};
 use vigil_domain::{EventKind, Reading};
 use vigil_protocol::validate::{self, DeviceInfo};
 use vigil_protocol::{topic, Decoded, Limits, Reject};
+use vigil_store::db::Connection;
 
 /// What the MQTT side should do with the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -560,13 +560,12 @@ fn apply(
                 ts.timestamp_millis(),
                 received.timestamp_millis(),
             )?;
-            if stored {
+            if let Some(id) = stored {
                 let ts_ms = ts.timestamp_millis();
                 out.event = Some((kind, ts_ms));
                 match kind {
                     // Recorded now; the alert waits for the cancel window (crate::deferred).
                     EventKind::Fall if ctx.settings.fall_cancel_ms > 0 => {
-                        let id = conn.last_insert_rowid();
                         let due = ts_ms + ctx.settings.fall_cancel_ms;
                         pending::defer(conn, id, &device.patient_id, kind, ts_ms, due)?;
                         return Ok(Ok(()));

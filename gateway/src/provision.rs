@@ -6,8 +6,8 @@ use crate::secrets;
 use crate::store::devices::SecretHashes;
 use crate::store::registry::{self, NewContact};
 use crate::store::{Result, StoreError};
-use rusqlite::Connection;
 use vigil_domain::{ContactRole, ContactTier, DeviceKind, Lang, Severity};
+use vigil_store::db::Connection;
 
 fn invalid(msg: String) -> StoreError {
     StoreError::Invalid(msg)
@@ -204,7 +204,7 @@ pub fn add_device(
     if let Some(s) = interval_s {
         conn.execute(
             "UPDATE devices SET expected_interval_s = ?2 WHERE id = ?1",
-            rusqlite::params![id, s],
+            vigil_store::params![id, s],
         )?;
     }
     Ok(id)

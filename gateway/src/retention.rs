@@ -35,7 +35,7 @@ pub async fn prune_once(
     let mut out = Pruned::default();
     let (devices, patients) = store
         .read(|c| {
-            let nums = |sql: &str| -> rusqlite::Result<Vec<i64>> {
+            let nums = |sql: &str| -> vigil_store::db::Result<Vec<i64>> {
                 let mut st = c.prepare(sql)?;
                 let rows = st.query_map([], |r| r.get(0))?;
                 rows.collect()

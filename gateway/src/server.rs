@@ -124,8 +124,10 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let outbox_dir = cfg.outbox_dir();
     crate::datadir::make_private(&outbox_dir)
         .with_context(|| format!("cannot create the outbox {}", outbox_dir.display()))?;
-    let store = StoreHandle::open(&cfg.data_dir)
-        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
+    let at = cfg.store_location()?;
+    let store = StoreHandle::open_at(&at)
+        .with_context(|| format!("cannot open the store {}", at.describe()))?;
+    tracing::info!(store = %at.describe(), "store open");
     let app = App::new(&cfg, store.clone(), rules);
     let ingest = Ingest::new(app.clone(), ingest_settings(&cfg));
     let App {

@@ -80,19 +80,18 @@ pub fn apply(tx: &mut AlertTx<'_>, changes: &[Change], now: i64) -> Result<usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema;
+
     use crate::store::watch::plan;
     use chrono::TimeZone;
     use chrono::Utc;
-    use rusqlite::Connection;
     use vigil_alerting::RuleSet;
+    use vigil_store::db::Connection;
 
     const H: i64 = 3_600_000;
     const HCM: chrono_tz::Tz = chrono_tz::Asia::Ho_Chi_Minh;
 
     fn store() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        schema::migrate(&mut c).unwrap();
+        let c = vigil_store::testing::connection();
         c.execute_batch(
             "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'P', 0),
                                                                    (2, 'p2', 'Q', 0);",
@@ -106,7 +105,7 @@ mod tests {
             "INSERT INTO devices (id, patient_id, patient_num, kind, secret_hash, created_at,
                                   last_seen, expected_interval_s)
              VALUES (?1, 'p1', 1, ?2, 'x', 0, ?3, ?4)",
-            rusqlite::params![id, kind, seen, interval],
+            vigil_store::params![id, kind, seen, interval],
         )
         .unwrap();
     }

@@ -1,21 +1,23 @@
 //! Dashboard users, API tokens, sessions and the administrative audit (issue #6, #15).
 
 use crate::audit::audit;
+use crate::db::{params, Connection, OptionalExtension};
 use crate::registry::{check_text, on_unique, require_facility, split_tags};
 use crate::{now_ms, secrets, Result, StoreError};
-use rusqlite::{params, Connection, OptionalExtension};
 use vigil_domain::{Access, Scope};
 
 /// Every dashboard user, by name, with their facilities (administration).
 pub fn users(conn: &Connection) -> Result<Vec<vigil_domain::views::UserView>> {
-    let mut st = conn.prepare(
+    let sql = format!(
         "SELECT u.name, u.admin, u.lang, u.created_at,
-                (SELECT group_concat(f.facility_id, ',') FROM
+                (SELECT {} FROM
                    (SELECT facility_id FROM user_facilities WHERE user_id = u.id
                     ORDER BY facility_id) f),
                 u.disabled_at
          FROM users u ORDER BY u.name",
-    )?;
+        conn.concat_agg("f.facility_id", ",")
+    );
+    let mut st = conn.prepare(&sql)?;
     let rows = st.query_map([], |r| {
         let admin: bool = r.get(1)?;
         let facilities: Option<String> = r.get(4)?;
@@ -32,7 +34,7 @@ pub fn users(conn: &Connection) -> Result<Vec<vigil_domain::views::UserView>> {
             disabled_at: r.get::<_, Option<i64>>(5)?.map(super::ms_to_time),
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Adds a dashboard user. A clinician sees the patients of `facilities`; an admin sees all
@@ -48,16 +50,19 @@ pub fn add_user(
     for f in facilities {
         require_facility(conn, f)?;
     }
-    conn.execute(
-        "INSERT INTO users (name, password_hash, admin, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![name, password_hash, admin, now_ms()],
-    )
-    .map_err(on_unique(|| format!("user {name} already exists")))?;
-    let id = conn.last_insert_rowid();
+    let id: i64 = conn
+        .query_row(
+            "INSERT INTO users (name, password_hash, admin, created_at) VALUES (?1, ?2, ?3, ?4)
+             RETURNING id",
+            params![name, password_hash, admin, now_ms()],
+            |r| r.get(0),
+        )
+        .map_err(on_unique(|| format!("user {name} already exists")))?;
     if !admin {
         for f in facilities {
             conn.execute(
-                "INSERT OR IGNORE INTO user_facilities (user_id, facility_id) VALUES (?1, ?2)",
+                "INSERT INTO user_facilities (user_id, facility_id) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
                 params![id, f],
             )?;
         }
@@ -73,7 +78,7 @@ fn user_scope(conn: &Connection, user_id: i64, admin: bool) -> Result<Scope> {
         "SELECT facility_id FROM user_facilities WHERE user_id = ?1 ORDER BY facility_id",
     )?;
     let rows = st.query_map([user_id], |r| r.get(0))?;
-    Ok(Scope::Only(rows.collect::<rusqlite::Result<_>>()?))
+    Ok(Scope::Only(rows.collect::<crate::db::Result<_>>()?))
 }
 
 /// (user id, password hash, admin) for a login attempt.
@@ -102,11 +107,12 @@ pub fn add_api_token(
     if let Some(f) = facility {
         require_facility(conn, f)?;
     }
-    conn.execute(
-        "INSERT INTO api_tokens (name, token_hash, created_at, facility_id) VALUES (?1, ?2, ?3, ?4)",
+    Ok(conn.query_row(
+        "INSERT INTO api_tokens (name, token_hash, created_at, facility_id) VALUES (?1, ?2, ?3, ?4)
+         RETURNING id",
         params![name, secrets::sha256_hex(token), now_ms(), facility],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 /// Who a valid API token speaks for.
@@ -212,7 +218,7 @@ pub fn api_tokens(conn: &Connection) -> Result<Vec<vigil_domain::views::TokenVie
             revoked_at: r.get::<_, Option<i64>>(5)?.map(super::ms_to_time),
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Revokes API token `id`: it stops working at once (each request looks it up).

@@ -2,8 +2,8 @@
 //! written here, in its transaction. No decisions are taken here.
 
 use super::{ms_to_time, now_ms, Result};
+use crate::db::{params, Connection, OptionalExtension, Row};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use vigil_alerting::lifecycle;
 use vigil_alerting::Breach;
 use vigil_domain::{Alert, AlertState, EventKind, Severity};
@@ -14,8 +14,8 @@ pub(crate) const ALERT_COLUMNS: &str =
     a.value, a.metric, a.unit, a.message, a.acknowledged_at, a.acknowledged_by, a.note,
     a.resolved_at, a.assigned_to, a.limit_text, a.event, a.last_value, a.last_at, a.episode_id";
 
-pub(crate) fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Alert> {
-    let opt_time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(crate) fn alert_from_row(r: &Row<'_>) -> crate::db::Result<Alert> {
+    let opt_time = |i: usize| -> crate::db::Result<Option<DateTime<Utc>>> {
         Ok(r.get::<_, Option<i64>>(i)?.map(ms_to_time))
     };
     Ok(Alert {
@@ -61,7 +61,7 @@ pub fn for_patient(conn: &Connection, patient_id: &str, limit: usize) -> Result<
     );
     let mut st = conn.prepare_cached(&sql)?;
     let rows = st.query_map(params![patient_id, limit as i64], alert_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Alerts of the facilities `scope` allows, most urgent first (severity, then newest),
@@ -77,16 +77,17 @@ pub fn list(
         vigil_domain::Scope::All => None,
         vigil_domain::Scope::Only(f) => Some(serde_json::to_string(f).expect("strings")),
     };
+    let facility_list = conn.json_strings("?3");
     let sql = format!(
         "SELECT {ALERT_COLUMNS} FROM alerts a JOIN patients p ON p.id = a.patient_id
-         WHERE (?1 IS NULL OR a.state = ?1)
-           AND (?3 IS NULL OR p.facility_id IN (SELECT value FROM json_each(?3)))
-           AND (?4 IS NULL OR a.patient_id = ?4)
-           AND (?5 IS NULL OR a.rule = ?5)
-           AND (?6 IS NULL OR a.opened_at >= ?6)
+         WHERE (a.state = ?1 OR ?1 IS NULL)
+           AND (p.facility_id IN ({facility_list}) OR ?3 IS NULL)
+           AND (a.patient_id = ?4 OR ?4 IS NULL)
+           AND (a.rule = ?5 OR ?5 IS NULL)
+           AND (a.opened_at >= ?6 OR ?6 IS NULL)
            AND (?7 = 0 OR a.state <> 'resolved')
-           AND (?8 IS NULL OR a.severity = ?8)
-           AND (?9 IS NULL OR a.opened_at < ?9)
+           AND (a.severity = ?8 OR ?8 IS NULL)
+           AND (a.opened_at < ?9 OR ?9 IS NULL)
          ORDER BY CASE a.severity WHEN 'red' THEN 0 WHEN 'amber' THEN 1 ELSE 2 END, a.opened_at DESC
          LIMIT ?2"
     );
@@ -105,7 +106,7 @@ pub fn list(
         ],
         alert_from_row,
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Records who took the alert on (the service checks that it may be taken).
@@ -190,10 +191,11 @@ pub fn insert(
     event: Option<EventKind>,
     at: i64,
 ) -> Result<i64> {
-    conn.execute(
+    let id: i64 = conn.query_row(
         "INSERT INTO alerts (patient_id, rule, condition, severity, state, opened_at, metric,
                              value, unit, message, last_value, last_at, limit_text, event)
-         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?7, ?5, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?7, ?5, ?10, ?11)
+         RETURNING id",
         params![
             patient_id,
             breach.rule,
@@ -207,8 +209,8 @@ pub fn insert(
             breach.limit,
             event.map(|e| e.as_str()),
         ],
+        |r| r.get(0),
     )?;
-    let id = conn.last_insert_rowid();
     audit(conn, id, "system", "open", Some(&breach.message))?;
     Ok(id)
 }
@@ -265,8 +267,8 @@ pub fn link_reading(
     device_num: i64,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO alert_readings (alert_id, device, metric, ts, value)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO alert_readings (alert_id, device, metric, ts, value)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
     )?
     .execute(params![
         alert_id,
@@ -300,7 +302,7 @@ pub fn detail(
                 note: r.get(3)?,
             })
         })?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
+        rows.collect::<crate::db::Result<Vec<_>>>()?
     };
     let readings = {
         let mut st = conn.prepare_cached(
@@ -318,7 +320,7 @@ pub fn detail(
                 device_id: r.get(3)?,
             })
         })?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
+        rows.collect::<crate::db::Result<Vec<_>>>()?
     };
     let emails = {
         let mut st = conn.prepare_cached(
@@ -336,7 +338,7 @@ pub fn detail(
                 last_error: r.get(6)?,
             })
         })?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
+        rows.collect::<crate::db::Result<Vec<_>>>()?
     };
     Ok(Some(AlertDetail {
         alert,

@@ -1,7 +1,7 @@
 //! The administrative audit (issue #15): who revoked, disabled, edited or removed what.
 
+use crate::db::{params, Connection};
 use crate::{now_ms, Result};
-use rusqlite::{params, Connection};
 
 /// Records an administrative change (issue #15: every revocation is audited).
 pub fn audit(conn: &Connection, actor: &str, action: &str, target: &str) -> Result<()> {
@@ -19,5 +19,5 @@ pub fn audit_log(conn: &Connection, limit: usize) -> Result<Vec<(i64, String, St
     let rows = st.query_map([limit as i64], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }

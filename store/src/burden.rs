@@ -3,7 +3,7 @@
 //! e-mailed and a patient has an episode per patient-week, so noisy thresholds can be tuned.
 
 use super::{ms_to_time, Result};
-use rusqlite::Connection;
+use crate::db::Connection;
 
 /// The alert-burden report for the patients `scope` allows, over the `days` before `now`.
 pub fn burden(
@@ -73,7 +73,8 @@ pub fn burden(
     }
     // Digests (no single alert) count for their patient.
     let mut st = conn.prepare_cached(
-        "SELECT c.patient_id, count(*), sum(c.role = 'family' AND o.cancelled_at IS NULL)
+        "SELECT c.patient_id, count(*),
+                sum(CASE WHEN c.role = 'family' AND o.cancelled_at IS NULL THEN 1 ELSE 0 END)
          FROM outbox o JOIN contacts c ON c.id = o.contact_id
          WHERE o.alert_id IS NULL AND o.created_at >= ?1 GROUP BY c.patient_id",
     )?;
@@ -95,7 +96,7 @@ pub fn burden(
     let mut st = conn.prepare_cached(
         "SELECT e.patient_id, p.facility_id, count(*) FROM episodes e
          JOIN patients p ON p.id = e.patient_id
-         WHERE e.opened_at >= ?1 GROUP BY e.patient_id",
+         WHERE e.opened_at >= ?1 GROUP BY e.patient_id, p.facility_id",
     )?;
     for row in st.query_map([since], |r| {
         Ok((

@@ -2,12 +2,12 @@
 //! clock, disabling and removal (issues #2, #5, #15).
 
 use crate::audit::audit;
+use crate::db::{params, Connection, OptionalExtension};
 use crate::registry::{check_id, new_id, on_unique, require_patient};
 use crate::{now_ms, secrets, Result, StoreError};
-use rusqlite::{params, Connection, OptionalExtension};
 use vigil_domain::DeviceKind;
 
-fn device_view(r: &rusqlite::Row) -> rusqlite::Result<vigil_domain::views::DeviceView> {
+fn device_view(r: &crate::db::Row) -> crate::db::Result<vigil_domain::views::DeviceView> {
     Ok(vigil_domain::views::DeviceView {
         id: r.get(0)?,
         patient_id: r.get(1)?,
@@ -33,7 +33,7 @@ pub fn patient_devices(
          WHERE patient_id = ?1 AND removed_at IS NULL ORDER BY id"
     ))?;
     let rows = st.query_map([patient_id], device_view)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Every device, by patient then id (administration).
@@ -42,7 +42,7 @@ pub fn all_devices(conn: &Connection) -> Result<Vec<vigil_domain::views::DeviceV
         "SELECT {DEVICE_VIEW_COLUMNS} FROM devices WHERE removed_at IS NULL ORDER BY patient_id, id"
     ))?;
     let rows = st.query_map([], device_view)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// A device as the ingestion path needs it.
@@ -143,11 +143,13 @@ pub fn device(conn: &Connection, id: &str) -> Result<Option<DeviceRecord>> {
 pub fn set_device_status(conn: &Connection, id: &str, online: Option<bool>, at: i64) -> Result<()> {
     match online {
         Some(o) => conn.execute(
-            "UPDATE devices SET online = ?2, last_seen = max(coalesce(last_seen, 0), ?3) WHERE id = ?1",
+            "UPDATE devices SET online = ?2,
+               last_seen = CASE WHEN last_seen > ?3 THEN last_seen ELSE ?3 END WHERE id = ?1",
             params![id, o, at],
         )?,
         None => conn.execute(
-            "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?2) WHERE id = ?1",
+            "UPDATE devices SET last_seen = CASE WHEN last_seen > ?2 THEN last_seen ELSE ?2 END
+             WHERE id = ?1",
             params![id, at],
         )?,
     };
@@ -184,7 +186,7 @@ pub fn mosquitto_credentials(conn: &Connection) -> Result<Vec<(String, String)>>
          WHERE enabled = 1 AND mosquitto_hash IS NOT NULL ORDER BY id",
     )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// The device's battery level in percent, as last reported.

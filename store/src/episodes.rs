@@ -4,7 +4,7 @@
 
 use super::alerts::{alert_from_row, ALERT_COLUMNS};
 use super::{ms_to_time, Result};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::db::{params, Connection, OptionalExtension};
 use vigil_alerting::condition::Condition;
 use vigil_alerting::episode::Latest;
 use vigil_domain::views::{
@@ -32,7 +32,7 @@ pub fn latest(conn: &Connection, patient_id: &str) -> Result<Option<Latest>> {
              WHERE episode_id = ?1 AND state = 'resolved' AND resolved_by <> 'system'",
         )?
         .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     Ok(Some(Latest {
         id,
         ended_at,
@@ -42,11 +42,12 @@ pub fn latest(conn: &Connection, patient_id: &str) -> Result<Option<Latest>> {
 
 /// Opens an episode for `patient_id` at `at`.
 pub fn open(conn: &Connection, patient_id: &str, severity: Severity, at: i64) -> Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO episodes (patient_id, opened_at, severity, peak) VALUES (?1, ?2, ?3, ?3)",
-    )?
-    .execute(params![patient_id, at, severity.as_str()])?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.query_row(
+        "INSERT INTO episodes (patient_id, opened_at, severity, peak) VALUES (?1, ?2, ?3, ?3)
+         RETURNING id",
+        params![patient_id, at, severity.as_str()],
+        |r| r.get(0),
+    )?)
 }
 
 /// Makes an ended episode active again (a signal came back within the grace period).
@@ -83,7 +84,7 @@ pub fn alerts(conn: &Connection, id: i64) -> Result<Vec<vigil_domain::Alert>> {
              WHERE a.episode_id = ?1 ORDER BY a.id"
         ))?
         .query_map([id], alert_from_row)?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<crate::db::Result<_>>()?)
 }
 
 /// The severities of episode `id`'s open (not resolved) signals.
@@ -94,7 +95,7 @@ pub fn open_severities(conn: &Connection, id: i64) -> Result<Vec<Severity>> {
         )?
         .query_map([id], |r| r.get::<_, String>(0))?
         .filter_map(|s| s.map(|s| s.parse().ok()).transpose())
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<crate::db::Result<_>>()?)
 }
 
 /// Sets episode `id`'s severity (and its peak, if worse), or ends it at `at` when `severity`
@@ -142,21 +143,23 @@ pub fn list(
         Which::Ended => Some("ended"),
         Which::All => None,
     };
+    let sql = format!(
+        "SELECT e.id FROM episodes e JOIN patients p ON p.id = e.patient_id
+         WHERE ((?1 = 'active') = (e.ended_at IS NULL) OR ?1 IS NULL)
+           AND (p.facility_id IN ({}) OR ?2 IS NULL)
+           AND (e.patient_id = ?3 OR ?3 IS NULL)
+         ORDER BY e.ended_at IS NOT NULL,
+                  CASE e.severity WHEN 'red' THEN 0 WHEN 'amber' THEN 1 ELSE 2 END,
+                  e.opened_at DESC
+         LIMIT ?4",
+        conn.json_strings("?2")
+    );
     let ids: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT e.id FROM episodes e JOIN patients p ON p.id = e.patient_id
-             WHERE (?1 IS NULL OR (?1 = 'active') = (e.ended_at IS NULL))
-               AND (?2 IS NULL OR p.facility_id IN (SELECT value FROM json_each(?2)))
-               AND (?3 IS NULL OR e.patient_id = ?3)
-             ORDER BY e.ended_at IS NOT NULL,
-                      CASE e.severity WHEN 'red' THEN 0 WHEN 'amber' THEN 1 ELSE 2 END,
-                      e.opened_at DESC
-             LIMIT ?4",
-        )?
+        .prepare_cached(&sql)?
         .query_map(params![state, facilities, patient_id, limit as i64], |r| {
             r.get(0)
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     ids.into_iter()
         .filter_map(|id| get(conn, id).transpose())
         .collect()
@@ -212,7 +215,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Episode>> {
                       a.opened_at"
         ))?
         .query_map([id], alert_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::db::Result<Vec<_>>>()?;
     let family_response = conn
         .prepare_cached(
             "SELECT c.name, t.responded_at FROM episode_threads t JOIN contacts c ON c.id = t.contact_id
@@ -289,7 +292,10 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Episode>> {
 fn notified(conn: &Connection, id: i64) -> Result<Vec<Notified>> {
     Ok(conn
         .prepare_cached(
-            "SELECT o.to_name, c.role, c.phone, MIN(o.created_at), MAX(o.sent_at IS NOT NULL)
+            // One row per address; name, role and phone are the address's (MIN picks one where
+            // SQLite would take any row's).
+            "SELECT MIN(o.to_name), MIN(c.role), MIN(c.phone), MIN(o.created_at),
+                    MAX(CASE WHEN o.sent_at IS NOT NULL THEN 1 ELSE 0 END)
              FROM outbox o JOIN alerts a ON a.id = o.alert_id
              LEFT JOIN contacts c ON c.id = o.contact_id
              WHERE a.episode_id = ?1 AND o.cancelled_at IS NULL
@@ -306,7 +312,7 @@ fn notified(conn: &Connection, id: i64) -> Result<Vec<Notified>> {
                 delivered: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+        .collect::<crate::db::Result<Vec<_>>>()?)
 }
 
 /// Records `note` by `by` as the one shared with episode `id`'s family.
@@ -352,7 +358,7 @@ pub fn detail(conn: &Connection, id: i64) -> Result<Option<EpisodeDetail>> {
                 note: r.get(5)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::db::Result<Vec<_>>>()?;
     let responses = timeline
         .iter()
         .filter(|e| e.actor != "system" && e.action != "open" && e.action != "escalate")
@@ -388,7 +394,7 @@ pub fn detail(conn: &Connection, id: i64) -> Result<Option<EpisodeDetail>> {
                 failed_at: r.get::<_, Option<i64>>(6)?.map(ms_to_time),
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::db::Result<Vec<_>>>()?;
     Ok(Some(EpisodeDetail {
         episode,
         timeline,

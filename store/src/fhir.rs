@@ -2,7 +2,7 @@
 //! metrics in time order, resumable after a key (paging), and one reading by its key.
 
 use super::{ms_to_time, Result};
-use rusqlite::{params_from_iter, types::Value, Connection};
+use crate::db::{params_from_iter, Connection, Value};
 use vigil_domain::views::StoredReading;
 use vigil_domain::Metric;
 
@@ -12,7 +12,7 @@ pub type Cursor = (i64, i64, i64);
 const COLUMNS: &str = "r.device, d.id, p.id, r.metric, r.ts, r.value, r.flags, r.ts_received,
                        r.received_at";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredReading> {
+fn row(r: &crate::db::Row<'_>) -> crate::db::Result<StoredReading> {
     let mut flags: Vec<String> = r
         .get::<_, Option<String>>(6)?
         .map(|f| f.split(',').map(str::to_string).collect())
@@ -72,7 +72,7 @@ pub fn readings(
     args.extend(metrics.iter().map(|m| Value::from(m.code())));
     let mut st = conn.prepare_cached(&sql)?;
     let rows = st.query_map(params_from_iter(args), row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// The readings of `metrics` stored under device key `device` at `ts` (ms): one, or both
@@ -91,8 +91,8 @@ pub fn at(
     ))?;
     for m in metrics {
         out.extend(
-            st.query_map(rusqlite::params![device, m.code(), ts], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
+            st.query_map(crate::params![device, m.code(), ts], row)?
+                .collect::<crate::db::Result<Vec<_>>>()?,
         );
     }
     Ok(out)
@@ -121,7 +121,7 @@ impl Queue {
             conn.prepare_cached(
                 "INSERT INTO fhir_queue (keys, readings, created_at) VALUES (?1, ?2, ?3)",
             )?
-            .execute(rusqlite::params![self.keys, self.readings, now])?;
+            .execute(crate::params![self.keys, self.readings, now])?;
         }
         Ok(())
     }
@@ -188,7 +188,7 @@ pub fn quarantine(
         "INSERT INTO fhir_quarantine (keys, readings, status, reason, at)
          SELECT keys, readings, ?3, ?4, ?5 FROM fhir_queue WHERE id > ?1 AND id <= ?2",
     )?
-    .execute(rusqlite::params![after, last, status, reason, now])?;
+    .execute(crate::params![after, last, status, reason, now])?;
     conn.prepare_cached("DELETE FROM fhir_queue WHERE id > ?1 AND id <= ?2")?
         .execute([after, last])?;
     Ok(())

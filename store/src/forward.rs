@@ -6,7 +6,7 @@
 //! `ts_received=1i`), timestamp in milliseconds (`precision=ms`).
 
 use super::Result;
-use rusqlite::{params, Connection};
+use crate::db::{params, Connection};
 use std::fmt::Write as _;
 use vigil_domain::Reading;
 
@@ -264,8 +264,7 @@ mod tests {
 
     #[test]
     fn queue_chunks_in_order_quarantines_and_forgets() {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut c).unwrap();
+        let c = crate::testing::connection();
         for v in [90.0, 91.0, 92.0] {
             enqueue(&c, &[reading(v, &[]), reading(v + 0.5, &[])], 1_000).unwrap();
         }

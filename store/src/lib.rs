@@ -22,6 +22,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod audit;
 pub mod burden;
+pub mod db;
 pub mod devices;
 pub mod episodes;
 pub mod fhir;
@@ -41,7 +42,8 @@ pub mod testing;
 pub mod watch;
 mod writer;
 
-use rusqlite::{Connection, OpenFlags};
+use db::Connection;
+use rusqlite::OpenFlags;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,7 +51,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(#[from] db::Error),
     #[error("{0}")]
     Conflict(String),
     #[error("{0} not found")]
@@ -60,6 +62,12 @@ pub enum StoreError {
     Closed,
     #[error("commit failed: {0}")]
     Commit(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Db(e.into())
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -74,6 +82,79 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("vigil.db")
 }
 
+/// Where the store lives (issue #20): SQLite in the data directory, the embedded default, or a
+/// PostgreSQL database several gateways share (`[store] url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `vigil.db` in this data directory.
+    File(PathBuf),
+    /// A `postgres://` URL (or libpq `key=value` string).
+    Postgres(String),
+}
+
+impl Location {
+    /// PostgreSQL when `url` is given, else the file in `data_dir`.
+    pub fn new(data_dir: &Path, url: Option<&str>) -> Location {
+        match url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => Location::Postgres(u.to_owned()),
+            None => Location::File(data_dir.to_path_buf()),
+        }
+    }
+
+    /// For logs and errors: the file, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::File(d) => db_path(d).display().to_string(),
+            Location::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a `password=` key of the
+/// libpq form likewise (secrets never in logs).
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((auth, host)) = rest.rsplit_once('@') {
+            if let Some((user, _)) = auth.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `f` on a thread of its own when called on an async worker thread: PostgreSQL's
+/// synchronous client blocks on a runtime of its own, which tokio forbids there.
+fn off_async<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// Opens the store at `at` and brings the schema up to date.
+pub fn open_location(at: &Location) -> Result<Connection> {
+    match at {
+        Location::File(dir) => open_connection(dir),
+        Location::Postgres(url) => {
+            let mut conn = Connection::connect_postgres(url)?;
+            schema::migrate(&mut conn)?;
+            Ok(conn)
+        }
+    }
+}
+
 /// Opens (creating if needed) the database in `data_dir` and brings the schema up to date.
 pub fn open_connection(data_dir: &Path) -> Result<Connection> {
     std::fs::create_dir_all(data_dir)
@@ -83,16 +164,10 @@ pub fn open_connection(data_dir: &Path) -> Result<Connection> {
     // an exclusive lock without waiting — so the first opening is retried for a while.
     let mut tries = 0;
     loop {
-        let mut conn = Connection::open(db_path(data_dir))?;
+        let mut conn = Connection::from(rusqlite::Connection::open(db_path(data_dir))?);
         match configure(&conn).and_then(|()| Ok(schema::migrate(&mut conn)?)) {
             Ok(()) => return Ok(conn),
-            Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-                if tries < 50
-                    && matches!(
-                        e.code,
-                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) =>
-            {
+            Err(StoreError::Db(e)) if tries < 50 && e.is_busy() => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(20 + 10 * tries));
             }
@@ -102,6 +177,9 @@ pub fn open_connection(data_dir: &Path) -> Result<Connection> {
 }
 
 fn configure(conn: &Connection) -> Result<()> {
+    let Some(conn) = conn.as_sqlite() else {
+        return Ok(());
+    };
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a commit is on disk before we PUBACK (docs/architecture.md, invariant 1). NORMAL could lose the
@@ -119,7 +197,7 @@ fn configure(conn: &Connection) -> Result<()> {
 /// default 2 MB page cache holds, and each miss was a system call (issue #6,
 /// docs/benchmarks.md). Address space, not memory: the pages are the OS's file cache, shared
 /// by every connection. Writes are unchanged.
-fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
+fn configure_reader(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "mmap_size", 256i64 * 1024 * 1024)?;
     Ok(())
@@ -127,7 +205,7 @@ fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
 
 struct Shared {
     writer: writer::WriterHandle,
-    data_dir: PathBuf,
+    location: Location,
     /// Idle read connections. A std Mutex: held only to push/pop, never across `.await`.
     readers: Mutex<Vec<Connection>>,
     /// Async reads running at once. Unbounded, 600 devices connecting together (each looked
@@ -162,7 +240,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(2000);
 /// lock the writer needs (sqlite.org/wal.html#ckpt), so commits go on meanwhile; durability is
 /// unchanged (a commit is durable in the WAL, `synchronous = FULL`).
 fn spawn_checkpointer(data_dir: &Path, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<()> {
-    let conn = Connection::open(db_path(data_dir))?;
+    let conn = rusqlite::Connection::open(db_path(data_dir))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     std::thread::Builder::new()
         .name("vigil-store-checkpoint".into())
@@ -195,17 +273,24 @@ pub struct StoreHandle {
 impl StoreHandle {
     /// Opens the store and starts its writer thread. The thread ends when the last handle drops.
     pub fn open(data_dir: &Path) -> Result<StoreHandle> {
-        let conn = open_connection(data_dir)?;
-        // Checkpoints run beside the writer (below); the writer's own automatic checkpoint
-        // stays only as a backstop should they fall far behind.
-        conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
-        let writer = writer::spawn(conn)?;
+        StoreHandle::open_at(&Location::File(data_dir.to_path_buf()))
+    }
+
+    /// Opens the store at `at`: the SQLite file, or a PostgreSQL database (issue #20).
+    pub fn open_at(at: &Location) -> Result<StoreHandle> {
+        let conn = off_async(|| open_location(at))?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        spawn_checkpointer(data_dir, stop.clone())?;
+        if let (Some(c), Location::File(data_dir)) = (conn.as_sqlite(), at) {
+            // Checkpoints run beside the writer (below); the writer's own automatic
+            // checkpoint stays only as a backstop should they fall far behind.
+            c.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
+            spawn_checkpointer(data_dir, stop.clone())?;
+        }
+        let writer = writer::spawn(conn, at.clone())?;
         Ok(StoreHandle {
             shared: Arc::new(Shared {
                 writer,
-                data_dir: data_dir.to_path_buf(),
+                location: at.clone(),
                 readers: Mutex::new(Vec::new()),
                 reading: tokio::sync::Semaphore::new(READ_POOL),
                 checkpointer_stop: stop,
@@ -261,7 +346,7 @@ impl StoreHandle {
             .readers
             .lock()
             .expect("pool lock is never poisoned: no panics while held");
-        if pool.len() < READ_POOL {
+        if pool.len() < READ_POOL && !conn.is_closed() {
             pool.push(conn);
         }
         out
@@ -277,12 +362,30 @@ impl StoreHandle {
         {
             return Ok(c);
         }
-        let conn = Connection::open_with_flags(
-            db_path(&self.shared.data_dir),
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        configure_reader(&conn)?;
-        Ok(conn)
+        match &self.shared.location {
+            Location::File(dir) => {
+                let conn = rusqlite::Connection::open_with_flags(
+                    db_path(dir),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure_reader(&conn)?;
+                Ok(conn.into())
+            }
+            Location::Postgres(url) => Ok(Connection::connect_postgres(url)?),
+        }
+    }
+
+    /// Where this store lives.
+    pub fn location(&self) -> &Location {
+        &self.shared.location
+    }
+
+    /// The back-end's SQL dialect.
+    pub fn dialect(&self) -> db::Dialect {
+        match self.shared.location {
+            Location::File(_) => db::Dialect::Sqlite,
+            Location::Postgres(_) => db::Dialect::Postgres,
+        }
     }
 
     /// Whether the store can take writes, for `/readyz`: the writer runs, its last commit
@@ -332,7 +435,10 @@ mod tests {
     #[test]
     fn the_checkpoint_thread_moves_commits_into_the_database_file() {
         let t = TempStore::new();
-        let db = super::db_path(&t.store.shared.data_dir);
+        let super::Location::File(dir) = t.store.location().clone() else {
+            return; // SQLite only
+        };
+        let db = super::db_path(&dir);
         let size = || std::fs::metadata(&db).unwrap().len();
         let before = size();
         // About 2 MiB in a few commits: far below the writer's own checkpoint threshold, so

@@ -4,7 +4,7 @@
 //! caller's transaction; no decisions are taken here.
 
 use super::Result;
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::db::{params, Connection, OptionalExtension};
 use vigil_notify::Link;
 
 /// Sets the escalation step an alert is at and when the next one is due.
@@ -32,7 +32,7 @@ pub fn due_steps(conn: &Connection, now: i64) -> Result<Vec<(i64, u32)>> {
          WHERE next_notify_at IS NOT NULL AND next_notify_at <= ?1 ORDER BY next_notify_at",
     )?;
     let rows = st.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Whether any escalation step is due at `now`, any digest item or any conversation update
@@ -117,7 +117,7 @@ pub fn threads(conn: &Connection, episode_id: i64) -> Result<Vec<(i64, vigil_not
             },
         ))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Starts or updates a contact's conversation about an episode.
@@ -161,7 +161,7 @@ pub fn pending_threads(conn: &Connection) -> Result<Vec<(i64, i64)>> {
          ORDER BY episode_id, contact_id",
     )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Stores an "I'm handling it" link by the hash of its token.
@@ -233,7 +233,7 @@ pub fn digest_groups(conn: &Connection) -> Result<Vec<(i64, String)>> {
         "SELECT DISTINCT contact_id, patient_id FROM digest_items ORDER BY contact_id",
     )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Drops every digest item of a contact (the contact is gone).
@@ -266,7 +266,7 @@ pub fn digest_alerts(conn: &Connection, contact_id: i64, patient_id: &str) -> Re
          WHERE contact_id = ?1 AND patient_id = ?2 ORDER BY alert_id",
     )?;
     let rows = st.query_map(params![contact_id, patient_id], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// A contact's digest about a patient is done: its items go; `sent_at`, when a digest went,

@@ -7,7 +7,7 @@
 //! another process: `max(id)` moves) or when a future-dated order begins.
 
 use super::{ms_to_time, registry, Result, StoreError};
-use rusqlite::{params, Connection};
+use crate::db::{params, Connection};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use vigil_alerting::rules::{Override, Trigger};
@@ -30,7 +30,7 @@ pub struct NewOrder {
 const COLUMNS: &str = "id, patient_id, rule, threshold, clear, enabled, reason, ordered_by,
     ordered_at, effective_from";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ThresholdOrder> {
+fn from_row(r: &crate::db::Row<'_>) -> crate::db::Result<ThresholdOrder> {
     Ok(ThresholdOrder {
         id: r.get(0)?,
         patient_id: r.get(1)?,
@@ -82,10 +82,11 @@ pub fn add(
             enabled: o.enabled,
         })
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
-    conn.execute(
+    let id: i64 = conn.query_row(
         "INSERT INTO threshold_orders (patient_id, rule, threshold, clear, enabled, reason,
                                        ordered_by, ordered_at, effective_from)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         RETURNING id",
         params![
             patient_id,
             o.rule,
@@ -97,8 +98,8 @@ pub fn add(
             now,
             o.effective_from.unwrap_or(now)
         ],
+        |r| r.get(0),
     )?;
-    let id = conn.last_insert_rowid();
     Ok(conn.query_row(
         &format!("SELECT {COLUMNS} FROM threshold_orders WHERE id = ?1"),
         [id],
@@ -113,7 +114,7 @@ pub fn list(conn: &Connection, patient_id: &str) -> Result<Vec<ThresholdOrder>> 
          ORDER BY effective_from, id"
     ))?;
     let rows = st.query_map([patient_id], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// The threshold rules as they apply to `patient_id` at `now`, beside the rule file's.
@@ -238,11 +239,9 @@ impl PatientRules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema;
 
     fn store() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        schema::migrate(&mut c).unwrap();
+        let c = crate::testing::connection();
         c.execute_batch(
             "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'Ông Tư', 0),
                                                                    (2, 'p2', 'Bà Năm', 0);",

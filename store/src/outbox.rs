@@ -2,8 +2,8 @@
 //! invariant 4), what the outbox loop reads, and what became of each attempt.
 
 use super::{ms_to_time, Result};
+use crate::db::{params, Connection, OptionalExtension};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use vigil_notify::outbox::QueuedEmail;
 
 pub use vigil_notify::NewEmail;
@@ -81,7 +81,7 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<Qu
             in_reply_to: r.get(9)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 pub fn mark_sent(conn: &Connection, id: i64, at: DateTime<Utc>) -> Result<()> {

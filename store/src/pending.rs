@@ -4,7 +4,7 @@
 //! in `events` at once either way.
 
 use super::Result;
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::db::{params, Connection, OptionalExtension};
 use vigil_domain::EventKind;
 
 /// A deferred event that is due.
@@ -94,8 +94,7 @@ mod tests {
 
     #[test]
     fn an_ok_cancels_the_earlier_falls_of_its_patient_only() {
-        let mut c = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut c).unwrap();
+        let c = crate::testing::connection();
         c.execute_batch(
             "INSERT INTO events (id, patient_id, device_id, kind, ts, received_at) VALUES
                (1, 'an', 'd', 'fall', 1000, 1000), (2, 'binh', 'e', 'fall', 1000, 1000),

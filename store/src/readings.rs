@@ -1,7 +1,7 @@
 //! Readings, device events and rejected messages: what ingestion writes and the API reads.
 
 use super::{ms_to_time, Result};
-use rusqlite::{params, Connection};
+use crate::db::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
 use vigil_domain::views::{
     DeviceStatus, LatestValue, News2View, PatientSummary, ReadingPoint, RejectedMessage,
@@ -20,15 +20,16 @@ pub const EXCERPT_BYTES: usize = 256;
 /// up in rusqlite's cache for every message cost ≈ 8 % of the writer thread (a hash of the SQL
 /// text plus the cache's bookkeeping; docs/benchmarks.md).
 pub struct ReadingInserter<'c> {
-    st: rusqlite::Statement<'c>,
+    st: crate::db::Statement<'c>,
 }
 
 impl<'c> ReadingInserter<'c> {
     pub fn new(conn: &'c Connection) -> Result<Self> {
         let st = conn.prepare(
-            "INSERT OR IGNORE INTO readings
+            "INSERT INTO readings
                (device, metric, ts, patient, value, ts_received, seq, flags, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT DO NOTHING",
         )?;
         Ok(ReadingInserter { st })
     }
@@ -66,7 +67,7 @@ impl<'c> ReadingInserter<'c> {
     }
 }
 
-/// Stores an event; returns false when it was a redelivery.
+/// Stores an event; returns its id, or `None` when it was a redelivery.
 pub fn insert_event(
     conn: &Connection,
     patient_id: &str,
@@ -74,13 +75,16 @@ pub fn insert_event(
     kind: EventKind,
     ts_ms: i64,
     received_ms: i64,
-) -> Result<bool> {
-    let n = conn.execute(
-        "INSERT OR IGNORE INTO events (patient_id, device_id, kind, ts, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![patient_id, device_id, kind.as_str(), ts_ms, received_ms],
-    )?;
-    Ok(n == 1)
+) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "INSERT INTO events (patient_id, device_id, kind, ts, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO NOTHING RETURNING id",
+            params![patient_id, device_id, kind.as_str(), ts_ms, received_ms],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Keeps the first [`EXCERPT_BYTES`] of a payload as text (invalid UTF-8 replaced), so an
@@ -129,7 +133,7 @@ pub fn rejected(
 ) -> Result<Vec<RejectedMessage>> {
     let mut st = conn.prepare_cached(
         "SELECT id, device_id, topic, reason, detail, received_at, payload_excerpt
-         FROM rejected WHERE ?2 IS NULL OR device_id = ?2 ORDER BY id DESC LIMIT ?1",
+         FROM rejected WHERE device_id = ?2 OR ?2 IS NULL ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = st.query_map(params![limit as i64, device], |r| {
         Ok(RejectedMessage {
@@ -142,7 +146,7 @@ pub fn rejected(
             payload_excerpt: r.get(6)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Readings of one patient and metric in `[from, to]`, oldest first. Each of the patient's
@@ -181,7 +185,7 @@ pub fn range(
             })
         },
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Every patient with the latest value of each metric and the worst active alert.
@@ -224,7 +228,7 @@ fn latest_values<const N: usize>(
     )?;
     let devices: Vec<(i64, i64)> = devices_st
         .query_map([patient_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::db::Result<_>>()?;
     let mut latest_st = conn.prepare_cached(
         "SELECT ts, value FROM readings WHERE device = ?1 AND metric = ?2 AND patient = ?3
          ORDER BY ts DESC LIMIT 1",
@@ -332,7 +336,7 @@ pub fn patient_summaries(
                              WHERE r.device = d.num AND r.metric = m.code AND r.patient = p.num
                              ORDER BY r.ts DESC LIMIT 1) AS ts
                     FROM devices d JOIN patients p ON p.id = d.patient_id CROSS JOIN m
-                    WHERE ?1 IS NULL OR p.id = ?1)
+                    WHERE p.id = ?1 OR ?1 IS NULL)
              SELECT l.patient_id, l.metric, l.ts, r.value FROM last l
              JOIN readings r ON r.device = l.device AND r.metric = l.metric AND r.ts = l.ts"
         ))?;
@@ -361,7 +365,7 @@ pub fn patient_summaries(
     {
         let mut st = conn.prepare_cached(
             "SELECT patient_id, severity, count(*) FROM alerts
-             WHERE state <> 'resolved' AND (?1 IS NULL OR patient_id = ?1)
+             WHERE state <> 'resolved' AND (patient_id = ?1 OR ?1 IS NULL)
              GROUP BY patient_id, severity",
         )?;
         let rows = st.query_map([only], |r| {
@@ -387,9 +391,10 @@ pub fn patient_summaries(
     let mut devices: HashMap<String, DeviceStatus> = HashMap::new();
     {
         let mut st = conn.prepare_cached(
-            "SELECT patient_id, count(*), coalesce(sum(online = 1), 0),
-                    coalesce(sum(online = 0), 0), coalesce(sum(battery < ?1), 0), min(battery)
-             FROM devices WHERE enabled = 1 AND (?2 IS NULL OR patient_id = ?2)
+            "SELECT patient_id, count(*), count(CASE WHEN online = 1 THEN 1 END),
+                    count(CASE WHEN online = 0 THEN 1 END),
+                    count(CASE WHEN battery < ?1 THEN 1 END), min(battery)
+             FROM devices WHERE enabled = 1 AND (patient_id = ?2 OR ?2 IS NULL)
              GROUP BY patient_id",
         )?;
         let rows = st.query_map(params![BATTERY_LOW_PERCENT, only], |r| {

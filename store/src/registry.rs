@@ -2,8 +2,8 @@
 
 use super::{now_ms, Result, StoreError};
 use crate::audit::audit;
+use crate::db::{params, Connection, OptionalExtension};
 use crate::secrets;
-use rusqlite::{params, Connection, OptionalExtension};
 use vigil_domain::{Contact, ContactRole, ContactTier, Lang, Patient, Scope};
 
 /// Ids are chosen by people (`--id`) or generated; keep them safe in MQTT topics and URLs.
@@ -26,15 +26,13 @@ pub fn check_id(id: &str) -> Result<()> {
 /// `on_constraint` idea); any other error passes through.
 pub(crate) fn on_unique(
     what: impl FnOnce() -> String,
-) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |e| match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-        {
+) -> impl FnOnce(crate::db::Error) -> StoreError {
+    move |e| {
+        if e.is_unique_violation() {
             StoreError::Conflict(what())
+        } else {
+            e.into()
         }
-        _ => e.into(),
     }
 }
 
@@ -95,7 +93,7 @@ pub fn facilities(conn: &Connection) -> Result<Vec<vigil_domain::views::Facility
             phone: r.get(3)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// The phone of a patient's facility (the station families call), if it has one.
@@ -202,7 +200,7 @@ pub(crate) fn split_tags(s: &str) -> Vec<String> {
 
 const PATIENT_COLUMNS: &str = "id, name, facility_id, area, tags";
 
-fn patient_row(r: &rusqlite::Row) -> rusqlite::Result<Patient> {
+fn patient_row(r: &crate::db::Row) -> crate::db::Result<Patient> {
     Ok(Patient {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -234,7 +232,7 @@ pub fn patients_where(
     only: Option<&str>,
 ) -> Result<Vec<Patient>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {PATIENT_COLUMNS} FROM patients WHERE ?1 IS NULL OR id = ?1 ORDER BY name, id"
+        "SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?1 OR ?1 IS NULL ORDER BY name, id"
     ))?;
     let rows = st.query_map([only], patient_row)?;
     let mut out = Vec::new();
@@ -282,10 +280,11 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> R
     check_text("contact name", name)?;
     check_email(email)?;
     let phone = check_phone(c.phone)?;
-    conn.execute(
+    Ok(conn.query_row(
         "INSERT INTO contacts (patient_id, name, email, lang, role, tier, created_at,
                                min_severity, quiet_hours, timezone, phone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         RETURNING id",
         params![
             patient_id,
             name,
@@ -299,14 +298,14 @@ pub fn add_contact(conn: &Connection, patient_id: &str, c: &NewContact<'_>) -> R
             c.timezone,
             phone,
         ],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 const CONTACT_COLUMNS: &str =
     "id, patient_id, name, email, lang, role, tier, min_severity, quiet_hours, timezone, phone";
 
-fn contact_row(r: &rusqlite::Row) -> rusqlite::Result<Contact> {
+fn contact_row(r: &crate::db::Row) -> crate::db::Result<Contact> {
     Ok(Contact {
         id: r.get(0)?,
         patient_id: r.get(1)?,
@@ -328,7 +327,7 @@ pub fn contacts(conn: &Connection, patient_id: &str) -> Result<Vec<Contact>> {
          WHERE patient_id = ?1 AND removed_at IS NULL ORDER BY id"
     ))?;
     let rows = st.query_map([patient_id], contact_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// One contact by id.
@@ -348,7 +347,7 @@ pub fn all_contacts(conn: &Connection) -> Result<Vec<Contact>> {
         "SELECT {CONTACT_COLUMNS} FROM contacts WHERE removed_at IS NULL ORDER BY patient_id, id"
     ))?;
     let rows = st.query_map([], contact_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// A contact's fields to change; `None` keeps the stored value.

@@ -12,7 +12,7 @@
 //! for long.
 
 use super::{ms_to_time, Result};
-use rusqlite::{params, Connection};
+use crate::db::{params, Connection};
 use std::collections::HashMap;
 use vigil_domain::views::{ReadingBucket, Resolution};
 use vigil_domain::Metric;
@@ -71,8 +71,9 @@ impl Rollups {
             "INSERT INTO rollups (patient, metric, res, bucket, n, sum, min, max)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (patient, metric, res, bucket) DO UPDATE SET
-               n = n + excluded.n, sum = sum + excluded.sum,
-               min = min(min, excluded.min), max = max(max, excluded.max)",
+               n = rollups.n + excluded.n, sum = rollups.sum + excluded.sum,
+               min = CASE WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
+               max = CASE WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END",
         )?;
         for ((patient, metric, res, bucket), a) in self.buckets.drain() {
             st.execute(params![
@@ -119,7 +120,7 @@ pub fn buckets(
             })
         },
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Deletes one device's raw readings older than `cutoff_ms`; returns how many.
@@ -159,7 +160,7 @@ pub struct RollupHistory<'c> {
     pub conn: &'c Connection,
     pub patient_num: i64,
     /// The first storage error; the caller fails the job with it (the trait cannot return it).
-    pub error: Option<rusqlite::Error>,
+    pub error: Option<crate::db::Error>,
 }
 
 impl vigil_alerting::rules::History for RollupHistory<'_> {
@@ -180,7 +181,7 @@ impl vigil_alerting::rules::History for RollupHistory<'_> {
                 st.query_row(
                     // The minute holding `from` counts: a daily weight taken at 07:20:31 three
                     // days ago is "within 3 days" of one taken at 07:20:05 today.
-                    rusqlite::params![
+                    crate::params![
                         self.patient_num,
                         metric.code(),
                         from_ms - from_ms.rem_euclid(60_000),
@@ -266,8 +267,7 @@ mod tests {
 
     #[test]
     fn rollups_follow_new_readings_and_ignore_redeliveries() {
-        let mut c = Connection::open_in_memory().unwrap();
-        schema::migrate(&mut c).unwrap();
+        let c = crate::testing::connection();
         c.execute_batch(PEOPLE).unwrap();
         let batch = || {
             vec![
@@ -337,8 +337,7 @@ mod tests {
 
     #[test]
     fn retention_deletes_only_what_is_older_than_the_cutoff() {
-        let mut c = Connection::open_in_memory().unwrap();
-        schema::migrate(&mut c).unwrap();
+        let c = crate::testing::connection();
         c.execute_batch(PEOPLE).unwrap();
         store(&c, vec![reading(T0, 95.0), reading(T0 + 3_600_000, 96.0)]);
         let cutoff = T0 + 1_800_000;
@@ -367,7 +366,10 @@ mod tests {
     fn upgrading_a_v1_store_rolls_up_existing_readings() {
         let mut c = Connection::open_in_memory().unwrap();
         c.execute_batch(schema::MIGRATIONS[0]).unwrap();
-        c.pragma_update(None, "user_version", 1).unwrap();
+        c.as_sqlite()
+            .unwrap()
+            .pragma_update(None, "user_version", 1)
+            .unwrap();
         c.execute_batch(PEOPLE).unwrap();
         c.execute_batch(&format!(
             "INSERT INTO readings (device, metric, ts, patient, value, received_at)

@@ -3,7 +3,7 @@
 //! commits with the reading that moved it (and rolls back with it).
 
 use super::Result;
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::db::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use vigil_alerting::engine::State;
 use vigil_alerting::RuleStates;
@@ -13,7 +13,7 @@ pub struct StoreRuleStates<'c> {
     patient_num: i64,
     seen: HashMap<String, State>,
     /// The first storage error; the caller fails the job with it (the trait cannot return it).
-    pub error: Option<rusqlite::Error>,
+    pub error: Option<crate::db::Error>,
 }
 
 impl<'c> StoreRuleStates<'c> {
@@ -34,7 +34,7 @@ impl<'c> StoreRuleStates<'c> {
         }
     }
 
-    fn load(&self, rule: &str) -> rusqlite::Result<State> {
+    fn load(&self, rule: &str) -> crate::db::Result<State> {
         let json: Option<String> = self
             .conn
             .prepare_cached("SELECT state FROM rule_state WHERE patient_num = ?1 AND rule = ?2")?
@@ -47,7 +47,7 @@ impl<'c> StoreRuleStates<'c> {
             .unwrap_or_default())
     }
 
-    fn store(&self, rule: &str, state: State) -> rusqlite::Result<()> {
+    fn store(&self, rule: &str, state: State) -> crate::db::Result<()> {
         if state == State::Normal {
             self.conn
                 .prepare_cached("DELETE FROM rule_state WHERE patient_num = ?1 AND rule = ?2")?
@@ -103,8 +103,7 @@ mod tests {
 
     #[test]
     fn states_persist_per_patient_and_rule_and_normal_leaves_no_row() {
-        let mut c = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut c).unwrap();
+        let c = crate::testing::connection();
         let firing = State::Firing {
             since: 5,
             last: 9,

@@ -1,8 +1,67 @@
 //! A real store in a temporary directory for unit tests that need the writer thread and the
 //! read pool (`StoreHandle`), not just a connection.
 
-use super::StoreHandle;
-use rusqlite::Connection;
+use super::{Location, StoreHandle};
+use crate::db::Connection;
+
+/// The PostgreSQL server the store's tests also run against (issue #20): `VIGIL_TEST_POSTGRES`,
+/// a URL (`postgres://user@host:port/db`) or libpq `key=value` string of a server where the
+/// tests may create databases. Unset: SQLite only. `scripts/test.sh` starts one and runs the
+/// store's and the alert service's tests a second time with it.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("VIGIL_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Where a fresh test store goes: a new PostgreSQL database when [`postgres_server`] is set,
+/// else the SQLite file in `dir`.
+pub fn fresh_location(dir: &std::path::Path) -> Location {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let Some(server) = postgres_server() else {
+        return Location::File(dir.to_path_buf());
+    };
+    let name = format!(
+        "vigil_test_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    Connection::connect_postgres(&server)
+        .and_then(|c| {
+            c.execute_batch(&format!("DROP DATABASE IF EXISTS {name}"))?;
+            c.execute_batch(&format!("CREATE DATABASE {name}"))
+        })
+        .unwrap_or_else(|e| panic!("VIGIL_TEST_POSTGRES: cannot create a database: {e}"));
+    Location::Postgres(with_database(&server, &name))
+}
+
+/// `server` with its database replaced by `name`.
+fn with_database(server: &str, name: &str) -> String {
+    match server.split_once("://") {
+        Some((scheme, rest)) => {
+            let (rest, query) = match rest.split_once('?') {
+                Some((r, q)) => (r, format!("?{q}")),
+                None => (rest, String::new()),
+            };
+            let host = rest.split('/').next().unwrap_or(rest);
+            format!("{scheme}://{host}/{name}{query}")
+        }
+        None => format!("{server} dbname={name}"),
+    }
+}
+
+/// A fresh, migrated, empty store: SQLite in memory, or a new PostgreSQL database when
+/// `VIGIL_TEST_POSTGRES` is set.
+pub fn connection() -> Connection {
+    match fresh_location(std::path::Path::new("")) {
+        at @ Location::Postgres(_) => crate::open_location(&at).unwrap(),
+        Location::File(_) => {
+            let mut c = Connection::open_in_memory().unwrap();
+            crate::schema::migrate(&mut c).unwrap();
+            c
+        }
+    }
+}
 
 /// A fresh store with one patient (`p1`, number 1) and one pulse oximeter (`d1`, number 7);
 /// its directory is removed when dropped.
@@ -24,7 +83,7 @@ impl TempStore {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let store = StoreHandle::open(&dir).unwrap();
+        let store = StoreHandle::open_at(&fresh_location(&dir)).unwrap();
         store
             .write_blocking(|c| {
                 c.execute_batch(
@@ -59,8 +118,7 @@ pub fn notify_settings() -> vigil_notify::NotifySettings {
 /// A patient with a primary family contact (vi), a secondary one (en), an on-call
 /// clinician, and one open red alert (id 1) whose notifications started at t = 0.
 pub fn notify_fixture() -> Connection {
-    let mut c = Connection::open_in_memory().unwrap();
-    crate::schema::migrate(&mut c).unwrap();
+    let c = connection();
     c.execute_batch(
         "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'Bà Hoa', 0);
          INSERT INTO contacts (id, patient_id, name, email, lang, role, tier, created_at) VALUES

@@ -5,8 +5,8 @@
 //! the time as an argument, so tests run them on a simulated clock.
 
 use super::{ms_to_time, Result};
+use crate::db::Connection;
 use chrono::{NaiveTime, TimeZone};
-use rusqlite::Connection;
 use std::collections::HashSet;
 use vigil_alerting::{Breach, RuleSet};
 use vigil_domain::DeviceKind;
@@ -31,7 +31,7 @@ fn active_conditions(conn: &Connection, prefix: &str) -> Result<HashSet<(String,
          WHERE state <> 'resolved' AND substr(condition, 1, length(?1)) = ?1",
     )?;
     let rows = st.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Local midnight of `now` in `tz`, as epoch ms.
@@ -119,9 +119,8 @@ pub fn plan(
                     "SELECT DISTINCT p.id FROM rollups r JOIN patients p ON p.num = r.patient
                      WHERE r.metric = ?1 AND r.res = 60000 AND r.bucket >= ?2 AND r.bucket < ?3",
                 )?;
-                let rows =
-                    st.query_map(rusqlite::params![metric.code(), from, to], |r| r.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+                let rows = st.query_map(crate::params![metric.code(), from, to], |r| r.get(0))?;
+                Ok(rows.collect::<crate::db::Result<_>>()?)
             };
             let today = patients(midnight, i64::MAX)?;
             // Measured today: the alert is over.

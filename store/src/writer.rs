@@ -4,7 +4,8 @@
 //! then replies. One fsync covers the whole group, which is what makes ack-after-store cheap.
 
 use super::{Result, StoreError};
-use rusqlite::Connection;
+use crate::db::Connection;
+use crate::Location;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::Arc;
@@ -43,13 +44,13 @@ impl CommitHealth {
     }
 }
 
-pub fn spawn(conn: Connection) -> Result<WriterHandle> {
+pub fn spawn(conn: Connection, at: Location) -> Result<WriterHandle> {
     let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
     let health = Arc::new(CommitHealth::default());
     let h = health.clone();
     std::thread::Builder::new()
         .name("vigil-store-writer".into())
-        .spawn(move || run(conn, rx, &h))
+        .spawn(move || run(conn, &at, rx, &h))
         .map_err(|e| StoreError::Invalid(format!("cannot start writer thread: {e}")))?;
     Ok(WriterHandle { tx, health })
 }
@@ -113,7 +114,7 @@ impl WriterHandle {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, health: &CommitHealth) {
+fn run(mut conn: Connection, at: &Location, mut rx: mpsc::Receiver<Job>, health: &CommitHealth) {
     let mut batch: Vec<Job> = Vec::with_capacity(GROUP);
     loop {
         match rx.blocking_recv() {
@@ -124,6 +125,17 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, health: &CommitHealth) {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
+            }
+        }
+        if conn.is_closed() {
+            // PostgreSQL restarted or the network broke: a new session for this group (its
+            // jobs fail and are retried by their callers if this fails too).
+            match crate::open_location(at) {
+                Ok(c) => {
+                    tracing::warn!("store connection lost; reconnected");
+                    conn = c;
+                }
+                Err(e) => tracing::error!(error = %e, "store connection lost; reconnecting failed"),
             }
         }
         let (began, replies) = run_group(&conn, &mut batch);
@@ -144,10 +156,16 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, health: &CommitHealth) {
     }
 }
 
+/// SQLite takes the write lock at the start, so a reader-turned-writer never deadlocks;
+/// PostgreSQL locks rows as they are written.
+fn begin(conn: &Connection) -> &'static str {
+    conn.pick("BEGIN IMMEDIATE", "BEGIN")
+}
+
 /// Runs the group's jobs in one transaction; false when it could not even begin (the jobs were
 /// told why, and their replies carry that error).
 fn run_group(conn: &Connection, jobs: &mut Vec<Job>) -> (bool, Vec<Reply>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = conn.execute_batch(begin(conn)) {
         tracing::error!(error = %e, "store cannot begin a transaction");
         let msg = e.to_string();
         return (false, jobs.drain(..).map(|j| j(Err(&msg)).1).collect());
@@ -159,7 +177,8 @@ fn run_group(conn: &Connection, jobs: &mut Vec<Job>) -> (bool, Vec<Reply>) {
         let job = jobs.pop().expect("one job");
         let (ok, reply) = job(Ok(conn));
         if !ok {
-            if let Err(e) = conn.execute_batch("ROLLBACK; BEGIN IMMEDIATE") {
+            let again = conn.pick("ROLLBACK; BEGIN IMMEDIATE", "ROLLBACK; BEGIN");
+            if let Err(e) = conn.execute_batch(again) {
                 tracing::error!(error = %e, "store rollback failed");
             }
         }

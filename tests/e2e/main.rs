@@ -1,6 +1,7 @@
 //! End-to-end tests: one module per area (ripgrep `tests/tests.rs` style).
 //! Each test starts the real `vigil` binary on free loopback ports with its own data directory.
 
+mod pgserver;
 mod util;
 
 mod access;
@@ -17,6 +18,7 @@ mod influx;
 mod loadmode;
 mod mosquitto_acl;
 mod notify;
+mod postgres;
 mod rules;
 mod scenarios;
 mod simulated;

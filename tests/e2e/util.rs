@@ -75,6 +75,21 @@ pub fn require_tool(name: &str) -> bool {
     found
 }
 
+/// A new database on the PostgreSQL server `server` (a URL ending in `/database`); its URL.
+fn e2e_database(server: &str) -> String {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "vigil_e2e_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    postgres::Client::connect(server, postgres::NoTls)
+        .and_then(|mut c| c.batch_execute(&format!("CREATE DATABASE {name}")))
+        .expect("VIGIL_E2E_POSTGRES: create a database");
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
 /// A running `vigil run` with its own data directory; killed on drop.
 pub struct Vigil {
     pub dir: tempfile::TempDir,
@@ -109,15 +124,24 @@ impl Vigil {
     /// Data directory and ports without a running process: for set-up that must happen first
     /// (admin commands, a broker configured from them). Start it with [`Vigil::launch`].
     pub fn prepare(args: &[&str], env: &[(&str, &str)]) -> Vigil {
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        // `VIGIL_E2E_POSTGRES=postgres://user@host:port/db`: every gateway of the run keeps its
+        // store in a new database of that server (issue #20: the whole suite on PostgreSQL,
+        // by hand; tests that open `vigil.db` themselves do not apply then).
+        if let Ok(server) = std::env::var("VIGIL_E2E_POSTGRES") {
+            if !env.iter().any(|(k, _)| k == "VIGIL_STORE_URL") {
+                env.push(("VIGIL_STORE_URL".into(), e2e_database(&server)));
+            }
+        }
         Vigil {
             dir: tempfile::tempdir().expect("temp dir"),
             http: free_port(),
             mqtt: free_port(),
             args: args.iter().map(|s| s.to_string()).collect(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            env,
             child: None,
             metrics_token: std::sync::OnceLock::new(),
             nofile: None,

@@ -70,15 +70,22 @@ pub fn mosquitto(cmd: MosquittoCmd) -> anyhow::Result<()> {
 /// `PRAGMA quick_check`, and renamed into place, so `out` is never a half-written file.
 pub fn backup(out: &std::path::Path, admin: &AdminArgs) -> anyhow::Result<()> {
     let cfg = config(admin)?;
-    let src = store::open_connection(&cfg.data_dir)
-        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
+    let at = cfg.store_location()?;
+    let src = store::open_location(&at)
+        .with_context(|| format!("cannot open the store {}", at.describe()))?;
+    let Some(src) = src.as_sqlite() else {
+        anyhow::bail!(
+            "the store is PostgreSQL ([store] url): back it up with pg_dump or the database's own \
+             backups (docs/scaling.md)"
+        );
+    };
     // Health data: readable by the owner only (SQLite would create it with the umask's mode).
     let (tmp, _) = super::private_partial(out)?;
     let started = std::time::Instant::now();
     {
-        let mut dst =
-            Connection::open(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        let mut dst = rusqlite::Connection::open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let b = rusqlite::backup::Backup::new(src, &mut dst)?;
         // -1: all pages in one step, i.e. one snapshot (a stepwise copy restarts whenever the
         // gateway commits, which under load would be forever). Busy or locked: retry.
         let mut tries = 0;
@@ -88,7 +95,7 @@ pub fn backup(out: &std::path::Path, admin: &AdminArgs) -> anyhow::Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
-    let dst = Connection::open(&tmp)?;
+    let dst = rusqlite::Connection::open(&tmp)?;
     let check: String = dst.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
     anyhow::ensure!(
         check == "ok",

@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::secrets;
 use crate::store::{self, registry};
 use anyhow::Context;
-use rusqlite::Connection;
 use serde_json::{json, Value};
+use vigil_store::db::Connection;
 
 fn config(admin: &AdminArgs) -> anyhow::Result<Config> {
     let mut cfg = Config::load(admin.config.as_deref(), std::env::vars())?;
@@ -20,8 +20,8 @@ fn config(admin: &AdminArgs) -> anyhow::Result<Config> {
 
 fn open(admin: &AdminArgs) -> anyhow::Result<Connection> {
     let cfg = config(admin)?;
-    store::open_connection(&cfg.data_dir)
-        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))
+    let at = cfg.store_location()?;
+    store::open_location(&at).with_context(|| format!("cannot open the store {}", at.describe()))
 }
 
 /// `vigil device disable|enable ID`.

@@ -400,7 +400,10 @@ fn an_alert_back_soon_after_a_person_resolved_it_reopens_its_episode() {
     assert_eq!((id, ended, reopened), (episode, false, 1));
     let audit: String = c
         .query_row(
-            "SELECT group_concat(action) FROM alert_audit WHERE alert_id = ?1",
+            &format!(
+                "SELECT {} FROM alert_audit WHERE alert_id = ?1",
+                c.concat_agg("action", ",")
+            ),
             [back],
             |r| r.get(0),
         )
@@ -810,7 +813,8 @@ fn family_emails_give_the_phones_to_call() {
     use vigil_domain::Metric::Spo2;
     let c = store();
     c.execute_batch(
-        "INSERT OR IGNORE INTO facilities (id, name, created_at) VALUES ('default', 'Trạm', 0);
+        "INSERT INTO facilities (id, name, created_at) VALUES ('default', 'Trạm', 0)
+         ON CONFLICT DO NOTHING;
          UPDATE facilities SET phone = '028 3855 1234'
            WHERE id = (SELECT facility_id FROM patients WHERE id = 'p1');
          UPDATE contacts SET phone = '0903 000 111' WHERE id = 3;",

@@ -51,14 +51,17 @@ pub struct StoreBackend {
 
 impl StoreBackend {
     /// A read on one of the store's reader connections, its error as the dashboard's.
-    fn read<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>) -> R<T> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&vigil_store::db::Connection) -> Result<T, StoreError>,
+    ) -> R<T> {
         self.store.read_blocking(f).map_err(be)
     }
 
     /// A write job on the store's writer, its error as the dashboard's.
     fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&vigil_store::db::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> R<T> {
         self.store.write_blocking(f).map_err(be)
     }
@@ -80,7 +83,7 @@ impl StoreBackend {
     /// Colours each latest value against the patient's own limits (issue #6).
     fn flag(
         &self,
-        c: &rusqlite::Connection,
+        c: &vigil_store::db::Connection,
         list: &mut [PatientSummary],
     ) -> Result<(), StoreError> {
         self.patient_rules.refresh(c, crate::store::now_ms())?;

@@ -20,6 +20,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub mqtt: MqttConfig,
     pub ingest: IngestConfig,
+    /// `[store]`: SQLite (default) or PostgreSQL (issue #20).
+    pub store: StoreConfig,
     pub storage: StorageConfig,
     pub influxdb: InfluxConfig,
     /// `[fhir]`: the FHIR push (issue #18).
@@ -41,6 +43,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             mqtt: MqttConfig::default(),
             ingest: IngestConfig::default(),
+            store: StoreConfig::default(),
             storage: StorageConfig::default(),
             influxdb: InfluxConfig::default(),
             fhir: FhirConfig::default(),
@@ -265,6 +268,15 @@ impl Config {
 
     /// The one zone people read times in — pages, e-mails, the family's link page
     /// (`dashboard.timezone`; validated at load).
+    /// Where the store lives: `[store] url`, else SQLite in `data_dir`.
+    pub fn store_location(&self) -> Result<vigil_store::Location, ConfigError> {
+        let url = self.store.url()?;
+        Ok(vigil_store::Location::new(
+            &self.data_dir,
+            Some(url.as_str()),
+        ))
+    }
+
     pub fn display_timezone(&self) -> chrono_tz::Tz {
         self.dashboard
             .timezone

@@ -297,6 +297,24 @@ impl FhirConfig {
     }
 }
 
+/// `[store]` (issue #20): where the store lives.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database`: PostgreSQL, which several gateways can
+    /// share (docs/scaling.md). Empty: SQLite in `data_dir`. Holds a password: prefer
+    /// `VIGIL_STORE_URL` or `url_file`; logged only without the password.
+    pub url: String,
+    /// A file whose first line is the URL.
+    pub url_file: String,
+}
+
+impl StoreConfig {
+    pub fn url(&self) -> Result<String, ConfigError> {
+        secret(&self.url, &self.url_file)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {

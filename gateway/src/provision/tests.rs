@@ -12,8 +12,7 @@ fn inputs_are_checked_by_name() {
 
 #[test]
 fn bulk_provisioning_makes_working_credentials_in_one_go() {
-    let mut conn = Connection::open_in_memory().unwrap();
-    crate::store::schema::migrate(&mut conn).unwrap();
+    let mut conn = vigil_store::testing::connection();
     let made = bulk(&mut conn, "t", 5, DeviceKind::Hub, "default").unwrap();
     assert_eq!(made.len(), 5);
     let (id, secret, patient) = &made[3];
@@ -30,8 +29,7 @@ fn bulk_provisioning_makes_working_credentials_in_one_go() {
 
 #[test]
 fn a_scenario_provisions_once_and_rekeys_its_devices_after() {
-    let mut conn = Connection::open_in_memory().unwrap();
-    crate::store::schema::migrate(&mut conn).unwrap();
+    let conn = vigil_store::testing::connection();
     let s = vigil_simulators::scenario::Scenario::parse(
         r#"name = "t"
         [[patient]]
@@ -128,8 +126,7 @@ fn weak_passwords_are_refused_naming_why() {
 
 #[test]
 fn a_contact_with_a_bad_field_is_refused_naming_it() {
-    let mut conn = Connection::open_in_memory().unwrap();
-    crate::store::schema::migrate(&mut conn).unwrap();
+    let conn = vigil_store::testing::connection();
     registry::add_patient(&conn, Some("p1"), "Bà A", "default", None, &[]).unwrap();
     let ok = ContactInput {
         name: "Lan".into(),

@@ -1,10 +1,10 @@
 //! Notification policy (`vigil_notify::policy`) over the real rows, on a simulated clock.
 
 use super::Rows;
+use crate::db::{params, Connection};
 use crate::testing::{self, notify_fixture as store, notify_settings as settings, outbox};
-use crate::{ms_to_time, outbox, registry, schema, Result};
+use crate::{ms_to_time, outbox, registry, Result};
 use chrono::TimeZone;
-use rusqlite::{params, Connection};
 use vigil_domain::Severity;
 use vigil_notify::policy::{self, Steps};
 use vigil_notify::NotifySettings;
@@ -160,8 +160,7 @@ fn quiet_hours_hold_digests_but_never_red_alerts() {
 
 #[test]
 fn no_public_url_no_links() {
-    let mut c = Connection::open_in_memory().unwrap();
-    schema::migrate(&mut c).unwrap();
+    let c = crate::testing::connection();
     c.execute_batch(
         "INSERT INTO patients (num, id, name, created_at) VALUES (1, 'p1', 'P', 0);
          INSERT INTO contacts (id, patient_id, name, email, lang, role, created_at) VALUES

@@ -107,6 +107,7 @@ impl AlertService {
             changes: Changes::default(),
             sink: self.0.forward.then(forward::Batch::default),
             tell: Default::default(),
+            locked: Default::default(),
         }
     }
 
@@ -183,9 +184,26 @@ pub struct AlertTx<'c> {
     sink: Option<forward::Batch>,
     /// Red alerts opened or worsened in this transaction, by episode, told at `finish`.
     tell: std::collections::BTreeMap<i64, Vec<i64>>,
+    /// Patients locked by this transaction ([`AlertTx::lock_patients`]).
+    locked: std::collections::HashSet<String>,
 }
 
 impl<'c> AlertTx<'c> {
+    /// Makes these patients this transaction's alone until it ends, when several gateways
+    /// share a PostgreSQL store (issue #20; `vigil_store::locks`). Each is locked once.
+    pub fn lock_patients<'p>(&mut self, ids: impl IntoIterator<Item = &'p str>) -> Result<()> {
+        if self.conn.dialect() != crate::store::db::Dialect::Postgres {
+            return Ok(());
+        }
+        let new: Vec<&str> = ids
+            .into_iter()
+            .filter(|id| !self.locked.contains(*id))
+            .collect();
+        crate::store::locks::patients(self.conn, new.iter().copied())?;
+        self.locked.extend(new.into_iter().map(str::to_owned));
+        Ok(())
+    }
+
     /// The transaction, for the caller's own rows.
     pub fn conn(&self) -> &'c Connection {
         self.conn
@@ -202,6 +220,7 @@ impl<'c> AlertTx<'c> {
         at: DateTime<Utc>,
     ) -> Result<i64> {
         let c = self.conn;
+        self.lock_patients([patient_id])?;
         let at_ms = at.timestamp_millis();
         let active = rows::active(c, patient_id, &breach.condition)?;
         let id = match lifecycle::on_breach(active, breach.severity) {
@@ -296,6 +315,8 @@ impl<'c> AlertTx<'c> {
         tell: bool,
     ) -> Result<Alert> {
         let c = self.conn;
+        // Another gateway may be evaluating this patient (issue #20).
+        crate::store::locks::alert_patient(c, id)?;
         let alert = rows::get(c, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
         let to = lifecycle::transition(alert.state, action)
             .map_err(|e| StoreError::Conflict(e.to_string()))?;
@@ -329,6 +350,7 @@ impl<'c> AlertTx<'c> {
 
     /// "Assign to me": `actor` takes the alert on (audited; a resolved alert cannot be taken).
     pub fn assign(&mut self, id: i64, actor: &str, note: Option<&str>) -> Result<Alert> {
+        crate::store::locks::alert_patient(self.conn, id)?;
         let alert =
             rows::get(self.conn, id)?.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
         if alert.state == AlertState::Resolved {
@@ -507,6 +529,20 @@ impl<'c> AlertTx<'c> {
         }
         if let Some(sink) = self.sink {
             sink.enqueue(self.conn, now_ms())?;
+        }
+        // The other gateways' dashboards hear of these alerts when this commits (issue #20).
+        if self.conn.dialect() == crate::store::db::Dialect::Postgres {
+            let ids: Vec<i64> = self
+                .changes
+                .list
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Updated { .. } => None,
+                    Change::Cleared { alert } | Change::Acted { alert } => Some(alert.id),
+                    Change::Opened { alert, .. } => Some(alert.id),
+                })
+                .collect();
+            crate::store::live::tell(self.conn, &[], &ids)?;
         }
         Ok(self.changes)
     }

@@ -4,6 +4,7 @@
 //! raised, through the alert service, at most about a second after the window closes.
 
 use crate::alerts::{AlertService, AlertTx};
+use crate::duty::Duty;
 use crate::periodic;
 use crate::store::{ms_to_time, now_ms, pending, Result, StoreHandle};
 use std::sync::Arc;
@@ -18,9 +19,14 @@ pub async fn run(
     store: StoreHandle,
     alerts: AlertService,
     rules: Arc<RuleSet>,
+    duty: Duty,
     shutdown: watch::Receiver<bool>,
 ) {
     periodic::paced(shutdown, Duration::ZERO, || async {
+        // Several gateways: the lease holder raises them (issue #20).
+        if !duty.held().await {
+            return TICK;
+        }
         let rules = rules.clone();
         if let Err(err) = alerts
             .write(&store, move |tx| raise_due(tx, &rules, now_ms()))

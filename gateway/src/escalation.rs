@@ -7,6 +7,7 @@
 //! `vigil_notify::policy`, tested with a simulated clock.
 
 use crate::alerts::AlertService;
+use crate::duty::Duty;
 use crate::periodic;
 use crate::store::{notify, now_ms, StoreHandle};
 use std::time::Duration;
@@ -15,8 +16,17 @@ use tokio::sync::watch;
 /// How late a due step may run.
 const TICK: Duration = Duration::from_secs(1);
 
-pub async fn run(store: StoreHandle, alerts: AlertService, shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: StoreHandle,
+    alerts: AlertService,
+    duty: Duty,
+    shutdown: watch::Receiver<bool>,
+) {
     periodic::every(TICK, shutdown, || async {
+        // Several gateways: the lease holder escalates (issue #20).
+        if !duty.held().await {
+            return;
+        }
         // A read first: an idle loop never takes the writer.
         match store.read(|c| notify::anything_due(c, now_ms())).await {
             Ok(true) => {}

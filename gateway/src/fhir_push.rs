@@ -94,6 +94,7 @@ pub async fn run(
     cfg: FhirConfig,
     client: reqwest::Client,
     metrics: Arc<Metrics>,
+    duty: crate::duty::Duty,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let idle = Duration::from_millis(u64::from(cfg.flush_interval_ms));
@@ -104,6 +105,13 @@ pub async fn run(
     let mut failing = false;
     loop {
         observe_backlog(&store, &metrics).await;
+        // Several gateways: the lease holder pushes (issue #20).
+        if !duty.held().await {
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => continue,
+                _ = shutdown.changed() => return,
+            }
+        }
         let next = store
             .read(move |c| {
                 let Some((last, keys)) = store::fhir::next_queued(c, 0, max)? else {

@@ -109,6 +109,7 @@ pub async fn run(
     cfg: InfluxConfig,
     client: influxdb2::Client,
     metrics: Arc<Metrics>,
+    duty: crate::duty::Duty,
     mut shutdown: watch::Receiver<bool>,
 ) {
     use futures::stream::{FuturesOrdered, StreamExt};
@@ -127,7 +128,13 @@ pub async fn run(
         if inflight.is_empty() {
             observe_backlog(&store, &metrics).await;
         }
-        while inflight.len() < PIPELINE {
+        // Several gateways: the lease holder forwards (issue #20); another starts again from
+        // the watermark.
+        let on_duty = duty.held().await;
+        if !on_duty {
+            taken = 0;
+        }
+        while on_duty && inflight.len() < PIPELINE {
             match store
                 .read(move |c| forward::next_chunk_after(c, taken, max))
                 .await
@@ -300,6 +307,7 @@ mod tests {
             cfg.clone(),
             client(&cfg).unwrap(),
             metrics.clone(),
+            crate::duty::Duties::new(&t.store).duty("influxdb"),
             stopped,
         ));
         let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -356,6 +356,19 @@ fn apply_batch(
     ctx.app
         .patient_rules
         .refresh(conn, crate::store::now_ms())?;
+    // Gateways sharing PostgreSQL: this job's patients are worked on by it alone until it
+    // commits (issue #20; a no-op on SQLite, whose writer is alone anyway).
+    if conn.dialect() == crate::store::db::Dialect::Postgres {
+        let mut patients = Vec::new();
+        for p in &prepared {
+            if let Ok((device_id, _)) = &p.decoded {
+                if let Some(info) = ctx.devices.get(conn, device_id)? {
+                    patients.push(info);
+                }
+            }
+        }
+        tx.lock_patients(patients.iter().map(|i| i.patient_id.as_str()))?;
+    }
     for p in prepared {
         let msg = &msgs[p.index];
         let received_ms = msg.received.timestamp_millis();
@@ -443,7 +456,30 @@ fn apply_batch(
     if rejected_any {
         readings::trim_rejected(conn, ctx.settings.rejected_keep)?;
     }
+    if conn.dialect() == crate::store::db::Dialect::Postgres {
+        tell_others(conn, &out)?;
+    }
     Ok((out, tx.finish()?))
+}
+
+/// The other gateways' dashboards hear of this job's readings when it commits (issue #20):
+/// the latest value per patient and metric.
+fn tell_others(conn: &Connection, out: &[Committed]) -> Result<(), StoreError> {
+    let mut latest: HashMap<(&str, i64), (f64, i64)> = HashMap::new();
+    for r in out.iter().flat_map(|c| &c.fresh) {
+        let ts = r.ts.timestamp_millis();
+        let e = latest
+            .entry((r.patient_id.as_str(), r.metric.code()))
+            .or_insert((r.value, ts));
+        if ts >= e.1 {
+            *e = (r.value, ts);
+        }
+    }
+    let list: Vec<_> = latest
+        .into_iter()
+        .map(|((p, m), (v, ts))| (p.to_string(), m, v, ts))
+        .collect();
+    crate::store::live::tell(conn, &list, &[])
 }
 
 /// Raises a breach and links the readings behind it to the alert it opened or updated, so every

@@ -9,6 +9,8 @@
 //! admin, provision     the admin commands, and the checks they share with the API
 //! server               wiring: builds every task from the configuration, runs them to shutdown
 //! shutdown, periodic   the shutdown signal; the helper every periodic task runs in
+//! duty                 which gateway does each background task when several share PostgreSQL
+//! peers                the other gateways' commits on this one's live feed (LISTEN/NOTIFY)
 //! datadir, fds         the private data directory and its lock; the descriptor budget
 //! mqtt::{embedded,     MQTT sources: the rmqtt broker in-process, or a client of Mosquitto/EMQX;
 //!        external}       both hand messages to ingest and ack after the commit
@@ -37,6 +39,7 @@ mod config;
 mod datadir;
 mod deferred;
 mod demo;
+mod duty;
 mod escalation;
 mod fds;
 mod fhir_push;
@@ -45,6 +48,7 @@ mod http_client;
 mod ingest;
 mod metrics;
 mod mqtt;
+mod peers;
 mod periodic;
 mod provision;
 mod retention;

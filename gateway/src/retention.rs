@@ -75,6 +75,7 @@ pub async fn run(
     store: StoreHandle,
     cfg: StorageConfig,
     metrics: Arc<Metrics>,
+    duty: crate::duty::Duty,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let every = Duration::from_secs(u64::from(cfg.prune_interval_minutes.max(1)) * 60);
@@ -85,6 +86,10 @@ pub async fn run(
             _ = shutdown.changed() => return,
         }
         wait = every;
+        // Several gateways: the lease holder prunes (issue #20).
+        if !duty.held().await {
+            continue;
+        }
         match prune_once(&store, &cfg, now_ms()).await {
             Ok(p) => {
                 metrics.pruned_readings.inc_by(p.readings as u64);

@@ -179,10 +179,15 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         .context("smtp.from / email.from is not an e-mail address")?;
     let (transport, mail_transport, mail_desc) = mail_transport(&cfg, &outbox_dir)?;
     let mail_health = outbox::Health::default();
+    // Background duties: with a shared PostgreSQL store, each runs on one gateway at a time.
+    let duties = crate::duty::Duties::new(&store);
+    // Renews the leases held; gives them up at shutdown so others take over at once.
+    tasks.spawn(duties.clone().keep(stop_rx.clone()));
     tasks.spawn(outbox::run(
         Arc::new(StoreOutbox {
             store: store.clone(),
             alerts: alerts.clone(),
+            duty: duties.duty("outbox"),
         }),
         transport,
         from,
@@ -194,6 +199,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     tasks.spawn(crate::escalation::run(
         store.clone(),
         alerts.clone(),
+        duties.duty("escalation"),
         stop_rx.clone(),
     ));
     // Missing data and adherence.
@@ -202,6 +208,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         alerts.clone(),
         rules.clone(),
         alerts.settings().timezone,
+        duties.duty("watch"),
         stop_rx.clone(),
     ));
 
@@ -214,6 +221,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             cfg.influxdb.clone(),
             client,
             metrics.clone(),
+            duties.duty("influxdb"),
             stop_rx.clone(),
         ));
         tracing::info!(url = %cfg.influxdb.url, bucket = %cfg.influxdb.bucket, "forwarding readings to InfluxDB");
@@ -227,6 +235,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             cfg.fhir.clone(),
             client,
             metrics.clone(),
+            duties.duty("fhir_push"),
             stop_rx.clone(),
         ));
         tracing::info!(url = %cfg.fhir.push_url, "pushing readings to a FHIR server");
@@ -237,6 +246,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         store.clone(),
         alerts.clone(),
         rules.clone(),
+        duties.duty("fall_window"),
         stop_rx.clone(),
     ));
 
@@ -245,6 +255,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         store.clone(),
         cfg.storage.clone(),
         metrics.clone(),
+        duties.duty("retention"),
         stop_rx.clone(),
     ));
 
@@ -282,6 +293,9 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         metrics_public: cfg.http.metrics_public,
         tz: cfg.display_timezone(),
     };
+    // Other gateways sharing the store: their commits on this one's live feed.
+    let peers_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    crate::peers::start(&store, live.clone(), peers_stop.clone());
     let state = AppState::new(backend, live, settings);
     let rx = stop_rx.clone();
     let limits = vigil_dashboard::http::Limits {
@@ -335,6 +349,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         }
     }
     let _ = stop_tx.send(true);
+    peers_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     // Give tasks a bounded time to drain; the store writer commits what it holds when the
     // last handle drops.
     let drain = async { while tasks.join_next().await.is_some() {} };

@@ -5,6 +5,7 @@
 //! clock.
 
 use crate::alerts::{AlertService, AlertTx};
+use crate::duty::Duty;
 use crate::periodic;
 use crate::store::watch::{self, Change};
 use crate::store::{alerts, ms_to_time, now_ms, Result, StoreHandle};
@@ -21,6 +22,7 @@ pub async fn run(
     alerts: AlertService,
     rules: Arc<RuleSet>,
     timezone: chrono_tz::Tz,
+    duty: Duty,
     shutdown: signal::Receiver<bool>,
 ) {
     if rules.silent_rule().is_none() && rules.expect_by_rules().next().is_none() {
@@ -28,6 +30,10 @@ pub async fn run(
         return shutdown.changed().await.unwrap_or(());
     }
     periodic::every(TICK, shutdown, || async {
+        // Several gateways: the lease holder watches (issue #20).
+        if !duty.held().await {
+            return;
+        }
         let now = now_ms();
         let r = rules.clone();
         let plan = match store.read(move |c| watch::plan(c, &r, now, timezone)).await {

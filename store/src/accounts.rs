@@ -239,7 +239,8 @@ pub fn revoke_api_token(conn: &Connection, id: i64, actor: &str) -> Result<()> {
 /// open live streams notice within seconds, `stream.rs`).
 pub fn set_user_enabled(conn: &Connection, name: &str, enabled: bool, actor: &str) -> Result<()> {
     let n = conn.execute(
-        "UPDATE users SET disabled_at = CASE WHEN ?2 THEN NULL ELSE ?3 END WHERE name = ?1",
+        "UPDATE users SET disabled_at = CASE WHEN ?2 THEN NULL ELSE CAST(?3 AS BIGINT) END
+         WHERE name = ?1",
         params![name, enabled, now_ms()],
     )?;
     if n == 0 {

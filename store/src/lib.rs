@@ -1,5 +1,6 @@
-//! `vigil-store`: the local store — one SQLite file (WAL) that is the source of truth on this
-//! node (docs/storage.md), and the secrets it keeps only as hashes (`secrets`).
+//! `vigil-store`: the store — one SQLite file (WAL) that is the source of truth on this node
+//! (docs/storage.md), or a PostgreSQL database several gateways share (issue #20,
+//! docs/scaling.md) — and the secrets it keeps only as hashes (`secrets`).
 //!
 //! - [`StoreHandle`]: the cloneable handle everyone holds. Writes go to one writer thread over a
 //!   bounded channel and are group-committed; reads use a small pool of read connections.
@@ -11,6 +12,10 @@
 //! - [`outbox`]: the e-mail outbox.
 //! - [`orders`]: per-patient threshold orders, and each patient's rule set.
 //! - [`notify`]: escalation schedules, digest items and "I'm handling it" links.
+//! - [`leases`]: which gateway does each background duty when several share a PostgreSQL
+//!   store; [`locks`]: one transaction at a time per patient across them; [`live`]: what
+//!   their commits tell each other's dashboards; [`db`]: the connection over SQLite or
+//!   PostgreSQL.
 //!
 //! Persistence only: what to write is decided by the alert service (`crate::alerts`) and the
 //! notification policy (`crate::notify`), in the transaction they are given.
@@ -27,6 +32,9 @@ pub mod devices;
 pub mod episodes;
 pub mod fhir;
 pub mod forward;
+pub mod leases;
+pub mod live;
+pub mod locks;
 pub mod notify;
 pub mod orders;
 pub mod outbox;
@@ -418,6 +426,18 @@ impl StoreHandle {
 
 /// A store that has not committed for this long is probed before it is called ready.
 const PROBE_IDLE_MS: i64 = 10_000;
+
+/// This process among the gateways sharing a store: host, process id and a random part (a
+/// restarted process is another node). Names lease holders and the origin of notifications.
+pub fn node_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "gateway".into());
+        format!("{host}/{}/{}", std::process::id(), secrets::random_hex(3))
+    })
+}
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

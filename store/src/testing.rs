@@ -50,10 +50,21 @@ fn with_database(server: &str, name: &str) -> String {
     }
 }
 
+thread_local! {
+    static LAST: std::cell::RefCell<Option<Location>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Where this thread's last [`connection`] is (to open a second connection to it).
+pub fn last_location() -> Option<Location> {
+    LAST.with(|l| l.borrow().clone())
+}
+
 /// A fresh, migrated, empty store: SQLite in memory, or a new PostgreSQL database when
 /// `VIGIL_TEST_POSTGRES` is set.
 pub fn connection() -> Connection {
-    match fresh_location(std::path::Path::new("")) {
+    let at = fresh_location(std::path::Path::new(""));
+    LAST.with(|l| *l.borrow_mut() = Some(at.clone()));
+    match at {
         at @ Location::Postgres(_) => crate::open_location(&at).unwrap(),
         Location::File(_) => {
             let mut c = Connection::open_in_memory().unwrap();

@@ -2,7 +2,7 @@
 //! test (`crate::pgserver`).
 
 use crate::pgserver::{require_postgres, PgServer};
-use crate::util::{register, Device, Vigil};
+use crate::util::{register, Device, Mosquitto, Vigil};
 use std::time::{Duration, Instant};
 
 /// One gateway with `[store] url`: the schema is created in PostgreSQL, the admin commands and
@@ -68,4 +68,278 @@ fn a_gateway_on_postgres_stores_readings_alerts_and_emails_there() {
     );
     // The password-less URL is logged; a password would be masked (unit-tested in the store).
     assert!(v.log().contains("store open"), "{}", v.log());
+}
+
+/// Registers `n` patients with one hub each (`{prefix}-p{i}`, `{prefix}-d{i}`).
+fn register_hubs(v: &Vigil, prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let p = format!("{prefix}-p{i}");
+            v.admin(&[
+                "patient",
+                "add",
+                "--name",
+                &format!("{prefix} {i}"),
+                "--id",
+                &p,
+            ]);
+            let d = v.admin(&[
+                "device",
+                "add",
+                "--patient",
+                &p,
+                "--kind",
+                "hub",
+                "--id",
+                &format!("{prefix}-d{i}"),
+            ]);
+            d["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// A patient with a hub, a primary and a secondary family contact; the hub's password.
+fn watched_patient(v: &Vigil, id: &str) -> (String, String) {
+    v.admin(&["patient", "add", "--name", id, "--id", id]);
+    for (tier, who) in [("primary", "con"), ("secondary", "chau")] {
+        v.admin(&[
+            "contact",
+            "add",
+            "--patient",
+            id,
+            "--name",
+            who,
+            "--email",
+            &format!("{who}.{id}@example.org"),
+            "--tier",
+            tier,
+        ]);
+    }
+    let d = v.admin(&["device", "add", "--patient", id, "--kind", "hub"]);
+    (
+        d["id"].as_str().unwrap().to_string(),
+        d["password"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Readings this gateway process stored (`vigil_readings_stored_total`).
+fn stored_by(v: &Vigil) -> u64 {
+    v.metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil_readings_stored_total "))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+fn count(c: &mut postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+fn eventually(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Issue #20, "Proof": two gateways share a PostgreSQL store and a Mosquitto shared
+/// subscription; 100 000 QoS 1 readings from 100 devices while the first gateway — the one
+/// doing the background duties — is SIGKILLed mid-stream (and restarted later). Every reading
+/// the broker acknowledged is stored exactly once; an SOS and a hypoxia sent during the run
+/// each raise exactly one alert and one e-mail per contact; the outbox and escalation (the
+/// secondary contacts' e-mails) carry on from the survivor.
+#[test]
+fn two_gateways_one_killed_mid_stream_store_each_reading_once_and_alert_once() {
+    if !crate::util::require_tool("mosquitto") || !require_postgres() {
+        return;
+    }
+    const DEVICES: usize = 100;
+    const PER_DEVICE: u64 = 1_000;
+    let total = DEVICES as u64 * PER_DEVICE;
+    let pg = PgServer::start();
+    let url = pg.database();
+    let db = url.rsplit('/').next().unwrap().to_string();
+    // Unlimited queues: the broker keeps what waits for the dead gateway's session.
+    let broker = Mosquitto::start_with("max_queued_messages 0\nmax_inflight_messages 1000");
+    let broker_url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let gateway = |name: &str| {
+        Vigil::start_env(
+            &["run"],
+            &[
+                ("VIGIL_STORE_URL", url.as_str()),
+                ("VIGIL_MQTT_BROKER_URL", broker_url.as_str()),
+                ("VIGIL_MQTT_CLIENT_ID", name),
+                ("VIGIL_MQTT_SHARED_GROUP", "vigil"),
+                ("VIGIL_NOTIFY_ESCALATE_AFTER_SECONDS", "15"),
+                ("VIGIL_NOTIFY_REPEAT_SECONDS", "3600"),
+                ("VIGIL_NOTIFY_QUIET_HOURS", "none"),
+            ],
+        )
+    };
+    // The first gateway takes every duty (it asks first).
+    let mut g1 = gateway("gw-1");
+    let devices = register_hubs(&g1, "ha", DEVICES);
+    let (sos_dev, sos_pw) = watched_patient(&g1, "sos-patient");
+    let (hyp_dev, hyp_pw) = watched_patient(&g1, "hypoxia-patient");
+    let g2 = gateway("gw-2");
+    let mut c = pg.client(&db);
+    eventually("the first gateway to hold the outbox", 20, || {
+        count(&mut c, "SELECT count(*) FROM leases WHERE name = 'outbox'") == 1
+    });
+    let holder_before: String = c
+        .query_one("SELECT holder FROM leases WHERE name = 'outbox'", &[])
+        .unwrap()
+        .get(0);
+
+    let start_ms = 1_764_500_000_000;
+    let (publisher, progress) = publish(broker.port, devices, PER_DEVICE, 5_000, start_ms);
+    wait_sent(&progress, total / 5);
+    // The scripted emergencies, through the same broker.
+    let mut sos = Device::connect(broker.port, &sos_dev, &sos_pw).unwrap();
+    sos.publish(&format!("vigil/v1/{sos_dev}/events"), r#"{"event":"sos"}"#);
+    let mut hyp = Device::connect(broker.port, &hyp_dev, &hyp_pw).unwrap();
+    for v in [85, 84] {
+        hyp.publish(
+            &format!("vigil/v1/{hyp_dev}/readings"),
+            &format!(r#"{{"metric":"spo2","value":{v},"unit":"%"}}"#),
+        );
+    }
+    eventually("both alerts", 30, || {
+        count(
+            &mut c,
+            "SELECT count(*) FROM alerts WHERE patient_id IN ('sos-patient', 'hypoxia-patient')",
+        ) >= 2
+    });
+    wait_sent(&progress, total * 2 / 5);
+    g1.kill();
+
+    // The survivor carries the outbox and escalation: the secondary contacts' e-mails (15 s
+    // after the alerts) come from it once the dead gateway's leases expire.
+    eventually("the escalation e-mails", 90, || {
+        count(
+            &mut c,
+            "SELECT count(*) FROM outbox o JOIN contacts k ON k.id = o.contact_id
+             WHERE k.tier = 'secondary' AND o.sent_at IS NOT NULL",
+        ) == 2
+    });
+    let holder_after: String = c
+        .query_one("SELECT holder FROM leases WHERE name = 'escalation'", &[])
+        .unwrap()
+        .get(0);
+    assert_ne!(holder_after, holder_before, "the duty moved");
+    let escalations_by_survivor = g2
+        .outbox_files()
+        .iter()
+        .filter(|f| std::fs::read_to_string(f).unwrap().contains("chau."))
+        .count();
+    assert_eq!(
+        escalations_by_survivor, 2,
+        "the survivor sent the escalations"
+    );
+
+    // The dead gateway comes back and drains what waited for it at the broker.
+    g1.launch();
+    let report = publisher.join().unwrap();
+    assert_eq!(report.acked, total, "the broker acknowledged every publish");
+    eventually("every reading stored", 240, || {
+        count(&mut c, "SELECT count(*) FROM readings r JOIN devices d ON d.num = r.device WHERE d.id LIKE 'ha-%'") as u64 >= total
+    });
+    // Exactly once: the store's key refuses a second copy, so the count per device is the
+    // number of distinct readings; each has the value published for its time.
+    let rows = c
+        .query(
+            "SELECT d.id, count(*), sum(CASE WHEN r.value = 60 + ((r.ts - $1) % 60) THEN 0 ELSE 1 END)
+             FROM readings r JOIN devices d ON d.num = r.device
+             WHERE d.id LIKE 'ha-%' GROUP BY d.id",
+            &[&start_ms],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), DEVICES);
+    for r in rows {
+        let (id, n, wrong): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+        assert_eq!((n, wrong), (PER_DEVICE as i64, 0), "device {id}");
+    }
+    // One alert each, one e-mail per contact.
+    for (patient, rule) in [("sos-patient", "sos"), ("hypoxia-patient", "spo2_low")] {
+        let alerts = c
+            .query("SELECT rule FROM alerts WHERE patient_id = $1", &[&patient])
+            .unwrap();
+        let rules: Vec<String> = alerts.iter().map(|r| r.get(0)).collect();
+        assert_eq!(rules, vec![rule.to_string()], "{patient}");
+        let mails = c
+            .query(
+                "SELECT k.email, count(*), count(o.sent_at) FROM contacts k
+                 LEFT JOIN outbox o ON o.contact_id = k.id
+                 WHERE k.patient_id = $1 GROUP BY k.email ORDER BY k.email",
+                &[&patient],
+            )
+            .unwrap();
+        let mails: Vec<(String, i64, i64)> = mails
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(
+            mails,
+            vec![
+                (format!("chau.{patient}@example.org"), 1, 1),
+                (format!("con.{patient}@example.org"), 1, 1)
+            ]
+        );
+    }
+    // The shared subscription split the stream: the survivor stored a part, not all of it.
+    let by_g2 = stored_by(&g2);
+    assert!(
+        by_g2 > 0 && by_g2 < total,
+        "gateway 2 stored {by_g2} of {total}"
+    );
+    let files = g1.outbox_files().len() + g2.outbox_files().len();
+    assert_eq!(files, 4, "four e-mails in all, none twice");
+    assert!(
+        g1.log().matches("connected to MQTT broker").count() >= 2,
+        "the first gateway came back"
+    );
+}
+
+/// Starts publishing in a background thread; returns its handle and live progress.
+fn publish(
+    port: u16,
+    devices: Vec<String>,
+    per_device: u64,
+    rate: u64,
+    start_ms: i64,
+) -> (
+    std::thread::JoinHandle<vigil_simulators::load::LoadReport>,
+    std::sync::Arc<vigil_simulators::load::Progress>,
+) {
+    use vigil_simulators::load;
+    let progress = std::sync::Arc::new(load::Progress::default());
+    let cfg = load::LoadConfig {
+        host: "127.0.0.1".into(),
+        port,
+        connections: 10,
+        devices,
+        passwords: None,
+        messages_per_device: per_device,
+        rate,
+        qos: rumqttc::QoS::AtLeastOnce,
+        start_ms,
+        readings_per_message: 1,
+        live_ts: false,
+        step_ms: 1,
+    };
+    let p = progress.clone();
+    let handle = std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(load::run(cfg, p))
+            .expect("load run")
+    });
+    (handle, progress)
+}
+
+fn wait_sent(progress: &vigil_simulators::load::Progress, at: u64) {
+    while progress.sent.load(std::sync::atomic::Ordering::Relaxed) < at {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -36,6 +36,8 @@ impl AlertTx<'_> {
         confirm: bool,
     ) -> Result<Episode> {
         let c = self.conn;
+        // Another gateway may be evaluating this patient (issue #20).
+        crate::store::locks::episode_patient(c, id)?;
         let ep =
             episodes::get(c, id)?.ok_or_else(|| StoreError::NotFound(format!("episode {id}")))?;
         let active: Vec<_> = ep

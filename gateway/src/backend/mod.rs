@@ -119,6 +119,8 @@ fn dummy_hash() -> &'static str {
 pub struct StoreOutbox {
     pub store: StoreHandle,
     pub alerts: AlertService,
+    /// The outbox duty: with several gateways only its holder sends (issue #20).
+    pub duty: crate::duty::Duty,
 }
 
 impl OutboxStore for StoreOutbox {
@@ -127,6 +129,10 @@ impl OutboxStore for StoreOutbox {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedEmail>, vigil_notify::outbox::StoreError> {
+        // Several gateways: the lease holder sends (issue #20).
+        if !self.duty.held_blocking() {
+            return Ok(Vec::new());
+        }
         self.store
             .read_blocking(|c| outbox::due(c, now, limit))
             .map_err(|e| vigil_notify::outbox::StoreError(e.to_string()))

@@ -489,3 +489,54 @@ fn column_error(idx: usize, e: Error) -> Error {
         e => e,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Device-supplied text may hold NUL (a binary payload's excerpt, `\u0000` in JSON), which
+    /// PostgreSQL text refuses: it is stored with U+FFFD there, never refused (a refused
+    /// message would be redelivered for ever).
+    #[test]
+    fn text_with_nul_is_stored_on_both_back_ends() {
+        let c = crate::testing::connection();
+        let id: i64 = c
+            .query_row(
+                "INSERT INTO rejected (device_id, topic, reason, detail, received_at, payload_excerpt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                params!["d", "t", "malformed_json", "x", 1, "\u{0}\u{1}binary"],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let back: String = c
+            .query_row(
+                "SELECT payload_excerpt FROM rejected WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(back.ends_with("\u{1}binary"), "{back:?}");
+        assert_eq!(back.chars().count(), 8);
+    }
+
+    #[test]
+    fn numbers_and_null_round_trip_and_missing_rows_are_none() {
+        let c = crate::testing::connection();
+        let (i, f, n, b): (i64, f64, Option<String>, bool) = c
+            .query_row(
+                "SELECT count(*) + ?1, CAST(?2 AS DOUBLE PRECISION) * 2, NULL, 1 = 1
+                 FROM patients",
+                params![41, 1.25],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((i, f, n, b), (41, 2.5, None, true));
+        let none: Option<i64> = c
+            .query_row("SELECT num FROM patients WHERE id = ?1", ["nobody"], |r| {
+                r.get(0)
+            })
+            .optional()
+            .unwrap();
+        assert_eq!(none, None);
+    }
+}

@@ -232,6 +232,13 @@ impl ToSql for ValueRef<'_> {
                     Ok(IsNull::No)
                 }
                 Type::INT8 => s.parse::<i64>()?.to_sql(ty, out),
+                // PostgreSQL text cannot hold NUL, which SQLite keeps. Device-supplied text
+                // (a rejected payload's excerpt, a JSON string with \u0000) must still be
+                // stored, or the message is refused for ever: NUL becomes U+FFFD.
+                _ if s.contains('\0') => {
+                    out.extend_from_slice(s.replace('\0', "\u{FFFD}").as_bytes());
+                    Ok(IsNull::No)
+                }
                 _ => {
                     out.extend_from_slice(s.as_bytes());
                     Ok(IsNull::No)

@@ -480,7 +480,20 @@ CREATE TABLE fhir_quarantine (
 );
 "#;
 
+/// Shared work (issue #20): which gateway does each background duty — the outbox, escalation,
+/// the fall window, the missing-data watch, retention, the forwarders — and until when. A
+/// gateway renews its leases while it lives; another takes a lease over once it has expired.
+const V22: &str = r#"
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    since       INTEGER NOT NULL
+);
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
 pub(crate) const MIGRATIONS: &[&str] = &[
     V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21,
+    V22,
 ];

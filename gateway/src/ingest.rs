@@ -356,18 +356,8 @@ fn apply_batch(
     ctx.app
         .patient_rules
         .refresh(conn, crate::store::now_ms())?;
-    // Gateways sharing PostgreSQL: this job's patients are worked on by it alone until it
-    // commits (issue #20; a no-op on SQLite, whose writer is alone anyway).
     if conn.dialect() == crate::store::db::Dialect::Postgres {
-        let mut patients = Vec::new();
-        for p in &prepared {
-            if let Ok((device_id, _)) = &p.decoded {
-                if let Some(info) = ctx.devices.get(conn, device_id)? {
-                    patients.push(info);
-                }
-            }
-        }
-        tx.lock_patients(patients.iter().map(|i| i.patient_id.as_str()))?;
+        prepare_shared(conn, msgs, &prepared, ctx, &mut tx, &mut inserter)?;
     }
     for p in prepared {
         let msg = &msgs[p.index];
@@ -460,6 +450,48 @@ fn apply_batch(
         tell_others(conn, &out)?;
     }
     Ok((out, tx.finish()?))
+}
+
+/// A job on a PostgreSQL store several gateways may share (issue #20): first its patients are
+/// made its own until it commits (advisory locks), then its readings are stored in a few
+/// multi-row statements (one round trip per reading held a gateway at ≈ 12 000 readings/s),
+/// so the per-message work only asks which were new. Validation is pure, so the messages are
+/// validated here exactly as `apply` validates them again.
+fn prepare_shared(
+    conn: &Connection,
+    msgs: &[Message],
+    prepared: &[Prepared],
+    ctx: &Shared,
+    tx: &mut AlertTx<'_>,
+    inserter: &mut readings::ReadingInserter<'_>,
+) -> Result<(), StoreError> {
+    let mut devices = Vec::new();
+    let mut rows = Vec::new();
+    for p in prepared {
+        let Ok((device_id, decoded)) = &p.decoded else {
+            continue;
+        };
+        let Some(info) = ctx.devices.get(conn, device_id)? else {
+            continue;
+        };
+        if let Decoded::Readings { readings, .. } = decoded {
+            let received = msgs[p.index].received;
+            if let Ok(valid) =
+                validate::validate(&info, readings.clone(), received, &ctx.settings.timing)
+            {
+                rows.extend(
+                    valid
+                        .into_iter()
+                        .map(|r| (info.clone(), r, received.timestamp_millis())),
+                );
+            }
+        }
+        devices.push(info);
+    }
+    tx.lock_patients(devices.iter().map(|i| i.patient_id.as_str()))?;
+    let rows: Vec<(&DeviceInfo, &Reading, i64)> =
+        rows.iter().map(|(d, r, t)| (&**d, r, *t)).collect();
+    inserter.store_ahead(conn, &rows)
 }
 
 /// The other gateways' dashboards hear of this job's readings when it commits (issue #20):

@@ -343,3 +343,71 @@ fn wait_sent(progress: &vigil_simulators::load::Progress, at: u64) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The `data:` lines of a live stream, as they arrive.
+fn stream_lines(v: &Vigil, header: (&str, &str)) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let r = ureq::get(&v.url("/api/v1/stream"))
+        .set(header.0, header.1)
+        .call()
+        .expect("stream opens");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines = std::io::BufReader::new(r.into_reader()).lines();
+        for line in lines.map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data:") {
+                if tx.send(data.trim().to_string()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Issue #20: the dashboard works against any gateway. A user made through gateway A's
+/// commands signs in on gateway B (sessions are in the store), and B's live stream shows the
+/// reading and the alert that A stored (A's commit NOTIFYs, B LISTENs).
+#[test]
+fn a_dashboard_on_one_gateway_sees_live_what_another_stored() {
+    if !require_postgres() {
+        return;
+    }
+    let pg = PgServer::start();
+    let url = pg.database();
+    let a = Vigil::start_env(&["run"], &[("VIGIL_STORE_URL", &url)]);
+    let b = Vigil::start_env(&["run"], &[("VIGIL_STORE_URL", &url)]);
+    let f = register(&a, "pg-live", "pulse_oximeter");
+    let out = a.admin_raw(
+        &["user", "add", "--name", "bs.lan", "--password-stdin"],
+        Some("mật-khẩu-trực-đêm\n"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let (cookie, _) =
+        crate::util::login(&b, "bs.lan", "mật-khẩu-trực-đêm").expect("signed in on B");
+    let stream = stream_lines(&b, ("Cookie", &cookie));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut dev = Device::connect(a.mqtt, &f.device, &f.password).unwrap();
+    dev.publish(
+        &format!("vigil/v1/{}/readings", f.device),
+        r#"{"metric":"spo2","value":85,"unit":"%"}"#,
+    );
+    let (mut reading, mut alert) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !(reading && alert) && Instant::now() < deadline {
+        if let Ok(line) = stream.recv_timeout(Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let text = v.to_string();
+            if !text.contains("pg-live") {
+                continue;
+            }
+            reading |= text.contains("\"spo2\"") && text.contains("85");
+            alert |= text.contains("spo2_low");
+        }
+    }
+    assert!(
+        reading && alert,
+        "B's stream: reading {reading}, alert {alert}\n{}",
+        b.log()
+    );
+}

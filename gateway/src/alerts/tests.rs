@@ -987,3 +987,58 @@ fn the_escalation_moves_on_when_its_alert_clears_by_itself() {
     assert_eq!(schedule(spo2).1, None);
     assert_eq!(schedule(rr), carried, "handed on at the same step");
 }
+
+/// Issue #20: two gateways raising the same condition for one patient at once (PostgreSQL,
+/// `VIGIL_TEST_POSTGRES`; SQLite has one writer). The second waits for the first's commit on
+/// the patient's lock, then finds its alert and updates it: one alert, both commits succeed.
+/// Without the lock the second would not see the first's uncommitted alert, try to open
+/// another and fail on the one-active-alert index.
+#[test]
+fn two_gateways_raising_one_condition_at_once_make_one_alert() {
+    if vigil_store::testing::postgres_server().is_none() {
+        return;
+    }
+    let c = store();
+    let Some(vigil_store::Location::Postgres(url)) = vigil_store::testing::last_location() else {
+        unreachable!("a PostgreSQL test database")
+    };
+    let breach = breach_of("hr_high", vigil_domain::Severity::Red);
+    let svc = AlertService::for_tests(settings(), false);
+    c.execute_batch("BEGIN").unwrap();
+    let mut first = svc.begin(&c);
+    let id = first
+        .raise("p1", &breach, None, ms_to_time(now_ms()))
+        .unwrap();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let other = {
+        let (svc, breach) = (svc.clone(), breach.clone());
+        std::thread::spawn(move || {
+            let c2 = Connection::connect_postgres(&url).unwrap();
+            c2.execute_batch("BEGIN").unwrap();
+            let mut second = svc.begin(&c2);
+            let r = second.raise("p1", &breach, None, ms_to_time(now_ms()));
+            let _ = second.finish();
+            let committed = c2.execute_batch("COMMIT");
+            done_tx.send(()).unwrap();
+            (r.map_err(|e| e.to_string()), committed.is_ok())
+        })
+    };
+    assert!(
+        done.recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "the second gateway waits for the patient"
+    );
+    first.finish().unwrap();
+    c.execute_batch("COMMIT").unwrap();
+    let (second_id, committed) = other.join().unwrap();
+    assert_eq!(second_id, Ok(id), "the same alert, updated");
+    assert!(committed);
+    let n: i64 = c
+        .query_row(
+            "SELECT count(*) FROM alerts WHERE patient_id = 'p1' AND condition = 'hr_high'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}

@@ -1028,7 +1028,7 @@ fn two_gateways_raising_one_condition_at_once_make_one_alert() {
             .is_err(),
         "the second gateway waits for the patient"
     );
-    first.finish().unwrap();
+    let _ = first.finish().unwrap();
     c.execute_batch("COMMIT").unwrap();
     let (second_id, committed) = other.join().unwrap();
     assert_eq!(second_id, Ok(id), "the same alert, updated");

@@ -65,8 +65,7 @@ pub struct Listener {
 
 impl Listener {
     pub fn connect(url: &str) -> Result<Listener> {
-        let mut client =
-            postgres::Client::connect(url, postgres::NoTls).map_err(crate::db::Error::from)?;
+        let mut client = crate::db::postgres_client(url)?;
         client
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .map_err(crate::db::Error::from)?;

@@ -88,6 +88,21 @@ fn chown_to_server_user(path: &std::path::Path) {
 impl PgServer {
     /// A new cluster (`initdb`, trust authentication on loopback) and its server.
     pub fn start() -> PgServer {
+        Self::start_opts(false)
+    }
+
+    /// As [`PgServer::start`], serving TLS too (`ssl = on`) with a certificate for 127.0.0.1
+    /// signed by a test CA; the CA certificate is [`PgServer::ca`].
+    pub fn start_tls() -> PgServer {
+        Self::start_opts(true)
+    }
+
+    /// The test CA's certificate (after [`PgServer::start_tls`]).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("certs/ca.crt")
+    }
+
+    fn start_opts(tls: bool) -> PgServer {
         let dir = tempfile::tempdir().expect("temp dir");
         chown_to_server_user(dir.path());
         let data = dir.path().join("data");
@@ -104,6 +119,25 @@ impl PgServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if tls {
+            let certs = dir.path().join("certs");
+            std::fs::create_dir_all(&certs).unwrap();
+            crate::util::make_certs(&certs);
+            // The server reads its key as its own user, and only a private one.
+            for f in ["server.crt", "server.key"] {
+                let to = data.join(f);
+                std::fs::copy(certs.join(f), &to).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+                chown_to_server_user(&to);
+            }
+            let conf = data.join("postgresql.conf");
+            let mut text = std::fs::read_to_string(&conf).unwrap();
+            text.push_str(
+                "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            );
+            std::fs::write(&conf, text).unwrap();
+        }
         let port = free_port();
         let child = Self::spawn(&dir, port);
         PgServer {

@@ -411,3 +411,53 @@ fn a_dashboard_on_one_gateway_sees_live_what_another_stored() {
         b.log()
     );
 }
+
+/// `[store] url` with `sslmode=require`: the gateway talks to PostgreSQL over TLS, verifying the
+/// server's certificate against `sslrootcert` (a test CA here); a certificate it cannot verify
+/// is refused with a clear error, never a silent fall-back to plain text.
+#[test]
+fn the_store_connection_can_be_tls_and_verifies_the_server() {
+    if !require_postgres() || !crate::util::require_tool("openssl") {
+        return;
+    }
+    let pg = PgServer::start_tls();
+    let url = pg.database();
+    let tls_url = format!("{url}?sslmode=require&sslrootcert={}", pg.ca().display());
+    let v = Vigil::start_env(&["run"], &[("VIGIL_STORE_URL", &tls_url)]);
+    let f = register(&v, "pg-tls", "pulse_oximeter");
+    let (status, _) = v.get("/api/v1/patients", &f.token);
+    assert_eq!(status, 200);
+    let db = url.rsplit('/').next().unwrap();
+    let mut c = pg.client("postgres");
+    let (tls, plain): (i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+                 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = $1",
+                &[&db],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(
+        tls >= 2 && plain == 0,
+        "gateway sessions: {tls} over TLS, {plain} plain"
+    );
+
+    // Another CA: the server's certificate cannot be verified, and the command says so.
+    let other = tempfile::tempdir().unwrap();
+    crate::util::make_certs(other.path());
+    let bad = format!(
+        "{url}?sslmode=require&sslrootcert={}",
+        other.path().join("ca.crt").display()
+    );
+    let out = crate::util::run_vigil_env(
+        &["patient", "list"],
+        &v.data_dir(),
+        None,
+        &[("VIGIL_STORE_URL".to_string(), bad)],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open the store"), "{err}");
+}

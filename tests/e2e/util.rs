@@ -452,7 +452,7 @@ pub fn run_vigil(args: &[&str], data_dir: &Path, stdin: Option<&str>) -> Output 
     run_vigil_env(args, data_dir, stdin, &[])
 }
 
-fn run_vigil_env(
+pub fn run_vigil_env(
     args: &[&str],
     data_dir: &Path,
     stdin: Option<&str>,

@@ -33,6 +33,12 @@ pub fn postgres_ddl(sql: &str) -> String {
     pg::ddl(sql)
 }
 
+/// A plain client of the PostgreSQL store at `url` (TLS when it says `sslmode=require`), for
+/// what the store's connection type does not do (`LISTEN`, `crate::live`).
+pub fn postgres_client(url: &str) -> Result<postgres::Client> {
+    pg::client(url)
+}
+
 /// Parameters from an iterator.
 pub fn params_from_iter<I>(iter: I) -> ParamsFromIter<I>
 where

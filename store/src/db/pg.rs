@@ -24,12 +24,12 @@ impl PgConn {
         // from a thread of its own.
         let client = if tokio::runtime::Handle::try_current().is_ok() {
             std::thread::scope(|s| {
-                s.spawn(|| postgres::Client::connect(url, postgres::NoTls))
+                s.spawn(|| client(url))
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p))
             })?
         } else {
-            postgres::Client::connect(url, postgres::NoTls)?
+            client(url)?
         };
         Ok(PgConn {
             client: ManuallyDrop::new(RefCell::new(client)),
@@ -88,6 +88,82 @@ BEGIN
     END IF;
   END LOOP;
 END $$;";
+
+/// A client of `url`: over TLS (rustls) when the URL asks `sslmode=require`, verifying the
+/// server's certificate and name against the system's roots, or against `sslrootcert=FILE`
+/// (libpq's parameter, taken out of the URL here: the client does not know it). Any other
+/// `sslmode` (`prefer`, the default, and `disable`) is plain TCP: PostgreSQL's `prefer` would
+/// fall back to plain text silently, so TLS is asked for explicitly or not at all.
+pub(crate) fn client(url: &str) -> Result<postgres::Client> {
+    let (url, root) = take_param(url, "sslrootcert");
+    let config: postgres::Config = url
+        .parse()
+        .map_err(|e: postgres::Error| Error::Conversion(format!("store url: {e}")))?;
+    if config.get_ssl_mode() != postgres::config::SslMode::Require {
+        return Ok(config.connect(postgres::NoTls)?);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match &root {
+        Some(file) => {
+            use rustls::pki_types::pem::PemObject;
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(file)
+                .map_err(|e| Error::Conversion(format!("sslrootcert {file}: {e}")))?;
+            for c in certs {
+                let c = c.map_err(|e| Error::Conversion(format!("sslrootcert {file}: {e}")))?;
+                roots
+                    .add(c)
+                    .map_err(|e| Error::Conversion(format!("sslrootcert {file}: {e}")))?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))?)
+}
+
+/// `url` without parameter `name`, and its value: the URL form (`?a=1&name=v`) or libpq's
+/// `key=value` form.
+fn take_param(url: &str, name: &str) -> (String, Option<String>) {
+    let mut value = None;
+    if let Some((base, query)) = url.split_once('?') {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|kv| match kv.split_once('=') {
+                Some((k, v)) if k == name => {
+                    value = Some(v.to_string());
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        let url = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return (url, value);
+    }
+    if url.contains("://") {
+        return (url.to_string(), None);
+    }
+    let kept: Vec<&str> = url
+        .split_whitespace()
+        .filter(|kv| match kv.split_once('=') {
+            Some((k, v)) if k == name => {
+                value = Some(v.to_string());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    (kept.join(" "), value)
+}
 
 impl Drop for PgConn {
     fn drop(&mut self) {
@@ -334,6 +410,29 @@ mod tests {
             "SELECT a FROM t WHERE b = $1 AND c = $12 AND d = '?1' AND e = $13"
         );
         assert_eq!(placeholders("VALUES (?, ?, ?)"), "VALUES ($1, $2, $3)");
+    }
+
+    #[test]
+    fn sslrootcert_is_taken_out_of_either_form() {
+        assert_eq!(
+            take_param(
+                "postgres://u@h/db?sslmode=require&sslrootcert=/ca.pem",
+                "sslrootcert"
+            ),
+            (
+                "postgres://u@h/db?sslmode=require".into(),
+                Some("/ca.pem".into())
+            )
+        );
+        assert_eq!(
+            take_param("postgres://u@h/db?sslrootcert=/ca.pem", "sslrootcert"),
+            ("postgres://u@h/db".into(), Some("/ca.pem".into()))
+        );
+        assert_eq!(
+            take_param("host=h sslrootcert=/ca.pem sslmode=require", "sslrootcert"),
+            ("host=h sslmode=require".into(), Some("/ca.pem".into()))
+        );
+        assert_eq!(take_param("postgres://u@h/db", "sslrootcert").1, None);
     }
 
     #[test]

@@ -33,27 +33,21 @@ pub fn patients<'a>(conn: &Connection, ids: impl IntoIterator<Item = &'a str>) -
 
 /// Locks the patient of alert `id` (no-op when there is no such alert).
 pub fn alert_patient(conn: &Connection, id: i64) -> Result<()> {
-    if conn.dialect() != Dialect::Postgres {
-        return Ok(());
-    }
-    let p: Option<String> = crate::db::OptionalExtension::optional(conn.query_row(
-        "SELECT patient_id FROM alerts WHERE id = ?1",
-        [id],
-        |r| r.get(0),
-    ))?;
-    patients(conn, p.as_deref())
+    patient_of(conn, "SELECT patient_id FROM alerts WHERE id = ?1", id)
 }
 
 /// Locks the patient of episode `id` (no-op when there is no such episode).
 pub fn episode_patient(conn: &Connection, id: i64) -> Result<()> {
+    patient_of(conn, "SELECT patient_id FROM episodes WHERE id = ?1", id)
+}
+
+/// Locks the patient `sql` finds for `id`.
+fn patient_of(conn: &Connection, sql: &str, id: i64) -> Result<()> {
     if conn.dialect() != Dialect::Postgres {
         return Ok(());
     }
-    let p: Option<String> = crate::db::OptionalExtension::optional(conn.query_row(
-        "SELECT patient_id FROM episodes WHERE id = ?1",
-        [id],
-        |r| r.get(0),
-    ))?;
+    let p: Option<String> =
+        crate::db::OptionalExtension::optional(conn.query_row(sql, [id], |r| r.get(0)))?;
     patients(conn, p.as_deref())
 }
 

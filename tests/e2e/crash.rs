@@ -3,44 +3,9 @@
 //! (each restart also drains the backlog that queued at the broker meanwhile), or the broker
 //! itself restarts mid-stream.
 
-use crate::util::{require_tool, Mosquitto, Vigil};
-use rumqttc::QoS;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use crate::util::{publish, register_devices, require_tool, wait_sent, Mosquitto, Vigil};
 use std::time::{Duration, Instant};
-use vigil_simulators::load::{self, expected_value, LoadConfig, LoadReport, Progress};
-
-/// Registers `n` patients with one hub each; returns device ids and an API token.
-fn register_devices(v: &Vigil, prefix: &str, n: usize) -> (Vec<String>, String) {
-    let mut devices = Vec::new();
-    for i in 0..n {
-        let p = format!("{prefix}-p{i}");
-        v.admin(&[
-            "patient",
-            "add",
-            "--name",
-            &format!("{prefix} {i}"),
-            "--id",
-            &p,
-        ]);
-        let d = v.admin(&[
-            "device",
-            "add",
-            "--patient",
-            &p,
-            "--kind",
-            "hub",
-            "--id",
-            &format!("{prefix}-d{i}"),
-        ]);
-        devices.push(d["id"].as_str().unwrap().to_string());
-    }
-    let token = v.admin(&["token", "create", "--name", prefix])["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (devices, token)
-}
+use vigil_simulators::load::expected_value;
 
 /// (time in ms, value) stored for patient `{prefix}-p{i}`, in time order.
 fn stored(v: &Vigil, token: &str, prefix: &str, i: usize) -> Vec<(i64, f64)> {
@@ -109,45 +74,6 @@ fn wait_stored(
     all.iter().map(Vec::len).collect()
 }
 
-/// Starts publishing in a background thread; returns its handle and live progress.
-fn publish(
-    port: u16,
-    devices: Vec<String>,
-    per_device: u64,
-    rate: u64,
-    start_ms: i64,
-) -> (std::thread::JoinHandle<LoadReport>, Arc<Progress>) {
-    let progress = Arc::new(Progress::default());
-    let cfg = LoadConfig {
-        host: "127.0.0.1".into(),
-        port,
-        connections: devices.len().min(5),
-        devices,
-        passwords: None,
-        messages_per_device: per_device,
-        rate,
-        qos: QoS::AtLeastOnce,
-        start_ms,
-        readings_per_message: 1,
-        live_ts: false,
-        step_ms: 1,
-    };
-    let p = progress.clone();
-    let handle = std::thread::spawn(move || {
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(load::run(cfg, p))
-            .expect("load run")
-    });
-    (handle, progress)
-}
-
-fn wait_sent(progress: &Progress, at: u64) {
-    while progress.sent.load(Relaxed) < at {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn gateway_killed_twice_during_100k_readings_stores_each_exactly_once() {
     if !require_tool("mosquitto") {
@@ -170,7 +96,7 @@ fn gateway_killed_twice_during_100k_readings_stores_each_exactly_once() {
     let total = DEVICES as u64 * PER_DEVICE;
     let start_ms = 1_763_000_000_000;
     // Slow enough that the kills land mid-stream on a loaded CI machine.
-    let (publisher, progress) = publish(broker.port, devices, PER_DEVICE, 12_000, start_ms);
+    let (publisher, progress) = publish(broker.port, devices, 5, PER_DEVICE, 12_000, start_ms);
     for at in [total / 4, total * 3 / 5] {
         wait_sent(&progress, at);
         v.kill();
@@ -215,7 +141,7 @@ fn broker_restart_mid_stream_loses_nothing_acknowledged() {
     );
     let (devices, token) = register_devices(&v, "brk", DEVICES);
     let start_ms = 1_763_500_000_000;
-    let (publisher, progress) = publish(broker.port, devices, PER_DEVICE, 6_000, start_ms);
+    let (publisher, progress) = publish(broker.port, devices, 5, PER_DEVICE, 6_000, start_ms);
     wait_sent(&progress, DEVICES as u64 * PER_DEVICE / 3);
     broker.restart();
     let report = publisher.join().unwrap();

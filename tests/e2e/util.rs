@@ -8,7 +8,10 @@ use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vigil_simulators::load::{self, LoadConfig, LoadReport, Progress};
 
 /// The binary under test: `$VIGIL_BIN`, else `target/debug/vigil` of this workspace.
 pub fn vigil_bin() -> PathBuf {
@@ -1031,4 +1034,79 @@ pub fn fhir_validate(tools: &(PathBuf, PathBuf), resources: &[Value]) -> (Value,
         serde_json::from_slice(&py.stdout).expect("fhir_validate.py prints JSON"),
         serde_json::from_slice(&js.stdout).expect("fhir_validate.js prints JSON"),
     )
+}
+
+// Load runs shared by the crash tests and the two-gateway test (issue #20).
+
+/// Registers `n` patients with one hub each; returns device ids and an API token.
+pub fn register_devices(v: &Vigil, prefix: &str, n: usize) -> (Vec<String>, String) {
+    let mut devices = Vec::new();
+    for i in 0..n {
+        let p = format!("{prefix}-p{i}");
+        v.admin(&[
+            "patient",
+            "add",
+            "--name",
+            &format!("{prefix} {i}"),
+            "--id",
+            &p,
+        ]);
+        let d = v.admin(&[
+            "device",
+            "add",
+            "--patient",
+            &p,
+            "--kind",
+            "hub",
+            "--id",
+            &format!("{prefix}-d{i}"),
+        ]);
+        devices.push(d["id"].as_str().unwrap().to_string());
+    }
+    let token = v.admin(&["token", "create", "--name", prefix])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (devices, token)
+}
+
+/// Starts publishing QoS 1 load (`vigil_simulators::load`) in a background thread over
+/// `connections` connections; returns its handle and live progress.
+pub fn publish(
+    port: u16,
+    devices: Vec<String>,
+    connections: usize,
+    per_device: u64,
+    rate: u64,
+    start_ms: i64,
+) -> (std::thread::JoinHandle<LoadReport>, Arc<Progress>) {
+    let progress = Arc::new(Progress::default());
+    let cfg = LoadConfig {
+        host: "127.0.0.1".into(),
+        port,
+        connections,
+        devices,
+        passwords: None,
+        messages_per_device: per_device,
+        rate,
+        qos: QoS::AtLeastOnce,
+        start_ms,
+        readings_per_message: 1,
+        live_ts: false,
+        step_ms: 1,
+    };
+    let p = progress.clone();
+    let handle = std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(load::run(cfg, p))
+            .expect("load run")
+    });
+    (handle, progress)
+}
+
+pub fn wait_sent(progress: &Progress, at: u64) {
+    while progress.sent.load(Relaxed) < at {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -130,18 +130,20 @@ pub(crate) fn client(url: &str) -> Result<postgres::Client> {
 /// `url` without parameter `name`, and its value: the URL form (`?a=1&name=v`) or libpq's
 /// `key=value` form.
 fn take_param(url: &str, name: &str) -> (String, Option<String>) {
-    let mut value = None;
+    // The pairs other than `name`, and `name`'s value.
+    let split = |pairs: Vec<&str>| -> (Vec<String>, Option<String>) {
+        let mut value = None;
+        let mut kept = Vec::new();
+        for kv in pairs {
+            match kv.split_once('=') {
+                Some((k, v)) if k == name => value = Some(v.to_string()),
+                _ => kept.push(kv.to_string()),
+            }
+        }
+        (kept, value)
+    };
     if let Some((base, query)) = url.split_once('?') {
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|kv| match kv.split_once('=') {
-                Some((k, v)) if k == name => {
-                    value = Some(v.to_string());
-                    false
-                }
-                _ => true,
-            })
-            .collect();
+        let (kept, value) = split(query.split('&').collect());
         let url = if kept.is_empty() {
             base.to_string()
         } else {
@@ -152,16 +154,7 @@ fn take_param(url: &str, name: &str) -> (String, Option<String>) {
     if url.contains("://") {
         return (url.to_string(), None);
     }
-    let kept: Vec<&str> = url
-        .split_whitespace()
-        .filter(|kv| match kv.split_once('=') {
-            Some((k, v)) if k == name => {
-                value = Some(v.to_string());
-                false
-            }
-            _ => true,
-        })
-        .collect();
+    let (kept, value) = split(url.split_whitespace().collect());
     (kept.join(" "), value)
 }
 

@@ -29,6 +29,8 @@ pub struct Duties {
     shared: bool,
     /// Per duty: whether this gateway holds it and when that was last confirmed.
     held: Arc<Mutex<HashMap<&'static str, Instant>>>,
+    /// `vigil_duty_held{duty}`, when the gateway exposes metrics.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Duties {
@@ -38,10 +40,23 @@ impl Duties {
             holder: crate::store::node_id().into(),
             shared: store.dialect() == crate::store::db::Dialect::Postgres,
             held: Default::default(),
+            metrics: None,
         }
     }
 
+    /// Reports which duties this gateway holds as `vigil_duty_held{duty}`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Duties {
+        self.metrics = Some(metrics);
+        self
+    }
+
     pub fn duty(&self, name: &'static str) -> Duty {
+        if !self.shared {
+            // Alone on SQLite: every duty is this gateway's.
+            if let Some(m) = &self.metrics {
+                m.duty_held(name, true);
+            }
+        }
         Duty {
             duties: self.clone(),
             name,
@@ -93,6 +108,9 @@ impl Duties {
     }
 
     fn record(&self, name: &'static str, held: bool) {
+        if let Some(m) = &self.metrics {
+            m.duty_held(name, held);
+        }
         let mut map = self.lock();
         let had = map.contains_key(name);
         if held {
@@ -109,6 +127,9 @@ impl Duties {
     fn release_all(&self) {
         let names: Vec<&'static str> = self.lock().drain().map(|(n, _)| n).collect();
         for name in names {
+            if let Some(m) = &self.metrics {
+                m.duty_held(name, false);
+            }
             let holder = self.holder.clone();
             if let Err(e) = self
                 .store

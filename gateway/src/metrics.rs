@@ -63,6 +63,8 @@ pub struct Metrics {
     rejected: Family<Label, Counter>,
     flagged: Family<Label, Counter>,
     alerts_raised: Family<Label, Counter>,
+    /// Background duties this gateway does now (issue #20).
+    duties: Family<Label, Level>,
     store_delay: Histogram,
     registry: Registry,
     influx: Registry,
@@ -100,6 +102,7 @@ impl Default for Metrics {
             rejected: Family::default(),
             flagged: Family::default(),
             alerts_raised: Family::default(),
+            duties: Family::default(),
             store_delay: Histogram::new(STORE_DELAY_BUCKETS_S.iter().copied()),
             registry: Registry::default(),
             influx: Registry::default(),
@@ -207,6 +210,12 @@ impl Metrics {
             "Alerts opened, by severity",
             self.alerts_raised.clone(),
         );
+        r.register(
+            "vigil_duty_held",
+            "Background duties this gateway does now (1), by duty; with a shared PostgreSQL \
+             store each is held by one gateway (docs/scaling.md)",
+            self.duties.clone(),
+        );
         for (name, help, g) in [
             (
                 "vigil_mqtt_intake_overflow",
@@ -293,6 +302,13 @@ impl Metrics {
             .find(|f| *f == flag)
             .unwrap_or("other");
         self.flagged.get_or_create(&[("flag", flag)]).inc();
+    }
+
+    /// Whether this gateway does `duty` now (issue #20).
+    pub fn duty_held(&self, duty: &'static str, held: bool) {
+        self.duties
+            .get_or_create(&[("duty", duty)])
+            .set(u64::from(held));
     }
 
     pub fn alert_raised(&self, severity: &'static str) {

@@ -180,7 +180,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let (transport, mail_transport, mail_desc) = mail_transport(&cfg, &outbox_dir)?;
     let mail_health = outbox::Health::default();
     // Background duties: with a shared PostgreSQL store, each runs on one gateway at a time.
-    let duties = crate::duty::Duties::new(&store);
+    let duties = crate::duty::Duties::new(&store).with_metrics(metrics.clone());
     // Renews the leases held; gives them up at shutdown so others take over at once.
     tasks.spawn(duties.clone().keep(stop_rx.clone()));
     tasks.spawn(outbox::run(

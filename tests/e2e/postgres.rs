@@ -203,6 +203,13 @@ fn two_gateways_one_killed_mid_stream_store_each_reading_once_and_alert_once() {
         .unwrap()
         .get(0);
     assert_ne!(holder_after, holder_before, "the duty moved");
+    let m = g2.metrics();
+    for duty in ["outbox", "escalation"] {
+        assert!(
+            m.contains(&format!("vigil_duty_held{{duty=\"{duty}\"}} 1")),
+            "the survivor reports {duty}:\n{m}"
+        );
+    }
     let escalations_by_survivor = g2
         .outbox_files()
         .iter()

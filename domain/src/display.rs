@@ -145,7 +145,8 @@ impl AlertState {
     /// Where an alert stands, as a family reads it in a sentence ("— đã tiếp nhận").
     pub fn label(self, lang: Lang) -> &'static str {
         match (self, lang) {
-            (AlertState::Open, Lang::Vi) => "chưa xác nhận",
+            // One verb for acknowledging, as the dashboard's button (issue #21).
+            (AlertState::Open, Lang::Vi) => "chưa ai tiếp nhận",
             (AlertState::Open, Lang::En) => "not yet acknowledged",
             (AlertState::Acknowledged, Lang::Vi) => "đã tiếp nhận",
             (AlertState::Acknowledged, Lang::En) => "acknowledged",

@@ -293,7 +293,7 @@ pub fn render(f: &Facts<'_>) -> Rendered {
                 .into(),
         ],
         (_, ContactRole::Clinician, true) => vec![
-            "Xin xem cảnh báo trên bảng theo dõi và xác nhận khi đã tiếp nhận.".into(),
+            "Xin xem cảnh báo trên bảng theo dõi và bấm «Tiếp nhận» khi đã nắm tình hình.".into(),
             "Nếu cần cấp cứu: gọi 115.".into(),
         ],
         (_, ContactRole::Clinician, false) => vec![

@@ -118,7 +118,7 @@ pub fn render(lang: Lang, f: &AlertFacts<'_>) -> Rendered {
     let sev = f.severity.label(lang);
     let reminder = match (f.reminder, lang) {
         (0, _) => String::new(),
-        (_, Lang::Vi) => "Nhắc lại — chưa ai xác nhận: ".to_string(),
+        (_, Lang::Vi) => "Nhắc lại — chưa ai tiếp nhận: ".to_string(),
         (_, Lang::En) => "Reminder — not yet acknowledged: ".to_string(),
     };
     let subject = format!("[Vigil] {reminder}{sev}: {} — {what}", f.patient_name);
@@ -139,7 +139,7 @@ pub fn render(lang: Lang, f: &AlertFacts<'_>) -> Rendered {
             "The monitoring clinicians have received this alert too.",
         ],
         (ContactRole::Clinician, Lang::Vi) => &[
-            "Xin xem cảnh báo trên bảng theo dõi và xác nhận khi đã tiếp nhận.",
+            "Xin xem cảnh báo trên bảng theo dõi và bấm «Tiếp nhận» khi đã nắm tình hình.",
             "Nếu cần cấp cứu: gọi 115.",
         ],
         (ContactRole::Clinician, Lang::En) => &[

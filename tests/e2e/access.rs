@@ -333,6 +333,17 @@ fn the_openapi_document_matches_the_routes_and_the_docs() {
     let doc: Value = r.into_json().unwrap();
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
+    // Every operation has its own operationId (issue #21: client generators need them).
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            let id = op["operationId"].as_str();
+            assert!(
+                id.is_some_and(|id| ids.insert(id.to_string())),
+                "{method} {path}: operationId {id:?} missing or repeated"
+            );
+        }
+    }
     for (path, ops) in paths {
         let concrete = path.replace("{id}", "1");
         for (method, op) in ops.as_object().unwrap() {

@@ -131,7 +131,14 @@ pub fn router(state: AppState) -> Router {
         .merge(me::router())
         .merge(manage::router())
         .merge(revoke::router())
-        .merge(stream::router());
+        .merge(stream::router())
+        // An unknown API route answers like the others do: JSON saying what was asked
+        // (issue #21: it was a 404 with an empty body).
+        .fallback(
+            |method: axum::http::Method, uri: axum::extract::OriginalUri| async move {
+                ApiError::NotFound(format!("route {method} {}", uri.path()))
+            },
+        );
     Router::new()
         .nest("/api/v1", api)
         .nest("/fhir/r4", fhir::router())

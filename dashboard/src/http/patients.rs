@@ -1,4 +1,5 @@
-//! `GET /api/v1/patients`, `GET /api/v1/patients/{id}/readings` and the per-patient threshold
+//! `GET /api/v1/patients`, `GET /api/v1/patients/{id}` (issue #21),
+//! `GET /api/v1/patients/{id}/readings` and the per-patient threshold
 //! orders `GET|POST /api/v1/patients/{id}/thresholds` (docs/api.md).
 
 use super::auth::Principal;
@@ -21,6 +22,7 @@ const MAX_LIMIT: usize = 100_000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/patients", get(list).post(super::manage::add_patient))
+        .route("/patients/{id}", get(one))
         .route("/patients/{id}/readings", get(readings))
         .route(
             "/patients/{id}/thresholds",
@@ -65,6 +67,23 @@ async fn order_threshold(
     Ok((StatusCode::CREATED, Json(json!({ "order": order }))))
 }
 
+/// One patient, as one entry of the list (404 outside the caller's facilities).
+async fn one(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    who.require_patient(&state, &id).await?;
+    let pid = id.clone();
+    let patient = state
+        .call(move |b| b.patients(&who.scope))
+        .await?
+        .into_iter()
+        .find(|p| p.id == pid)
+        .ok_or_else(|| ApiError::NotFound(format!("patient {id}")))?;
+    Ok(Json(json!({ "patient": patient })))
+}
+
 async fn list(who: Principal, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let patients = state.call(move |b| b.patients(&who.scope)).await?;
     Ok(Json(json!({ "patients": patients })))
@@ -100,7 +119,10 @@ async fn readings(
         .as_deref()
         .ok_or_else(|| ApiError::BadRequest("metric is required".into()))?
         .parse()
-        .map_err(|_| ApiError::BadRequest("unknown metric".into()))?;
+        .map_err(|_| {
+            let known: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
+            ApiError::BadRequest(format!("unknown metric; one of: {}", known.join(", ")))
+        })?;
     let to = time_param("to", q.to.as_deref())?.unwrap_or_else(Utc::now);
     let from = time_param("from", q.from.as_deref())?.unwrap_or(to - Duration::hours(24));
     if from > to {

@@ -386,6 +386,34 @@ async fn another_facilitys_patient_and_alert_are_unknown() {
     assert!(body.contains("p1") && !body.contains("p2"), "{body}");
 }
 
+/// Issue #21, the API gaps: one patient by id (404 outside the caller's facilities), an
+/// unknown route answered in JSON, an unknown metric answered with the valid ones.
+#[tokio::test]
+async fn one_patient_unknown_routes_and_unknown_metrics_answer_usefully() {
+    let (status, body) = send(get("/api/v1/patients/p1", Some("clin"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["patient"]["id"], "p1");
+    let (status, _) = send(get("/api/v1/patients/p2", Some("clin"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = send(get("/api/v1/no-such-thing", Some("clin"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(v["error"], "route GET /api/v1/no-such-thing not found");
+
+    let (status, body) = send(get(
+        "/api/v1/patients/p1/readings?metric=mood",
+        Some("clin"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("unknown metric") && body.contains("spo2") && body.contains("heart_rate"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn cookie_changes_need_the_sessions_csrf_token() {
     let post = |csrf: Option<&str>| {

@@ -203,7 +203,8 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("any", "Tất cả", "Any"),
     ("by", "bởi", "by"),
     ("assigned_to", "người xử lý", "assigned to"),
-    ("ack", "Xác nhận", "Acknowledge"),
+    // One verb for acknowledging, button and state alike (issue #21): "tiếp nhận".
+    ("ack", "Tiếp nhận", "Acknowledge"),
     ("resolve", "Đã xử lý", "Resolve"),
     ("assign", "Nhận xử lý", "Assign to me"),
     ("note_placeholder", "Ghi chú (không bắt buộc)", "Note (optional)"),
@@ -292,7 +293,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("who", "Ai", "Who"),
     ("action", "Việc", "Action"),
     ("action_open", "mở cảnh báo", "opened"),
-    ("action_acknowledge", "xác nhận", "acknowledged"),
+    ("action_acknowledge", "tiếp nhận", "acknowledged"),
     ("action_resolve", "đã xử lý", "resolved"),
     ("action_assign", "nhận xử lý", "assigned"),
     ("action_escalate", "nâng mức", "raised to a higher severity"),
@@ -398,6 +399,27 @@ mod tests {
             }
         }
         assert!(named >= 8, "{named}");
+    }
+
+    /// Issue #21: one verb for acknowledging in Vietnamese — the button, the state and the audit
+    /// trail all say "tiếp nhận" (the button said "Xác nhận" beside "Đã tiếp nhận").
+    #[test]
+    fn acknowledging_is_one_verb_in_vietnamese() {
+        let vi = |key: &str| {
+            LABELS
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, vi, _)| vi.to_lowercase())
+                .unwrap()
+        };
+        for key in ["ack", "acknowledged", "action_acknowledge", "took_on"] {
+            assert!(vi(key).contains("tiếp nhận"), "{key}: {}", vi(key));
+        }
+        assert!(LABELS
+            .iter()
+            .all(|(_, v, _)| !v.to_lowercase().contains("xác nhận")));
+        let open = vigil_domain::AlertState::Open.label(vigil_domain::Lang::Vi);
+        assert!(open.contains("tiếp nhận"), "{open}");
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn a_digest_lists_each_alert_with_its_state() {
         r.text
     );
     assert!(r.text.contains("38,2 °C"), "{}", r.text);
-    assert!(r.text.contains("chưa xác nhận"));
+    assert!(r.text.contains("chưa ai tiếp nhận"));
     let one = render_digest(Lang::En, &items[..1], None);
     assert!(one.subject.contains("Alert (amber)"), "{}", one.subject);
 }

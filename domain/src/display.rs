@@ -97,6 +97,15 @@ impl Metric {
         }
     }
 
+    /// The unit on a screen in `lang` (issue #21): Vietnamese reads "nhịp/phút" and "lần/phút"
+    /// as the families' e-mails do; English keeps the clinical "/min".
+    pub fn screen_unit(self, lang: Lang) -> &'static str {
+        match lang {
+            Lang::Vi => self.plain_unit(Lang::Vi),
+            Lang::En => self.display_unit(),
+        }
+    }
+
     /// The usual range of an adult at rest, for "— usual 95–100 %" in family e-mails; `None`
     /// where there is no one range (weight). Sources: SpO₂ ≥ 95 % (hypoxaemia < 94 %, BMJ
     /// 2021;372:n677); breathing 12–20 and heart rate 51–90 are NEWS2's zero-score bands

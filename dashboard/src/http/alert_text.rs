@@ -25,7 +25,8 @@ pub(crate) fn describe(a: &Alert, vi: bool) -> String {
                 }
             })
             .unwrap_or_default();
-        return format!("{label}: {} {}{limit}", number(v, vi), m.display_unit());
+        let unit = m.screen_unit(Lang::pick(vi));
+        return format!("{label}: {} {unit}{limit}", number(v, vi));
     }
     if let Some(v) = a.value.filter(|_| a.rule.starts_with("news2")) {
         return format!("NEWS2: {}", number(v, vi));

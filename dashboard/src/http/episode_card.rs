@@ -32,7 +32,7 @@ fn current(s: &EpisodeSignal, vi: bool, bare: bool) -> Option<String> {
     } else {
         v.value.round()
     };
-    let value = format!("{} {}", number(shown, vi), m.display_unit());
+    let value = format!("{} {}", number(shown, vi), m.screen_unit(Lang::pick(vi)));
     Some(if bare {
         value
     } else {
@@ -215,5 +215,18 @@ mod tests {
             !html.contains("<b>An</b>") && !html.contains("<i>"),
             "escaped: {html}"
         );
+    }
+
+    /// Issue #21: Vietnamese pages read "nhịp/phút", not "/min"; English keeps "/min".
+    #[test]
+    fn units_read_in_the_pages_language() {
+        let a = signal(1, "heart_rate", 135.0, 135.0, true).alert;
+        let vi = crate::http::alert_text::describe(&a, true);
+        let en = crate::http::alert_text::describe(&a, false);
+        assert!(vi.contains("135 nhịp/phút") && !vi.contains("/min"), "{vi}");
+        assert!(en.contains("135 /min"), "{en}");
+        let rr = signal(2, "respiratory_rate", 26.0, 26.0, true).alert;
+        let vi = crate::http::alert_text::describe(&rr, true);
+        assert!(vi.contains("26 lần/phút"), "{vi}");
     }
 }

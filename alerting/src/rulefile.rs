@@ -353,6 +353,14 @@ mod tests {
             rules.iter().all(|r| !r.source.is_empty()),
             "every default cites a source"
         );
+        // Pages show each by name, never by id (issue #21).
+        for r in &rules {
+            assert!(
+                vigil_domain::words::rule_named(&r.id),
+                "{} has no name",
+                r.id
+            );
+        }
     }
 
     #[test]

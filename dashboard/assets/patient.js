@@ -1,6 +1,15 @@
 // Vigil patient page: the threshold-order form posts to the JSON API (with the session's CSRF
-// token, `common.js`) and reloads. Everything else on the page is server-rendered.
+// token, `common.js`) and reloads; a tap on a chart reads out that moment's values (a phone
+// has no hover; the values are the chart's own `<title>`s). Everything else is server-rendered.
 "use strict";
+
+document.addEventListener("click", (e) => {
+  const col = e.target.closest && e.target.closest("svg.chart .hover rect");
+  if (!col) return;
+  const out = col.closest("figure").querySelector(".readout");
+  const title = col.querySelector("title");
+  if (out && title) out.textContent = title.textContent;
+});
 
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("order");

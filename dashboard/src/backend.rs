@@ -327,6 +327,8 @@ pub trait Auth: Send + Sync + 'static {
     fn logout(&self, token: &str) -> Result<()>;
     /// Keeps the language a dashboard user chose with their account.
     fn set_language(&self, user: &str, lang: vigil_domain::Lang) -> Result<()>;
+    /// Keeps whether a dashboard user hears the red-alert tone (issue #21).
+    fn set_sound(&self, user: &str, on: bool) -> Result<()>;
 }
 
 /// How the gateway is doing: `/metrics` and `/readyz`.

@@ -35,6 +35,9 @@ pub struct Access {
     /// The language the user chose for the dashboard; `None` until they choose (pages then
     /// follow the browser) and for API tokens.
     pub lang: Option<crate::Lang>,
+    /// Whether the dashboard sounds a tone for a new red alert (issue #21: on by default, kept
+    /// with the account); `true` for API tokens, which have no screen.
+    pub sound: bool,
 }
 
 /// The facility every install has: single-site installs never need another.

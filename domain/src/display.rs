@@ -106,6 +106,26 @@ impl Metric {
         }
     }
 
+    /// `v` as precise as devices measure it (issue #21: a minute's average heart rate of 102.3
+    /// reads "102"): whole numbers for SpO₂, heart rate, breathing rate and blood pressure,
+    /// one decimal for temperature, glucose and weight.
+    pub fn shown(self, v: f64) -> f64 {
+        match self {
+            Metric::Temperature | Metric::Glucose | Metric::Weight => (v * 10.0).round() / 10.0,
+            _ => v.round(),
+        }
+    }
+
+    /// `v` for a screen in `lang`: rounded as [`Metric::shown`], the language's decimal
+    /// separator, the screen unit ("102 nhịp/phút", "37,2 °C").
+    pub fn screen_value(self, v: f64, lang: Lang) -> String {
+        format!(
+            "{} {}",
+            number(self.shown(v), lang.decimal_comma()),
+            self.screen_unit(lang)
+        )
+    }
+
     /// The usual range of an adult at rest, for "— usual 95–100 %" in family e-mails; `None`
     /// where there is no one range (weight). Sources: SpO₂ ≥ 95 % (hypoxaemia < 94 %, BMJ
     /// 2021;372:n677); breathing 12–20 and heart rate 51–90 are NEWS2's zero-score bands

@@ -8,6 +8,7 @@
 //! - [`patient`]: patients and their contacts.
 //! - [`views`]: read models the store fills and the dashboard API serves.
 //! - [`display`]: how times, numbers and text are shown (time zone, decimal comma, escaping).
+//! - [`words`]: the names people read for rule ids, device kinds and NEWS2 parameters.
 //! - [`text`]: which free text is accepted in names, and making stored text one safe line.
 //!
 //! This crate does no I/O. It depends only on serde and chrono so that the gateway, the alerting
@@ -24,6 +25,7 @@ pub mod reading;
 pub mod span;
 pub mod text;
 pub mod views;
+pub mod words;
 
 pub use access::{Access, Scope, DEFAULT_FACILITY};
 pub use alert::{Alert, AlertState, Severity};

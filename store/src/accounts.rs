@@ -131,6 +131,7 @@ pub fn api_token_access(conn: &Connection, token: &str) -> Result<Option<Access>
             scope: facility.map_or(Scope::All, |f| Scope::Only(vec![f])),
             csrf: None,
             lang: None,
+            sound: true,
         }))
 }
 
@@ -155,7 +156,7 @@ pub fn create_session(
 pub fn session_access(conn: &Connection, token: &str) -> Result<Option<Access>> {
     let row = conn
         .prepare_cached(
-            "SELECT u.id, u.name, u.admin, s.csrf, u.lang FROM sessions s
+            "SELECT u.id, u.name, u.admin, s.csrf, u.lang, u.sound FROM sessions s
              JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL",
         )?
@@ -166,10 +167,11 @@ pub fn session_access(conn: &Connection, token: &str) -> Result<Option<Access>> 
                 r.get::<_, bool>(2)?,
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
             ))
         })
         .optional()?;
-    let Some((id, name, admin, csrf, lang)) = row else {
+    let Some((id, name, admin, csrf, lang, sound)) = row else {
         return Ok(None);
     };
     Ok(Some(Access {
@@ -179,7 +181,20 @@ pub fn session_access(conn: &Connection, token: &str) -> Result<Option<Access>> 
         // Sessions from before schema 11 have none: they must sign in again to change things.
         csrf: Some(csrf.unwrap_or_default()),
         lang: lang.and_then(|l| l.parse().ok()),
+        sound: sound != Some(0),
     }))
+}
+
+/// Keeps whether a dashboard user hears the red-alert tone (issue #21: per account).
+pub fn set_user_sound(conn: &Connection, name: &str, on: bool) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE users SET sound = ?2 WHERE name = ?1",
+        params![name, i64::from(on)],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("user {name}")));
+    }
+    Ok(())
 }
 
 /// Keeps a dashboard user's language with the account (issue #6: chosen per user).

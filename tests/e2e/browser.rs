@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     base: String,
     session: String,
@@ -16,7 +16,7 @@ struct Driver {
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub(crate) fn start() -> Driver {
         let port = free_port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -47,6 +47,8 @@ impl Driver {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                // The red-alert tone (issue #21) without a click first.
+                "--autoplay-policy=no-user-gesture-required",
                 format!("--user-data-dir={}", profile.path().display()),
             ]}
         }}});
@@ -61,7 +63,7 @@ impl Driver {
         d
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}{}", self.base, path);
         let req = ureq::request(method, &url).timeout(Duration::from_secs(60));
         let res = match body {
@@ -81,13 +83,13 @@ impl Driver {
         v["value"].clone()
     }
 
-    fn s(&self, path: &str) -> String {
+    pub(crate) fn s(&self, path: &str) -> String {
         format!("/session/{}{}", self.session, path)
     }
 
     /// Saves a PNG of the page to `target/screenshots/{name}.png` (issue #6: screenshots as
     /// test artifacts; `docs/` holds copies for the README).
-    fn screenshot(&self, name: &str) {
+    pub(crate) fn screenshot(&self, name: &str) {
         use base64::Engine as _;
         let v = self.call("GET", &self.s("/screenshot"), None);
         let png = base64::engine::general_purpose::STANDARD
@@ -98,11 +100,20 @@ impl Driver {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    fn goto(&self, url: &str) {
+    /// Sets the window to `width` × `height` CSS pixels (a 390 × 844 phone, a 1440 × 900 desktop).
+    pub(crate) fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.s("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
+    pub(crate) fn goto(&self, url: &str) {
         self.call("POST", &self.s("/url"), Some(json!({ "url": url })));
     }
 
-    fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let v = self.call(
             "POST",
             &self.s("/element"),
@@ -115,7 +126,7 @@ impl Driver {
             .to_string()
     }
 
-    fn type_into(&self, css: &str, text: &str) {
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
         self.call(
             "POST",
@@ -126,7 +137,7 @@ impl Driver {
 
     /// Clicks; again when a live refresh replaced the element between finding and clicking
     /// (the ward view swaps its rows in on every change: "stale element reference").
-    fn click(&self, css: &str) {
+    pub(crate) fn click(&self, css: &str) {
         for attempt in 0.. {
             let e = self.find(css);
             let url = format!("{}{}", self.base, self.s(&format!("/element/{e}/click")));
@@ -145,7 +156,7 @@ impl Driver {
         }
     }
 
-    fn js(&self, script: &str) -> Value {
+    pub(crate) fn js(&self, script: &str) -> Value {
         self.call(
             "POST",
             &self.s("/execute/sync"),
@@ -154,7 +165,7 @@ impl Driver {
     }
 
     /// Polls `script` until it returns true.
-    fn wait_for(&self, what: &str, script: &str, timeout: Duration) {
+    pub(crate) fn wait_for(&self, what: &str, script: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             if self.js(script) == json!(true) {
@@ -337,13 +348,13 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         Duration::from_secs(10),
     );
     assert_eq!(
-        d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(3)').className"),
-        json!("news2-low_medium")
+        d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td:nth-child(3)').classList.contains('news2-low_medium')"),
+        json!(true)
     );
     // The value is coloured against the patient's limits, and the 24-hour sparkline is drawn.
     assert_eq!(
-        d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td[data-metric=spo2]').className"),
-        json!("flag-red")
+        d.js("return document.querySelector('#patients tbody tr[data-patient=\"pat-web\"] td[data-metric=spo2]').classList.contains('flag-red')"),
+        json!(true)
     );
     d.wait_for(
         "the sparkline",

@@ -24,3 +24,4 @@ mod scenarios;
 mod simulated;
 mod slice;
 mod storage;
+mod ward_phone;

@@ -1003,6 +1003,24 @@ pub fn fhir_validators() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
+/// PyPI's openapi-spec-validator (OpenAPI 3.0 schema, `$ref`s, unique operationIds), installed
+/// by `scripts/test.sh` in the same virtualenv: its Python. In CI it must be there.
+pub fn openapi_validator() -> Option<PathBuf> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fhir-tools/venv/bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import openapi_spec_validator"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("openapi-spec-validator is not installed; scripts/test.sh installs it");
+    }
+    eprintln!("SKIPPED: openapi-spec-validator is not installed (run scripts/test.sh once)");
+    None
+}
+
 /// Runs both validators over `resources`; the problems each found (empty when valid).
 pub fn fhir_validate(tools: &(PathBuf, PathBuf), resources: &[Value]) -> (Value, Value) {
     let dir = tempfile::tempdir().unwrap();

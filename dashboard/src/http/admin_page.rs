@@ -63,7 +63,7 @@ async fn page(
             context! {
                 id => &d.id,
                 patient_id => &d.patient_id,
-                kind => &d.kind,
+                kind => vigil_domain::words::device_kind(&d.kind, vigil_domain::Lang::pick(vi)),
                 enabled => d.enabled,
                 online => d.online,
                 last_seen => d.last_seen.map(|t| local(tz, t)),
@@ -98,7 +98,10 @@ async fn page(
             }
         })
         .collect();
-    let kinds: Vec<&str> = DeviceKind::ALL.iter().map(|k| k.as_str()).collect();
+    let kinds: Vec<Value> = DeviceKind::ALL
+        .iter()
+        .map(|k| context! { id => k.as_str(), name => k.label(vigil_domain::Lang::pick(vi)) })
+        .collect();
     render(
         "admin.html",
         context! {

@@ -5,7 +5,8 @@ use vigil_domain::display::number;
 use vigil_domain::{Alert, EventKind, Lang, Metric};
 
 /// What an alert is about in the page's language: the vital and its value, NEWS2, or the
-/// event; the stored message (with the limit, language-neutral) otherwise and as a tooltip.
+/// event; the rule's name otherwise (issue #21: never the stored, language-neutral message).
+/// The rule's name is also the tooltip ([`rule_title`]).
 pub(crate) fn describe(a: &Alert, vi: bool) -> String {
     let lang = if vi { Lang::Vi } else { Lang::En };
     if let (Some(m), Some(v)) = (
@@ -34,5 +35,10 @@ pub(crate) fn describe(a: &Alert, vi: bool) -> String {
     if let Ok(e) = a.rule.parse::<EventKind>() {
         return e.label(lang).to_string();
     }
-    a.message.clone()
+    rule_title(a, vi)
+}
+
+/// The alert's rule by name in the page's language (`spo2_low` → "SpO₂ thấp").
+pub(crate) fn rule_title(a: &Alert, vi: bool) -> String {
+    vigil_domain::words::rule_name(&a.rule, Lang::pick(vi))
 }

@@ -35,6 +35,8 @@ pub struct Principal {
     pub scope: Scope,
     /// The user's saved dashboard language (sessions only).
     pub lang: Option<vigil_domain::Lang>,
+    /// The red-alert tone (issue #21; sessions only, `true` otherwise).
+    pub sound: bool,
     /// Signed in with a session cookie (a user), not an API token.
     pub session: bool,
     /// What the caller showed, so a long-lived response (the live stream) can ask again
@@ -115,6 +117,7 @@ fn from_access(a: Access, credential: Credential) -> Principal {
         admin: a.admin,
         scope: a.scope,
         lang: a.lang,
+        sound: a.sound,
         session: matches!(credential, Credential::Session(_)),
         credential,
     }

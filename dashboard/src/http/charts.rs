@@ -1,13 +1,15 @@
 //! Server-side SVG charts for the patient page (issue #6: "charts drawn … server-side SVG — no
 //! CDN"): per vital, the average line over minute or hour buckets with the min–max envelope,
-//! the patient's alert limits as dashed lines coloured by severity, and a marker where each
-//! alert of that vital opened. Only numbers and escaped labels go into the markup.
+//! the patient's alert limits as dashed lines coloured by severity with the breaching side
+//! shaded (issue #21: threshold bands), a marker where each alert of that vital opened, and
+//! each bucket's time and values on hover (an SVG `<title>` per bucket: no script). Only
+//! numbers and escaped labels go into the markup.
 
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
 use vigil_domain::display::{escape_html as esc, number as num};
 use vigil_domain::views::ReadingBucket;
-use vigil_domain::Severity;
+use vigil_domain::{Metric, Severity};
 
 const W: f64 = 640.0;
 const H: f64 = 170.0;
@@ -21,8 +23,21 @@ const BOTTOM: f64 = 22.0;
 pub struct Band {
     pub value: f64,
     pub severity: Severity,
+    /// Whether readings below it breach (`< 90`), else above (`> 130`).
+    pub below: bool,
     /// e.g. `< 90`.
     pub label: String,
+}
+
+/// One vital's data over the chart's window.
+pub struct Series<'a> {
+    pub title: &'a str,
+    pub unit: &'a str,
+    /// Sets the hover values' precision ([`Metric::shown`]).
+    pub metric: Metric,
+    pub buckets: &'a [ReadingBucket],
+    /// The buckets' width (gaps wider than three buckets break the line).
+    pub bucket_ms: i64,
 }
 
 fn colour(s: Severity) -> &'static str {
@@ -37,13 +52,9 @@ fn local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
     t.with_timezone(&tz).format("%d/%m %H:%M").to_string()
 }
 
-/// The chart; `bucket_ms` is the buckets' width (gaps wider than three buckets break the line).
-#[allow(clippy::too_many_arguments)]
+/// The chart of `data` over `[from, to]`.
 pub fn svg(
-    title: &str,
-    unit: &str,
-    buckets: &[ReadingBucket],
-    bucket_ms: i64,
+    data: &Series,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     bands: &[Band],
@@ -51,6 +62,13 @@ pub fn svg(
     comma: bool,
     tz: chrono_tz::Tz,
 ) -> String {
+    let Series {
+        title,
+        unit,
+        metric,
+        buckets,
+        bucket_ms,
+    } = *data;
     let (t0, t1) = (from.timestamp_millis() as f64, to.timestamp_millis() as f64);
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
@@ -118,6 +136,16 @@ pub fn svg(
             continue;
         }
         let c = colour(b.severity);
+        // The breaching side, faintly: a value inside it is outside the patient's limits.
+        let (top, bottom) = if b.below { (yy, H - BOTTOM) } else { (TOP, yy) };
+        let _ = write!(
+            s,
+            "<rect x=\"{LEFT}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{c}\" \
+             fill-opacity=\"0.06\" class=\"zone zone-{}\"/>",
+            W - LEFT - RIGHT,
+            bottom - top,
+            b.severity.as_str()
+        );
         let _ = write!(
             s,
             "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"{c}\" \
@@ -176,6 +204,32 @@ pub fn svg(
             );
         }
     }
+    // Values on hover: one transparent column per bucket with its time, average and range.
+    let column = ((W - LEFT - RIGHT) * bucket_ms as f64 / (t1 - t0).max(1.0)).max(2.0);
+    s.push_str("<g class=\"hover\" fill=\"transparent\">");
+    for b in buckets {
+        let t = b.start.timestamp_millis() as f64 + half;
+        let v = |x: f64| num(metric.shown(x), comma);
+        let text = if b.min < b.max {
+            format!(
+                "{}: {} {unit} ({}–{})",
+                local(b.start, tz),
+                v(b.avg),
+                v(b.min),
+                v(b.max)
+            )
+        } else {
+            format!("{}: {} {unit}", local(b.start, tz), v(b.avg))
+        };
+        let _ = write!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{TOP}\" width=\"{column:.1}\" height=\"{:.1}\"><title>{}</title></rect>",
+            x(t) - column / 2.0,
+            H - TOP - BOTTOM,
+            esc(&text)
+        );
+    }
+    s.push_str("</g>");
     // Where alerts opened.
     for (t, sev) in markers {
         let xx = x(t.timestamp_millis() as f64);
@@ -263,15 +317,19 @@ mod tests {
         let from = Utc.timestamp_millis_opt(0).unwrap();
         let to = Utc.timestamp_millis_opt(12 * 60_000).unwrap();
         let s = svg(
-            "SpO₂ <x>",
-            "%",
-            &b,
-            60_000,
+            &Series {
+                title: "SpO₂ <x>",
+                unit: "%",
+                metric: Metric::Spo2,
+                buckets: &b,
+                bucket_ms: 60_000,
+            },
             from,
             to,
             &[Band {
                 value: 90.0,
                 severity: Severity::Red,
+                below: true,
                 label: "< 90".into(),
             }],
             &[(Utc.timestamp_millis_opt(5 * 60_000).unwrap(), Severity::Red)],
@@ -282,12 +340,26 @@ mod tests {
         assert!(s.contains("band-red") && s.contains("&lt; 90"));
         assert!(s.contains("class=\"marker\""));
         assert!(s.contains("SpO₂ &lt;x&gt;") && !s.contains("<x>"));
+        // The breaching side is shaded below the limit; every bucket has its values on hover.
+        assert!(s.contains("class=\"zone zone-red\""));
+        assert_eq!(s.matches("<title>").count(), 5);
+        assert!(
+            s.contains("<title>01/01 08:00: 95 % (94–96)</title>"),
+            "{s}"
+        );
     }
 
     #[test]
     fn no_data_is_an_empty_frame() {
         let t = Utc::now();
-        let s = svg("x", "%", &[], 60_000, t, t, &[], &[], false, chrono_tz::UTC);
+        let data = Series {
+            title: "x",
+            unit: "%",
+            metric: Metric::Spo2,
+            buckets: &[],
+            bucket_ms: 60_000,
+        };
+        let s = svg(&data, t, t, &[], &[], false, chrono_tz::UTC);
         assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
         assert!(!s.contains("polyline"));
     }

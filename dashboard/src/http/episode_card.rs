@@ -4,11 +4,10 @@
 //! resolve for the whole episode. Resolving while a signal is still abnormal asks to confirm,
 //! listing the current values (`data-abnormal`; the API checks it again).
 
-use super::alert_text::describe;
+use super::alert_text::{describe, rule_title};
 use super::view::ago;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use minijinja::{context, Value};
-use vigil_domain::display::number;
 use vigil_domain::views::{Episode, EpisodeSignal};
 use vigil_domain::{Lang, Metric};
 
@@ -27,17 +26,53 @@ fn clock(tz: chrono_tz::Tz, t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 fn current(s: &EpisodeSignal, vi: bool, bare: bool) -> Option<String> {
     let m = s.alert.metric.as_deref()?.parse::<Metric>().ok()?;
     let v = s.current.as_ref()?;
-    let shown = if matches!(m, Metric::Temperature | Metric::Glucose | Metric::Weight) {
-        (v.value * 10.0).round() / 10.0
-    } else {
-        v.value.round()
-    };
-    let value = format!("{} {}", number(shown, vi), m.screen_unit(Lang::pick(vi)));
+    let value = m.screen_value(v.value, Lang::pick(vi));
     Some(if bare {
         value
     } else {
         format!("{} {value}", m.label(Lang::pick(vi)))
     })
+}
+
+/// The longest window the patient page's `?from=&to=` may ask for: the 30-day view's.
+pub(crate) const LONGEST_DAYS: i64 = 31;
+
+/// The link to a patient's charts over an episode: from 30 minutes before its onset to 30
+/// minutes after its end (now while it goes on).
+pub(crate) fn episode_window(
+    patient_id: &str,
+    opened: DateTime<Utc>,
+    ended: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> String {
+    let margin = Duration::minutes(30);
+    let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let path = format!("/patients/{}", urlencoding(patient_id));
+    match ended {
+        // Still going on: up to now, whenever the link is followed (a day to spare before the
+        // longest window).
+        None => {
+            let start = (opened - margin).max(now - Duration::days(LONGEST_DAYS - 1));
+            format!("{path}?from={}", fmt(start))
+        }
+        Some(e) => {
+            let end = (e + margin).min(now);
+            let start = (opened - margin).max(end - Duration::days(LONGEST_DAYS - 1));
+            format!("{path}?from={}&to={}", fmt(start), fmt(end))
+        }
+    }
+}
+
+/// Percent-encodes a path segment (ids are restricted, but never trusted).
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 pub(crate) fn episode_card(e: &Episode, tz: chrono_tz::Tz, vi: bool, now: DateTime<Utc>) -> Value {
@@ -50,7 +85,7 @@ pub(crate) fn episode_card(e: &Episode, tz: chrono_tz::Tz, vi: bool, now: DateTi
                 severity => s.alert.severity.as_str(),
                 state => s.alert.state.as_str(),
                 what => describe(&s.alert, vi),
-                message => &s.alert.message,
+                rule_title => rule_title(&s.alert, vi),
                 current => current(s, vi, true),
                 current_at => s.current.as_ref().map(|c| ago(now, c.at, vi)),
                 abnormal => s.abnormal,
@@ -97,6 +132,7 @@ pub(crate) fn episode_card(e: &Episode, tz: chrono_tz::Tz, vi: bool, now: DateTi
         onset => clock(tz, e.opened_at, now),
         onset_at => e.opened_at.to_rfc3339(),
         age => ago(now, e.opened_at, vi),
+        chart => episode_window(&e.patient_id, e.opened_at, e.ended_at, now),
         signals => signals,
         abnormal => abnormal.join("; "),
         notified => notified,

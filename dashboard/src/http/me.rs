@@ -1,5 +1,6 @@
-//! `GET /api/v1/me` (who the caller is) and `POST /api/v1/me/language` (the dashboard language
-//! kept with the account, issue #6: "chosen per user").
+//! `GET /api/v1/me` (who the caller is), `POST /api/v1/me/language` (the dashboard language
+//! kept with the account, issue #6: "chosen per user") and `POST /api/v1/me/sound` (whether
+//! the dashboard sounds a tone for a new red alert, issue #21: on by default, per account).
 
 use super::auth::Principal;
 use super::{ApiError, AppState};
@@ -15,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me", get(me))
         .route("/me/language", post(set_language))
+        .route("/me/sound", post(set_sound))
 }
 
 async fn me(who: Principal) -> Json<Value> {
@@ -27,7 +29,32 @@ async fn me(who: Principal) -> Json<Value> {
         "role": if who.admin { "admin" } else { "clinician" },
         "facilities": facilities,
         "lang": who.lang.map(Lang::as_str),
+        "sound": who.sound,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SoundBody {
+    on: bool,
+}
+
+async fn set_sound(
+    who: Principal,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: SoundBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
+    if !who.session {
+        return Err(ApiError::BadRequest(
+            "API tokens have no sound setting; sign in as a user".into(),
+        ));
+    }
+    let (name, on) = (who.name.clone(), body.on);
+    state.call(move |b| b.set_sound(&name, on)).await?;
+    tracing::info!(user = %who.name, on, "red-alert tone");
+    Ok(Json(json!({ "sound": on })))
 }
 
 #[derive(Deserialize)]

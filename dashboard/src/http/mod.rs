@@ -14,12 +14,14 @@ mod episodes;
 mod error;
 mod fhir;
 mod inbox;
+mod labels;
 mod limit;
 mod manage;
 mod me;
 mod pages;
 mod patient_page;
 mod patients;
+mod red_alerts;
 mod revoke;
 mod serve;
 mod stream;
@@ -151,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .merge(burden_page::router())
         .merge(acklink::router())
         .merge(patient_page::router())
+        .merge(red_alerts::router())
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::map_response(
             move |mut res: axum::response::Response| async move {

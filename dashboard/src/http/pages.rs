@@ -1,6 +1,6 @@
 //! The login page and the static assets: the style sheet and the small scripts behind the
 //! server-rendered pages (`common.js`: CSRF, language, alert actions; `app.js`: the ward view's
-//! live refresh; `patient.js`: the threshold order form; `inbox.js`: the inbox's filters; `admin.js`: the administration forms).
+//! live refresh; the tab icons; `patient.js`: the threshold order form; `inbox.js`: the inbox's filters; `admin.js`: the administration forms).
 
 use super::AppState;
 use axum::http::header;
@@ -10,6 +10,7 @@ use axum::Router;
 
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
+const SVG: &str = "image/svg+xml";
 
 /// Assets are compiled in: one binary, nothing fetched from elsewhere (issue #6: no CDN).
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -34,6 +35,17 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "/static/admin.js",
         JS,
         include_str!("../../assets/admin.js"),
+    ),
+    // The tab's icon, and its red form while a red alert is unseen (issue #21).
+    (
+        "/static/icon.svg",
+        SVG,
+        include_str!("../../assets/icon.svg"),
+    ),
+    (
+        "/static/icon-red.svg",
+        SVG,
+        include_str!("../../assets/icon-red.svg"),
     ),
 ];
 

@@ -42,6 +42,10 @@ pub(crate) fn env() -> &'static Environment<'static> {
             ("alert.html", include_str!("../../templates/alert.html")),
             ("login.html", include_str!("../../templates/login.html")),
             ("ack.html", include_str!("../../templates/ack.html")),
+            (
+                "red_alerts.html",
+                include_str!("../../templates/red_alerts.html"),
+            ),
         ] {
             e.add_template(name, src).expect("the template parses");
         }

@@ -24,6 +24,7 @@ fn clinician(csrf: Option<&str>) -> Access {
         scope: Scope::Only(vec!["a".into()]),
         csrf: csrf.map(str::to_string),
         lang: None,
+        sound: true,
     }
 }
 
@@ -238,6 +239,7 @@ impl crate::Auth for Stub {
                 scope: Scope::All,
                 csrf: None,
                 lang: None,
+                sound: true,
             }),
             _ => None,
         })
@@ -249,6 +251,9 @@ impl crate::Auth for Stub {
         Ok((token == "sess").then(|| clinician(Some("csrf-ok"))))
     }
     fn logout(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    fn set_sound(&self, _: &str, _: bool) -> Result<()> {
         Ok(())
     }
     fn set_language(&self, _: &str, _: vigil_domain::Lang) -> Result<()> {

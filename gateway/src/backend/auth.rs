@@ -37,6 +37,11 @@ impl vigil_dashboard::Auth for StoreBackend {
         self.write(move |c| accounts::set_user_lang(c, &user, lang))
     }
 
+    fn set_sound(&self, user: &str, on: bool) -> R<()> {
+        let user = user.to_string();
+        self.write(move |c| accounts::set_user_sound(c, &user, on))
+    }
+
     fn logout(&self, token: &str) -> R<()> {
         let t = token.to_string();
         self.write(move |c| accounts::delete_session(c, &t))

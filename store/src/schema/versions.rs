@@ -492,8 +492,13 @@ CREATE TABLE leases (
 );
 "#;
 
+/// Issue #21: the red-alert tone is a setting kept with the account (NULL: on, the default).
+const V23: &str = r#"
+ALTER TABLE users ADD COLUMN sound INTEGER;
+"#;
+
 /// Every migration in order; index + 1 is the `user_version` it leads to.
 pub(crate) const MIGRATIONS: &[&str] = &[
     V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21,
-    V22,
+    V22, V23,
 ];

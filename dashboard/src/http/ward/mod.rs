@@ -8,7 +8,7 @@
 //! `/static/app.js` fetches when the live stream reports a change (no reload, no client-side
 //! templating: the same escaped server markup either way).
 
-use super::alert_text::describe;
+use super::alert_text::{describe, rule_title};
 use super::view::{self, ago, labels, local, render, PageUser};
 use super::{charts, ApiError, AppState};
 use axum::extract::{Query, State};
@@ -381,8 +381,8 @@ pub(crate) fn alert_row(a: &Alert, tz: chrono_tz::Tz, vi: bool) -> Value {
         severity => a.severity.as_str(),
         state => a.state.as_str(),
         what => describe(a, vi),
-        message => &a.message,
         rule => &a.rule,
+        rule_title => rule_title(a, vi),
         time => local(tz, a.opened_at),
         acknowledged_by => &a.acknowledged_by,
         assigned_to => &a.assigned_to,
@@ -410,15 +410,9 @@ fn patient_row(
                     format!("{}{dia}", number(s.value.round(), vi))
                 })
             } else {
-                p.latest.get(m.as_str()).map(|v| {
-                    let shown =
-                        if matches!(m, Metric::Temperature | Metric::Glucose | Metric::Weight) {
-                            (v.value * 10.0).round() / 10.0
-                        } else {
-                            v.value.round()
-                        };
-                    number(shown, vi)
-                })
+                p.latest
+                    .get(m.as_str())
+                    .map(|v| number(m.shown(v.value), vi))
             };
             // Blood pressure is flagged by either number.
             let flag = if *m == Metric::BpSystolic {
@@ -435,9 +429,10 @@ fn patient_row(
         let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
         let name = m.label(Lang::pick(vi));
         let label = format!(
-            "{name} 24 h: {}–{} {}",
-            number((lo * 10.0).round() / 10.0, vi),
-            number((hi * 10.0).round() / 10.0, vi),
+            "{name} {}: {}–{} {}",
+            if vi { "24 giờ" } else { "24 h" },
+            number(m.shown(lo), vi),
+            number(m.shown(hi), vi),
             m.screen_unit(Lang::pick(vi))
         );
         charts::sparkline(&label, &points, from, now).map(Value::from_safe_string)
@@ -455,7 +450,7 @@ fn patient_row(
             score => format!("{}{}", n.total, if n.partial { "+" } else { "" }),
             risk => &n.risk,
             partial => n.partial,
-            missing => n.missing.join(", "),
+            missing => vigil_domain::words::news2_missing(&n.missing, Lang::pick(vi)),
         }),
         vitals => vitals,
         devices => context! {

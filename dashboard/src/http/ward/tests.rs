@@ -154,9 +154,12 @@ fn alerts_read_in_the_page_language() {
     a.value = None;
     a.rule = "fall".into();
     assert_eq!(describe(&a, true), "Phát hiện té ngã");
+    // A site's own rule reads by its name, never the stored message (issue #21).
     a.rule = "something_else".into();
     a.message = "as stored".into();
-    assert_eq!(describe(&a, false), "as stored");
+    assert_eq!(describe(&a, false), "Something else");
+    a.rule = "device_silent".into();
+    assert_eq!(describe(&a, true), "Thiết bị không gửi số đo");
 }
 
 #[test]

@@ -184,6 +184,14 @@ pub trait Queries: Send + Sync + 'static {
     fn alert_burden(&self, scope: &Scope, days: u32) -> Result<BurdenReport>;
     /// The patient page's facts: the patient, devices, contacts and latest alerts.
     fn patient_page(&self, patient_id: &str, alerts_limit: usize) -> Result<Option<PatientPage>>;
+    /// A patient's device events timed in `[from, to]`, newest first (the timeline).
+    fn patient_events(
+        &self,
+        patient_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<vigil_domain::views::EventView>>;
     /// The facility of an alert's patient.
     fn alert_facility(&self, alert_id: i64) -> Result<Option<String>>;
     fn readings(

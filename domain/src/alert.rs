@@ -116,4 +116,7 @@ pub struct Alert {
     /// resolved before episodes existed.
     #[serde(default)]
     pub episode_id: Option<i64>,
+    /// The device whose event raised it (issue #21: which device's battery is low).
+    #[serde(default)]
+    pub device_id: Option<String>,
 }

@@ -341,6 +341,21 @@ pub struct PatientPage {
     pub alerts: Vec<crate::Alert>,
 }
 
+/// A device event on a patient's timeline (issue #21).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventView {
+    pub at: DateTime<Utc>,
+    /// `fall`, `sos`, `battery_low`, `device_error` or `ok`.
+    pub kind: String,
+    pub device_id: String,
+    /// The device's kind (`None` once the device was deleted).
+    pub device_kind: Option<String>,
+    /// The battery level the event reported.
+    pub battery: Option<f64>,
+    /// A fall the patient cancelled ("I'm OK") within the cancel window: no alert was raised.
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
 /// One entry of an alert's audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {

@@ -51,7 +51,10 @@ pub async fn run(
 pub fn raise_due(tx: &mut AlertTx<'_>, rules: &RuleSet, now: i64) -> Result<()> {
     for d in pending::due(tx.conn(), now, 100)? {
         for b in rules.evaluate_event(d.kind) {
-            tx.raise(&d.patient_id, &b, Some(d.kind), ms_to_time(d.ts))?;
+            let id = tx.raise(&d.patient_id, &b, Some(d.kind), ms_to_time(d.ts))?;
+            if let Some(device) = &d.device_id {
+                crate::store::alerts::set_source(tx.conn(), id, device, None)?;
+            }
         }
         pending::forget(tx.conn(), d.event_id)?;
     }

@@ -612,7 +612,15 @@ fn apply(
             }
             out.fresh = fresh;
         }
-        Decoded::Event { kind, ts } => {
+        Decoded::Event { kind, ts, battery } => {
+            if let Some(level) = battery {
+                crate::store::devices::set_battery(
+                    conn,
+                    &device.id,
+                    level,
+                    received.timestamp_millis(),
+                )?;
+            }
             // A wrong clock moves the event to the receive time. A late fall or SOS still
             // alerts: the person may still be on the floor.
             let ts = ctx
@@ -622,10 +630,13 @@ fn apply(
                 .0;
             let stored = readings::insert_event(
                 conn,
-                &device.patient_id,
-                &device.id,
-                kind,
-                ts.timestamp_millis(),
+                &readings::NewEvent {
+                    patient_id: &device.patient_id,
+                    device_id: &device.id,
+                    kind,
+                    ts_ms: ts.timestamp_millis(),
+                    battery,
+                },
                 received.timestamp_millis(),
             )?;
             if let Some(id) = stored {
@@ -646,8 +657,18 @@ fn apply(
                     }
                     _ => {}
                 }
+                // The alert names the device, and a low battery its level (issue #21): the
+                // event's own, else the last the device reported.
+                let level = match (kind, battery) {
+                    (EventKind::BatteryLow, Some(b)) => Some(b),
+                    (EventKind::BatteryLow, None) => {
+                        crate::store::devices::battery(tx.conn(), &device.id)?
+                    }
+                    _ => None,
+                };
                 for b in rules.evaluate_event(kind) {
-                    tx.raise(&device.patient_id, &b, Some(kind), ts)?;
+                    let id = tx.raise(&device.patient_id, &b, Some(kind), ts)?;
+                    crate::store::alerts::set_source(tx.conn(), id, &device.id, level)?;
                 }
             }
         }

@@ -62,7 +62,11 @@ pub fn apply(tx: &mut AlertTx<'_>, changes: &[Change], now: i64) -> Result<usize
             Change::Raise { patient_id, breach } => {
                 // The plan was read before this job: someone may have been quicker.
                 if alerts::active(tx.conn(), patient_id, &breach.condition)?.is_none() {
-                    tx.raise(patient_id, breach, None, ms_to_time(now))?;
+                    let id = tx.raise(patient_id, breach, None, ms_to_time(now))?;
+                    // The alert names the silent device (issue #21: the patient's timeline).
+                    if let Some(device) = breach.condition.strip_prefix("device_silent_") {
+                        alerts::set_source(tx.conn(), id, device, None)?;
+                    }
                     n += 1;
                 }
             }

@@ -69,20 +69,7 @@ fn decode_readings(v: &Value, limits: &Limits, received: DateTime<Utc>) -> Resul
         Some(t) => Some(parse_ts(t)?),
         None => None,
     };
-    // The device's own battery level, in percent (issue #7: devices report it with their
-    // readings, as SenML does with `%EL`).
-    let battery = match obj.get("battery") {
-        None => None,
-        Some(b) => match b.as_f64() {
-            Some(p) if (0.0..=100.0).contains(&p) => Some(p),
-            _ => {
-                return Err(Reject::new(
-                    "malformed_reading",
-                    "battery must be a number from 0 to 100",
-                ))
-            }
-        },
-    };
+    let battery = battery(obj, "malformed_reading")?;
     if let Some(list) = obj.get("readings") {
         let list = list
             .as_array()
@@ -164,6 +151,24 @@ fn decode_one(v: &Value, batch_ts: Option<DateTime<Utc>>) -> Result<RawReading, 
     })
 }
 
+/// The device's own battery level, in percent (issue #7: devices report it with their
+/// readings, as SenML does with `%EL`; issue #21: and with a `battery_low` event).
+fn battery(
+    obj: &serde_json::Map<String, Value>,
+    reason: &'static str,
+) -> Result<Option<f64>, Reject> {
+    match obj.get("battery") {
+        None => Ok(None),
+        Some(b) => match b.as_f64() {
+            Some(p) if (0.0..=100.0).contains(&p) => Ok(Some(p)),
+            _ => Err(Reject::new(
+                reason,
+                "battery must be a number from 0 to 100",
+            )),
+        },
+    }
+}
+
 fn decode_event(v: &Value) -> Result<Decoded, Reject> {
     let obj = v
         .as_object()
@@ -179,7 +184,8 @@ fn decode_event(v: &Value) -> Result<Decoded, Reject> {
         Some(t) => Some(parse_ts(t)?),
         None => None,
     };
-    Ok(Decoded::Event { kind, ts })
+    let battery = battery(obj, "malformed_event")?;
+    Ok(Decoded::Event { kind, ts, battery })
 }
 
 /// `ts` is RFC 3339 text or Unix epoch milliseconds (issue #2).
@@ -341,8 +347,33 @@ mod tests {
             ),
             Ok(Decoded::Event {
                 kind: EventKind::Fall,
-                ts: Utc.timestamp_millis_opt(1763774100000).single()
+                ts: Utc.timestamp_millis_opt(1763774100000).single(),
+                battery: None,
             })
+        );
+        assert_eq!(
+            decode(
+                Channel::Events,
+                br#"{"event":"battery_low","battery":12}"#,
+                &Limits::default(),
+                Utc::now()
+            ),
+            Ok(Decoded::Event {
+                kind: EventKind::BatteryLow,
+                ts: None,
+                battery: Some(12.0),
+            })
+        );
+        assert_eq!(
+            decode(
+                Channel::Events,
+                br#"{"event":"battery_low","battery":"low"}"#,
+                &Limits::default(),
+                Utc::now()
+            )
+            .unwrap_err()
+            .reason,
+            "malformed_event"
         );
         assert_eq!(
             decode(Channel::Status, b"offline", &Limits::default(), Utc::now()),

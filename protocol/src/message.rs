@@ -46,6 +46,8 @@ pub enum Decoded {
     Event {
         kind: EventKind,
         ts: Option<DateTime<Utc>>,
+        /// Battery level in percent, when the event reported it (`battery_low`, issue #21).
+        battery: Option<f64>,
     },
     Status {
         online: bool,

@@ -12,7 +12,8 @@ use vigil_domain::{Alert, AlertState, EventKind, Severity};
 pub(crate) const ALERT_COLUMNS: &str =
     "a.id, a.patient_id, p.name, a.rule, a.severity, a.state, a.opened_at,
     a.value, a.metric, a.unit, a.message, a.acknowledged_at, a.acknowledged_by, a.note,
-    a.resolved_at, a.assigned_to, a.limit_text, a.event, a.last_value, a.last_at, a.episode_id";
+    a.resolved_at, a.assigned_to, a.limit_text, a.event, a.last_value, a.last_at, a.episode_id,
+    a.device_id";
 
 pub(crate) fn alert_from_row(r: &Row<'_>) -> crate::db::Result<Alert> {
     let opt_time = |i: usize| -> crate::db::Result<Option<DateTime<Utc>>> {
@@ -40,7 +41,24 @@ pub(crate) fn alert_from_row(r: &Row<'_>) -> crate::db::Result<Alert> {
         last_value: r.get(18)?,
         last_at: opt_time(19)?,
         episode_id: r.get(20)?,
+        device_id: r.get(21)?,
     })
+}
+
+/// Names the device whose event raised alert `id`, and for a `battery_low` the battery level
+/// (`value`, in %) — issue #21: "Device battery low" said neither.
+pub fn set_source(conn: &Connection, id: i64, device_id: &str, battery: Option<f64>) -> Result<()> {
+    conn.execute(
+        "UPDATE alerts SET device_id = ?2 WHERE id = ?1",
+        params![id, device_id],
+    )?;
+    if let Some(level) = battery {
+        conn.execute(
+            "UPDATE alerts SET value = ?2, last_value = ?2, unit = '%' WHERE id = ?1",
+            params![id, level],
+        )?;
+    }
+    Ok(())
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Alert>> {

@@ -190,6 +190,16 @@ pub fn mosquitto_credentials(conn: &Connection) -> Result<Vec<(String, String)>>
 }
 
 /// The device's battery level in percent, as last reported.
+/// The battery level device `id` last reported, in percent.
+pub fn battery(conn: &Connection, id: &str) -> Result<Option<f64>> {
+    Ok(conn
+        .query_row("SELECT battery FROM devices WHERE id = ?1", [id], |r| {
+            r.get::<_, Option<f64>>(0)
+        })
+        .optional()?
+        .flatten())
+}
+
 pub fn set_battery(conn: &Connection, id: &str, level: f64, at: i64) -> Result<()> {
     conn.execute(
         "UPDATE devices SET battery = ?2, battery_at = ?3 WHERE id = ?1",

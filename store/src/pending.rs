@@ -14,6 +14,8 @@ pub struct Due {
     pub patient_id: String,
     pub kind: EventKind,
     pub ts: i64,
+    /// The device that sent it (issue #21: the alert names it).
+    pub device_id: Option<String>,
 }
 
 /// Defers the event just stored as `event_id` until `due_at` (epoch ms).
@@ -36,6 +38,13 @@ pub fn defer(
 /// The patient said "I'm OK" at `ok_ts`: the falls waiting before then are cancelled (they stay
 /// in `events`). Returns how many.
 pub fn cancel_falls(conn: &Connection, patient_id: &str, ok_ts: i64) -> Result<usize> {
+    // Marked on the event first (issue #21: a cancelled fall shows on the patient's timeline).
+    conn.prepare_cached(
+        "UPDATE events SET cancelled_at = ?2 WHERE id IN
+             (SELECT event_id FROM pending_events
+              WHERE patient_id = ?1 AND kind = 'fall' AND ts <= ?2)",
+    )?
+    .execute(params![patient_id, ok_ts])?;
     Ok(conn
         .prepare_cached(
             "DELETE FROM pending_events WHERE patient_id = ?1 AND kind = 'fall' AND ts <= ?2",
@@ -46,8 +55,9 @@ pub fn cancel_falls(conn: &Connection, patient_id: &str, ok_ts: i64) -> Result<u
 /// Deferred events due at `now` (oldest first), at most `limit`.
 pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Due>> {
     let mut st = conn.prepare_cached(
-        "SELECT event_id, patient_id, kind, ts FROM pending_events
-         WHERE due_at <= ?1 ORDER BY due_at LIMIT ?2",
+        "SELECT p.event_id, p.patient_id, p.kind, p.ts, e.device_id FROM pending_events p
+         LEFT JOIN events e ON e.id = p.event_id
+         WHERE p.due_at <= ?1 ORDER BY p.due_at LIMIT ?2",
     )?;
     let rows = st.query_map(params![now, limit as i64], |r| {
         Ok((
@@ -55,11 +65,12 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Due>> {
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, i64>(3)?,
+            r.get::<_, Option<String>>(4)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (event_id, patient_id, kind, ts) = row?;
+        let (event_id, patient_id, kind, ts, device_id) = row?;
         // A kind this version does not know (written by a newer one) is left alone.
         if let Ok(kind) = kind.parse() {
             out.push(Due {
@@ -67,6 +78,7 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<Due>> {
                 patient_id,
                 kind,
                 ts,
+                device_id,
             });
         }
     }

@@ -147,24 +147,62 @@ fn flags_text(r: &Reading) -> Option<String> {
     }
 }
 
+/// A device event as stored (`GET`-side: the patient page's timeline).
+pub struct NewEvent<'a> {
+    pub patient_id: &'a str,
+    pub device_id: &'a str,
+    pub kind: EventKind,
+    pub ts_ms: i64,
+    /// The battery level the event reported, if any.
+    pub battery: Option<f64>,
+}
+
 /// Stores an event; returns its id, or `None` when it was a redelivery.
-pub fn insert_event(
-    conn: &Connection,
-    patient_id: &str,
-    device_id: &str,
-    kind: EventKind,
-    ts_ms: i64,
-    received_ms: i64,
-) -> Result<Option<i64>> {
+pub fn insert_event(conn: &Connection, e: &NewEvent<'_>, received_ms: i64) -> Result<Option<i64>> {
     Ok(conn
         .query_row(
-            "INSERT INTO events (patient_id, device_id, kind, ts, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO events (patient_id, device_id, kind, ts, received_at, battery)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT DO NOTHING RETURNING id",
-            params![patient_id, device_id, kind.as_str(), ts_ms, received_ms],
+            params![
+                e.patient_id,
+                e.device_id,
+                e.kind.as_str(),
+                e.ts_ms,
+                received_ms,
+                e.battery
+            ],
             |r| r.get(0),
         )
         .optional()?)
+}
+
+/// One patient's device events timed in `[from_ms, to_ms]`, newest first, at most `limit`,
+/// with the device's kind (the patient page's timeline, issue #21).
+pub fn patient_events(
+    conn: &Connection,
+    patient_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+    limit: usize,
+) -> Result<Vec<vigil_domain::views::EventView>> {
+    let mut st = conn.prepare_cached(
+        "SELECT e.ts, e.kind, e.device_id, d.kind, e.battery, e.cancelled_at
+         FROM events e LEFT JOIN devices d ON d.id = e.device_id
+         WHERE e.patient_id = ?1 AND e.ts >= ?2 AND e.ts <= ?3
+         ORDER BY e.ts DESC, e.id DESC LIMIT ?4",
+    )?;
+    let rows = st.query_map(params![patient_id, from_ms, to_ms, limit as i64], |r| {
+        Ok(vigil_domain::views::EventView {
+            at: crate::ms_to_time(r.get(0)?),
+            kind: r.get(1)?,
+            device_id: r.get(2)?,
+            device_kind: r.get(3)?,
+            battery: r.get(4)?,
+            cancelled_at: r.get::<_, Option<i64>>(5)?.map(crate::ms_to_time),
+        })
+    })?;
+    Ok(rows.collect::<crate::db::Result<_>>()?)
 }
 
 /// Keeps the first [`EXCERPT_BYTES`] of a payload as text (invalid UTF-8 replaced), so an

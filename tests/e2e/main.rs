@@ -24,4 +24,5 @@ mod scenarios;
 mod simulated;
 mod slice;
 mod storage;
+mod timeline;
 mod ward_phone;

@@ -32,10 +32,29 @@ pub(crate) fn describe(a: &Alert, vi: bool) -> String {
     if let Some(v) = a.value.filter(|_| a.rule.starts_with("news2")) {
         return format!("NEWS2: {}", number(v, vi));
     }
-    if let Ok(e) = a.rule.parse::<EventKind>() {
-        return e.label(lang).to_string();
+    let event = a.event.as_deref().unwrap_or(&a.rule).parse::<EventKind>();
+    if let Ok(e) = event {
+        let mut s = e.label(lang).to_string();
+        // Which device, and how low (issue #21: "Device battery low" said neither).
+        if matches!(e, EventKind::BatteryLow | EventKind::DeviceError) {
+            if let Some(d) = &a.device_id {
+                s += &format!(": {d}");
+            }
+            if let Some(v) = a.value.filter(|_| e == EventKind::BatteryLow) {
+                let v = number(v.round(), vi);
+                s += &if vi {
+                    format!(", còn {v} %")
+                } else {
+                    format!(", {v} % left")
+                };
+            }
+        }
+        return s;
     }
-    rule_title(a, vi)
+    match &a.device_id {
+        Some(d) => format!("{}: {d}", rule_title(a, vi)),
+        None => rule_title(a, vi),
+    }
 }
 
 /// The alert's rule by name in the page's language (`spo2_low` → "SpO₂ thấp").

@@ -184,6 +184,7 @@ mod tests {
                 last_value: Some(value),
                 last_at: Some(at),
                 episode_id: Some(4),
+                device_id: None,
             },
             current: Some(CurrentValue {
                 value: now,

@@ -167,6 +167,12 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     ("dismiss", "Đã thấy", "Seen"),
     ("sound_blocked", "Bấm vào trang để bật âm báo", "Click the page to allow the alert tone"),
+    ("events", "Sự kiện trong khoảng này", "Events in this period"),
+    (
+        "no_events",
+        "Không có sự kiện (té ngã, SOS, pin, mất kết nối) trong khoảng này.",
+        "No events (falls, SOS, batteries, devices offline) in this period.",
+    ),
     ("default_facility", "Cơ sở mặc định", "Default facility"),
     ("episode_chart", "Biểu đồ đợt này", "Chart of this episode"),
     ("episode_window", "Khoảng thời gian của đợt", "The episode's window"),

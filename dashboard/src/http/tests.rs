@@ -84,6 +84,15 @@ impl crate::Queries for Stub {
     fn patient_page(&self, _: &str, _: usize) -> Result<Option<PatientPage>> {
         Ok(None)
     }
+    fn patient_events(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: usize,
+    ) -> Result<Vec<vigil_domain::views::EventView>> {
+        Ok(Vec::new())
+    }
     fn alert_facility(&self, id: i64) -> Result<Option<String>> {
         Ok((id == 7).then(|| "b".into()))
     }

@@ -32,6 +32,24 @@ impl vigil_dashboard::Queries for StoreBackend {
         self.read(|c| crate::store::burden::burden(c, scope, days, now))
     }
 
+    fn patient_events(
+        &self,
+        patient_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> R<Vec<vigil_domain::views::EventView>> {
+        self.read(|c| {
+            crate::store::readings::patient_events(
+                c,
+                patient_id,
+                from.timestamp_millis(),
+                to.timestamp_millis(),
+                limit,
+            )
+        })
+    }
+
     fn patient_page(&self, patient_id: &str, alerts_limit: usize) -> R<Option<PatientPage>> {
         self.read(|c| {
             let Some(patient) = registry::patient(c, patient_id)? else {

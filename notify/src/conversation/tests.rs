@@ -25,6 +25,7 @@ fn alert(id: i64, rule: &str, metric: Option<&str>, value: Option<f64>) -> Alert
         last_value: value,
         last_at: None,
         episode_id: Some(1),
+        device_id: None,
     }
 }
 

@@ -27,6 +27,9 @@ use vigil_domain::{Lang, Metric};
 /// Active episodes shown above the charts.
 const EPISODES_SHOWN: usize = 20;
 
+/// Device events on the timeline, newest first.
+const EVENTS_SHOWN: usize = 200;
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/patients/{id}", get(page))
 }
@@ -139,6 +142,7 @@ async fn page(
                 Some(&pid),
                 EPISODES_SHOWN,
             )?;
+            let events = b.patient_events(&pid, from, to, EVENTS_SHOWN)?;
             let mut series = Vec::new();
             for m in Metric::ALL {
                 let buckets = b.reading_buckets(&pid, m, resolution, from, to, 2_000)?;
@@ -146,10 +150,12 @@ async fn page(
                     series.push((m, buckets));
                 }
             }
-            Ok(Some((page, thresholds, orders, series, summary, episodes)))
+            Ok(Some((
+                page, thresholds, orders, series, summary, episodes, events,
+            )))
         })
         .await;
-    let (page, thresholds, orders, series, summary, episodes) = match data {
+    let (page, thresholds, orders, series, summary, episodes, events) = match data {
         Ok(Some(d)) => d,
         Ok(None) => return not_found(vi),
         Err(e) => return e.into_response(),
@@ -195,6 +201,7 @@ async fn page(
             )),
             episodes => episodes,
             charts => charts,
+            events => parts::timeline(&events, &page.alerts, &w, vi, tz),
             alerts => parts::alerts(&page.alerts, vi, tz),
             thresholds => parts::thresholds(&thresholds, vi),
             orders => parts::orders(&orders, vi, tz),

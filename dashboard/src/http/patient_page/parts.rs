@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use minijinja::{context, Value};
 use std::collections::BTreeMap;
 use vigil_domain::display::{decimal, number};
-use vigil_domain::views::{LatestValue, PatientThreshold, ReadingBucket, ThresholdOrder};
+use vigil_domain::views::{
+    EventView, LatestValue, PatientThreshold, ReadingBucket, ThresholdOrder,
+};
 use vigil_domain::words::{device_kind, rule_name};
-use vigil_domain::{Alert, Contact, Lang, Metric, Severity};
+use vigil_domain::{Alert, Contact, EventKind, Lang, Metric, Severity};
 
 /// The number in a limit such as `< 90` or `≥ 37.8`.
 pub(super) fn limit_value(when: &str) -> Option<f64> {
@@ -81,6 +83,80 @@ pub(super) fn charts(
             }
         })
         .collect()
+}
+
+/// The patient's timeline over the window (issue #21): device events — falls, cancelled ones
+/// too, SOS, "I'm OK", low batteries with the device and its level, device errors — and the
+/// times a device fell silent, newest first.
+pub(super) fn timeline(
+    events: &[EventView],
+    alerts: &[Alert],
+    w: &Window,
+    vi: bool,
+    tz: chrono_tz::Tz,
+) -> Vec<Value> {
+    let lang = Lang::pick(vi);
+    let clock = |t: DateTime<Utc>| t.with_timezone(&tz).format("%H:%M").to_string();
+    let mut out: Vec<(DateTime<Utc>, Value)> = events
+        .iter()
+        .map(|e| {
+            let kind = e.kind.parse::<EventKind>().ok();
+            let what = kind.map_or_else(|| e.kind.clone(), |k| k.label(lang).to_string());
+            let device = match &e.device_kind {
+                Some(k) => format!("{} {}", device_kind(k, lang), e.device_id),
+                None => e.device_id.clone(),
+            };
+            let mut detail = Vec::new();
+            if let Some(b) = e.battery {
+                let b = number(b.round(), vi);
+                detail.push(if vi {
+                    format!("còn {b} % pin")
+                } else {
+                    format!("{b} % battery left")
+                });
+            }
+            if let Some(c) = e.cancelled_at {
+                detail.push(if vi {
+                    format!("đã hủy: người bệnh báo không sao lúc {}", clock(c))
+                } else {
+                    format!("cancelled: the patient reported being OK at {}", clock(c))
+                });
+            }
+            let v = context! {
+                at => local(tz, e.at),
+                kind => &e.kind,
+                what => what,
+                device => device,
+                detail => detail.join("; "),
+                cancelled => e.cancelled_at.is_some(),
+            };
+            (e.at, v)
+        })
+        .collect();
+    for a in alerts
+        .iter()
+        .filter(|a| a.rule == "device_silent" && a.opened_at >= w.from && a.opened_at <= w.to)
+    {
+        let detail = match a.resolved_at {
+            Some(r) if vi => format!("đến {}", clock(r)),
+            Some(r) => format!("until {}", clock(r)),
+            None if vi => "chưa có lại số đo".to_string(),
+            None => "still silent".to_string(),
+        };
+        out.push((
+            a.opened_at,
+            context! {
+                at => local(tz, a.opened_at),
+                kind => "offline",
+                what => describe(a, vi),
+                device => a.device_id.clone().unwrap_or_default(),
+                detail => detail,
+                cancelled => false,
+            },
+        ));
+    }
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
+    out.into_iter().map(|(_, v)| v).collect()
 }
 
 pub(super) fn alerts(alerts: &[Alert], vi: bool, tz: chrono_tz::Tz) -> Vec<Value> {

@@ -139,6 +139,7 @@ fn alerts_read_in_the_page_language() {
         last_value: Some(85.0),
         last_at: None,
         episode_id: None,
+        device_id: None,
     };
     assert_eq!(describe(&a, false), "SpO₂: 85 % (limit < 90)");
     a.metric = Some("temperature".into());
@@ -154,12 +155,23 @@ fn alerts_read_in_the_page_language() {
     a.value = None;
     a.rule = "fall".into();
     assert_eq!(describe(&a, true), "Phát hiện té ngã");
+    a.rule = "battery_low".into();
+    a.event = Some("battery_low".into());
+    a.device_id = Some("oxi-1".into());
+    a.value = Some(12.0);
+    assert_eq!(describe(&a, true), "Thiết bị sắp hết pin: oxi-1, còn 12 %");
+    assert_eq!(describe(&a, false), "Device battery low: oxi-1, 12 % left");
+    a.event = None;
+    a.value = None;
+    a.device_id = None;
     // A site's own rule reads by its name, never the stored message (issue #21).
     a.rule = "something_else".into();
     a.message = "as stored".into();
     assert_eq!(describe(&a, false), "Something else");
     a.rule = "device_silent".into();
     assert_eq!(describe(&a, true), "Thiết bị không gửi số đo");
+    a.device_id = Some("cuff-2".into());
+    assert_eq!(describe(&a, false), "Device not reporting: cuff-2");
 }
 
 #[test]

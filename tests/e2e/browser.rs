@@ -516,6 +516,12 @@ fn red_alert_appears_live_and_is_acknowledged_in_the_browser() {
         .as_str()
         .unwrap()
         .contains("85"));
+    // Its vital as a chart (issue #21: the readings were a list one per line), the limit's
+    // breaching side shaded, a marker where it opened; the readings folded away.
+    assert_eq!(
+        d.js("const c = document.querySelector('#alert-chart svg'); return !!c && !!c.querySelector('.zone-red') && !!c.querySelector('.marker') && !document.querySelector('#alert-readings').closest('details').open"),
+        json!(true)
+    );
     // The alert burden report counts it, per rule and per patient.
     d.click("nav.main a[href=\"/reports/alert-burden\"]");
     d.wait_for(

@@ -5,7 +5,7 @@
 //! card per patient episode (issue #17); the history, and any filter by rule or day, as rows.
 
 use super::alerts::ListQuery;
-use super::view::{local, render, PageUser};
+use super::view::{render, PageUser};
 use super::ward::alert_row;
 use super::AppState;
 use axum::extract::{Query, State};
@@ -15,89 +15,12 @@ use axum::Router;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use minijinja::{context, Value};
 use serde::Deserialize;
-use vigil_domain::display::number;
 
 /// Most alerts on one page; narrow the filters for older ones.
 const LIMIT: usize = 500;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/alerts", get(page))
-        .route("/alerts/{id}", get(detail))
-}
-
-/// One alert for review: what raised it, its audit trail (every action, who, when, the note),
-/// the readings that breached its rule and the e-mails it caused. Another facility's alert is
-/// as unknown as a missing one (404).
-async fn detail(
-    user: PageUser,
-    State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<i64>,
-) -> Response {
-    let vi = user.vi();
-    let tz = state.tz;
-    let scope = user.access.scope.clone();
-    let data = state
-        .call(move |b| match b.alert_facility(id)? {
-            Some(f) if scope.allows(&f) => b.alert_detail(id, 200),
-            _ => Ok(None),
-        })
-        .await;
-    let d = match data {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            let text = if vi {
-                "Không tìm thấy cảnh báo."
-            } else {
-                "No such alert."
-            };
-            return (axum::http::StatusCode::NOT_FOUND, text).into_response();
-        }
-        Err(e) => return e.into_response(),
-    };
-    let audit: Vec<Value> = d
-        .audit
-        .iter()
-        .map(|a| context! { at => local(tz, a.at), actor => &a.actor, action => &a.action, note => &a.note })
-        .collect();
-    let readings: Vec<Value> = d
-        .readings
-        .iter()
-        .map(|r| {
-            context! {
-                at => local(tz, r.ts),
-                metric => &r.metric,
-                value => format!("{} {}", number(r.value, vi), r.unit),
-                device => &r.device_id,
-            }
-        })
-        .collect();
-    let emails: Vec<Value> = d
-        .emails
-        .iter()
-        .map(|e| {
-            context! {
-                to => &e.to_name,
-                stage => e.stage,
-                queued => local(tz, e.created_at),
-                sent => e.sent_at.map(|t| local(tz, t)),
-                failed => e.failed_at.map(|t| local(tz, t)),
-                attempts => e.attempts,
-                error => &e.last_error,
-            }
-        })
-        .collect();
-    render(
-        "alert.html",
-        context! {
-            a => alert_row(&d.alert, tz, vi),
-            alerts => vec![alert_row(&d.alert, tz, vi)],
-            audit => audit,
-            readings => readings,
-            emails => emails,
-            ..user.layout(&state, "inbox"),
-        },
-    )
+    Router::new().route("/alerts", get(page))
 }
 
 #[derive(Deserialize, Default)]

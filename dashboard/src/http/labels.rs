@@ -167,6 +167,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ),
     ("dismiss", "Đã thấy", "Seen"),
     ("sound_blocked", "Bấm vào trang để bật âm báo", "Click the page to allow the alert tone"),
+    ("readings_count", "số đo vượt ngưỡng", "breaching readings"),
     ("events", "Sự kiện trong khoảng này", "Events in this period"),
     (
         "no_events",

@@ -4,6 +4,7 @@
 mod acklink;
 mod admin;
 mod admin_page;
+mod alert_page;
 mod alert_text;
 mod alerts;
 mod auth;
@@ -149,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(ward::router())
         .merge(inbox::router())
+        .merge(alert_page::router())
         .merge(admin_page::router())
         .merge(burden_page::router())
         .merge(acklink::router())

@@ -1,9 +1,13 @@
-// Vigil administration page: each form posts its fields as JSON to the API named in its
-// `data-api` (with the session's CSRF token, `common.js`). A new device's credentials are shown
-// once in the page (text only); other forms reload the page to show the new row.
+// Vigil administration page: each form sends its fields as JSON to the API named in its
+// `data-api` (POST, or its `data-method`: PATCH for the edit forms), with the session's CSRF
+// token (`common.js`). An Edit button fills its row's values into the edit form named by
+// `data-edit`; a Remove button asks first (`data-confirm`) and sends DELETE. A new device's
+// credentials are shown once in the page (text only); other forms reload the page.
 "use strict";
 
 function fields(form) {
+  // An edit sends what is in the form, empty fields too: an emptied area or phone clears it.
+  const edit = form.dataset.method === "PATCH";
   const body = {};
   for (const el of form.elements) {
     if (!el.name || el.dataset.path !== undefined) continue;
@@ -11,9 +15,19 @@ function fields(form) {
     else if (el.multiple) body[el.name] = [...el.selectedOptions].map((o) => o.value);
     else if (el.dataset.list) {
       body[el.name] = el.value.split(el.dataset.list).map((s) => s.trim()).filter(Boolean);
-    } else if (el.value !== "") body[el.name] = el.value;
+    } else if (el.value !== "" || edit) body[el.name] = el.value;
   }
   return body;
+}
+
+async function send(method, path, body) {
+  const res = await fetch(path, {
+    method, credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 401) { location.href = "/login"; throw new Error("signed out"); }
+  return res;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -25,7 +39,7 @@ document.addEventListener("DOMContentLoaded", () => {
       // `{name}` in the address is the value of the field marked data-path.
       const path = form.dataset.api.replace(/\{(\w+)\}/g, (_, n) =>
         encodeURIComponent(form.elements[n].value));
-      const res = await post(path, fields(form));
+      const res = await send(form.dataset.method || "POST", path, fields(form));
       const j = await res.json().catch(() => ({}));
       if (!res.ok) {
         err.textContent = j.error || String(res.status);
@@ -41,6 +55,30 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       location.reload();
     });
+    const cancel = form.querySelector("button.cancel");
+    if (cancel) cancel.addEventListener("click", () => { form.hidden = true; });
+  });
+  document.addEventListener("click", async (e) => {
+    const edit = e.target.closest("button[data-edit]");
+    if (edit) {
+      const form = document.getElementById(edit.dataset.edit);
+      for (const el of form.elements) {
+        if (el.name && edit.dataset[el.name] !== undefined) el.value = edit.dataset[el.name];
+      }
+      form.hidden = false;
+      form.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    const remove = e.target.closest("button[data-method][data-api]");
+    if (remove) {
+      if (!confirm(remove.dataset.confirm)) return;
+      remove.disabled = true;
+      const res = await send(remove.dataset.method, remove.dataset.api);
+      if (res.ok) { location.reload(); return; }
+      const j = await res.json().catch(() => ({}));
+      remove.disabled = false;
+      alert(j.error || String(res.status));
+    }
   });
   const done = document.getElementById("credentials-done");
   if (done) done.addEventListener("click", () => location.reload());

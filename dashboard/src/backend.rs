@@ -322,6 +322,26 @@ pub trait Commands: Send + Sync + 'static {
     ) -> Result<vigil_domain::Contact>;
     fn remove_contact(&self, id: i64, actor: &str) -> Result<()>;
     fn remove_device(&self, id: &str, actor: &str) -> Result<()>;
+    /// Changes a patient (issue #21), audited.
+    fn edit_patient(
+        &self,
+        id: &str,
+        req: PatientEditRequest,
+        actor: &str,
+    ) -> Result<vigil_domain::Patient>;
+    /// Removes a patient from monitoring (issue #21): out of every list, devices removed,
+    /// active alerts resolved as `actor`; the record stays.
+    fn remove_patient(&self, id: &str, actor: &str) -> Result<()>;
+}
+
+/// `PATCH /api/v1/patients/{id}`: absent fields stay; `area: ""` clears the area.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientEditRequest {
+    pub name: Option<String>,
+    pub facility_id: Option<String>,
+    pub area: Option<String>,
+    pub tags: Option<Vec<String>>,
 }
 
 /// Who is asking: API tokens, sign-in and sessions.

@@ -14,6 +14,7 @@ pub mod http;
 pub use backend::{
     ActionOptions, AlertAction, Auth, Backend, BackendError, Commands, ContactEditRequest,
     DeviceCredentials, EpisodeAction, EpisodeFilter, NewContactRequest, NewDeviceRequest,
-    NewPatientRequest, NewUserRequest, Operations, Queries, ThresholdOrderRequest,
+    NewPatientRequest, NewUserRequest, Operations, PatientEditRequest, Queries,
+    ThresholdOrderRequest,
 };
 pub use http::{router, AppState};

@@ -150,6 +150,14 @@ pub fn news2_parameter(p: &str, lang: Lang) -> String {
     .to_string()
 }
 
+/// The built-in rules as (id, name in `lang`), for pickers.
+pub fn named_rules(lang: Lang) -> Vec<(&'static str, String)> {
+    RULES
+        .iter()
+        .map(|(id, _, _)| (*id, rule_name(id, lang)))
+        .collect()
+}
+
 /// Whether `id` is a rule with a name of its own (the built-in ones).
 pub fn rule_named(id: &str) -> bool {
     RULES.iter().any(|(r, _, _)| *r == id)

@@ -5,7 +5,8 @@
 //! - [`StoreHandle`]: the cloneable handle everyone holds. Writes go to one writer thread over a
 //!   bounded channel and are group-committed; reads use a small pool of read connections.
 //! - [`schema`]: tables and migrations.
-//! - [`registry`]: facilities, patients, contacts; [`devices`]; [`accounts`]: users, API
+//! - [`registry`]: facilities, patients, contacts; [`patient_edits`]: changing and removing
+//!   patients; [`devices`]; [`accounts`]: users, API
 //!   tokens, dashboard sessions; [`audit`]: the administrative audit.
 //! - [`readings`]: readings, events and rejected messages.
 //! - [`alerts`]: alerts and their audit trail; [`episodes`]: alerts grouped into episodes.
@@ -38,6 +39,7 @@ pub mod locks;
 pub mod notify;
 pub mod orders;
 pub mod outbox;
+pub mod patient_edits;
 pub mod pending;
 pub mod readings;
 pub mod registry;

@@ -124,7 +124,8 @@ pub(crate) fn require_facility(conn: &Connection, id: &str) -> Result<()> {
 /// The facility of a patient.
 pub fn patient_facility(conn: &Connection, patient_id: &str) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached("SELECT facility_id FROM patients WHERE id = ?1")?
+        // A removed patient (issue #21) is as unknown as a missing one to pages and the API.
+        .prepare_cached("SELECT facility_id FROM patients WHERE id = ?1 AND removed_at IS NULL")?
         .query_row([patient_id], |r| r.get(0))
         .optional()?)
 }
@@ -166,7 +167,7 @@ pub fn add_patient(
 }
 
 /// Tags stored between commas (schema V13): lower case, letters, digits, `-` and `_`.
-fn join_tags(tags: &[String]) -> Result<String> {
+pub(crate) fn join_tags(tags: &[String]) -> Result<String> {
     let mut out = Vec::new();
     for t in tags {
         let t = t.trim().to_lowercase();
@@ -232,7 +233,8 @@ pub fn patients_where(
     only: Option<&str>,
 ) -> Result<Vec<Patient>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?1 OR ?1 IS NULL ORDER BY name, id"
+        "SELECT {PATIENT_COLUMNS} FROM patients WHERE (id = ?1 OR ?1 IS NULL) AND removed_at IS NULL
+         ORDER BY name, id"
     ))?;
     let rows = st.query_map([only], patient_row)?;
     let mut out = Vec::new();

@@ -109,6 +109,24 @@ impl Driver {
         );
     }
 
+    /// Accepts the page's `confirm()` dialog once it is open; its text.
+    pub(crate) fn accept_dialog(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = format!("{}{}", self.base, self.s("/alert/text"));
+            if let Ok(r) = ureq::get(&url).call() {
+                let text = r.into_json::<Value>().unwrap()["value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                self.call("POST", &self.s("/alert/accept"), Some(json!({})));
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no dialog opened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub(crate) fn goto(&self, url: &str) {
         self.call("POST", &self.s("/url"), Some(json!({ "url": url })));
     }

@@ -5,6 +5,7 @@ mod pgserver;
 mod util;
 
 mod access;
+mod admin_edit;
 mod bad_input;
 mod browser;
 mod burden;

@@ -22,13 +22,19 @@ struct BurdenQuery {
     days: Option<u32>,
 }
 
-/// Seconds as people read them: `45 s`, `12 min`, `3,5 h`.
+/// Seconds as people read them: `45 s`, `12 min`, `3.5 h`; `45 giây`, `12 phút`, `3,5 giờ`
+/// (issue #21: "11 min" on a Vietnamese page).
 fn duration(s: Option<f64>, vi: bool) -> String {
+    let (sec, min, hour) = if vi {
+        ("giây", "phút", "giờ")
+    } else {
+        ("s", "min", "h")
+    };
     match s {
         None => "—".into(),
-        Some(s) if s < 60.0 => format!("{} s", number(s.round(), vi)),
-        Some(s) if s < 3600.0 => format!("{} min", number((s / 60.0).round(), vi)),
-        Some(s) => format!("{} h", number((s / 360.0).round() / 10.0, vi)),
+        Some(s) if s < 60.0 => format!("{} {sec}", number(s.round(), vi)),
+        Some(s) if s < 3600.0 => format!("{} {min}", number((s / 60.0).round(), vi)),
+        Some(s) => format!("{} {hour}", number((s / 360.0).round() / 10.0, vi)),
     }
 }
 
@@ -38,6 +44,10 @@ fn rows(list: &[BurdenRow], vi: bool) -> Vec<Value> {
             context! {
                 key => &r.key,
                 name => &r.name,
+                // A rule row reads by the rule's name (issue #21).
+                rule => r.name.is_none().then(|| {
+                    vigil_domain::words::rule_name(&r.key, vigil_domain::Lang::pick(vi))
+                }),
                 alerts => r.alerts,
                 acknowledged => r.acknowledged,
                 resolved => r.resolved,
@@ -91,6 +101,8 @@ mod tests {
         assert_eq!(duration(None, true), "—");
         assert_eq!(duration(Some(42.4), false), "42 s");
         assert_eq!(duration(Some(720.0), false), "12 min");
-        assert_eq!(duration(Some(12_600.0), true), "3,5 h");
+        assert_eq!(duration(Some(12_600.0), true), "3,5 giờ");
+        assert_eq!(duration(Some(660.0), true), "11 phút");
+        assert_eq!(duration(Some(12_600.0), false), "3.5 h");
     }
 }

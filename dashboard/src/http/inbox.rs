@@ -132,6 +132,11 @@ async fn page(
                 to => q.to.unwrap_or_default(),
             },
             patients => patients,
+            // Rules by name for the rule filter; a site's own rule can still be typed by id.
+            rules => vigil_domain::words::named_rules(vigil_domain::Lang::pick(vi))
+                .into_iter()
+                .map(|(id, name)| context! { id => id, name => name })
+                .collect::<Vec<_>>(),
             alerts => alerts,
             episodes => episodes,
             limit => LIMIT,

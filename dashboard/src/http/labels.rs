@@ -168,6 +168,28 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("dismiss", "Đã thấy", "Seen"),
     ("sound_blocked", "Bấm vào trang để bật âm báo", "Click the page to allow the alert tone"),
     ("readings_count", "số đo vượt ngưỡng", "breaching readings"),
+    ("edit", "Sửa", "Edit"),
+    ("save", "Lưu", "Save"),
+    ("cancel", "Hủy", "Cancel"),
+    ("remove", "Xóa", "Remove"),
+    ("remove_patient", "Ngừng theo dõi", "Stop monitoring"),
+    ("edit_patient", "Sửa thông tin người bệnh", "Edit patient"),
+    ("edit_contact", "Sửa người liên hệ", "Edit contact"),
+    (
+        "confirm_remove_patient",
+        "Ngừng theo dõi người bệnh này? Thiết bị của họ bị gỡ, các cảnh báo đang mở được đóng; hồ sơ vẫn được lưu.",
+        "Stop monitoring this patient? Their devices are removed and open alerts resolved; the record is kept.",
+    ),
+    (
+        "confirm_remove_contact",
+        "Xóa người liên hệ này? Họ sẽ không nhận thư báo nữa.",
+        "Remove this contact? They will get no more e-mails.",
+    ),
+    (
+        "confirm_remove_device",
+        "Gỡ thiết bị này? Nó sẽ không kết nối được nữa; số đo cũ vẫn được lưu.",
+        "Remove this device? It can no longer connect; its readings are kept.",
+    ),
     ("events", "Sự kiện trong khoảng này", "Events in this period"),
     (
         "no_events",

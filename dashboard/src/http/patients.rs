@@ -1,4 +1,5 @@
-//! `GET /api/v1/patients`, `GET /api/v1/patients/{id}` (issue #21),
+//! `GET /api/v1/patients`, `GET|PATCH|DELETE /api/v1/patients/{id}` (issue #21; changing and
+//! removing are for administrators),
 //! `GET /api/v1/patients/{id}/readings` and the per-patient threshold
 //! orders `GET|POST /api/v1/patients/{id}/thresholds` (docs/api.md).
 
@@ -22,12 +23,41 @@ const MAX_LIMIT: usize = 100_000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/patients", get(list).post(super::manage::add_patient))
-        .route("/patients/{id}", get(one))
+        .route("/patients/{id}", get(one).patch(edit).delete(remove))
         .route("/patients/{id}/readings", get(readings))
         .route(
             "/patients/{id}/thresholds",
             get(thresholds).post(order_threshold),
         )
+}
+
+async fn edit(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    who.require_admin()?;
+    let req: crate::PatientEditRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
+    let (pid, actor) = (id.clone(), who.name.clone());
+    let patient = state
+        .call(move |b| b.edit_patient(&pid, req, &actor))
+        .await?;
+    tracing::info!(actor = %who.name, patient_id = %id, "patient changed");
+    Ok(Json(json!({ "patient": patient })))
+}
+
+async fn remove(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    who.require_admin()?;
+    let (pid, actor) = (id.clone(), who.name.clone());
+    state.call(move |b| b.remove_patient(&pid, &actor)).await?;
+    tracing::info!(actor = %who.name, patient_id = %id, "patient removed from monitoring");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn thresholds(

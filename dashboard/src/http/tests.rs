@@ -236,6 +236,17 @@ impl crate::Commands for Stub {
     fn remove_device(&self, _: &str, _: &str) -> Result<()> {
         nothing()
     }
+    fn edit_patient(
+        &self,
+        _: &str,
+        _: crate::PatientEditRequest,
+        _: &str,
+    ) -> Result<vigil_domain::Patient> {
+        nothing()
+    }
+    fn remove_patient(&self, _: &str, _: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl crate::Auth for Stub {

@@ -208,4 +208,53 @@ impl vigil_dashboard::Commands for StoreBackend {
         let (id, actor) = (id.to_string(), actor.to_string());
         self.write(move |c| crate::store::devices::remove_device(c, &id, &actor))
     }
+
+    fn edit_patient(
+        &self,
+        id: &str,
+        req: vigil_dashboard::PatientEditRequest,
+        actor: &str,
+    ) -> R<Patient> {
+        let (id, actor) = (id.to_string(), actor.to_string());
+        self.write(move |c| {
+            let change = crate::store::patient_edits::PatientChange {
+                name: req.name.as_deref(),
+                facility_id: req.facility_id.as_deref().filter(|f| !f.is_empty()),
+                area: req.area.as_deref(),
+                tags: req.tags.as_deref(),
+            };
+            crate::store::patient_edits::edit_patient(c, &id, &change, &actor)
+        })
+    }
+
+    /// Through the alert service: the patient's active alerts are resolved as `actor` (their
+    /// escalations and queued e-mails stop) in the transaction that removes the patient.
+    fn remove_patient(&self, id: &str, actor: &str) -> R<()> {
+        let (id, actor) = (id.to_string(), actor.to_string());
+        self.alerts
+            .write_blocking(&self.store, move |tx| {
+                crate::store::patient_edits::remove_patient(tx.conn(), &id, &actor)?;
+                let filter = vigil_domain::views::AlertFilter {
+                    active: true,
+                    patient_id: Some(id.clone()),
+                    ..Default::default()
+                };
+                let active = crate::store::alerts::list(
+                    tx.conn(),
+                    &vigil_domain::Scope::All,
+                    &filter,
+                    1000,
+                )?;
+                for a in active {
+                    tx.act(
+                        a.id,
+                        Action::Resolve,
+                        &actor,
+                        Some("patient removed from monitoring"),
+                    )?;
+                }
+                Ok(())
+            })
+            .map_err(be)
+    }
 }

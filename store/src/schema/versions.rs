@@ -495,12 +495,14 @@ CREATE TABLE leases (
 /// Issue #21: the red-alert tone is a setting kept with the account (NULL: on, the default);
 /// an alert raised by a device event names the device (and a `battery_low` its level, in
 /// `value`); an event keeps the battery level it reported, and a fall when the patient's "I'm
-/// OK" cancelled it (the patient page's timeline shows cancelled falls too).
+/// OK" cancelled it (the patient page's timeline shows cancelled falls too); a patient removed
+/// from monitoring keeps its record (`removed_at`).
 const V23: &str = r#"
 ALTER TABLE users ADD COLUMN sound INTEGER;
 ALTER TABLE alerts ADD COLUMN device_id TEXT;
 ALTER TABLE events ADD COLUMN battery REAL;
 ALTER TABLE events ADD COLUMN cancelled_at INTEGER;
+ALTER TABLE patients ADD COLUMN removed_at INTEGER;
 CREATE INDEX events_patient_ts ON events(patient_id, ts);
 "#;
 

@@ -18,6 +18,41 @@ use minijinja::{context, Value};
 use vigil_domain::views::Resolution;
 use vigil_domain::{Alert, Lang, Metric};
 
+/// What the system wrote in the audit trail, in the page's language (issue #21: the stored
+/// notes are English and technical: "respiratory_rate 25 /min ≥ 25", "cleared: …"). People's
+/// notes are shown as they wrote them.
+fn system_note(
+    a: &Alert,
+    action: &str,
+    actor: &str,
+    note: Option<&str>,
+    vi: bool,
+) -> Option<String> {
+    if actor != "system" {
+        return note.map(str::to_string);
+    }
+    let said = match action {
+        // The breach that opened or escalated it: the alert's own words.
+        "open" | "escalate" => return Some(super::alert_text::describe(a, vi)),
+        "resolve" if note.is_some_and(|n| n.starts_with("cleared")) => {
+            if vi {
+                "Tự đóng: chỉ số đã trở lại trong ngưỡng"
+            } else {
+                "Closed by itself: back within the limit"
+            }
+        }
+        "reopen" => {
+            if vi {
+                "Mở lại: bất thường trở lại ngay sau khi đã xử lý"
+            } else {
+                "Reopened: abnormal again soon after it was resolved"
+            }
+        }
+        _ => return note.map(str::to_string),
+    };
+    Some(said.to_string())
+}
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/alerts/{id}", get(detail))
 }
@@ -89,7 +124,15 @@ async fn detail(
     let audit: Vec<Value> = d
         .audit
         .iter()
-        .map(|a| context! { at => local(tz, a.at), actor => &a.actor, action => &a.action, note => &a.note })
+        .map(|a| {
+            context! {
+                at => local(tz, a.at),
+                actor => &a.actor,
+                system => a.actor == "system",
+                action => &a.action,
+                note => system_note(&d.alert, &a.action, &a.actor, a.note.as_deref(), vi),
+            }
+        })
         .collect();
     let lang = Lang::pick(vi);
     let readings: Vec<Value> = d

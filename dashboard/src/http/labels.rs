@@ -168,6 +168,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("dismiss", "Đã thấy", "Seen"),
     ("sound_blocked", "Bấm vào trang để bật âm báo", "Click the page to allow the alert tone"),
     ("readings_count", "số đo vượt ngưỡng", "breaching readings"),
+    ("system_actor", "Hệ thống", "System"),
     ("edit", "Sửa", "Edit"),
     ("save", "Lưu", "Save"),
     ("cancel", "Hủy", "Cancel"),

@@ -404,6 +404,11 @@ mod tests {
             .collect();
         assert_eq!(low.len(), 1);
         assert!((HOUR..HOUR + MINUTE).contains(&low[0]), "{low:?}");
+        let said = of(&all, "b-wearable")
+            .iter()
+            .find(|(_, v)| v["event"] == "battery_low")
+            .map(|(_, v)| v["battery"].clone());
+        assert_eq!(said, Some(json!(20.0)), "the event says how low");
         let drop = all.iter().find(|m| m.action == Action::Drop).expect("dies");
         assert_eq!(drop.t, 21 * HOUR);
         assert!(all.iter().all(|m| m.t <= drop.t));

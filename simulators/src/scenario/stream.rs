@@ -225,10 +225,16 @@ impl SimDevice {
         let ts = real.timestamp_millis() + skew;
         let h = mix(self.salt, at as u64);
         let (channel, payload) = match thing {
-            Thing::Event(name) => (
-                Channel::Events,
-                json!({"event": name, "ts": ts}).to_string(),
-            ),
+            Thing::Event(name) => {
+                let mut e = json!({"event": name, "ts": ts});
+                // A low battery says how low (docs/mqtt.md, issue #21).
+                if name == "battery_low" {
+                    if let Some(b) = self.battery_at(at) {
+                        e["battery"] = json!(b.round());
+                    }
+                }
+                (Channel::Events, e.to_string())
+            }
             Thing::Measure => {
                 let malformed = self.fault_share(at, |k| match k {
                     FaultKind::Malformed(s) => Some(s),

@@ -127,7 +127,7 @@ async fn detail(
         .map(|a| {
             context! {
                 at => local(tz, a.at),
-                actor => &a.actor,
+                actor => super::view::actor(&a.actor, vi),
                 system => a.actor == "system",
                 action => &a.action,
                 note => system_note(&d.alert, &a.action, &a.actor, a.note.as_deref(), vi),

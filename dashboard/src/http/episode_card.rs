@@ -89,7 +89,7 @@ pub(crate) fn episode_card(e: &Episode, tz: chrono_tz::Tz, vi: bool, now: DateTi
                 current => current(s, vi, true),
                 current_at => s.current.as_ref().map(|c| ago(now, c.at, vi)),
                 abnormal => s.abnormal,
-                acknowledged_by => &s.alert.acknowledged_by,
+                acknowledged_by => s.alert.acknowledged_by.as_deref().map(|w| super::view::actor(w, vi)),
                 assigned_to => &s.alert.assigned_to,
             }
         })

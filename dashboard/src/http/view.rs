@@ -106,6 +106,16 @@ pub(crate) fn language(
         .unwrap_or("vi")
 }
 
+/// Who acted, as the page says it: a family member who answered by the e-mail's link is stored
+/// as "Lan (family, e-mail link)" (vigil-notify); Vietnamese pages say so in Vietnamese
+/// (issue #21).
+pub(crate) fn actor(name: &str, vi: bool) -> String {
+    match name.strip_suffix(" (family, e-mail link)") {
+        Some(who) if vi => format!("{who} (gia đình, qua liên kết trong thư)"),
+        _ => name.to_string(),
+    }
+}
+
 /// `15:04 28/11/2026` in the dashboard's zone.
 pub(crate) fn local(tz: chrono_tz::Tz, t: DateTime<Utc>) -> String {
     t.with_timezone(&tz).format("%H:%M %d/%m/%Y").to_string()
@@ -181,5 +191,18 @@ mod tests {
             }
         }
         assert!(named >= 8, "{named}");
+    }
+
+    #[test]
+    fn a_family_member_by_the_email_link_reads_in_the_page_language() {
+        assert_eq!(
+            super::actor("Lan (family, e-mail link)", true),
+            "Lan (gia đình, qua liên kết trong thư)"
+        );
+        assert_eq!(
+            super::actor("Lan (family, e-mail link)", false),
+            "Lan (family, e-mail link)"
+        );
+        assert_eq!(super::actor("bs.lan", true), "bs.lan");
     }
 }

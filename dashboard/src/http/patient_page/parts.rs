@@ -170,7 +170,7 @@ pub(super) fn alerts(alerts: &[Alert], vi: bool, tz: chrono_tz::Tz) -> Vec<Value
                 rule_title => rule_title(a, vi),
                 time => local(tz, a.opened_at),
                 state => a.state.as_str(),
-                by => &a.acknowledged_by,
+                by => a.acknowledged_by.as_deref().map(|w| super::super::view::actor(w, vi)),
             }
         })
         .collect()

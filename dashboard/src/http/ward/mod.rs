@@ -384,7 +384,7 @@ pub(crate) fn alert_row(a: &Alert, tz: chrono_tz::Tz, vi: bool) -> Value {
         rule => &a.rule,
         rule_title => rule_title(a, vi),
         time => local(tz, a.opened_at),
-        acknowledged_by => &a.acknowledged_by,
+        acknowledged_by => a.acknowledged_by.as_deref().map(|w| view::actor(w, vi)),
         assigned_to => &a.assigned_to,
         note => &a.note,
     }

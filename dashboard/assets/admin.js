@@ -6,7 +6,8 @@
 "use strict";
 
 function fields(form) {
-  // An edit sends what is in the form, empty fields too: an emptied area or phone clears it.
+  // An edit sends the fields marked data-clearable even when emptied: an emptied area or phone
+  // clears it. Other empty fields are left as they are.
   const edit = form.dataset.method === "PATCH";
   const body = {};
   for (const el of form.elements) {
@@ -15,7 +16,7 @@ function fields(form) {
     else if (el.multiple) body[el.name] = [...el.selectedOptions].map((o) => o.value);
     else if (el.dataset.list) {
       body[el.name] = el.value.split(el.dataset.list).map((s) => s.trim()).filter(Boolean);
-    } else if (el.value !== "" || edit) body[el.name] = el.value;
+    } else if (el.value !== "" || (edit && el.dataset.clearable !== undefined)) body[el.name] = el.value;
   }
   return body;
 }
@@ -63,7 +64,9 @@ document.addEventListener("DOMContentLoaded", () => {
     if (edit) {
       const form = document.getElementById(edit.dataset.edit);
       for (const el of form.elements) {
-        if (el.name && edit.dataset[el.name] !== undefined) el.value = edit.dataset[el.name];
+        if (!el.name || edit.dataset[el.name] === undefined) continue;
+        if (el.type === "checkbox") el.checked = edit.dataset[el.name] === "true";
+        else el.value = edit.dataset[el.name];
       }
       form.hidden = false;
       form.scrollIntoView({ block: "nearest" });

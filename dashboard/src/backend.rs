@@ -322,6 +322,8 @@ pub trait Commands: Send + Sync + 'static {
     ) -> Result<vigil_domain::Contact>;
     fn remove_contact(&self, id: i64, actor: &str) -> Result<()>;
     fn remove_device(&self, id: &str, actor: &str) -> Result<()>;
+    /// Enables or disables a device, or changes its expected interval (issue #21), audited.
+    fn edit_device(&self, id: &str, req: DeviceEditRequest, actor: &str) -> Result<()>;
     /// Changes a patient (issue #21), audited.
     fn edit_patient(
         &self,
@@ -332,6 +334,15 @@ pub trait Commands: Send + Sync + 'static {
     /// Removes a patient from monitoring (issue #21): out of every list, devices removed,
     /// active alerts resolved as `actor`; the record stays.
     fn remove_patient(&self, id: &str, actor: &str) -> Result<()>;
+}
+
+/// `PATCH /api/v1/devices/{id}`: absent fields stay; `interval` `""` or `"default"` returns to
+/// the kind's.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEditRequest {
+    pub enabled: Option<bool>,
+    pub interval: Option<String>,
 }
 
 /// `PATCH /api/v1/patients/{id}`: absent fields stay; `area: ""` clears the area.

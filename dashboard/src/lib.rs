@@ -13,8 +13,8 @@ pub mod http;
 
 pub use backend::{
     ActionOptions, AlertAction, Auth, Backend, BackendError, Commands, ContactEditRequest,
-    DeviceCredentials, EpisodeAction, EpisodeFilter, NewContactRequest, NewDeviceRequest,
-    NewPatientRequest, NewUserRequest, Operations, PatientEditRequest, Queries,
+    DeviceCredentials, DeviceEditRequest, EpisodeAction, EpisodeFilter, NewContactRequest,
+    NewDeviceRequest, NewPatientRequest, NewUserRequest, Operations, PatientEditRequest, Queries,
     ThresholdOrderRequest,
 };
 pub use http::{router, AppState};

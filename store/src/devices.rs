@@ -217,6 +217,33 @@ pub fn mark_clock_skew(conn: &Connection, id: &str, at: i64) -> Result<()> {
     Ok(())
 }
 
+/// Changes device `id` (issue #21): `enabled` (a disabled device cannot connect, and one still
+/// connected is dropped at its next message), its expected reporting interval in seconds
+/// (`Some(None)`: its kind's). Audited.
+pub fn edit_device(
+    conn: &Connection,
+    id: &str,
+    enabled: Option<bool>,
+    interval_s: Option<Option<i64>>,
+    actor: &str,
+) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE devices SET enabled = CASE WHEN ?2 = 1 THEN 1 WHEN ?2 = 0 THEN 0 ELSE enabled END
+         WHERE id = ?1 AND removed_at IS NULL",
+        params![id, enabled.map(i64::from).unwrap_or(-1)],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("device {id}")));
+    }
+    if let Some(interval) = interval_s {
+        conn.execute(
+            "UPDATE devices SET expected_interval_s = ?2 WHERE id = ?1",
+            params![id, interval],
+        )?;
+    }
+    audit(conn, actor, "device.edit", &format!("device {id}"))
+}
+
 /// Removes device `id`: it can no longer connect or publish, it leaves the lists and the
 /// Mosquitto export; its readings stay, so its id stays taken.
 pub fn remove_device(conn: &Connection, id: &str, actor: &str) -> Result<()> {

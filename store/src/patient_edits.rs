@@ -137,6 +137,31 @@ mod tests {
             Err(StoreError::NotFound(_))
         ));
 
+        // A device is disabled, given an interval, enabled again with its kind's interval.
+        let interval = |c: &Connection| -> Option<i64> {
+            c.query_row(
+                "SELECT expected_interval_s FROM devices WHERE id = 'd1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        crate::devices::edit_device(&c, "d1", Some(false), Some(Some(600)), "admin").unwrap();
+        assert!(!crate::devices::device(&c, "d1").unwrap().unwrap().enabled);
+        assert_eq!(interval(&c), Some(600));
+        crate::devices::edit_device(&c, "d1", None, Some(None), "admin").unwrap();
+        assert!(
+            !crate::devices::device(&c, "d1").unwrap().unwrap().enabled,
+            "left as it was"
+        );
+        assert_eq!(interval(&c), None);
+        crate::devices::edit_device(&c, "d1", Some(true), None, "admin").unwrap();
+        assert!(crate::devices::device(&c, "d1").unwrap().unwrap().enabled);
+        assert!(matches!(
+            crate::devices::edit_device(&c, "nope", Some(true), None, "admin"),
+            Err(StoreError::NotFound(_))
+        ));
+
         remove_patient(&c, "p1", "admin").unwrap();
         assert!(patients(&c, &Scope::All).unwrap().is_empty());
         assert_eq!(crate::registry::patient_facility(&c, "p1").unwrap(), None);

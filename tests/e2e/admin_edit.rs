@@ -144,6 +144,33 @@ fn an_administrator_edits_and_removes_patients_contacts_and_devices() {
         "{c}"
     );
 
+    // Suspend the spare device and give it an interval.
+    d.click(&format!(
+        "#admin-devices tr[data-device=\"{spare_id}\"] button.edit"
+    ));
+    d.wait_for(
+        "the device form",
+        "const f = document.querySelector('#edit-device'); return !f.hidden && f.elements.enabled.checked",
+        WAIT,
+    );
+    d.click("#edit-device input[name=enabled]");
+    d.type_into("#edit-device input[name=interval]", "10m");
+    d.click("#edit-device button[type=submit]");
+    d.wait_for(
+        "the device suspended",
+        &format!("const r = document.querySelector('#admin-devices tr[data-device=\"{spare_id}\"]'); return !!r && document.querySelector('#edit-device').hidden"),
+        WAIT,
+    );
+    let (_, devices) = v.get("/api/v1/devices", &token);
+    let spare = devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == spare_id.as_str())
+        .cloned()
+        .expect("the spare device");
+    assert_eq!(spare["enabled"], false, "{spare}");
+
     // Remove the spare device.
     d.click(&format!(
         "#admin-devices tr[data-device=\"{spare_id}\"] button.remove"
@@ -213,6 +240,7 @@ fn an_administrator_edits_and_removes_patients_contacts_and_devices() {
     for want in [
         "patient.edit",
         "contact.edit",
+        "device.edit",
         "device.remove",
         "patient.remove",
     ] {

@@ -176,6 +176,17 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("remove_patient", "Ngừng theo dõi", "Stop monitoring"),
     ("edit_patient", "Sửa thông tin người bệnh", "Edit patient"),
     ("edit_contact", "Sửa người liên hệ", "Edit contact"),
+    ("edit_device", "Sửa thiết bị", "Edit device"),
+    (
+        "device_enabled",
+        "Cho phép kết nối (bỏ chọn để tạm khóa)",
+        "May connect (untick to suspend it)",
+    ),
+    (
+        "unchanged",
+        "giữ nguyên; \"default\": theo loại",
+        "unchanged; \"default\": its kind's",
+    ),
     (
         "confirm_remove_patient",
         "Ngừng theo dõi người bệnh này? Thiết bị của họ bị gỡ, các cảnh báo đang mở được đóng; hồ sơ vẫn được lưu.",

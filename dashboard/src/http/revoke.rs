@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/users/{name}/disable", post(disable_user))
         .route("/users/{name}/enable", post(enable_user))
         .route("/contacts/{id}", delete(remove_contact).patch(edit_contact))
-        .route("/devices/{id}", delete(remove_device))
+        .route("/devices/{id}", delete(remove_device).patch(edit_device))
         .route("/audit", get(audit))
 }
 
@@ -115,6 +115,21 @@ async fn remove_contact(
     let actor = who.name.clone();
     state.call(move |b| b.remove_contact(id, &actor)).await?;
     tracing::info!(actor = %who.name, contact_id = id, "contact removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn edit_device(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    who.require_admin()?;
+    let req: crate::DeviceEditRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))?;
+    let (d, actor) = (id.clone(), who.name.clone());
+    state.call(move |b| b.edit_device(&d, req, &actor)).await?;
+    tracing::info!(actor = %who.name, device_id = %id, "device changed");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -244,6 +244,9 @@ impl crate::Commands for Stub {
     ) -> Result<vigil_domain::Patient> {
         nothing()
     }
+    fn edit_device(&self, _: &str, _: crate::DeviceEditRequest, _: &str) -> Result<()> {
+        Ok(())
+    }
     fn remove_patient(&self, _: &str, _: &str) -> Result<()> {
         Ok(())
     }

@@ -209,6 +209,18 @@ impl vigil_dashboard::Commands for StoreBackend {
         self.write(move |c| crate::store::devices::remove_device(c, &id, &actor))
     }
 
+    fn edit_device(&self, id: &str, req: vigil_dashboard::DeviceEditRequest, actor: &str) -> R<()> {
+        let interval = match req.interval.as_deref().map(str::trim) {
+            None => None,
+            Some("" | "default") => Some(None),
+            Some(i) => Some(crate::provision::device_interval(Some(i)).map_err(be)?),
+        };
+        let (id, actor) = (id.to_string(), actor.to_string());
+        self.write(move |c| {
+            crate::store::devices::edit_device(c, &id, req.enabled, interval, &actor)
+        })
+    }
+
     fn edit_patient(
         &self,
         id: &str,

@@ -530,6 +530,21 @@ fn raise_linked<'r>(
     Ok(())
 }
 
+/// The battery level a message reported, kept with its device.
+fn keep_battery(
+    conn: &Connection,
+    device: &DeviceInfo,
+    battery: Option<f64>,
+    received: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match battery {
+        Some(level) => {
+            crate::store::devices::set_battery(conn, &device.id, level, received.timestamp_millis())
+        }
+        None => Ok(()),
+    }
+}
+
 /// Applies a decoded message from a known, enabled device inside the write transaction.
 /// `Ok(Err(reject))` is a validation rejection; `Err(_)` a store error.
 fn apply(
@@ -548,14 +563,7 @@ fn apply(
             readings: raw,
             battery,
         } => {
-            if let Some(level) = battery {
-                crate::store::devices::set_battery(
-                    conn,
-                    &device.id,
-                    level,
-                    received.timestamp_millis(),
-                )?;
-            }
+            keep_battery(conn, device, battery, received)?;
             let valid = match validate::validate(device, raw, received, &ctx.settings.timing) {
                 Ok(v) => v,
                 Err(rej) => return Ok(Err(rej)),
@@ -613,14 +621,7 @@ fn apply(
             out.fresh = fresh;
         }
         Decoded::Event { kind, ts, battery } => {
-            if let Some(level) = battery {
-                crate::store::devices::set_battery(
-                    conn,
-                    &device.id,
-                    level,
-                    received.timestamp_millis(),
-                )?;
-            }
+            keep_battery(conn, device, battery, received)?;
             // A wrong clock moves the event to the receive time. A late fall or SOS still
             // alerts: the person may still be on the floor.
             let ts = ctx

@@ -83,20 +83,7 @@ fn an_administrator_edits_and_removes_patients_contacts_and_devices() {
     }
 
     let d = Driver::start();
-    d.goto(&v.url("/login"));
-    d.wait_for(
-        "login",
-        "return !!document.querySelector('#username')",
-        WAIT,
-    );
-    d.type_into("#username", "quan.tri");
-    d.type_into("#password", "mat-khau-quan-tri");
-    d.click("#login");
-    d.wait_for(
-        "signed in",
-        "return !!document.querySelector('#patients')",
-        WAIT,
-    );
+    d.sign_in(&v, "quan.tri", "mat-khau-quan-tri");
     d.goto(&v.url("/admin?lang=vi"));
     d.wait_for(
         "the administration page",

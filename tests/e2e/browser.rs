@@ -127,6 +127,24 @@ impl Driver {
         }
     }
 
+    /// Signs in on `v`'s login page as `user`; returns once the ward view is there.
+    pub(crate) fn sign_in(&self, v: &Vigil, user: &str, password: &str) {
+        self.goto(&v.url("/login"));
+        self.wait_for(
+            "the login page",
+            "return !!document.querySelector('#username')",
+            Duration::from_secs(20),
+        );
+        self.type_into("#username", user);
+        self.type_into("#password", password);
+        self.click("#login");
+        self.wait_for(
+            "the ward view",
+            "return !!document.querySelector('#patients, #ward')",
+            Duration::from_secs(20),
+        );
+    }
+
     pub(crate) fn goto(&self, url: &str) {
         self.call("POST", &self.s("/url"), Some(json!({ "url": url })));
     }

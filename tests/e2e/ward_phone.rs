@@ -80,20 +80,7 @@ fn a_nurse_on_a_phone_sees_every_red_alert_in_vietnamese_until_someone_takes_it(
 
     let d = Driver::start();
     d.resize(390, 844);
-    d.goto(&v.url("/login"));
-    d.wait_for(
-        "the login page",
-        "return !!document.querySelector('#username')",
-        WAIT,
-    );
-    d.type_into("#username", "y.ta");
-    d.type_into("#password", "mat-khau-y-ta");
-    d.click("#login");
-    d.wait_for(
-        "the ward",
-        "return !!document.querySelector('#patients')",
-        WAIT,
-    );
+    d.sign_in(&v, "y.ta", "mat-khau-y-ta");
     // The browser asks for English; the nurse opens the Vietnamese view by its address.
     d.goto(&v.url("/?lang=vi"));
     d.wait_for(

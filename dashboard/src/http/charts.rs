@@ -109,7 +109,7 @@ pub fn svg(
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#555\">{}</text>",
             LEFT - 4.0,
             y(v) + 3.0,
-            esc(&num(v, comma))
+            esc(&num(metric.shown(v), comma))
         );
     }
     let _ = write!(

@@ -47,7 +47,7 @@ pub(crate) fn episode_window(
 ) -> String {
     let margin = Duration::minutes(30);
     let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let path = format!("/patients/{}", urlencoding(patient_id));
+    let path = format!("/patients/{}", super::view::percent_encode(patient_id));
     match ended {
         // Still going on: up to now, whenever the link is followed (a day to spare before the
         // longest window).
@@ -61,18 +61,6 @@ pub(crate) fn episode_window(
             format!("{path}?from={}&to={}", fmt(start), fmt(end))
         }
     }
-}
-
-/// Percent-encodes a path segment (ids are restricted, but never trusted).
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub(crate) fn episode_card(e: &Episode, tz: chrono_tz::Tz, vi: bool, now: DateTime<Utc>) -> Value {

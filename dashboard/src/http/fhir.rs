@@ -5,6 +5,7 @@
 //! `OperationOutcome`s. The resources are `vigil_fhir`'s; docs/fhir.md.
 
 use super::auth::Principal;
+use super::view::percent_encode;
 use super::{ApiError, AppState};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -308,7 +309,7 @@ async fn search(
     let query = params
         .iter()
         .filter(|(k, _)| k != "_cursor")
-        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&");
     let self_url = format!("{base}/Observation?{query}");
@@ -339,18 +340,6 @@ async fn search(
     )))
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters kept).
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,7 +359,7 @@ mod tests {
         assert_eq!(year.1.unwrap().to_rfc3339(), "2027-01-01T00:00:00+00:00");
         assert!(narrow(&mut year, "ge yesterday").is_err());
         assert_eq!(
-            encode("http://loinc.org|8867-4"),
+            percent_encode("http://loinc.org|8867-4"),
             "http%3A%2F%2Floinc.org%7C8867-4"
         );
     }

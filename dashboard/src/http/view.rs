@@ -116,6 +116,18 @@ pub(crate) fn actor(name: &str, vi: bool) -> String {
     }
 }
 
+/// Percent-encodes a path segment or query value (RFC 3986: unreserved characters kept).
+pub(crate) fn percent_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `15:04 28/11/2026` in the dashboard's zone.
 pub(crate) fn local(tz: chrono_tz::Tz, t: DateTime<Utc>) -> String {
     t.with_timezone(&tz).format("%H:%M %d/%m/%Y").to_string()

@@ -175,6 +175,8 @@ fn a_clinician_sees_only_their_facilitys_patients_alerts_and_live_events() {
         "/ward",
         "/alerts?state=any",
         "/reports/alert-burden?days=30",
+        // The red-alert banner every page shows (issue #21).
+        "/red-alerts",
     ] {
         let page = html(path, &a);
         assert!(page.contains(r#"data-patient="pa""#) || !path.contains("ward") && path != "/");
@@ -208,6 +210,10 @@ fn a_clinician_sees_only_their_facilitys_patients_alerts_and_live_events() {
         other => panic!("expected 404, got {other:?}"),
     }
     assert!(html(&format!("/alerts/{b_alert}"), &admin).contains("Ông B"));
+    assert!(
+        html("/red-alerts", &admin).contains("Ông B"),
+        "the administrator's banner has B's red alert"
+    );
     // Without a session the live part answers 401 (the script goes to the login page).
     match ureq::get(&v.url("/ward")).call() {
         Err(ureq::Error::Status(401, _)) => {}

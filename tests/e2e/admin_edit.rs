@@ -82,6 +82,26 @@ fn an_administrator_edits_and_removes_patients_contacts_and_devices() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // Changing and removing are for administrators: a facility's token (a clinician) is refused.
+    let clinician = v.admin(&["token", "create", "--name", "clin", "--facility", "default"])
+        ["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (method, path) in [
+        ("PATCH", "/api/v1/patients/pat-sau"),
+        ("DELETE", "/api/v1/patients/pat-sau"),
+        ("PATCH", &format!("/api/v1/devices/{spare_id}") as &str),
+    ] {
+        let r = ureq::request(method, &v.url(path))
+            .set("Authorization", &format!("Bearer {clinician}"))
+            .send_json(json!({}));
+        assert!(
+            matches!(r, Err(ureq::Error::Status(403, _))),
+            "{method} {path} by a clinician: {r:?}"
+        );
+    }
+
     let d = Driver::start();
     d.sign_in(&v, "quan.tri", "mat-khau-quan-tri");
     d.goto(&v.url("/admin?lang=vi"));

@@ -334,6 +334,7 @@ async fn every_api_route_needs_credentials_and_pages_send_to_the_login() {
         "/api/v1/me",
         "/metrics",
         "/ward",
+        "/red-alerts",
     ] {
         assert_eq!(
             send(get(path, None)).await.0,

@@ -29,6 +29,14 @@ fn system_note(
     vi: bool,
 ) -> Option<String> {
     if actor != "system" {
+        // A family member's link speaks both languages ("I'm handling it / Tôi đang xử lý",
+        // vigil-notify): the page's half.
+        if let Some((en, vi_half)) = note
+            .filter(|_| actor.ends_with("(family, e-mail link)"))
+            .and_then(|n| n.split_once(" / "))
+        {
+            return Some(if vi { vi_half } else { en }.to_string());
+        }
         return note.map(str::to_string);
     }
     let said = match action {
@@ -220,6 +228,43 @@ async fn detail(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audit_trail_reads_in_the_page_language() {
+        let a: Alert = serde_json::from_value(serde_json::json!({
+            "id": 1, "patient_id": "p", "patient_name": "P", "rule": "respiratory_rate_high",
+            "severity": "red", "state": "open", "opened_at": Utc::now().to_rfc3339(),
+            "value": 25.0, "metric": "respiratory_rate", "unit": "/min", "limit": "≥ 25",
+            "message": "respiratory_rate 25 /min ≥ 25",
+            "acknowledged_at": null, "acknowledged_by": null, "note": null, "resolved_at": null,
+            "assigned_to": null
+        }))
+        .unwrap();
+        let note = |action: &str, actor: &str, note: Option<&str>, vi: bool| {
+            system_note(&a, action, actor, note, vi)
+        };
+        assert_eq!(
+            note("open", "system", Some(&a.message), true).as_deref(),
+            Some("Nhịp thở: 25 lần/phút (ngưỡng ≥ 25)")
+        );
+        assert!(note("resolve", "system", Some("cleared: back"), true)
+            .is_some_and(|n| n.starts_with("Tự đóng")));
+        let link = "Lan (family, e-mail link)";
+        let said = Some("I'm handling it / Tôi đang xử lý");
+        assert_eq!(
+            note("family_response", link, said, true).as_deref(),
+            Some("Tôi đang xử lý")
+        );
+        assert_eq!(
+            note("family_response", link, said, false).as_deref(),
+            Some("I'm handling it")
+        );
+        // People's notes as they wrote them.
+        assert_eq!(
+            note("resolve", "bs.lan", Some("Gọi 115 / đã nhập viện"), true).as_deref(),
+            Some("Gọi 115 / đã nhập viện")
+        );
+    }
 
     #[test]
     fn the_chart_covers_the_alert_with_an_hour_before() {

@@ -233,6 +233,12 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("action_resolve", "đã xử lý", "resolved"),
     ("action_assign", "nhận xử lý", "assigned"),
     ("action_escalate", "nâng mức", "raised to a higher severity"),
+    ("action_reopen", "mở lại", "reopened"),
+    (
+        "action_family_response",
+        "gia đình trả lời qua thư",
+        "the family answered by e-mail",
+    ),
     ("breaching_readings", "Các số đo vượt ngưỡng", "Readings that breached the rule"),
     ("queued", "Lúc xếp hàng gửi", "Queued"),
     ("sent", "đã gửi", "sent"),
@@ -314,6 +320,23 @@ mod tests {
             .all(|(_, v, _)| !v.to_lowercase().contains("xác nhận")));
         let open = vigil_domain::AlertState::Open.label(vigil_domain::Lang::Vi);
         assert!(open.contains("tiếp nhận"), "{open}");
+    }
+
+    /// Every action the audit trail records reads as words on the alert page.
+    #[test]
+    fn every_audited_action_has_a_label() {
+        for action in [
+            "open",
+            "escalate",
+            "reopen",
+            "acknowledge",
+            "assign",
+            "resolve",
+            "family_response",
+        ] {
+            let key = format!("action_{action}");
+            assert!(LABELS.iter().any(|(k, _, _)| *k == key), "{key}");
+        }
     }
 
     #[test]

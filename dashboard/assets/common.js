@@ -124,11 +124,13 @@ async function refreshRed() {
     box.innerHTML = await res.text(); // server-rendered, every value escaped by the template
     const gone = dismissed.get();
     let shown = 0, fresh = false;
+    // One line per patient, naming its alerts' ids: gone once all were dismissed here; the
+    // title counts the alerts not dismissed.
     box.querySelectorAll("li[data-alert]").forEach((li) => {
-      const id = li.dataset.alert;
-      if (gone.has(id)) { li.remove(); return; }
-      shown += 1;
-      if (!heard.get().has(id)) { heard.add(id); fresh = true; }
+      const unseen = li.dataset.alert.split(" ").filter((id) => !gone.has(id));
+      if (unseen.length === 0) { li.remove(); return; }
+      shown += unseen.length;
+      for (const id of unseen) if (!heard.get().has(id)) { heard.add(id); fresh = true; }
     });
     box.hidden = shown === 0;
     document.title = shown ? "(" + shown + ") " + baseTitle : baseTitle;
@@ -223,7 +225,7 @@ document.addEventListener("DOMContentLoaded", () => {
     box.addEventListener("click", (e) => {
       const b = e.target.closest("button[data-dismiss]");
       if (!b) return;
-      dismissed.add(b.dataset.dismiss);
+      b.dataset.dismiss.split(" ").forEach((id) => dismissed.add(id));
       refreshRed();
     });
     window.vigilOn("alert", () => refreshRed());

@@ -249,6 +249,16 @@ fn a_nurse_on_a_phone_sees_every_red_alert_in_vietnamese_until_someone_takes_it(
         "const b = document.querySelector('#new-red'); return !b.hidden && b.querySelectorAll('li[data-alert]').length === 1 && b.textContent.includes('Ông Năm') && document.title === '(1) Vigil'",
         WAIT,
     );
+    // A second red sign of the same patient: still one line for them, both counted.
+    b.publish(
+        &format!("vigil/v1/{b_id}/readings"),
+        r#"{"metric":"heart_rate","value":150,"unit":"/min"}"#,
+    );
+    d.wait_for(
+        "one line, two alerts",
+        "const b = document.querySelector('#new-red'); return b.querySelectorAll('li[data-alert]').length === 1 && b.querySelectorAll('li[data-alert] .what').length === 2 && document.title === '(2) Vigil'",
+        WAIT,
+    );
     d.wait_for(
         "both cards",
         "return document.querySelectorAll('#episodes article.episode').length === 2",

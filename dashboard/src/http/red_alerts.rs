@@ -15,7 +15,7 @@ use axum::Router;
 use chrono::Utc;
 use minijinja::context;
 use vigil_domain::views::AlertFilter;
-use vigil_domain::{AlertState, Severity};
+use vigil_domain::{Alert, AlertState, Severity};
 
 /// At most this many in the banner; the inbox has them all.
 const SHOWN: usize = 20;
@@ -41,20 +41,32 @@ async fn fragment(user: Result<PageUser, Response>, State(state): State<AppState
     };
     let vi = user.vi();
     let now = Utc::now();
-    let items: Vec<minijinja::Value> = alerts
+    // One line per patient (a deterioration raises several red signs at once), most urgent
+    // patient first; "Seen" dismisses that patient's alerts shown, a new one brings it back.
+    let mut groups: Vec<(&str, &str, Vec<&Alert>)> = Vec::new();
+    for a in &alerts {
+        match groups.iter_mut().find(|g| g.0 == a.patient_id) {
+            Some(g) => g.2.push(a),
+            None => groups.push((&a.patient_id, &a.patient_name, vec![a])),
+        }
+    }
+    let groups: Vec<minijinja::Value> = groups
         .iter()
-        .map(|a| {
+        .map(|(id, name, list)| {
             context! {
-                id => a.id,
-                patient_id => &a.patient_id,
-                patient_name => &a.patient_name,
-                what => describe(a, vi),
-                age => ago(now, a.opened_at, vi),
+                patient_id => id,
+                patient_name => name,
+                ids => list.iter().map(|a| a.id.to_string()).collect::<Vec<_>>().join(" "),
+                first => list[0].id,
+                alerts => list.iter().map(|a| context! {
+                    what => describe(a, vi),
+                    age => ago(now, a.opened_at, vi),
+                }).collect::<Vec<_>>(),
             }
         })
         .collect();
     render(
         "red_alerts.html",
-        context! { alerts => items, t => super::view::labels(vi) },
+        context! { groups => groups, t => super::view::labels(vi) },
     )
 }

@@ -55,6 +55,34 @@ fn the_patient_timeline_shows_cancelled_falls_sos_and_which_battery_is_low() {
     let (_, p) = v.get("/api/v1/patients/pat-tl", &f.token);
     assert_eq!(p["patient"]["devices"]["battery_low"], 1, "{p}");
 
+    // The same timeline through the API, newest first.
+    let (_, ev) = v.get("/api/v1/patients/pat-tl/events", &f.token);
+    let kinds: Vec<&str> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.len(), 4, "{ev}");
+    for k in ["fall", "ok", "battery_low", "sos"] {
+        assert!(kinds.contains(&k), "{k}: {ev}");
+    }
+    let fall = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "fall")
+        .unwrap();
+    assert!(fall["cancelled_at"].is_string(), "{fall}");
+    assert_eq!(fall["device_kind"], "fall_detector", "{fall}");
+    let low = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "battery_low")
+        .unwrap();
+    assert_eq!(low["battery"], 12.0, "{low}");
+
     let out = v.admin_raw(
         &["user", "add", "--name", "dd.tl", "--password-stdin"],
         Some("mat-khau-dai-tl\n"),

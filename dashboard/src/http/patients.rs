@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/patients", get(list).post(super::manage::add_patient))
         .route("/patients/{id}", get(one).patch(edit).delete(remove))
         .route("/patients/{id}/readings", get(readings))
+        .route("/patients/{id}/events", get(events))
         .route(
             "/patients/{id}/thresholds",
             get(thresholds).post(order_threshold),
@@ -136,6 +137,33 @@ fn time_param(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiE
             .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time")))
     })
     .transpose()
+}
+
+/// Events on the patient's timeline, newest first (issue #21).
+const EVENTS_LIMIT: usize = 1_000;
+
+/// `GET /api/v1/patients/{id}/events?from=&to=&limit=`: the patient's device events (fall,
+/// cancelled or not, SOS, "I'm OK", low battery with its level, device error), newest first.
+async fn events(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let to = time_param("to", q.to.as_deref())?.unwrap_or_else(Utc::now);
+    let from = time_param("from", q.from.as_deref())?.unwrap_or(to - Duration::days(7));
+    if from > to {
+        return Err(ApiError::BadRequest("from is after to".into()));
+    }
+    let limit = q.limit.unwrap_or(200).min(EVENTS_LIMIT);
+    who.require_patient(&state, &id).await?;
+    let pid = id.clone();
+    let list = state
+        .call(move |b| b.patient_events(&pid, from, to, limit))
+        .await?;
+    Ok(Json(
+        json!({ "patient_id": id, "from": from, "to": to, "events": list }),
+    ))
 }
 
 async fn readings(
